@@ -1,0 +1,15 @@
+//! The start-activity domain: the rules of the workflow that turns a goal's actions into tasks,
+//! the records it keeps, the ports it needs and their adapters.
+
+pub mod batching;
+pub mod deadlines;
+pub mod error;
+pub mod naming;
+pub mod outcome;
+pub mod ports;
+pub mod progress;
+pub mod records;
+pub mod retry;
+pub mod steps;
+
+pub use error::{DomainError, ErrorCode, ErrorKind, StoreError};

@@ -1,0 +1,149 @@
+//! The ports: what the domain needs from the outside world. Adapters live in `memory`, `offline`
+//! and `aws`; handlers receive them as trait objects built once at start-up.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, StoreError};
+use crate::records::{
+    Action, ActionOutcome, ExecutionStatus, Goal, RunEnd, Task, WorkflowExecution,
+};
+
+/// Where goals, actions, tasks and WorkflowExecution records live. Every conditional method says
+/// what it requires; adapters must give the same answers (the in-memory one is the reference).
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get_goal(&self, goal_id: &str) -> Result<Option<Goal>, StoreError>;
+    /// Creates or replaces a goal (seeding and tests).
+    async fn put_goal(&self, goal: &Goal) -> Result<(), StoreError>;
+    /// Creates or replaces actions (seeding and tests).
+    async fn put_actions(&self, actions: &[Action]) -> Result<(), StoreError>;
+    /// A goal's actions in position order.
+    async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError>;
+
+    /// In one atomic step: writes `record` (which must not exist yet) and moves its goal to
+    /// `processing` owned by the record's execution (the goal must exist and not be processing).
+    /// `ConditionFailed` when either requirement does not hold; nothing is written then.
+    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError>;
+    async fn get_execution(&self, execution_arn: &str) -> Result<Option<WorkflowExecution>, StoreError>;
+    /// A goal's runs, newest first (the goalId index).
+    async fn list_goal_executions(&self, goal_id: &str) -> Result<Vec<WorkflowExecution>, StoreError>;
+    /// Runs still RUNNING that started before `started_before` (the maintenance sweep).
+    async fn list_running_started_before(
+        &self,
+        started_before: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowExecution>, StoreError>;
+    /// Records the number of actions the run processes.
+    async fn set_total_actions(&self, execution_arn: &str, total: u32) -> Result<(), StoreError>;
+    /// Counts one finished action with atomic increments, once: returns false (and changes
+    /// nothing) when that action was already counted for the run.
+    async fn record_action_outcome(
+        &self,
+        execution_arn: &str,
+        outcome: &ActionOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Writes percent and ETA unless the stored percent is already higher (progress never goes back).
+    async fn set_progress(
+        &self,
+        execution_arn: &str,
+        percent: u8,
+        eta_seconds: Option<u64>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Ends a RUNNING run and moves its goal (if the goal is still owned by this run) in one step.
+    /// Returns false, changing nothing, when the run had already ended.
+    async fn finish_run(&self, execution_arn: &str, end: &RunEnd) -> Result<bool, StoreError>;
+
+    /// Writes one action's tasks all or none. Returns the number newly written: 0 when every one
+    /// of them is already stored (a repeated save), never a partial write or a duplicate.
+    async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError>;
+    /// The tasks a run wrote (the tasks' execution index).
+    async fn list_execution_tasks(&self, execution_arn: &str) -> Result<Vec<Task>, StoreError>;
+    /// Deletes the tasks a run wrote; returns how many were deleted.
+    async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError>;
+}
+
+/// What StartExecution answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A new execution, or (same name and input while running) the running one.
+    Started { execution_arn: String, start_date: DateTime<Utc> },
+    /// The name is taken by a closed execution (for 90 days): read the record instead.
+    AlreadyExists { execution_arn: String },
+}
+
+/// DescribeExecution's answer, as much of it as the domain uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionDescription {
+    pub execution_arn: String,
+    pub status: ExecutionStatus,
+    pub start_date: DateTime<Utc>,
+    pub stop_date: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// Starting, inspecting and stopping executions of the workflow's state machine.
+#[async_trait]
+pub trait ExecutionControl: Send + Sync {
+    /// The ARN an execution named `name` has (known before it starts).
+    fn execution_arn(&self, name: &str) -> String;
+    async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, DomainError>;
+    /// `None` when no such execution exists.
+    async fn describe_execution(
+        &self,
+        execution_arn: &str,
+    ) -> Result<Option<ExecutionDescription>, DomainError>;
+    /// Stops a running execution; stopping one that has already ended is not an error.
+    async fn stop_execution(&self, execution_arn: &str, cause: &str) -> Result<(), DomainError>;
+}
+
+/// An operator alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    pub subject: String,
+    pub execution_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_id: Option<String>,
+    pub status: ExecutionStatus,
+    pub message: String,
+}
+
+/// Publishes alerts (SNS in production).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, alert: &Alert) -> Result<(), DomainError>;
+}
+
+/// One task as the generator proposes it, before it gets its id and position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratedTask {
+    pub title: String,
+    pub description: String,
+    pub estimated_minutes: u32,
+}
+
+/// Turns an action into tasks (Bedrock in production, the offline generator locally).
+#[async_trait]
+pub trait TaskGenerator: Send + Sync {
+    /// Transient errors for throttling and timeouts, Permanent for output that breaks the schema.
+    async fn generate(&self, goal_title: Option<&str>, action: &Action) -> Result<Vec<GeneratedTask>, DomainError>;
+}
+
+/// The current time: the system's in Lambda, a virtual one in the local executor.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

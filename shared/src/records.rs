@@ -1,0 +1,239 @@
+//! The records the product stores: goals, their actions, the tasks generated for them, and one
+//! WorkflowExecution per run.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How long a WorkflowExecution record is kept before DynamoDB's TTL removes it.
+pub const EXECUTION_RETENTION_DAYS: i64 = 90;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GoalStatus {
+    Draft,
+    Processing,
+    Active,
+    Partial,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Goal {
+    pub goal_id: String,
+    pub user_id: String,
+    pub title: String,
+    pub status: GoalStatus,
+    /// The run that owns the goal while it is processing, and the last run afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_execution_arn: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    pub goal_id: String,
+    pub action_id: String,
+    pub sub_goal_id: String,
+    /// Order within the goal (sub-goal major, action minor); batching keeps it.
+    pub position: u32,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub task_id: String,
+    pub goal_id: String,
+    pub action_id: String,
+    pub execution_arn: String,
+    pub position: u32,
+    pub title: String,
+    pub description: String,
+    pub estimated_minutes: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl ExecutionStatus {
+    pub fn is_final(self) -> bool {
+        self != ExecutionStatus::Running
+    }
+
+    /// Parses Step Functions' status names (the same words).
+    pub fn parse(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedAction {
+    pub action_id: String,
+    pub error: String,
+    #[serde(default)]
+    pub cause: String,
+}
+
+/// One run of the workflow for one goal: what the status API reads and the history keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowExecution {
+    pub execution_arn: String,
+    pub execution_name: String,
+    pub goal_id: String,
+    pub user_id: String,
+    pub idempotency_key: String,
+    pub status: ExecutionStatus,
+    #[serde(default)]
+    pub total_actions: u32,
+    /// Actions finished, successfully or not.
+    #[serde(default)]
+    pub processed_actions: u32,
+    #[serde(default)]
+    pub failed_count: u32,
+    /// Ids of the finished actions: guards the counters against counting an action twice.
+    #[serde(default)]
+    pub processed_action_ids: Vec<String>,
+    #[serde(default)]
+    pub failed_actions: Vec<FailedAction>,
+    #[serde(default)]
+    pub progress_percent: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Epoch seconds after which DynamoDB's TTL deletes the record.
+    pub expires_at: i64,
+}
+
+impl WorkflowExecution {
+    /// A record for a run that has just been started.
+    pub fn started(
+        execution_arn: String,
+        execution_name: String,
+        goal: &Goal,
+        idempotency_key: String,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            execution_arn,
+            execution_name,
+            goal_id: goal.goal_id.clone(),
+            user_id: goal.user_id.clone(),
+            idempotency_key,
+            status: ExecutionStatus::Running,
+            total_actions: 0,
+            processed_actions: 0,
+            failed_count: 0,
+            processed_action_ids: Vec::new(),
+            failed_actions: Vec::new(),
+            progress_percent: 0,
+            eta_seconds: None,
+            error: None,
+            cause: None,
+            started_at,
+            updated_at: started_at,
+            stopped_at: None,
+            expires_at: expiry_for(started_at),
+        }
+    }
+}
+
+/// The TTL of a record: start + 90 days, in epoch seconds.
+pub fn expiry_for(started_at: DateTime<Utc>) -> i64 {
+    (started_at + Duration::days(EXECUTION_RETENTION_DAYS)).timestamp()
+}
+
+/// What became of one action in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionOutcome {
+    pub action_id: String,
+    /// `None` when the action's tasks were generated and saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailedAction>,
+}
+
+impl ActionOutcome {
+    pub fn succeeded(action_id: impl Into<String>) -> Self {
+        Self {
+            action_id: action_id.into(),
+            failure: None,
+        }
+    }
+
+    pub fn failed(failure: FailedAction) -> Self {
+        Self {
+            action_id: failure.action_id.clone(),
+            failure: Some(failure),
+        }
+    }
+}
+
+/// How a run ends, as written in one step to the record and the goal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd {
+    pub status: ExecutionStatus,
+    pub goal_status: GoalStatus,
+    pub at: DateTime<Utc>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_use_step_functions_names() {
+        for s in [
+            ExecutionStatus::Running,
+            ExecutionStatus::Succeeded,
+            ExecutionStatus::Failed,
+            ExecutionStatus::TimedOut,
+            ExecutionStatus::Aborted,
+        ] {
+            assert_eq!(ExecutionStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(ExecutionStatus::parse("PENDING_REDRIVE"), None);
+    }
+
+    #[test]
+    fn records_expire_ninety_days_after_start() {
+        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap();
+        assert_eq!(expiry_for(start) - start.timestamp(), 90 * 24 * 3600);
+    }
+}

@@ -1,0 +1,172 @@
+//! The payloads that travel between the state machine's steps: what each Task state hands its
+//! function and what the function returns. `statemachine/` builds these shapes; keep both in step.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::batching::Batch;
+use crate::outcome::RunOutcome;
+use crate::records::{Action, FailedAction, GoalStatus, Task};
+
+/// The execution input start-workflow passes to StartExecution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecutionInput {
+    pub goal_id: String,
+    pub user_id: String,
+    pub idempotency_key: String,
+    /// Process only these actions (a retry of failed actions); all of the goal's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_ids: Option<Vec<String>>,
+}
+
+/// Who the run is for; every step after ValidateInput carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRef {
+    /// `$$.Execution.Id`.
+    pub execution_arn: String,
+    pub goal_id: String,
+    pub user_id: String,
+}
+
+/// ValidateInput's payload: the execution input plus `$$.Execution.Id` and `$$.Execution.StartTime`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateInputRequest {
+    pub execution_arn: String,
+    pub started_at: DateTime<Utc>,
+    pub goal_id: String,
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_ids: Option<Vec<String>>,
+}
+
+/// ValidateInput's result, and GetActions' payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatedRun {
+    #[serde(flatten)]
+    pub run: RunRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_ids: Option<Vec<String>>,
+}
+
+/// GetActions' result, and CreateBatches' payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunActions {
+    #[serde(flatten)]
+    pub run: RunRef,
+    pub actions: Vec<Action>,
+}
+
+/// CreateBatches' result: the outer Map iterates over `batches`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchedRun {
+    #[serde(flatten)]
+    pub run: RunRef,
+    pub total_actions: u32,
+    pub batches: Vec<Batch>,
+}
+
+/// GenerateTasks' payload: one action of one batch, with the batch's start time
+/// (`$$.State.EnteredTime` of the inner Map) from which its deadline is derived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateTasksRequest {
+    #[serde(flatten)]
+    pub run: RunRef,
+    pub batch_started_at: DateTime<Utc>,
+    pub action: Action,
+}
+
+/// What one iteration of the inner Map yields: GenerateTasks' result, or the failure its Catch
+/// recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResult {
+    pub action_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<Task>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// SaveTasks' payload: one batch's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaveTasksRequest {
+    #[serde(flatten)]
+    pub run: RunRef,
+    pub batch_index: u32,
+    pub action_results: Vec<ActionResult>,
+}
+
+/// SaveTasks' result, UpdateProgress' payload and (returned unchanged by UpdateProgress) one
+/// element of the outer Map's result: counts and failed ids only, never tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchSummary {
+    #[serde(flatten)]
+    pub run: RunRef,
+    pub batch_index: u32,
+    pub succeeded_action_ids: Vec<String>,
+    pub failed_actions: Vec<FailedAction>,
+    pub tasks_written: u32,
+}
+
+/// AggregateResults' payload: the run and the outer Map's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregateRequest {
+    #[serde(flatten)]
+    pub run: RunRef,
+    pub total_actions: u32,
+    pub batch_results: Vec<BatchSummary>,
+}
+
+/// AggregateResults' result, and UpdateGoalStatus' payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    #[serde(flatten)]
+    pub run: RunRef,
+    pub total_actions: u32,
+    pub succeeded_actions: u32,
+    pub failed_actions: Vec<FailedAction>,
+    pub tasks_written: u32,
+    pub outcome: RunOutcome,
+}
+
+/// UpdateGoalStatus' result: the execution's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResult {
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    pub goal_status: GoalStatus,
+    pub completed_at: DateTime<Utc>,
+}
+
+/// A caught error as a Catch clause's ResultPath places it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// HandleError's payload: the run (whatever of it is known) and the uncaught error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandleErrorRequest {
+    pub execution_arn: String,
+    #[serde(default)]
+    pub goal_id: Option<String>,
+    pub error: CaughtError,
+}
