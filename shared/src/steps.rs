@@ -30,16 +30,14 @@ pub struct RunRef {
     pub user_id: String,
 }
 
-/// ValidateInput's payload: the execution input plus `$$.Execution.Id` and `$$.Execution.StartTime`.
+/// ValidateInput's payload: `$$.Execution.Id`, `$$.Execution.StartTime` and the execution input
+/// as it was given (validated here, so the state machine passes it untouched).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidateInputRequest {
     pub execution_arn: String,
     pub started_at: DateTime<Utc>,
-    pub goal_id: String,
-    pub user_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action_ids: Option<Vec<String>>,
+    pub input: serde_json::Value,
 }
 
 /// ValidateInput's result, and GetActions' payload.
