@@ -203,7 +203,10 @@ mod tests {
     #[test]
     fn codes_display_as_their_wire_names() {
         assert_eq!(ErrorCode::NotFound.to_string(), "NOT_FOUND");
-        assert_eq!(ErrorCode::InvalidModelOutput.to_string(), "INVALID_MODEL_OUTPUT");
+        assert_eq!(
+            ErrorCode::InvalidModelOutput.to_string(),
+            "INVALID_MODEL_OUTPUT"
+        );
     }
 
     #[test]

@@ -13,3 +13,7 @@ pub mod retry;
 pub mod steps;
 
 pub use error::{DomainError, ErrorCode, ErrorKind, StoreError};
+pub mod api;
+pub mod memory;
+pub mod offline;
+pub mod workflow;

@@ -15,7 +15,13 @@ pub fn execution_name(goal_id: &str, idempotency_key: &str) -> String {
     let hash: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     let readable: String = goal_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(MAX_EXECUTION_NAME_LEN - hash.len() - 6)
         .collect();
     format!("goal-{readable}-{hash}")

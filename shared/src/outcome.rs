@@ -52,9 +52,18 @@ mod tests {
 
     #[test]
     fn all_some_none() {
-        assert_eq!(RunOutcome::from_counts(64, 0).goal_status(), GoalStatus::Active);
-        assert_eq!(RunOutcome::from_counts(64, 1).goal_status(), GoalStatus::Partial);
-        assert_eq!(RunOutcome::from_counts(64, 64).goal_status(), GoalStatus::Failed);
+        assert_eq!(
+            RunOutcome::from_counts(64, 0).goal_status(),
+            GoalStatus::Active
+        );
+        assert_eq!(
+            RunOutcome::from_counts(64, 1).goal_status(),
+            GoalStatus::Partial
+        );
+        assert_eq!(
+            RunOutcome::from_counts(64, 64).goal_status(),
+            GoalStatus::Failed
+        );
         assert_eq!(RunOutcome::from_counts(0, 0), RunOutcome::Failed);
     }
 

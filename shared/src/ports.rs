@@ -26,9 +26,15 @@ pub trait Store: Send + Sync {
     /// `processing` owned by the record's execution (the goal must exist and not be processing).
     /// `ConditionFailed` when either requirement does not hold; nothing is written then.
     async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError>;
-    async fn get_execution(&self, execution_arn: &str) -> Result<Option<WorkflowExecution>, StoreError>;
+    async fn get_execution(
+        &self,
+        execution_arn: &str,
+    ) -> Result<Option<WorkflowExecution>, StoreError>;
     /// A goal's runs, newest first (the goalId index).
-    async fn list_goal_executions(&self, goal_id: &str) -> Result<Vec<WorkflowExecution>, StoreError>;
+    async fn list_goal_executions(
+        &self,
+        goal_id: &str,
+    ) -> Result<Vec<WorkflowExecution>, StoreError>;
     /// Runs still RUNNING that started before `started_before` (the maintenance sweep).
     async fn list_running_started_before(
         &self,
@@ -69,7 +75,10 @@ pub trait Store: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartOutcome {
     /// A new execution, or (same name and input while running) the running one.
-    Started { execution_arn: String, start_date: DateTime<Utc> },
+    Started {
+        execution_arn: String,
+        start_date: DateTime<Utc>,
+    },
     /// The name is taken by a closed execution (for 90 days): read the record instead.
     AlreadyExists { execution_arn: String },
 }
@@ -132,7 +141,11 @@ pub struct GeneratedTask {
 #[async_trait]
 pub trait TaskGenerator: Send + Sync {
     /// Transient errors for throttling and timeouts, Permanent for output that breaks the schema.
-    async fn generate(&self, goal_title: Option<&str>, action: &Action) -> Result<Vec<GeneratedTask>, DomainError>;
+    async fn generate(
+        &self,
+        goal_title: Option<&str>,
+        action: &Action,
+    ) -> Result<Vec<GeneratedTask>, DomainError>;
 }
 
 /// The current time: the system's in Lambda, a virtual one in the local executor.

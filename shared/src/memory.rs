@@ -1,0 +1,424 @@
+//! In-memory adapters: the embedded defaults of local runs and tests. They keep the same
+//! conditional-write and idempotency rules as the AWS adapters, so what passes here means the same
+//! thing there.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::{DomainError, StoreError};
+use crate::naming;
+use crate::ports::{Alert, ExecutionControl, ExecutionDescription, Notifier, StartOutcome, Store};
+use crate::records::{
+    Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task, WorkflowExecution,
+};
+
+#[derive(Default)]
+struct Tables {
+    goals: HashMap<String, Goal>,
+    /// goalId -> actionId -> action
+    actions: HashMap<String, BTreeMap<String, Action>>,
+    tasks: HashMap<String, Task>,
+    executions: HashMap<String, WorkflowExecution>,
+}
+
+/// A [`Store`] in one process's memory. Every method takes the lock once, so each call is atomic
+/// like the single DynamoDB request (or transaction) it stands for.
+#[derive(Default)]
+pub struct InMemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> Result<MutexGuard<'_, Tables>, StoreError> {
+        self.tables
+            .lock()
+            .map_err(|_| StoreError::Other("in-memory store poisoned by a panic".into()))
+    }
+
+    /// Every task stored, for assertions.
+    pub fn all_tasks(&self) -> Vec<Task> {
+        self.tables()
+            .map(|t| t.tasks.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn missing_execution(execution_arn: &str) -> StoreError {
+    StoreError::ConditionFailed(format!("no execution {execution_arn}"))
+}
+
+#[async_trait]
+impl Store for InMemoryStore {
+    async fn get_goal(&self, goal_id: &str) -> Result<Option<Goal>, StoreError> {
+        Ok(self.tables()?.goals.get(goal_id).cloned())
+    }
+
+    async fn put_goal(&self, goal: &Goal) -> Result<(), StoreError> {
+        self.tables()?
+            .goals
+            .insert(goal.goal_id.clone(), goal.clone());
+        Ok(())
+    }
+
+    async fn put_actions(&self, actions: &[Action]) -> Result<(), StoreError> {
+        let mut t = self.tables()?;
+        for a in actions {
+            t.actions
+                .entry(a.goal_id.clone())
+                .or_default()
+                .insert(a.action_id.clone(), a.clone());
+        }
+        Ok(())
+    }
+
+    async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError> {
+        let mut actions: Vec<Action> = self
+            .tables()?
+            .actions
+            .get(goal_id)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        actions.sort_by(|a, b| (a.position, &a.action_id).cmp(&(b.position, &b.action_id)));
+        Ok(actions)
+    }
+
+    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
+        let mut t = self.tables()?;
+        if t.executions.contains_key(&record.execution_arn) {
+            return Err(StoreError::ConditionFailed(format!(
+                "execution {} already recorded",
+                record.execution_arn
+            )));
+        }
+        let goal = t
+            .goals
+            .get_mut(&record.goal_id)
+            .ok_or_else(|| StoreError::ConditionFailed(format!("no goal {}", record.goal_id)))?;
+        if goal.status == GoalStatus::Processing {
+            return Err(StoreError::ConditionFailed(format!(
+                "goal {} is already processing",
+                record.goal_id
+            )));
+        }
+        goal.status = GoalStatus::Processing;
+        goal.current_execution_arn = Some(record.execution_arn.clone());
+        goal.updated_at = record.started_at;
+        goal.completed_at = None;
+        t.executions
+            .insert(record.execution_arn.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn get_execution(
+        &self,
+        execution_arn: &str,
+    ) -> Result<Option<WorkflowExecution>, StoreError> {
+        Ok(self.tables()?.executions.get(execution_arn).cloned())
+    }
+
+    async fn list_goal_executions(
+        &self,
+        goal_id: &str,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        let mut runs: Vec<WorkflowExecution> = self
+            .tables()?
+            .executions
+            .values()
+            .filter(|e| e.goal_id == goal_id)
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        Ok(runs)
+    }
+
+    async fn list_running_started_before(
+        &self,
+        started_before: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        Ok(self
+            .tables()?
+            .executions
+            .values()
+            .filter(|e| e.status == ExecutionStatus::Running && e.started_at < started_before)
+            .cloned()
+            .collect())
+    }
+
+    async fn set_total_actions(&self, execution_arn: &str, total: u32) -> Result<(), StoreError> {
+        let mut t = self.tables()?;
+        let run = t
+            .executions
+            .get_mut(execution_arn)
+            .ok_or_else(|| missing_execution(execution_arn))?;
+        run.total_actions = total;
+        Ok(())
+    }
+
+    async fn record_action_outcome(
+        &self,
+        execution_arn: &str,
+        outcome: &ActionOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.tables()?;
+        let run = t
+            .executions
+            .get_mut(execution_arn)
+            .ok_or_else(|| missing_execution(execution_arn))?;
+        if run.processed_action_ids.contains(&outcome.action_id) {
+            return Ok(false);
+        }
+        run.processed_action_ids.push(outcome.action_id.clone());
+        run.processed_actions += 1;
+        if let Some(failure) = &outcome.failure {
+            run.failed_count += 1;
+            run.failed_actions.push(failure.clone());
+        }
+        run.updated_at = at;
+        Ok(true)
+    }
+
+    async fn set_progress(
+        &self,
+        execution_arn: &str,
+        percent: u8,
+        eta_seconds: Option<u64>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut t = self.tables()?;
+        let run = t
+            .executions
+            .get_mut(execution_arn)
+            .ok_or_else(|| missing_execution(execution_arn))?;
+        if run.progress_percent <= percent {
+            run.progress_percent = percent;
+            run.eta_seconds = eta_seconds;
+            run.updated_at = at;
+        }
+        Ok(())
+    }
+
+    async fn finish_run(&self, execution_arn: &str, end: &RunEnd) -> Result<bool, StoreError> {
+        let mut t = self.tables()?;
+        let run = t
+            .executions
+            .get_mut(execution_arn)
+            .ok_or_else(|| missing_execution(execution_arn))?;
+        if run.status.is_final() {
+            return Ok(false);
+        }
+        run.status = end.status;
+        run.stopped_at = Some(end.at);
+        run.updated_at = end.at;
+        run.error.clone_from(&end.error);
+        run.cause.clone_from(&end.cause);
+        if end.status == ExecutionStatus::Succeeded {
+            run.eta_seconds = Some(0);
+        }
+        let goal_id = run.goal_id.clone();
+        if let Some(goal) = t.goals.get_mut(&goal_id) {
+            if goal.current_execution_arn.as_deref() == Some(execution_arn) {
+                goal.status = end.goal_status;
+                goal.updated_at = end.at;
+                goal.completed_at = Some(end.at);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
+        let mut t = self.tables()?;
+        let stored = tasks
+            .iter()
+            .filter(|task| t.tasks.contains_key(&task.task_id))
+            .count();
+        if stored == tasks.len() {
+            return Ok(0);
+        }
+        if stored > 0 {
+            // The transaction's conditions fail as a whole: nothing is written.
+            return Err(StoreError::ConditionFailed(format!(
+                "{stored} of {} tasks already stored",
+                tasks.len()
+            )));
+        }
+        for task in tasks {
+            t.tasks.insert(task.task_id.clone(), task.clone());
+        }
+        Ok(tasks.len() as u32)
+    }
+
+    async fn list_execution_tasks(&self, execution_arn: &str) -> Result<Vec<Task>, StoreError> {
+        let mut tasks: Vec<Task> = self
+            .tables()?
+            .tasks
+            .values()
+            .filter(|task| task.execution_arn == execution_arn)
+            .cloned()
+            .collect();
+        tasks.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        Ok(tasks)
+    }
+
+    async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError> {
+        let mut t = self.tables()?;
+        let before = t.tasks.len();
+        t.tasks
+            .retain(|_, task| task.execution_arn != execution_arn);
+        Ok((before - t.tasks.len()) as u32)
+    }
+}
+
+/// Collects published alerts in memory.
+#[derive(Default)]
+pub struct RecordingNotifier {
+    alerts: Mutex<Vec<Alert>>,
+}
+
+impl RecordingNotifier {
+    pub fn alerts(&self) -> Vec<Alert> {
+        self.alerts.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Notifier for RecordingNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<(), DomainError> {
+        if let Ok(mut alerts) = self.alerts.lock() {
+            alerts.push(alert.clone());
+        }
+        Ok(())
+    }
+}
+
+/// An execution as [`InMemoryExecutions`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedExecution {
+    pub input: String,
+    pub description: ExecutionDescription,
+}
+
+/// Execution control with Step Functions' naming rules, for tests and local runs that drive the
+/// executions themselves: a name is taken once; starting it again with the same input while it
+/// runs returns it, after it closed is `AlreadyExists`.
+pub struct InMemoryExecutions {
+    state_machine_arn: String,
+    clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    executions: Mutex<BTreeMap<String, RecordedExecution>>,
+}
+
+impl InMemoryExecutions {
+    pub fn new(
+        state_machine_arn: impl Into<String>,
+        clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            state_machine_arn: state_machine_arn.into(),
+            clock: Box::new(clock),
+            executions: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn executions(
+        &self,
+    ) -> Result<MutexGuard<'_, BTreeMap<String, RecordedExecution>>, DomainError> {
+        self.executions.lock().map_err(|_| {
+            DomainError::permanent(crate::ErrorCode::Internal, "execution registry poisoned")
+        })
+    }
+
+    /// Every execution started, by ARN.
+    pub fn recorded(&self) -> Vec<RecordedExecution> {
+        self.executions
+            .lock()
+            .map(|e| e.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Ends an execution as the service would when it finishes on its own.
+    pub fn close(&self, execution_arn: &str, status: ExecutionStatus) {
+        if let Ok(mut executions) = self.executions.lock() {
+            if let Some(e) = executions.get_mut(execution_arn) {
+                if !e.description.status.is_final() {
+                    e.description.status = status;
+                    e.description.stop_date = Some((self.clock)());
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ExecutionControl for InMemoryExecutions {
+    fn execution_arn(&self, name: &str) -> String {
+        naming::execution_arn(&self.state_machine_arn, name)
+    }
+
+    async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, DomainError> {
+        let execution_arn = self.execution_arn(name);
+        let mut executions = self.executions()?;
+        if let Some(existing) = executions.get(&execution_arn) {
+            let running = existing.description.status == ExecutionStatus::Running;
+            return Ok(if running && existing.input == input {
+                StartOutcome::Started {
+                    execution_arn,
+                    start_date: existing.description.start_date,
+                }
+            } else {
+                StartOutcome::AlreadyExists { execution_arn }
+            });
+        }
+        let start_date = (self.clock)();
+        executions.insert(
+            execution_arn.clone(),
+            RecordedExecution {
+                input: input.to_owned(),
+                description: ExecutionDescription {
+                    execution_arn: execution_arn.clone(),
+                    status: ExecutionStatus::Running,
+                    start_date,
+                    stop_date: None,
+                    error: None,
+                    cause: None,
+                },
+            },
+        );
+        Ok(StartOutcome::Started {
+            execution_arn,
+            start_date,
+        })
+    }
+
+    async fn describe_execution(
+        &self,
+        execution_arn: &str,
+    ) -> Result<Option<ExecutionDescription>, DomainError> {
+        Ok(self
+            .executions()?
+            .get(execution_arn)
+            .map(|e| e.description.clone()))
+    }
+
+    async fn stop_execution(&self, execution_arn: &str, cause: &str) -> Result<(), DomainError> {
+        let now = (self.clock)();
+        let mut executions = self.executions()?;
+        let Some(e) = executions.get_mut(execution_arn) else {
+            return Err(DomainError::not_found(format!(
+                "no execution {execution_arn}"
+            )));
+        };
+        if !e.description.status.is_final() {
+            e.description.status = ExecutionStatus::Aborted;
+            e.description.stop_date = Some(now);
+            e.description.cause = Some(cause.to_owned());
+        }
+        Ok(())
+    }
+}

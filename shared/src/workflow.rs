@@ -1,0 +1,387 @@
+//! What each state machine step does, over the ports. The step functions' handlers parse their
+//! payload, call one of these and return its result.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::batching::{plan_batches, MAX_BATCH_SIZE};
+use crate::deadlines::may_start_ai_call;
+use crate::error::{DomainError, ErrorCode, StoreError};
+use crate::naming::task_id;
+use crate::outcome::RunOutcome;
+use crate::ports::{Alert, Clock, Notifier, Store, TaskGenerator};
+use crate::progress::{eta_seconds, progress_percent};
+use crate::records::{ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task};
+use crate::steps::{
+    ActionResult, AggregateRequest, BatchSummary, BatchedRun, ExecutionInput, GenerateTasksRequest,
+    HandleErrorRequest, RunActions, RunRef, RunResult, RunSummary, SaveTasksRequest,
+    ValidateInputRequest, ValidatedRun,
+};
+
+/// A goal has at most 8 sub-goals of 8 actions.
+pub const MAX_ACTIONS_PER_RUN: usize = 8 * MAX_BATCH_SIZE;
+
+/// Checks the execution input against the stored goal and run: the goal exists, belongs to the
+/// user and is being processed by this very execution.
+pub async fn validate_input(
+    store: &dyn Store,
+    req: ValidateInputRequest,
+) -> Result<ValidatedRun, DomainError> {
+    let input: ExecutionInput = serde_json::from_value(req.input)
+        .map_err(|e| DomainError::bad_request(format!("invalid execution input: {e}")))?;
+    if input.goal_id.trim().is_empty() || input.user_id.trim().is_empty() {
+        return Err(DomainError::bad_request(
+            "goalId and userId must not be empty",
+        ));
+    }
+    if let Some(ids) = &input.action_ids {
+        check_action_ids(ids)?;
+    }
+    let goal = store
+        .get_goal(&input.goal_id)
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("goal {} does not exist", input.goal_id)))?;
+    if goal.user_id != input.user_id {
+        return Err(DomainError::forbidden(format!(
+            "goal {} does not belong to user {}",
+            goal.goal_id, input.user_id
+        )));
+    }
+    if goal.status != GoalStatus::Processing
+        || goal.current_execution_arn.as_deref() != Some(req.execution_arn.as_str())
+    {
+        return Err(DomainError::conflict(format!(
+            "goal {} is not being processed by this execution",
+            goal.goal_id
+        )));
+    }
+    Ok(ValidatedRun {
+        run: RunRef {
+            execution_arn: req.execution_arn,
+            goal_id: input.goal_id,
+            user_id: input.user_id,
+        },
+        action_ids: input.action_ids,
+    })
+}
+
+fn check_action_ids(ids: &[String]) -> Result<(), DomainError> {
+    if ids.is_empty() || ids.len() > MAX_ACTIONS_PER_RUN {
+        return Err(DomainError::bad_request(format!(
+            "actionIds must list 1 to {MAX_ACTIONS_PER_RUN} actions"
+        )));
+    }
+    let unique: HashSet<&String> = ids.iter().collect();
+    if unique.len() != ids.len() {
+        return Err(DomainError::bad_request(
+            "actionIds must not repeat an action",
+        ));
+    }
+    Ok(())
+}
+
+/// Loads the actions the run processes (all of the goal's, or the listed ones) and records how
+/// many there are.
+pub async fn get_actions(store: &dyn Store, run: ValidatedRun) -> Result<RunActions, DomainError> {
+    let mut actions = store.list_actions(&run.run.goal_id).await?;
+    if let Some(ids) = &run.action_ids {
+        let wanted: HashSet<&String> = ids.iter().collect();
+        actions.retain(|a| wanted.contains(&a.action_id));
+        if actions.len() != ids.len() {
+            return Err(DomainError::bad_request(format!(
+                "{} of the listed actions do not belong to goal {}",
+                ids.len() - actions.len(),
+                run.run.goal_id
+            )));
+        }
+    }
+    if actions.is_empty() {
+        return Err(DomainError::bad_request(format!(
+            "goal {} has no actions",
+            run.run.goal_id
+        )));
+    }
+    if actions.len() > MAX_ACTIONS_PER_RUN {
+        return Err(DomainError::bad_request(format!(
+            "goal {} has {} actions; at most {MAX_ACTIONS_PER_RUN} can be processed",
+            run.run.goal_id,
+            actions.len()
+        )));
+    }
+    store
+        .set_total_actions(&run.run.execution_arn, actions.len() as u32)
+        .await?;
+    Ok(RunActions {
+        run: run.run,
+        actions,
+    })
+}
+
+pub fn create_batches(run: RunActions) -> BatchedRun {
+    let total_actions = run.actions.len() as u32;
+    BatchedRun {
+        run: run.run,
+        total_actions,
+        batches: plan_batches(run.actions),
+    }
+}
+
+/// Generates one action's tasks, refusing to start when the batch's budget cannot fit the call,
+/// and counts the action as processed so progress moves per action.
+pub async fn generate_tasks(
+    store: &dyn Store,
+    generator: &dyn TaskGenerator,
+    clock: &dyn Clock,
+    req: GenerateTasksRequest,
+) -> Result<ActionResult, DomainError> {
+    let started = clock.now();
+    if !may_start_ai_call(req.batch_started_at, started) {
+        return Err(DomainError::permanent(
+            ErrorCode::DeadlineExceeded,
+            format!(
+                "batch started at {} has no time left for action {}",
+                req.batch_started_at.to_rfc3339(),
+                req.action.action_id
+            ),
+        ));
+    }
+    let goal_title = store.get_goal(&req.run.goal_id).await?.map(|g| g.title);
+    let generated = generator
+        .generate(goal_title.as_deref(), &req.action)
+        .await?;
+    let created_at = clock.now();
+    let tasks = generated
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Task {
+            task_id: task_id(&req.run.execution_arn, &req.action.action_id, i as u32),
+            goal_id: req.run.goal_id.clone(),
+            action_id: req.action.action_id.clone(),
+            execution_arn: req.run.execution_arn.clone(),
+            position: i as u32,
+            title: t.title,
+            description: t.description,
+            estimated_minutes: t.estimated_minutes,
+            created_at,
+        })
+        .collect();
+    store
+        .record_action_outcome(
+            &req.run.execution_arn,
+            &ActionOutcome::succeeded(&req.action.action_id),
+            created_at,
+        )
+        .await?;
+    Ok(ActionResult {
+        action_id: req.action.action_id,
+        tasks,
+        error: None,
+        cause: None,
+    })
+}
+
+/// Saves a batch's tasks, each action's all or none. Saving again writes nothing new. Actions
+/// whose generation failed are reported, not saved.
+pub async fn save_tasks(
+    store: &dyn Store,
+    req: SaveTasksRequest,
+) -> Result<BatchSummary, DomainError> {
+    let mut summary = BatchSummary {
+        run: req.run,
+        batch_index: req.batch_index,
+        succeeded_action_ids: Vec::new(),
+        failed_actions: Vec::new(),
+        tasks_written: 0,
+    };
+    for result in req.action_results {
+        if let Some(error) = result.error {
+            summary.failed_actions.push(FailedAction {
+                action_id: result.action_id,
+                error,
+                cause: result.cause.unwrap_or_default(),
+            });
+            continue;
+        }
+        if let Some(stray) = result.tasks.iter().find(|t| {
+            t.action_id != result.action_id || t.execution_arn != summary.run.execution_arn
+        }) {
+            return Err(DomainError::bad_request(format!(
+                "task {} does not belong to action {} of this run",
+                stray.task_id, result.action_id
+            )));
+        }
+        match store.save_action_tasks(&result.tasks).await {
+            Ok(written) => {
+                summary.tasks_written += written;
+                summary.succeeded_action_ids.push(result.action_id);
+            }
+            Err(StoreError::ConditionFailed(why)) => summary.failed_actions.push(FailedAction {
+                action_id: result.action_id,
+                error: ErrorCode::Conflict.to_string(),
+                cause: why,
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(summary)
+}
+
+/// Counts a batch's actions (those generate-tasks already counted are skipped) and writes the
+/// run's percent and ETA.
+pub async fn update_progress(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    summary: BatchSummary,
+) -> Result<BatchSummary, DomainError> {
+    let now = clock.now();
+    let arn = &summary.run.execution_arn;
+    let outcomes = summary
+        .succeeded_action_ids
+        .iter()
+        .map(ActionOutcome::succeeded)
+        .chain(
+            summary
+                .failed_actions
+                .iter()
+                .cloned()
+                .map(ActionOutcome::failed),
+        );
+    for outcome in outcomes {
+        store.record_action_outcome(arn, &outcome, now).await?;
+    }
+    let run = store.get_execution(arn).await?.ok_or_else(|| {
+        DomainError::permanent(ErrorCode::NotFound, format!("no record for {arn}"))
+    })?;
+    let elapsed = (now - run.started_at).num_seconds().max(0) as u64;
+    store
+        .set_progress(
+            arn,
+            progress_percent(run.processed_actions, run.total_actions),
+            eta_seconds(elapsed, run.processed_actions, run.total_actions),
+            now,
+        )
+        .await?;
+    Ok(summary)
+}
+
+/// Folds the batches' summaries into the run's outcome by the all / some / none rule.
+pub fn aggregate_results(req: AggregateRequest) -> RunSummary {
+    let mut failed_actions = Vec::new();
+    let mut succeeded = 0;
+    let mut tasks_written = 0;
+    for batch in req.batch_results {
+        succeeded += batch.succeeded_action_ids.len() as u32;
+        tasks_written += batch.tasks_written;
+        failed_actions.extend(batch.failed_actions);
+    }
+    RunSummary {
+        outcome: RunOutcome::from_counts(req.total_actions, failed_actions.len() as u32),
+        run: req.run,
+        total_actions: req.total_actions,
+        succeeded_actions: succeeded,
+        failed_actions,
+        tasks_written,
+    }
+}
+
+/// Ends the run: record SUCCEEDED (FAILED when every action failed), goal active / partial /
+/// failed with its completion time, and an alert when nothing succeeded.
+pub async fn update_goal_status(
+    store: &dyn Store,
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+    summary: RunSummary,
+) -> Result<RunResult, DomainError> {
+    let now = clock.now();
+    let failed = summary.outcome == RunOutcome::Failed;
+    let end = RunEnd {
+        status: if failed {
+            ExecutionStatus::Failed
+        } else {
+            ExecutionStatus::Succeeded
+        },
+        goal_status: summary.outcome.goal_status(),
+        at: now,
+        error: failed.then(|| "AllActionsFailed".to_owned()),
+        cause: failed.then(|| format!("all {} actions failed", summary.total_actions)),
+    };
+    let ended_now = store.finish_run(&summary.run.execution_arn, &end).await?;
+    if ended_now && failed {
+        notifier
+            .publish(&Alert {
+                subject: format!("Start activity failed for goal {}", summary.run.goal_id),
+                execution_arn: summary.run.execution_arn.clone(),
+                goal_id: Some(summary.run.goal_id.clone()),
+                status: ExecutionStatus::Failed,
+                message: format!(
+                    "Every one of the {} actions failed; first error: {}",
+                    summary.total_actions,
+                    summary
+                        .failed_actions
+                        .first()
+                        .map(|f| f.error.as_str())
+                        .unwrap_or("unknown")
+                ),
+            })
+            .await?;
+    }
+    let goal_status = if ended_now {
+        end.goal_status
+    } else {
+        store
+            .get_goal(&summary.run.goal_id)
+            .await?
+            .map(|g| g.status)
+            .unwrap_or(end.goal_status)
+    };
+    Ok(RunResult {
+        summary,
+        goal_status,
+        completed_at: now,
+    })
+}
+
+/// HandleError's result: the error the execution fails with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFailure {
+    pub error: String,
+    pub cause: String,
+}
+
+/// Records an uncaught failure: record FAILED with the error, goal failed, one alert.
+pub async fn handle_error(
+    store: &dyn Store,
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+    req: HandleErrorRequest,
+) -> Result<RunFailure, DomainError> {
+    let end = RunEnd {
+        status: ExecutionStatus::Failed,
+        goal_status: GoalStatus::Failed,
+        at: clock.now(),
+        error: Some(req.error.error.clone()),
+        cause: Some(req.error.cause.clone()),
+    };
+    match store.finish_run(&req.execution_arn, &end).await {
+        Ok(true) => {
+            notifier
+                .publish(&Alert {
+                    subject: "Start activity run failed".to_owned(),
+                    execution_arn: req.execution_arn.clone(),
+                    goal_id: req.goal_id.clone(),
+                    status: ExecutionStatus::Failed,
+                    message: format!("{}: {}", req.error.error, req.error.cause),
+                })
+                .await?;
+        }
+        Ok(false) => {}
+        // The run failed before its record existed (e.g. a bad start): nothing to finish.
+        Err(StoreError::ConditionFailed(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(RunFailure {
+        error: req.error.error,
+        cause: req.error.cause,
+    })
+}
