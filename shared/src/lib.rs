@@ -1,19 +1,19 @@
 //! The start-activity domain: the rules of the workflow that turns a goal's actions into tasks,
 //! the records it keeps, the ports it needs and their adapters.
 
+pub mod api;
 pub mod batching;
 pub mod deadlines;
 pub mod error;
+pub mod memory;
 pub mod naming;
+pub mod offline;
 pub mod outcome;
 pub mod ports;
 pub mod progress;
 pub mod records;
 pub mod retry;
 pub mod steps;
+pub mod workflow;
 
 pub use error::{DomainError, ErrorCode, ErrorKind, StoreError};
-pub mod api;
-pub mod memory;
-pub mod offline;
-pub mod workflow;

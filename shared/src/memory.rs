@@ -134,7 +134,7 @@ impl Store for InMemoryStore {
             .filter(|e| e.goal_id == goal_id)
             .cloned()
             .collect();
-        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         Ok(runs)
     }
 
