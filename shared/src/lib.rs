@@ -3,8 +3,12 @@
 
 pub mod api;
 pub mod batching;
+#[cfg(feature = "lambda")]
+pub mod boot;
 pub mod deadlines;
 pub mod error;
+pub mod examples;
+pub mod http_api;
 pub mod memory;
 pub mod naming;
 pub mod offline;

@@ -1,0 +1,183 @@
+//! Example goals: the shipped 64-action goal the local run processes by default, and smaller ones
+//! for tests and the local API.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+use crate::ports::Store;
+use crate::records::{Action, Goal, GoalStatus};
+
+const SUB_GOALS: [(&str, [&str; 8]); 8] = [
+    (
+        "Health",
+        [
+            "Run 5 km three times a week",
+            "Sleep seven hours a night",
+            "Cook at home five days a week",
+            "Drink two litres of water daily",
+            "Stretch for ten minutes each morning",
+            "Book a yearly health check",
+            "Cut sugary drinks",
+            "Walk 8,000 steps a day",
+        ],
+    ),
+    (
+        "Career",
+        [
+            "Finish the cloud certification",
+            "Ship one internal tool",
+            "Ask for feedback every month",
+            "Mentor a new colleague",
+            "Write a design document",
+            "Speak at a team meetup",
+            "Automate a weekly report",
+            "Update the CV",
+        ],
+    ),
+    (
+        "Learning",
+        [
+            "Read one book a month",
+            "Practise Japanese 20 minutes a day",
+            "Take an online statistics course",
+            "Write a blog post each month",
+            "Learn touch typing",
+            "Solve one algorithm puzzle a week",
+            "Watch one lecture a week",
+            "Keep a learning journal",
+        ],
+    ),
+    (
+        "Finance",
+        [
+            "Save 15 % of income",
+            "Track every expense for a month",
+            "Build a three-month emergency fund",
+            "Review subscriptions",
+            "Open a retirement account",
+            "Set a monthly budget",
+            "Pay off the credit card",
+            "Learn the basics of investing",
+        ],
+    ),
+    (
+        "Relationships",
+        [
+            "Call parents every Sunday",
+            "Plan a monthly dinner with friends",
+            "Write birthday cards by hand",
+            "Join a local club",
+            "Plan a weekend trip with family",
+            "Reconnect with an old friend",
+            "Volunteer once a month",
+            "Listen without checking the phone",
+        ],
+    ),
+    (
+        "Home",
+        [
+            "Declutter one room a month",
+            "Fix the leaking tap",
+            "Start a small herb garden",
+            "Set up a cleaning rota",
+            "Organise important documents",
+            "Repaint the study",
+            "Plan weekly menus",
+            "Donate unused clothes",
+        ],
+    ),
+    (
+        "Creativity",
+        [
+            "Sketch for 15 minutes a day",
+            "Learn three songs on guitar",
+            "Take a photography walk weekly",
+            "Write a short story",
+            "Try a pottery class",
+            "Keep an idea notebook",
+            "Edit a short video",
+            "Visit a gallery each month",
+        ],
+    ),
+    (
+        "Mindset",
+        [
+            "Meditate ten minutes a day",
+            "Write three gratitudes nightly",
+            "Limit social media to 30 minutes",
+            "Review goals every Sunday",
+            "Practise saying no",
+            "Take a digital-free day monthly",
+            "Read something uplifting daily",
+            "Celebrate small wins",
+        ],
+    ),
+];
+
+/// A goal of `8 x 8` actions at most: the first `count` actions of the example, in order.
+pub fn example_goal(
+    goal_id: &str,
+    user_id: &str,
+    count: usize,
+    now: DateTime<Utc>,
+) -> (Goal, Vec<Action>) {
+    let goal = Goal {
+        goal_id: goal_id.to_owned(),
+        user_id: user_id.to_owned(),
+        title: "Become a healthier, calmer and more skilled version of myself this year".to_owned(),
+        status: GoalStatus::Draft,
+        current_execution_arn: None,
+        updated_at: now,
+        completed_at: None,
+    };
+    let actions = SUB_GOALS
+        .iter()
+        .enumerate()
+        .flat_map(|(s, (sub_goal, titles))| {
+            titles
+                .iter()
+                .enumerate()
+                .map(move |(a, title)| (s, a, *sub_goal, *title))
+        })
+        .take(count)
+        .map(|(s, a, sub_goal, title)| Action {
+            goal_id: goal_id.to_owned(),
+            action_id: format!("{goal_id}-a{s}{a}"),
+            sub_goal_id: format!("{goal_id}-s{s}"),
+            position: (s * 8 + a) as u32,
+            title: title.to_owned(),
+            description: format!("Sub-goal: {sub_goal}."),
+        })
+        .collect();
+    (goal, actions)
+}
+
+/// Stores a goal and its actions.
+pub async fn seed(store: &dyn Store, goal: &Goal, actions: &[Action]) -> Result<(), StoreError> {
+    store.put_goal(goal).await?;
+    store.put_actions(actions).await
+}
+
+/// Marks the actions at `positions` with the offline generator's `marker` (`[fail]`,
+/// `[flaky:N]`), to make a goal that exercises the failure paths.
+pub fn mark(actions: &mut [Action], positions: impl IntoIterator<Item = usize>, marker: &str) {
+    for p in positions {
+        if let Some(a) = actions.get_mut(p) {
+            a.title = format!("{} {marker}", a.title);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_has_sixty_four_distinct_actions_in_order() {
+        let (_, actions) = example_goal("g", "u", 64, Utc::now());
+        assert_eq!(actions.len(), 64);
+        assert!(actions.windows(2).all(|w| w[0].position < w[1].position));
+        let ids: std::collections::HashSet<_> = actions.iter().map(|a| &a.action_id).collect();
+        assert_eq!(ids.len(), 64);
+    }
+}
