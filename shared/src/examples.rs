@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
 use crate::ports::Store;
-use crate::records::{Action, Goal, GoalStatus};
+use crate::records::{Action, Goal, GoalStatus, WorkflowExecution};
 
 const SUB_GOALS: [(&str, [&str; 8]); 8] = [
     (
@@ -167,6 +167,28 @@ pub fn mark(actions: &mut [Action], positions: impl IntoIterator<Item = usize>, 
         }
     }
 }
+
+/// Seeds an example goal of `count` actions and begins a run for it, as start-workflow would:
+/// what the step handlers' tests start from.
+pub async fn started_run(
+    store: &dyn Store,
+    goal_id: &str,
+    user_id: &str,
+    count: usize,
+    now: DateTime<Utc>,
+) -> Result<(WorkflowExecution, Vec<Action>), StoreError> {
+    let (goal, actions) = example_goal(goal_id, user_id, count, now);
+    seed(store, &goal, &actions).await?;
+    let name = crate::naming::execution_name(goal_id, "test");
+    let arn = crate::naming::execution_arn(EXAMPLE_STATE_MACHINE_ARN, &name);
+    let run = WorkflowExecution::started(arn, name, &goal, "test".to_owned(), now);
+    store.begin_run(&run).await?;
+    Ok((run, actions))
+}
+
+/// The state machine ARN local runs and tests use.
+pub const EXAMPLE_STATE_MACHINE_ARN: &str =
+    "arn:aws:states:us-east-1:123456789012:stateMachine:StartActivity";
 
 #[cfg(test)]
 mod tests {

@@ -168,3 +168,18 @@ pub struct HandleErrorRequest {
     pub goal_id: Option<String>,
     pub error: CaughtError,
 }
+
+/// Reads a step's payload; a payload of the wrong shape is a validation error naming what is wrong.
+pub fn parse<T: serde::de::DeserializeOwned>(
+    payload: serde_json::Value,
+) -> Result<T, crate::DomainError> {
+    serde_json::from_value(payload).map_err(|e| {
+        crate::DomainError::bad_request(format!(
+            "payload is not a {}: {e}",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("payload")
+        ))
+    })
+}

@@ -1,0 +1,93 @@
+//! HandleError: records an uncaught failure (record FAILED, goal failed, one alert) and hands the
+//! error on so the execution fails with it.
+
+use serde_json::Value;
+use shared::ports::{Clock, Notifier, Store};
+use shared::steps::parse;
+use shared::workflow::{self, RunFailure};
+use shared::DomainError;
+
+pub async fn handle(
+    store: &dyn Store,
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+    payload: Value,
+) -> Result<RunFailure, DomainError> {
+    workflow::handle_error(store, notifier, clock, parse(payload)?).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use serde_json::json;
+    use shared::examples::started_run;
+    use shared::memory::{InMemoryStore, RecordingNotifier};
+    use shared::ports::ManualClock;
+    use shared::records::{ExecutionStatus, GoalStatus};
+    use shared::ErrorCode;
+
+    #[tokio::test]
+    async fn fails_the_run_and_the_goal_once() {
+        let store = InMemoryStore::new();
+        let notifier = RecordingNotifier::default();
+        let clock = ManualClock::new(Utc::now());
+        let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
+            .await
+            .unwrap();
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1",
+            "error": {"Error": "States.TaskFailed", "Cause": "boom"}});
+        let failure = handle(&store, &notifier, &clock, payload.clone())
+            .await
+            .unwrap();
+        handle(&store, &notifier, &clock, payload).await.unwrap();
+        assert_eq!(
+            failure,
+            RunFailure {
+                error: "States.TaskFailed".into(),
+                cause: "boom".into()
+            }
+        );
+        let record = store
+            .get_execution(&run.execution_arn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (record.status, record.error.as_deref()),
+            (ExecutionStatus::Failed, Some("States.TaskFailed"))
+        );
+        assert_eq!(
+            store.get_goal("g1").await.unwrap().unwrap().status,
+            GoalStatus::Failed
+        );
+        assert_eq!(notifier.alerts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_run_without_a_record_still_fails_with_its_error() {
+        let payload = json!({"executionArn": "arn:x", "goalId": null, "error": {"Error": "ValidationError", "Cause": "bad"}});
+        let failure = handle(
+            &InMemoryStore::new(),
+            &RecordingNotifier::default(),
+            &ManualClock::new(Utc::now()),
+            payload,
+        )
+        .await
+        .unwrap();
+        assert_eq!(failure.error, "ValidationError");
+    }
+
+    #[tokio::test]
+    async fn a_payload_without_the_error_is_refused() {
+        let e = handle(
+            &InMemoryStore::new(),
+            &RecordingNotifier::default(),
+            &ManualClock::new(Utc::now()),
+            json!({"executionArn": "a"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadRequest);
+    }
+}

@@ -1,0 +1,142 @@
+//! POST /api/goals/{goalId}/start-activity: starts processing a goal's actions (202), at most
+//! once per idempotency key (header `Idempotency-Key` or body `idempotencyKey`).
+
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use serde::Deserialize;
+use serde_json::Value;
+use shared::http_api::{caller, header, json_body, parse_event, path_param, respond};
+use shared::ports::{Clock, ExecutionControl, Store};
+use shared::{api, DomainError};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StartBody {
+    idempotency_key: Option<String>,
+}
+
+pub async fn handle(
+    store: &dyn Store,
+    control: &dyn ExecutionControl,
+    clock: &dyn Clock,
+    event: Value,
+) -> Result<ApiGatewayV2httpResponse, DomainError> {
+    let req = parse_event(event)?;
+    let result = async {
+        let user = caller(&req)?;
+        let goal_id = path_param(&req, "goalId")?;
+        let body: StartBody = match json_body(&req)? {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| DomainError::bad_request(format!("invalid body: {e}")))?,
+            None => StartBody::default(),
+        };
+        let key = header(&req, "idempotency-key")
+            .map(str::to_owned)
+            .or(body.idempotency_key);
+        api::start_activity(store, control, clock, &user, &goal_id, key.as_deref()).await
+    }
+    .await;
+    Ok(respond(202, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::encodings::Body;
+    use chrono::Utc;
+    use serde_json::json;
+    use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
+    use shared::memory::{InMemoryExecutions, InMemoryStore};
+    use shared::ports::ManualClock;
+    use shared::records::GoalStatus;
+
+    struct World {
+        store: InMemoryStore,
+        control: InMemoryExecutions,
+        clock: ManualClock,
+    }
+
+    async fn world() -> World {
+        let store = InMemoryStore::new();
+        let (goal, actions) = example_goal("g1", "u1", 4, Utc::now());
+        seed(&store, &goal, &actions).await.unwrap();
+        World {
+            store,
+            control: InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now),
+            clock: ManualClock::new(Utc::now()),
+        }
+    }
+
+    fn event(user: Option<&str>, goal: &str, body: Option<&str>, key: Option<&str>) -> Value {
+        let claims = user.map(|u| json!({"jwt": {"claims": {"sub": u}, "scopes": null}}));
+        let mut headers = json!({"content-type": "application/json"});
+        if let Some(k) = key {
+            headers["idempotency-key"] = json!(k);
+        }
+        json!({"version": "2.0", "routeKey": "POST /api/goals/{goalId}/start-activity",
+            "rawPath": format!("/api/goals/{goal}/start-activity"), "headers": headers,
+            "pathParameters": {"goalId": goal},
+            "requestContext": {"http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+                "authorizer": claims, "requestId": "r"},
+            "body": body, "isBase64Encoded": false})
+    }
+
+    async fn call(w: &World, event: Value) -> (i64, Value) {
+        let r = handle(&w.store, &w.control, &w.clock, event).await.unwrap();
+        let body = match r.body {
+            Some(Body::Text(t)) => serde_json::from_str(&t).unwrap(),
+            _ => Value::Null,
+        };
+        (r.status_code, body)
+    }
+
+    #[tokio::test]
+    async fn starts_once_per_idempotency_key() {
+        let w = world().await;
+        let (status, body) = call(
+            &w,
+            event(Some("u1"), "g1", Some(r#"{"idempotencyKey":"k1"}"#), None),
+        )
+        .await;
+        assert_eq!((status, body["status"].as_str()), (202, Some("RUNNING")));
+        let (again, body2) = call(&w, event(Some("u1"), "g1", None, Some("k1"))).await;
+        assert_eq!(
+            (again, &body2["executionArn"]),
+            (202, &body["executionArn"])
+        );
+        assert_eq!(w.control.recorded().len(), 1);
+        assert_eq!(
+            w.store.get_goal("g1").await.unwrap().unwrap().status,
+            GoalStatus::Processing
+        );
+
+        let (busy, err) = call(&w, event(Some("u1"), "g1", None, Some("k2"))).await;
+        assert_eq!(
+            (busy, err["error"]["code"].as_str()),
+            (409, Some("CONFLICT"))
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_each_error_with_its_status() {
+        let w = world().await;
+        for (event, status) in [
+            (event(None, "g1", None, None), 401),
+            (event(Some("u2"), "g1", None, None), 403),
+            (event(Some("u1"), "nope", None, None), 404),
+            (event(Some("u1"), "g1", Some("{not json"), None), 400),
+            (event(Some("u1"), "g1", Some(r#"{"other":1}"#), None), 400),
+            (event(Some("u1"), "g1", None, Some(" ")), 400),
+        ] {
+            assert_eq!(call(&w, event).await.0, status);
+        }
+        assert!(w.control.recorded().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_that_is_not_an_http_request_is_an_error() {
+        let w = world().await;
+        assert!(handle(&w.store, &w.control, &w.clock, json!(42))
+            .await
+            .is_err());
+    }
+}
