@@ -1,0 +1,104 @@
+//! The project's Lambda handlers, called in process by function name: what the local executor
+//! runs Task states against, with the same `lib.rs` code the deployed functions run.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use shared::ports::{Clock, ExecutionControl, Notifier, Store, TaskGenerator};
+use shared::{DomainError, ErrorCode};
+
+/// The ports the handlers run over.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    pub generator: Arc<dyn TaskGenerator>,
+    pub notifier: Arc<dyn Notifier>,
+    pub control: Arc<dyn ExecutionControl>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The functions the state machine's Task states and the API call, by the name each is deployed
+/// under.
+pub const FUNCTION_NAMES: [&str; 12] = [
+    "start-workflow",
+    "validate-input",
+    "get-actions",
+    "create-batches",
+    "generate-tasks",
+    "save-tasks",
+    "update-progress",
+    "aggregate-results",
+    "update-goal-status",
+    "get-status",
+    "cancel",
+    "handle-error",
+];
+
+/// The function a Lambda reference names: a plain name, a partial or full ARN, with or without a
+/// version or alias qualifier.
+pub fn function_name(reference: &str) -> &str {
+    let name = reference
+        .split_once(":function:")
+        .map_or(reference, |(_, rest)| rest);
+    name.split(':').next().unwrap_or(name)
+}
+
+fn to_value(result: Result<impl Serialize, DomainError>) -> Result<Value, DomainError> {
+    result.and_then(|v| {
+        serde_json::to_value(v)
+            .map_err(|e| DomainError::permanent(ErrorCode::Internal, e.to_string()))
+    })
+}
+
+impl Ports {
+    /// Invokes the named function with `payload`, as Lambda would. An unknown name is a
+    /// validation error.
+    pub async fn invoke(&self, function: &str, payload: Value) -> Result<Value, DomainError> {
+        let (store, clock) = (self.store.as_ref(), self.clock.as_ref());
+        let (generator, notifier, control) = (
+            self.generator.as_ref(),
+            self.notifier.as_ref(),
+            self.control.as_ref(),
+        );
+        match function_name(function) {
+            "start-workflow" => {
+                to_value(start_workflow::handle(store, control, clock, payload).await)
+            }
+            "validate-input" => to_value(validate_input::handle(store, payload).await),
+            "get-actions" => to_value(get_actions::handle(store, payload).await),
+            "create-batches" => to_value(create_batches::handle(payload)),
+            "generate-tasks" => {
+                to_value(generate_tasks::handle(store, generator, clock, payload).await)
+            }
+            "save-tasks" => to_value(save_tasks::handle(store, payload).await),
+            "update-progress" => to_value(update_progress::handle(store, clock, payload).await),
+            "aggregate-results" => to_value(aggregate_results::handle(payload)),
+            "update-goal-status" => {
+                to_value(update_goal_status::handle(store, notifier, clock, payload).await)
+            }
+            "get-status" => to_value(get_status::handle(store, clock, payload).await),
+            "cancel" => to_value(cancel::handle(store, control, clock, payload).await),
+            "handle-error" => to_value(handle_error::handle(store, notifier, clock, payload).await),
+            other => Err(DomainError::not_found(format!("no function named {other}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_any_reference_form() {
+        assert_eq!(function_name("save-tasks"), "save-tasks");
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:123456789012:function:save-tasks:live"),
+            "save-tasks"
+        );
+        assert_eq!(
+            function_name("123456789012:function:save-tasks"),
+            "save-tasks"
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Every handler, fed arbitrary JSON, answers with a value or a typed error and never panics.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use embedded_handlers::{Ports, FUNCTION_NAMES};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use shared::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
+use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+use shared::offline::OfflineGenerator;
+use shared::ports::ManualClock;
+use shared::ErrorKind;
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        ".{0,12}".prop_map(Value::String),
+        // Names the handlers look for, so that near-miss payloads are generated too.
+        prop::sample::select(vec![
+            "executionArn",
+            "goalId",
+            "2026-11-24T10:00:00Z",
+            "arn:aws:states:us-east-1:123456789012:execution:StartActivity:x"
+        ])
+        .prop_map(|s| Value::String(s.to_owned())),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        let keys = prop::sample::select(vec![
+            "executionArn",
+            "goalId",
+            "userId",
+            "input",
+            "startedAt",
+            "actions",
+            "action",
+            "batches",
+            "batchIndex",
+            "batchStartedAt",
+            "actionResults",
+            "succeededActionIds",
+            "failedActions",
+            "tasksWritten",
+            "totalActions",
+            "batchResults",
+            "outcome",
+            "error",
+            "Error",
+            "Cause",
+            "requestContext",
+            "pathParameters",
+            "body",
+            "headers",
+            "authorizer",
+            "jwt",
+            "claims",
+            "sub",
+            "http",
+            "version",
+            "x",
+        ]);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec((keys, inner), 0..6).prop_map(|kv| Value::Object(
+                kv.into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect::<Map<_, _>>()
+            )),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn handlers_never_panic(function in prop::sample::select(FUNCTION_NAMES.to_vec()), payload in json_value()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let store = Arc::new(InMemoryStore::new());
+            started_run(store.as_ref(), "g1", "u1", 3, Utc::now()).await.expect("seed");
+            let ports = Ports {
+                store,
+                generator: Arc::new(OfflineGenerator::new()),
+                notifier: Arc::new(RecordingNotifier::default()),
+                control: Arc::new(InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now)),
+                clock: Arc::new(ManualClock::new(Utc::now())),
+            };
+            if let Err(e) = ports.invoke(function, payload).await {
+                prop_assert!(ErrorKind::ALL.contains(&e.kind));
+                prop_assert!(!e.message.is_empty());
+            }
+            Ok(())
+        })?;
+    }
+}
