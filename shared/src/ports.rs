@@ -106,7 +106,8 @@ pub trait ExecutionControl: Send + Sync {
         &self,
         execution_arn: &str,
     ) -> Result<Option<ExecutionDescription>, DomainError>;
-    /// Stops a running execution; stopping one that has already ended is not an error.
+    /// Stops a running execution; stopping one that has already ended, or that does not exist
+    /// (a start that never went through), is not an error.
     async fn stop_execution(&self, execution_arn: &str, cause: &str) -> Result<(), DomainError>;
 }
 

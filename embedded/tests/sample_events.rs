@@ -1,0 +1,72 @@
+//! Every function's sample event in `events/` is accepted by its handler: the files stay in step
+//! with the payloads the code reads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use embedded_handlers::{Ports, FUNCTION_NAMES};
+use serde_json::Value;
+use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
+use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+use shared::offline::OfflineGenerator;
+use shared::ports::{ManualClock, Store};
+use shared::records::WorkflowExecution;
+
+const EVENT_RUN_ARN: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// The world the sample events describe: goal-demo being processed by the sample run, and
+/// goal-new waiting to be started, both owned by user-demo.
+async fn world() -> Ports {
+    let start = at("2026-11-24T10:00:00Z");
+    let store = Arc::new(InMemoryStore::new());
+    let (goal, actions) = example_goal("goal-demo", "user-demo", 3, start);
+    seed(store.as_ref(), &goal, &actions).await.expect("seed");
+    let run = WorkflowExecution::started(
+        EVENT_RUN_ARN.into(),
+        "goal-demo-run-1".into(),
+        &goal,
+        "k".into(),
+        start,
+    );
+    store.begin_run(&run).await.expect("run");
+    let (new_goal, new_actions) = example_goal("goal-new", "user-demo", 3, start);
+    seed(store.as_ref(), &new_goal, &new_actions)
+        .await
+        .expect("seed");
+    Ports {
+        store,
+        generator: Arc::new(OfflineGenerator::new()),
+        notifier: Arc::new(RecordingNotifier::default()),
+        control: Arc::new(InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now)),
+        clock: Arc::new(ManualClock::new(at("2026-11-24T10:00:30Z"))),
+    }
+}
+
+#[tokio::test]
+async fn every_sample_event_is_handled() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events");
+    for function in FUNCTION_NAMES {
+        let path = dir.join(format!("{function}.json"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let event: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let result = world().await.invoke(function, event).await;
+        let answer = result.unwrap_or_else(|e| panic!("{function}: {e}"));
+        if let Some(status) = answer.get("statusCode") {
+            let status = status.as_i64().unwrap_or_default();
+            assert!(
+                (200..300).contains(&status),
+                "{function} answered {status}: {answer}"
+            );
+        }
+    }
+}
