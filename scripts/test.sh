@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every check the project has: formatting, lints, all tests (unit, property, moto-backed
+# adapter tests, workflow scenarios, conformance pack) and the third-party validators.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PWD/node_modules/.bin:$PATH"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (all targets, all features, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test (all features)"
+cargo test --workspace --all-features
+
+if [ -x scripts/validate.sh ]; then
+  step "template and state machine validators"
+  bash scripts/validate.sh
+fi
