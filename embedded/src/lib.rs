@@ -18,9 +18,9 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
 }
 
-/// The functions the state machine's Task states and the API call, by the name each is deployed
-/// under.
-pub const FUNCTION_NAMES: [&str; 12] = [
+/// The functions the state machine's Task states, the API and the EventBridge rules call, by the
+/// name each is deployed under.
+pub const FUNCTION_NAMES: [&str; 14] = [
     "start-workflow",
     "validate-input",
     "get-actions",
@@ -33,6 +33,8 @@ pub const FUNCTION_NAMES: [&str; 12] = [
     "get-status",
     "cancel",
     "handle-error",
+    "finalize-execution",
+    "maintenance",
 ];
 
 /// The function a Lambda reference names: a plain name, a partial or full ARN, with or without a
@@ -80,6 +82,12 @@ impl Ports {
             "get-status" => to_value(get_status::handle(store, clock, payload).await),
             "cancel" => to_value(cancel::handle(store, control, clock, payload).await),
             "handle-error" => to_value(handle_error::handle(store, notifier, clock, payload).await),
+            "finalize-execution" => {
+                to_value(finalize_execution::handle(store, notifier, clock, payload).await)
+            }
+            "maintenance" => {
+                to_value(maintenance::handle(store, control, notifier, clock, payload).await)
+            }
             other => Err(DomainError::not_found(format!("no function named {other}"))),
         }
     }

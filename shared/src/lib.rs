@@ -12,6 +12,7 @@ pub mod http_api;
 pub mod memory;
 pub mod naming;
 pub mod offline;
+pub mod operations;
 pub mod outcome;
 pub mod ports;
 pub mod progress;

@@ -1,0 +1,322 @@
+//! What keeps runs honest when the state machine cannot: the status-change finaliser (a timeout,
+//! an abort or a States.Runtime error runs no Catch) and the daily maintenance sweep.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::deadlines::RUN_LIMIT_SECONDS;
+use crate::error::{DomainError, StoreError};
+use crate::ports::{Alert, Clock, ExecutionControl, Notifier, Store};
+use crate::records::{ExecutionStatus, GoalStatus, RunEnd, WorkflowExecution};
+
+/// The `detail` of an EventBridge "Step Functions Execution Status Change" event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStatusChange {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub status: String,
+    /// Epoch milliseconds.
+    #[serde(default)]
+    pub start_date: Option<i64>,
+    #[serde(default)]
+    pub stop_date: Option<i64>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+/// What finalising did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Finalised {
+    /// The record was RUNNING and now carries the final status.
+    Ended,
+    /// The record had already ended (a duplicate or late event, or the workflow's own ending).
+    AlreadyEnded,
+    /// No record: not a run this product started.
+    Unknown,
+    /// A status this finaliser does not act on (RUNNING, SUCCEEDED).
+    Ignored,
+}
+
+/// The error a run that ended outside the workflow is recorded with when the service gave none.
+fn default_error(status: ExecutionStatus) -> &'static str {
+    match status {
+        ExecutionStatus::TimedOut => "States.Timeout",
+        ExecutionStatus::Aborted => "ExecutionAborted",
+        _ => "ExecutionFailed",
+    }
+}
+
+/// Ends the record of a run that failed, timed out or was aborted, once: goal failed (draft after
+/// an abort), the run's tasks removed after an abort, one alert.
+pub async fn finalise_run(
+    store: &dyn Store,
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+    change: &ExecutionStatusChange,
+) -> Result<Finalised, DomainError> {
+    let status = match ExecutionStatus::parse(&change.status) {
+        Some(
+            s @ (ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted),
+        ) => s,
+        _ => return Ok(Finalised::Ignored),
+    };
+    let Some(run) = store.get_execution(&change.execution_arn).await? else {
+        return Ok(Finalised::Unknown);
+    };
+    let at = change
+        .stop_date
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or_else(|| clock.now());
+    let error = change
+        .error
+        .clone()
+        .unwrap_or_else(|| default_error(status).to_owned());
+    let cause = change.cause.clone().unwrap_or_default();
+    end_run(store, notifier, &run, status, at, error, cause).await
+}
+
+async fn end_run(
+    store: &dyn Store,
+    notifier: &dyn Notifier,
+    run: &WorkflowExecution,
+    status: ExecutionStatus,
+    at: DateTime<Utc>,
+    error: String,
+    cause: String,
+) -> Result<Finalised, DomainError> {
+    let aborted = status == ExecutionStatus::Aborted;
+    let end = RunEnd {
+        status,
+        goal_status: if aborted {
+            GoalStatus::Draft
+        } else {
+            GoalStatus::Failed
+        },
+        at,
+        error: Some(error.clone()),
+        cause: Some(cause.clone()),
+    };
+    let ended_now = match store.finish_run(&run.execution_arn, &end).await {
+        Ok(ended) => ended,
+        Err(StoreError::ConditionFailed(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if aborted {
+        // Also after a cancel through the API: a save in flight may have landed after its clean-up.
+        store.delete_execution_tasks(&run.execution_arn).await?;
+    }
+    if !ended_now {
+        return Ok(Finalised::AlreadyEnded);
+    }
+    notifier
+        .publish(&Alert {
+            subject: format!(
+                "Start activity run {} for goal {}",
+                status.as_str(),
+                run.goal_id
+            ),
+            execution_arn: run.execution_arn.clone(),
+            goal_id: Some(run.goal_id.clone()),
+            status,
+            message: if cause.is_empty() {
+                error
+            } else {
+                format!("{error}: {cause}")
+            },
+        })
+        .await?;
+    Ok(Finalised::Ended)
+}
+
+/// What one maintenance sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// Runs found RUNNING past the run limit.
+    pub overdue: u32,
+    /// Of those, the ones this sweep ended.
+    pub finalised: u32,
+    /// Executions the service still reports running (left alone).
+    pub still_running: u32,
+}
+
+/// Ends runs still recorded RUNNING past the 15-minute limit, with the status the service reports
+/// (FAILED when it has no such execution). Running it twice changes nothing more.
+pub async fn sweep_overdue_runs(
+    store: &dyn Store,
+    control: &dyn ExecutionControl,
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+) -> Result<SweepReport, DomainError> {
+    let now = clock.now();
+    let overdue = store
+        .list_running_started_before(now - Duration::seconds(RUN_LIMIT_SECONDS))
+        .await?;
+    let mut report = SweepReport {
+        overdue: overdue.len() as u32,
+        ..SweepReport::default()
+    };
+    for run in overdue {
+        let (status, at, error, cause) =
+            match control.describe_execution(&run.execution_arn).await? {
+                Some(d) if d.status == ExecutionStatus::Running => {
+                    report.still_running += 1;
+                    continue;
+                }
+                Some(d) => (
+                    d.status,
+                    d.stop_date.unwrap_or(now),
+                    d.error
+                        .unwrap_or_else(|| default_error(d.status).to_owned()),
+                    d.cause.unwrap_or_default(),
+                ),
+                None => (
+                    ExecutionStatus::Failed,
+                    now,
+                    "ExecutionNotFound".to_owned(),
+                    "the service has no such execution".to_owned(),
+                ),
+            };
+        // A run the service finished successfully but whose record was never ended: its goal's
+        // outcome is unknown here, so it is ended as failed to free the goal.
+        let status = if status == ExecutionStatus::Succeeded {
+            ExecutionStatus::Failed
+        } else {
+            status
+        };
+        if end_run(store, notifier, &run, status, at, error, cause).await? == Finalised::Ended {
+            report.finalised += 1;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
+    use crate::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+    use crate::ports::{ManualClock, StartOutcome};
+
+    fn change(arn: &str, status: &str) -> ExecutionStatusChange {
+        ExecutionStatusChange {
+            execution_arn: arn.to_owned(),
+            state_machine_arn: EXAMPLE_STATE_MACHINE_ARN.to_owned(),
+            status: status.to_owned(),
+            start_date: Some(1_800_000_000_000),
+            stop_date: Some(1_800_000_900_000),
+            error: None,
+            cause: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_run_is_finalised_once() {
+        let store = InMemoryStore::new();
+        let notifier = RecordingNotifier::default();
+        let clock = ManualClock::new(Utc::now());
+        let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
+        let event = change(&run.execution_arn, "TIMED_OUT");
+        assert_eq!(
+            finalise_run(&store, &notifier, &clock, &event).await,
+            Ok(Finalised::Ended)
+        );
+        assert_eq!(
+            finalise_run(&store, &notifier, &clock, &event).await,
+            Ok(Finalised::AlreadyEnded)
+        );
+        let record = store
+            .get_execution(&run.execution_arn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.status, ExecutionStatus::TimedOut);
+        assert_eq!(record.error.as_deref(), Some("States.Timeout"));
+        assert_eq!(
+            store.get_goal("g").await.unwrap().unwrap().status,
+            GoalStatus::Failed
+        );
+        assert_eq!(notifier.alerts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_abort_puts_the_goal_back_to_draft() {
+        let store = InMemoryStore::new();
+        let notifier = RecordingNotifier::default();
+        let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
+        let event = change(&run.execution_arn, "ABORTED");
+        finalise_run(&store, &notifier, &ManualClock::new(Utc::now()), &event)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_goal("g").await.unwrap().unwrap().status,
+            GoalStatus::Draft
+        );
+    }
+
+    #[tokio::test]
+    async fn other_statuses_and_unknown_runs_are_left_alone() {
+        let store = InMemoryStore::new();
+        let notifier = RecordingNotifier::default();
+        let clock = ManualClock::new(Utc::now());
+        let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
+        let ok = change(&run.execution_arn, "SUCCEEDED");
+        assert_eq!(
+            finalise_run(&store, &notifier, &clock, &ok).await,
+            Ok(Finalised::Ignored)
+        );
+        let unknown = change("arn:other", "FAILED");
+        assert_eq!(
+            finalise_run(&store, &notifier, &clock, &unknown).await,
+            Ok(Finalised::Unknown)
+        );
+        assert!(notifier.alerts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_sweep_ends_overdue_runs_with_the_services_status() {
+        let store = InMemoryStore::new();
+        let notifier = RecordingNotifier::default();
+        let start = Utc::now() - Duration::minutes(20);
+        let control = InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, move || start);
+        let (run, _) = started_run(&store, "g", "u", 2, start).await.unwrap();
+        let name = crate::naming::execution_name_of(&run.execution_arn).to_owned();
+        let started = control.start_execution(&name, "{}").await.unwrap();
+        assert!(matches!(started, StartOutcome::Started { .. }));
+        control.close(&run.execution_arn, ExecutionStatus::TimedOut);
+        let (fresh, _) = started_run(&store, "g2", "u", 2, Utc::now()).await.unwrap();
+
+        let clock = ManualClock::new(Utc::now());
+        let report = sweep_overdue_runs(&store, &control, &notifier, &clock)
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            SweepReport {
+                overdue: 1,
+                finalised: 1,
+                still_running: 0
+            }
+        );
+        let again = sweep_overdue_runs(&store, &control, &notifier, &clock)
+            .await
+            .unwrap();
+        assert_eq!(again, SweepReport::default());
+        let record = store
+            .get_execution(&run.execution_arn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.status, ExecutionStatus::TimedOut);
+        let untouched = store
+            .get_execution(&fresh.execution_arn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(untouched.status, ExecutionStatus::Running);
+    }
+}
