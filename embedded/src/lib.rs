@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use shared::metrics::MetricSink;
 use shared::ports::{Clock, ExecutionControl, Notifier, Store, TaskGenerator};
 use shared::{DomainError, ErrorCode};
 
@@ -16,6 +17,7 @@ pub struct Ports {
     pub notifier: Arc<dyn Notifier>,
     pub control: Arc<dyn ExecutionControl>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<dyn MetricSink>,
 }
 
 /// The functions the state machine's Task states, the API and the EventBridge rules call, by the
@@ -57,7 +59,11 @@ impl Ports {
     /// Invokes the named function with `payload`, as Lambda would. An unknown name is a
     /// validation error.
     pub async fn invoke(&self, function: &str, payload: Value) -> Result<Value, DomainError> {
-        let (store, clock) = (self.store.as_ref(), self.clock.as_ref());
+        let (store, clock, metrics) = (
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            self.metrics.as_ref(),
+        );
         let (generator, notifier, control) = (
             self.generator.as_ref(),
             self.notifier.as_ref(),
@@ -65,29 +71,33 @@ impl Ports {
         );
         match function_name(function) {
             "start-workflow" => {
-                to_value(start_workflow::handle(store, control, clock, payload).await)
+                to_value(start_workflow::handle(store, control, clock, metrics, payload).await)
             }
             "validate-input" => to_value(validate_input::handle(store, payload).await),
             "get-actions" => to_value(get_actions::handle(store, payload).await),
             "create-batches" => to_value(create_batches::handle(payload)),
             "generate-tasks" => {
-                to_value(generate_tasks::handle(store, generator, clock, payload).await)
+                to_value(generate_tasks::handle(store, generator, clock, metrics, payload).await)
             }
             "save-tasks" => to_value(save_tasks::handle(store, payload).await),
-            "update-progress" => to_value(update_progress::handle(store, clock, payload).await),
+            "update-progress" => {
+                to_value(update_progress::handle(store, clock, metrics, payload).await)
+            }
             "aggregate-results" => to_value(aggregate_results::handle(payload)),
             "update-goal-status" => {
-                to_value(update_goal_status::handle(store, notifier, clock, payload).await)
+                to_value(update_goal_status::handle(store, notifier, clock, metrics, payload).await)
             }
             "get-status" => to_value(get_status::handle(store, clock, payload).await),
             "cancel" => to_value(cancel::handle(store, control, clock, payload).await),
-            "handle-error" => to_value(handle_error::handle(store, notifier, clock, payload).await),
+            "handle-error" => {
+                to_value(handle_error::handle(store, notifier, clock, metrics, payload).await)
+            }
             "finalize-execution" => {
-                to_value(finalize_execution::handle(store, notifier, clock, payload).await)
+                to_value(finalize_execution::handle(store, notifier, clock, metrics, payload).await)
             }
-            "maintenance" => {
-                to_value(maintenance::handle(store, control, notifier, clock, payload).await)
-            }
+            "maintenance" => to_value(
+                maintenance::handle(store, control, notifier, clock, metrics, payload).await,
+            ),
             other => Err(DomainError::not_found(format!("no function named {other}"))),
         }
     }

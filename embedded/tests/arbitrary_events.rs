@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use shared::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+use shared::metrics::NoMetrics;
 use shared::offline::OfflineGenerator;
 use shared::ports::ManualClock;
 use shared::ErrorKind;
@@ -89,7 +90,8 @@ proptest! {
                 generator: Arc::new(OfflineGenerator::new()),
                 notifier: Arc::new(RecordingNotifier::default()),
                 control: Arc::new(InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now)),
-                clock: Arc::new(ManualClock::new(Utc::now())),
+                metrics: Arc::new(NoMetrics),
+        clock: Arc::new(ManualClock::new(Utc::now())),
             };
             if let Err(e) = ports.invoke(function, payload).await {
                 prop_assert!(ErrorKind::ALL.contains(&e.kind));

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, ErrorCode, StoreError};
+use crate::metrics::{Metric, MetricName, MetricSink};
 use crate::naming::execution_name;
 use crate::ports::{Clock, ExecutionControl, StartOutcome, Store};
 use crate::progress::{eta_seconds, progress_percent};
@@ -30,6 +31,7 @@ pub async fn start_activity(
     store: &dyn Store,
     control: &dyn ExecutionControl,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     user_id: &str,
     goal_id: &str,
     idempotency_key: Option<&str>,
@@ -93,6 +95,10 @@ pub async fn start_activity(
         .map_err(|e| DomainError::permanent(ErrorCode::Internal, e.to_string()))?;
     let refusal = match control.start_execution(&name, &input).await {
         Ok(StartOutcome::Started { start_date, .. }) => {
+            metrics.emit(
+                &[Metric::count(MetricName::ExecutionsStarted, 1)],
+                &[("executionArn", &execution_arn), ("goalId", goal_id)],
+            );
             return Ok(StartResponse {
                 execution_arn,
                 start_date,

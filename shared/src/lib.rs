@@ -10,6 +10,7 @@ pub mod error;
 pub mod examples;
 pub mod http_api;
 pub mod memory;
+pub mod metrics;
 pub mod naming;
 pub mod offline;
 pub mod operations;

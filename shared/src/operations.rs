@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::deadlines::RUN_LIMIT_SECONDS;
 use crate::error::{DomainError, StoreError};
+use crate::metrics::{MetricName, MetricSink};
 use crate::ports::{Alert, Clock, ExecutionControl, Notifier, Store};
 use crate::records::{ExecutionStatus, GoalStatus, RunEnd, WorkflowExecution};
+use crate::workflow::emit_run_end;
 
 /// The `detail` of an EventBridge "Step Functions Execution Status Change" event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +58,7 @@ pub async fn finalise_run(
     store: &dyn Store,
     notifier: &dyn Notifier,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     change: &ExecutionStatusChange,
 ) -> Result<Finalised, DomainError> {
     let status = match ExecutionStatus::parse(&change.status) {
@@ -76,12 +79,14 @@ pub async fn finalise_run(
         .clone()
         .unwrap_or_else(|| default_error(status).to_owned());
     let cause = change.cause.clone().unwrap_or_default();
-    end_run(store, notifier, &run, status, at, error, cause).await
+    end_run(store, notifier, metrics, &run, status, at, error, cause).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn end_run(
     store: &dyn Store,
     notifier: &dyn Notifier,
+    metrics: &dyn MetricSink,
     run: &WorkflowExecution,
     status: ExecutionStatus,
     at: DateTime<Utc>,
@@ -112,6 +117,14 @@ async fn end_run(
     if !ended_now {
         return Ok(Finalised::AlreadyEnded);
     }
+    emit_run_end(
+        store,
+        metrics,
+        &run.execution_arn,
+        MetricName::ExecutionsFailed,
+        at,
+    )
+    .await?;
     notifier
         .publish(&Alert {
             subject: format!(
@@ -151,6 +164,7 @@ pub async fn sweep_overdue_runs(
     control: &dyn ExecutionControl,
     notifier: &dyn Notifier,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
 ) -> Result<SweepReport, DomainError> {
     let now = clock.now();
     let overdue = store
@@ -188,7 +202,9 @@ pub async fn sweep_overdue_runs(
         } else {
             status
         };
-        if end_run(store, notifier, &run, status, at, error, cause).await? == Finalised::Ended {
+        if end_run(store, notifier, metrics, &run, status, at, error, cause).await?
+            == Finalised::Ended
+        {
             report.finalised += 1;
         }
     }
@@ -200,6 +216,7 @@ mod tests {
     use super::*;
     use crate::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
     use crate::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+    use crate::metrics::NoMetrics;
     use crate::ports::{ManualClock, StartOutcome};
 
     fn change(arn: &str, status: &str) -> ExecutionStatusChange {
@@ -222,11 +239,11 @@ mod tests {
         let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
         let event = change(&run.execution_arn, "TIMED_OUT");
         assert_eq!(
-            finalise_run(&store, &notifier, &clock, &event).await,
+            finalise_run(&store, &notifier, &clock, &NoMetrics, &event).await,
             Ok(Finalised::Ended)
         );
         assert_eq!(
-            finalise_run(&store, &notifier, &clock, &event).await,
+            finalise_run(&store, &notifier, &clock, &NoMetrics, &event).await,
             Ok(Finalised::AlreadyEnded)
         );
         let record = store
@@ -249,9 +266,15 @@ mod tests {
         let notifier = RecordingNotifier::default();
         let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
         let event = change(&run.execution_arn, "ABORTED");
-        finalise_run(&store, &notifier, &ManualClock::new(Utc::now()), &event)
-            .await
-            .unwrap();
+        finalise_run(
+            &store,
+            &notifier,
+            &ManualClock::new(Utc::now()),
+            &NoMetrics,
+            &event,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             store.get_goal("g").await.unwrap().unwrap().status,
             GoalStatus::Draft
@@ -266,12 +289,12 @@ mod tests {
         let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
         let ok = change(&run.execution_arn, "SUCCEEDED");
         assert_eq!(
-            finalise_run(&store, &notifier, &clock, &ok).await,
+            finalise_run(&store, &notifier, &clock, &NoMetrics, &ok).await,
             Ok(Finalised::Ignored)
         );
         let unknown = change("arn:other", "FAILED");
         assert_eq!(
-            finalise_run(&store, &notifier, &clock, &unknown).await,
+            finalise_run(&store, &notifier, &clock, &NoMetrics, &unknown).await,
             Ok(Finalised::Unknown)
         );
         assert!(notifier.alerts().is_empty());
@@ -291,7 +314,7 @@ mod tests {
         let (fresh, _) = started_run(&store, "g2", "u", 2, Utc::now()).await.unwrap();
 
         let clock = ManualClock::new(Utc::now());
-        let report = sweep_overdue_runs(&store, &control, &notifier, &clock)
+        let report = sweep_overdue_runs(&store, &control, &notifier, &clock, &NoMetrics)
             .await
             .unwrap();
         assert_eq!(
@@ -302,7 +325,7 @@ mod tests {
                 still_running: 0
             }
         );
-        let again = sweep_overdue_runs(&store, &control, &notifier, &clock)
+        let again = sweep_overdue_runs(&store, &control, &notifier, &clock, &NoMetrics)
             .await
             .unwrap();
         assert_eq!(again, SweepReport::default());

@@ -78,6 +78,9 @@ pub struct GenerateTasksRequest {
     pub run: RunRef,
     pub batch_started_at: DateTime<Utc>,
     pub action: Action,
+    /// `$$.State.RetryCount`: how many times the state machine has retried this call.
+    #[serde(default)]
+    pub retry_count: u32,
 }
 
 /// What one iteration of the inner Map yields: GenerateTasks' result, or the failure its Catch

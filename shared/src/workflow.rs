@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::batching::{plan_batches, MAX_BATCH_SIZE};
 use crate::deadlines::may_start_ai_call;
 use crate::error::{DomainError, ErrorCode, StoreError};
+use crate::metrics::{Metric, MetricName, MetricSink};
 use crate::naming::task_id;
 use crate::outcome::RunOutcome;
 use crate::ports::{Alert, Clock, Notifier, Store, TaskGenerator};
@@ -133,9 +134,18 @@ pub async fn generate_tasks(
     store: &dyn Store,
     generator: &dyn TaskGenerator,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     req: GenerateTasksRequest,
 ) -> Result<ActionResult, DomainError> {
     let started = clock.now();
+    let properties = [
+        ("executionArn", req.run.execution_arn.as_str()),
+        ("goalId", req.run.goal_id.as_str()),
+        ("actionId", req.action.action_id.as_str()),
+    ];
+    if req.retry_count > 0 {
+        metrics.emit(&[Metric::count(MetricName::AiRetries, 1)], &properties);
+    }
     if !may_start_ai_call(req.batch_started_at, started) {
         return Err(DomainError::permanent(
             ErrorCode::DeadlineExceeded,
@@ -232,6 +242,7 @@ pub async fn save_tasks(
 pub async fn update_progress(
     store: &dyn Store,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     summary: BatchSummary,
 ) -> Result<BatchSummary, DomainError> {
     let now = clock.now();
@@ -247,9 +258,20 @@ pub async fn update_progress(
                 .cloned()
                 .map(ActionOutcome::failed),
         );
+    let (mut processed, mut failed) = (0, 0);
     for outcome in outcomes {
-        store.record_action_outcome(arn, &outcome, now).await?;
+        if store.record_action_outcome(arn, &outcome, now).await? {
+            processed += 1;
+            failed += u32::from(outcome.failure.is_some());
+        }
     }
+    metrics.emit(
+        &[
+            Metric::count(MetricName::ActionsProcessed, processed),
+            Metric::count(MetricName::ActionsFailed, failed),
+        ],
+        &[("executionArn", arn), ("goalId", &summary.run.goal_id)],
+    );
     let run = store.get_execution(arn).await?.ok_or_else(|| {
         DomainError::permanent(ErrorCode::NotFound, format!("no record for {arn}"))
     })?;
@@ -291,6 +313,7 @@ pub async fn update_goal_status(
     store: &dyn Store,
     notifier: &dyn Notifier,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     summary: RunSummary,
 ) -> Result<RunResult, DomainError> {
     let now = clock.now();
@@ -307,6 +330,21 @@ pub async fn update_goal_status(
         cause: failed.then(|| format!("all {} actions failed", summary.total_actions)),
     };
     let ended_now = store.finish_run(&summary.run.execution_arn, &end).await?;
+    if ended_now {
+        let outcome_metric = match summary.outcome {
+            RunOutcome::Succeeded => MetricName::ExecutionsSucceeded,
+            RunOutcome::Partial => MetricName::ExecutionsPartial,
+            RunOutcome::Failed => MetricName::ExecutionsFailed,
+        };
+        emit_run_end(
+            store,
+            metrics,
+            &summary.run.execution_arn,
+            outcome_metric,
+            now,
+        )
+        .await?;
+    }
     if ended_now && failed {
         notifier
             .publish(&Alert {
@@ -354,6 +392,7 @@ pub async fn handle_error(
     store: &dyn Store,
     notifier: &dyn Notifier,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     req: HandleErrorRequest,
 ) -> Result<RunFailure, DomainError> {
     let end = RunEnd {
@@ -365,6 +404,14 @@ pub async fn handle_error(
     };
     match store.finish_run(&req.execution_arn, &end).await {
         Ok(true) => {
+            emit_run_end(
+                store,
+                metrics,
+                &req.execution_arn,
+                MetricName::ExecutionsFailed,
+                end.at,
+            )
+            .await?;
             notifier
                 .publish(&Alert {
                     subject: "Start activity run failed".to_owned(),
@@ -384,4 +431,26 @@ pub async fn handle_error(
         error: req.error.error,
         cause: req.error.cause,
     })
+}
+
+/// Emits how a run ended and how long it took.
+pub(crate) async fn emit_run_end(
+    store: &dyn Store,
+    metrics: &dyn MetricSink,
+    execution_arn: &str,
+    outcome: MetricName,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DomainError> {
+    let Some(run) = store.get_execution(execution_arn).await? else {
+        return Ok(());
+    };
+    let seconds = (at - run.started_at).num_milliseconds().max(0) as f64 / 1000.0;
+    metrics.emit(
+        &[
+            Metric::count(outcome, 1),
+            Metric::new(MetricName::ExecutionDuration, seconds),
+        ],
+        &[("executionArn", execution_arn), ("goalId", &run.goal_id)],
+    );
+    Ok(())
 }

@@ -31,6 +31,7 @@ mod tests {
     use shared::api::start_activity;
     use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
     use shared::memory::{InMemoryExecutions, InMemoryStore};
+    use shared::metrics::NoMetrics;
     use shared::offline::OfflineGenerator;
     use shared::ports::ManualClock;
     use shared::records::{ExecutionStatus, GoalStatus, RunEnd};
@@ -53,7 +54,7 @@ mod tests {
         seed(&store, &goal, &actions).await.unwrap();
         let control = InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now);
         let clock = ManualClock::new(Utc::now());
-        let started = start_activity(&store, &control, &clock, "u1", "g1", Some("k"))
+        let started = start_activity(&store, &control, &clock, &NoMetrics, "u1", "g1", Some("k"))
             .await
             .unwrap();
         let run = RunRef {
@@ -65,10 +66,12 @@ mod tests {
             run,
             batch_started_at: clock.now(),
             action: actions[0].clone(),
+            retry_count: 0,
         };
-        let result = workflow::generate_tasks(&store, &OfflineGenerator::new(), &clock, req)
-            .await
-            .unwrap();
+        let result =
+            workflow::generate_tasks(&store, &OfflineGenerator::new(), &clock, &NoMetrics, req)
+                .await
+                .unwrap();
         store.save_action_tasks(&result.tasks).await.unwrap();
         (store, control, clock, started.execution_arn)
     }

@@ -3,6 +3,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::Value;
+use shared::metrics::MetricSink;
 use shared::operations::{finalise_run, ExecutionStatusChange, Finalised};
 use shared::ports::{Clock, Notifier, Store};
 use shared::DomainError;
@@ -13,6 +14,7 @@ pub async fn handle(
     store: &dyn Store,
     notifier: &dyn Notifier,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     event: Value,
 ) -> Result<Finalised, DomainError> {
     let event: EventBridgeEvent<ExecutionStatusChange> =
@@ -25,7 +27,7 @@ pub async fn handle(
             event.detail_type, event.source
         )));
     }
-    finalise_run(store, notifier, clock, &event.detail).await
+    finalise_run(store, notifier, clock, metrics, &event.detail).await
 }
 
 #[cfg(test)]
@@ -35,6 +37,7 @@ mod tests {
     use serde_json::json;
     use shared::examples::started_run;
     use shared::memory::{InMemoryStore, RecordingNotifier};
+    use shared::metrics::NoMetrics;
     use shared::ports::ManualClock;
     use shared::records::{ExecutionStatus, GoalStatus};
     use shared::ErrorCode;
@@ -60,6 +63,7 @@ mod tests {
             &store,
             &notifier,
             &clock,
+            &NoMetrics,
             event(&run.execution_arn, "FAILED"),
         )
         .await;
@@ -67,6 +71,7 @@ mod tests {
             &store,
             &notifier,
             &clock,
+            &NoMetrics,
             event(&run.execution_arn, "FAILED"),
         )
         .await;
@@ -99,6 +104,7 @@ mod tests {
             &store,
             &RecordingNotifier::default(),
             &ManualClock::new(Utc::now()),
+            &NoMetrics,
             other,
         )
         .await;

@@ -2,6 +2,7 @@
 //! the batch's time budget.
 
 use serde_json::Value;
+use shared::metrics::MetricSink;
 use shared::ports::{Clock, Store, TaskGenerator};
 use shared::steps::{parse, ActionResult};
 use shared::{workflow, DomainError};
@@ -10,9 +11,10 @@ pub async fn handle(
     store: &dyn Store,
     generator: &dyn TaskGenerator,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     payload: Value,
 ) -> Result<ActionResult, DomainError> {
-    workflow::generate_tasks(store, generator, clock, parse(payload)?).await
+    workflow::generate_tasks(store, generator, clock, metrics, parse(payload)?).await
 }
 
 #[cfg(test)]
@@ -22,6 +24,7 @@ mod tests {
     use serde_json::json;
     use shared::examples::{mark, started_run};
     use shared::memory::InMemoryStore;
+    use shared::metrics::NoMetrics;
     use shared::offline::OfflineGenerator;
     use shared::ports::ManualClock;
     use shared::{ErrorCode, ErrorKind};
@@ -35,10 +38,12 @@ mod tests {
         let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1",
             "batchStartedAt": now, "action": actions[0]});
         let generator = OfflineGenerator::new();
-        let first = handle(&store, &generator, &clock, payload.clone())
+        let first = handle(&store, &generator, &clock, &NoMetrics, payload.clone())
             .await
             .unwrap();
-        let again = handle(&store, &generator, &clock, payload).await.unwrap();
+        let again = handle(&store, &generator, &clock, &NoMetrics, payload)
+            .await
+            .unwrap();
         assert!(!first.tasks.is_empty());
         assert_eq!(first, again);
         let record = store
@@ -57,9 +62,15 @@ mod tests {
         let clock = ManualClock::new(now + Duration::seconds(181));
         let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1",
             "batchStartedAt": now, "action": actions[0]});
-        let e = handle(&store, &OfflineGenerator::new(), &clock, payload)
-            .await
-            .unwrap_err();
+        let e = handle(
+            &store,
+            &OfflineGenerator::new(),
+            &clock,
+            &NoMetrics,
+            payload,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(
             (e.kind, e.code),
             (ErrorKind::Permanent, ErrorCode::DeadlineExceeded)
@@ -80,9 +91,15 @@ mod tests {
         ] {
             let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1",
                 "batchStartedAt": now, "action": action});
-            let e = handle(&store, &generator, &ManualClock::new(now), payload)
-                .await
-                .unwrap_err();
+            let e = handle(
+                &store,
+                &generator,
+                &ManualClock::new(now),
+                &NoMetrics,
+                payload,
+            )
+            .await
+            .unwrap_err();
             assert_eq!(e.error_type(), kind);
         }
     }
@@ -93,6 +110,7 @@ mod tests {
             &InMemoryStore::new(),
             &OfflineGenerator::new(),
             &ManualClock::new(Utc::now()),
+            &NoMetrics,
             json!({}),
         )
         .await

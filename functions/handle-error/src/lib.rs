@@ -2,6 +2,7 @@
 //! error on so the execution fails with it.
 
 use serde_json::Value;
+use shared::metrics::MetricSink;
 use shared::ports::{Clock, Notifier, Store};
 use shared::steps::parse;
 use shared::workflow::{self, RunFailure};
@@ -11,9 +12,10 @@ pub async fn handle(
     store: &dyn Store,
     notifier: &dyn Notifier,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     payload: Value,
 ) -> Result<RunFailure, DomainError> {
-    workflow::handle_error(store, notifier, clock, parse(payload)?).await
+    workflow::handle_error(store, notifier, clock, metrics, parse(payload)?).await
 }
 
 #[cfg(test)]
@@ -23,6 +25,7 @@ mod tests {
     use serde_json::json;
     use shared::examples::started_run;
     use shared::memory::{InMemoryStore, RecordingNotifier};
+    use shared::metrics::{NoMetrics, RecordingMetrics};
     use shared::ports::ManualClock;
     use shared::records::{ExecutionStatus, GoalStatus};
     use shared::ErrorCode;
@@ -32,15 +35,19 @@ mod tests {
         let store = InMemoryStore::new();
         let notifier = RecordingNotifier::default();
         let clock = ManualClock::new(Utc::now());
+        let metrics = RecordingMetrics::default();
         let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
             .await
             .unwrap();
         let payload = json!({"executionArn": run.execution_arn, "goalId": "g1",
             "error": {"Error": "States.TaskFailed", "Cause": "boom"}});
-        let failure = handle(&store, &notifier, &clock, payload.clone())
+        let failure = handle(&store, &notifier, &clock, &metrics, payload.clone())
             .await
             .unwrap();
-        handle(&store, &notifier, &clock, payload).await.unwrap();
+        handle(&store, &notifier, &clock, &metrics, payload)
+            .await
+            .unwrap();
+        assert_eq!(metrics.lines().len(), 1, "one ExecutionsFailed");
         assert_eq!(
             failure,
             RunFailure {
@@ -71,6 +78,7 @@ mod tests {
             &InMemoryStore::new(),
             &RecordingNotifier::default(),
             &ManualClock::new(Utc::now()),
+            &NoMetrics,
             payload,
         )
         .await
@@ -84,6 +92,7 @@ mod tests {
             &InMemoryStore::new(),
             &RecordingNotifier::default(),
             &ManualClock::new(Utc::now()),
+            &NoMetrics,
             json!({"executionArn": "a"}),
         )
         .await

@@ -2,6 +2,7 @@
 //! but whose records still say RUNNING past the run limit.
 
 use serde_json::Value;
+use shared::metrics::MetricSink;
 use shared::operations::{sweep_overdue_runs, SweepReport};
 use shared::ports::{Clock, ExecutionControl, Notifier, Store};
 use shared::DomainError;
@@ -12,9 +13,10 @@ pub async fn handle(
     control: &dyn ExecutionControl,
     notifier: &dyn Notifier,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     _event: Value,
 ) -> Result<SweepReport, DomainError> {
-    sweep_overdue_runs(store, control, notifier, clock).await
+    sweep_overdue_runs(store, control, notifier, clock, metrics).await
 }
 
 #[cfg(test)]
@@ -24,6 +26,7 @@ mod tests {
     use serde_json::json;
     use shared::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
     use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+    use shared::metrics::NoMetrics;
     use shared::ports::ManualClock;
     use shared::records::ExecutionStatus;
 
@@ -39,6 +42,7 @@ mod tests {
             &control,
             &notifier,
             &ManualClock::new(Utc::now()),
+            &NoMetrics,
             json!({}),
         )
         .await

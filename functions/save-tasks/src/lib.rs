@@ -17,6 +17,7 @@ mod tests {
     use serde_json::json;
     use shared::examples::started_run;
     use shared::memory::InMemoryStore;
+    use shared::metrics::NoMetrics;
     use shared::offline::OfflineGenerator;
     use shared::ports::ManualClock;
     use shared::steps::{ActionResult, GenerateTasksRequest, RunRef};
@@ -36,12 +37,14 @@ mod tests {
                 run: run_ref.clone(),
                 batch_started_at: now,
                 action: action.clone(),
+                retry_count: 0,
             };
             results.push(
                 workflow::generate_tasks(
                     store,
                     &OfflineGenerator::new(),
                     &ManualClock::new(now),
+                    &NoMetrics,
                     req,
                 )
                 .await

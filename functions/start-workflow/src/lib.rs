@@ -5,6 +5,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use serde::Deserialize;
 use serde_json::Value;
 use shared::http_api::{caller, header, json_body, parse_event, path_param, respond};
+use shared::metrics::MetricSink;
 use shared::ports::{Clock, ExecutionControl, Store};
 use shared::{api, DomainError};
 
@@ -18,6 +19,7 @@ pub async fn handle(
     store: &dyn Store,
     control: &dyn ExecutionControl,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     event: Value,
 ) -> Result<ApiGatewayV2httpResponse, DomainError> {
     let req = parse_event(event)?;
@@ -32,7 +34,16 @@ pub async fn handle(
         let key = header(&req, "idempotency-key")
             .map(str::to_owned)
             .or(body.idempotency_key);
-        api::start_activity(store, control, clock, &user, &goal_id, key.as_deref()).await
+        api::start_activity(
+            store,
+            control,
+            clock,
+            metrics,
+            &user,
+            &goal_id,
+            key.as_deref(),
+        )
+        .await
     }
     .await;
     Ok(respond(202, result))
@@ -46,6 +57,7 @@ mod tests {
     use serde_json::json;
     use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
     use shared::memory::{InMemoryExecutions, InMemoryStore};
+    use shared::metrics::RecordingMetrics;
     use shared::ports::ManualClock;
     use shared::records::GoalStatus;
 
@@ -53,6 +65,7 @@ mod tests {
         store: InMemoryStore,
         control: InMemoryExecutions,
         clock: ManualClock,
+        metrics: RecordingMetrics,
     }
 
     async fn world() -> World {
@@ -63,6 +76,7 @@ mod tests {
             store,
             control: InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now),
             clock: ManualClock::new(Utc::now()),
+            metrics: RecordingMetrics::default(),
         }
     }
 
@@ -81,7 +95,9 @@ mod tests {
     }
 
     async fn call(w: &World, event: Value) -> (i64, Value) {
-        let r = handle(&w.store, &w.control, &w.clock, event).await.unwrap();
+        let r = handle(&w.store, &w.control, &w.clock, &w.metrics, event)
+            .await
+            .unwrap();
         let body = match r.body {
             Some(Body::Text(t)) => serde_json::from_str(&t).unwrap(),
             _ => Value::Null,
@@ -104,6 +120,7 @@ mod tests {
             (202, &body["executionArn"])
         );
         assert_eq!(w.control.recorded().len(), 1);
+        assert_eq!(w.metrics.lines().len(), 1, "one ExecutionsStarted");
         assert_eq!(
             w.store.get_goal("g1").await.unwrap().unwrap().status,
             GoalStatus::Processing
@@ -135,8 +152,10 @@ mod tests {
     #[tokio::test]
     async fn an_event_that_is_not_an_http_request_is_an_error() {
         let w = world().await;
-        assert!(handle(&w.store, &w.control, &w.clock, json!(42))
-            .await
-            .is_err());
+        assert!(
+            handle(&w.store, &w.control, &w.clock, &w.metrics, json!(42))
+                .await
+                .is_err()
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! UpdateGoalStatus: ends the run and moves the goal to active, partial or failed.
 
 use serde_json::Value;
+use shared::metrics::MetricSink;
 use shared::ports::{Clock, Notifier, Store};
 use shared::steps::{parse, RunResult};
 use shared::{workflow, DomainError};
@@ -9,9 +10,10 @@ pub async fn handle(
     store: &dyn Store,
     notifier: &dyn Notifier,
     clock: &dyn Clock,
+    metrics: &dyn MetricSink,
     payload: Value,
 ) -> Result<RunResult, DomainError> {
-    workflow::update_goal_status(store, notifier, clock, parse(payload)?).await
+    workflow::update_goal_status(store, notifier, clock, metrics, parse(payload)?).await
 }
 
 #[cfg(test)]
@@ -21,11 +23,13 @@ mod tests {
     use serde_json::json;
     use shared::examples::started_run;
     use shared::memory::{InMemoryStore, RecordingNotifier};
+    use shared::metrics::{NoMetrics, RecordingMetrics};
     use shared::ports::ManualClock;
     use shared::records::{ExecutionStatus, GoalStatus};
     use shared::ErrorCode;
 
     async fn finish(outcome: &str, failed: usize) -> (InMemoryStore, RecordingNotifier, RunResult) {
+        let metrics = RecordingMetrics::default();
         let store = InMemoryStore::new();
         let notifier = RecordingNotifier::default();
         let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
@@ -36,9 +40,23 @@ mod tests {
             .collect();
         let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "totalActions": 2,
             "succeededActions": 2 - failed.len(), "failedActions": failed, "tasksWritten": 6, "outcome": outcome});
-        let result = handle(&store, &notifier, &ManualClock::new(Utc::now()), payload)
-            .await
-            .unwrap();
+        let result = handle(
+            &store,
+            &notifier,
+            &ManualClock::new(Utc::now()),
+            &metrics,
+            payload,
+        )
+        .await
+        .unwrap();
+        let line: Value = serde_json::from_str(&metrics.lines()[0]).unwrap();
+        let name = match outcome {
+            "SUCCEEDED" => "ExecutionsSucceeded",
+            "PARTIAL" => "ExecutionsPartial",
+            _ => "ExecutionsFailed",
+        };
+        assert_eq!(line[name].as_f64(), Some(1.0));
+        assert!(line["ExecutionDuration"].is_number());
         (store, notifier, result)
     }
 
@@ -77,6 +95,7 @@ mod tests {
             &InMemoryStore::new(),
             &RecordingNotifier::default(),
             &ManualClock::new(Utc::now()),
+            &NoMetrics,
             json!({}),
         )
         .await
