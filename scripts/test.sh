@@ -18,6 +18,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test (all features)"
 cargo test --workspace --all-features
 
+step "actionlint on the GitHub workflows"
+actionlint .github/workflows/*.yml
+
 if [ -x scripts/validate.sh ]; then
   step "template and state machine validators"
   bash scripts/validate.sh
