@@ -18,6 +18,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test (all features)"
 cargo test --workspace --all-features
 
+step "OpenAPI document"
+openapi-spec-validator docs/openapi.yaml
+
 step "actionlint on the GitHub workflows"
 actionlint .github/workflows/*.yml
 

@@ -91,6 +91,20 @@ impl std::fmt::Display for ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::DeadlineExceeded,
+        ErrorCode::InvalidModelOutput,
+        ErrorCode::Throttled,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
     /// The HTTP status an API handler answers with.
     pub const fn http_status(self) -> u16 {
         match self {
