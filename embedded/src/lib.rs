@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 use shared::metrics::MetricSink;
-use shared::ports::{Clock, ExecutionControl, Notifier, Store, TaskGenerator};
+use shared::ports::{Archive, Clock, ExecutionControl, Notifier, Store, TaskGenerator};
 use shared::{DomainError, ErrorCode};
 
 /// The ports the handlers run over.
@@ -16,6 +16,7 @@ pub struct Ports {
     pub generator: Arc<dyn TaskGenerator>,
     pub notifier: Arc<dyn Notifier>,
     pub control: Arc<dyn ExecutionControl>,
+    pub archive: Arc<dyn Archive>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<dyn MetricSink>,
 }
@@ -95,9 +96,17 @@ impl Ports {
             "finalize-execution" => {
                 to_value(finalize_execution::handle(store, notifier, clock, metrics, payload).await)
             }
-            "maintenance" => to_value(
-                maintenance::handle(store, control, notifier, clock, metrics, payload).await,
-            ),
+            "maintenance" => {
+                let ports = maintenance::Maintenance {
+                    store,
+                    control,
+                    notifier,
+                    archive: self.archive.as_ref(),
+                    clock,
+                    metrics,
+                };
+                to_value(maintenance::handle(ports, payload).await)
+            }
             other => Err(DomainError::not_found(format!("no function named {other}"))),
         }
     }

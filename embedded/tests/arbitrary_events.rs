@@ -7,7 +7,7 @@ use embedded_handlers::{Ports, FUNCTION_NAMES};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use shared::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
-use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+use shared::memory::{InMemoryArchive, InMemoryExecutions, InMemoryStore, RecordingNotifier};
 use shared::metrics::NoMetrics;
 use shared::offline::OfflineGenerator;
 use shared::ports::ManualClock;
@@ -91,6 +91,7 @@ proptest! {
                 notifier: Arc::new(RecordingNotifier::default()),
                 control: Arc::new(InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now)),
                 metrics: Arc::new(NoMetrics),
+        archive: Arc::new(InMemoryArchive::default()),
         clock: Arc::new(ManualClock::new(Utc::now())),
             };
             if let Err(e) = ports.invoke(function, payload).await {

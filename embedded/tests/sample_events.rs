@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use embedded_handlers::{Ports, FUNCTION_NAMES};
 use serde_json::Value;
 use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
-use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+use shared::memory::{InMemoryArchive, InMemoryExecutions, InMemoryStore, RecordingNotifier};
 use shared::metrics::NoMetrics;
 use shared::offline::OfflineGenerator;
 use shared::ports::{ManualClock, Store};
@@ -48,6 +48,7 @@ async fn world() -> Ports {
         notifier: Arc::new(RecordingNotifier::default()),
         control: Arc::new(InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now)),
         metrics: Arc::new(NoMetrics),
+        archive: Arc::new(InMemoryArchive::default()),
         clock: Arc::new(ManualClock::new(at("2026-11-24T10:00:30Z"))),
     }
 }

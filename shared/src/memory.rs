@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{DomainError, StoreError};
 use crate::naming;
-use crate::ports::{Alert, ExecutionControl, ExecutionDescription, Notifier, StartOutcome, Store};
+use crate::ports::{
+    Alert, Archive, ExecutionControl, ExecutionDescription, Notifier, StartOutcome, Store,
+};
 use crate::records::{
     Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task, WorkflowExecution,
 };
@@ -151,6 +153,23 @@ impl Store for InMemoryStore {
             .collect())
     }
 
+    async fn list_started_before(
+        &self,
+        started_before: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        let mut runs: Vec<WorkflowExecution> = self
+            .tables()?
+            .executions
+            .values()
+            .filter(|e| e.started_at < started_before)
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| {
+            (a.started_at, &a.execution_arn).cmp(&(b.started_at, &b.execution_arn))
+        });
+        Ok(runs)
+    }
+
     async fn set_total_actions(&self, execution_arn: &str, total: u32) -> Result<(), StoreError> {
         let mut t = self.tables()?;
         let run = t
@@ -273,6 +292,33 @@ impl Store for InMemoryStore {
         t.tasks
             .retain(|_, task| task.execution_arn != execution_arn);
         Ok((before - t.tasks.len()) as u32)
+    }
+}
+
+/// Keeps archived objects in memory.
+#[derive(Default)]
+pub struct InMemoryArchive {
+    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl InMemoryArchive {
+    /// Every object, by key.
+    pub fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        self.objects.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Archive for InMemoryArchive {
+    async fn exists(&self, key: &str) -> Result<bool, DomainError> {
+        Ok(self.objects().contains_key(key))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<(), DomainError> {
+        if let Ok(mut objects) = self.objects.lock() {
+            objects.insert(key.to_owned(), body);
+        }
+        Ok(())
     }
 }
 

@@ -1,13 +1,15 @@
 //! What keeps runs honest when the state machine cannot: the status-change finaliser (a timeout,
 //! an abort or a States.Runtime error runs no Catch) and the daily maintenance sweep.
 
-use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::deadlines::RUN_LIMIT_SECONDS;
 use crate::error::{DomainError, StoreError};
 use crate::metrics::{MetricName, MetricSink};
-use crate::ports::{Alert, Clock, ExecutionControl, Notifier, Store};
+use crate::ports::{Alert, Archive, Clock, ExecutionControl, Notifier, Store};
 use crate::records::{ExecutionStatus, GoalStatus, RunEnd, WorkflowExecution};
 use crate::workflow::emit_run_end;
 
@@ -211,6 +213,67 @@ pub async fn sweep_overdue_runs(
     Ok(report)
 }
 
+/// A day's runs are archived once the whole day is this old: two days before DynamoDB's TTL
+/// starts deleting them, so a day is archived complete even if one daily run is missed.
+pub const ARCHIVE_AFTER_DAYS: i64 = crate::records::EXECUTION_RETENTION_DAYS - 2;
+
+/// What one archive pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiveReport {
+    /// Runs written in this pass.
+    pub records: u32,
+    /// Objects written in this pass, one per start date.
+    pub written: Vec<String>,
+    /// Days already archived by an earlier pass.
+    pub already_archived: u32,
+}
+
+/// The archive object holding the runs that started on `date`.
+pub fn archive_key(date: NaiveDate) -> String {
+    format!(
+        "execution-history/date={}/executions.jsonl",
+        date.format("%Y-%m-%d")
+    )
+}
+
+/// Copies the history of every whole day older than [`ARCHIVE_AFTER_DAYS`] to the archive as JSON
+/// Lines, one object per start date. An object is written once, while all of its day's records
+/// still exist, and never rewritten (the TTL removes records afterwards), so passes can repeat.
+pub async fn archive_history(
+    store: &dyn Store,
+    archive: &dyn Archive,
+    clock: &dyn Clock,
+) -> Result<ArchiveReport, DomainError> {
+    let first_kept_day = (clock.now() - Duration::days(ARCHIVE_AFTER_DAYS)).date_naive();
+    let before = first_kept_day.and_time(NaiveTime::MIN).and_utc();
+    let mut by_date: BTreeMap<NaiveDate, Vec<WorkflowExecution>> = BTreeMap::new();
+    for run in store.list_started_before(before).await? {
+        by_date
+            .entry(run.started_at.date_naive())
+            .or_default()
+            .push(run);
+    }
+    let mut report = ArchiveReport::default();
+    for (date, runs) in by_date {
+        let key = archive_key(date);
+        if archive.exists(&key).await? {
+            report.already_archived += 1;
+            continue;
+        }
+        let mut body = Vec::new();
+        for run in &runs {
+            serde_json::to_writer(&mut body, run)
+                .map_err(|e| DomainError::permanent(crate::ErrorCode::Internal, e.to_string()))?;
+            body.push(b'\n');
+        }
+        archive.put(&key, body, "application/x-ndjson").await?;
+        report.records += runs.len() as u32;
+        report.written.push(key);
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +404,52 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(untouched.status, ExecutionStatus::Running);
+    }
+}
+
+#[cfg(test)]
+mod archive_tests {
+    use super::*;
+    use crate::examples::started_run;
+    use crate::memory::{InMemoryArchive, InMemoryStore};
+    use crate::ports::ManualClock;
+
+    #[tokio::test]
+    async fn old_days_are_archived_once_and_completely() {
+        let store = InMemoryStore::new();
+        let now = DateTime::parse_from_rfc3339("2026-11-24T17:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap();
+        let day = |days_ago: i64, hour: u32| {
+            (now - Duration::days(days_ago))
+                .date_naive()
+                .and_hms_opt(hour, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        started_run(&store, "g1", "u", 1, day(89, 9)).await.unwrap();
+        started_run(&store, "g2", "u", 1, day(89, 23))
+            .await
+            .unwrap();
+        started_run(&store, "g3", "u", 1, day(95, 1)).await.unwrap();
+        started_run(&store, "g4", "u", 1, day(88, 1)).await.unwrap();
+        started_run(&store, "g5", "u", 1, day(3, 1)).await.unwrap();
+        let archive = InMemoryArchive::default();
+        let clock = ManualClock::new(now);
+
+        let report = archive_history(&store, &archive, &clock).await.unwrap();
+        assert_eq!((report.records, report.written.len()), (3, 2));
+        let objects = archive.objects();
+        let lines: Vec<WorkflowExecution> = objects[&archive_key(day(89, 0).date_naive())]
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        let goals: Vec<_> = lines.iter().map(|r| r.goal_id.as_str()).collect();
+        assert_eq!(goals, ["g1", "g2"]);
+
+        let again = archive_history(&store, &archive, &clock).await.unwrap();
+        assert_eq!((again.records, again.already_archived), (0, 2));
+        assert_eq!(archive.objects(), objects);
     }
 }

@@ -40,6 +40,12 @@ pub trait Store: Send + Sync {
         &self,
         started_before: DateTime<Utc>,
     ) -> Result<Vec<WorkflowExecution>, StoreError>;
+    /// Runs (any status) that started before `started_before`: the history the archive keeps
+    /// before the TTL removes it.
+    async fn list_started_before(
+        &self,
+        started_before: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowExecution>, StoreError>;
     /// Records the number of actions the run processes.
     async fn set_total_actions(&self, execution_arn: &str, total: u32) -> Result<(), StoreError>;
     /// Counts one finished action with atomic increments, once: returns false (and changes
@@ -127,6 +133,14 @@ pub struct Alert {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn publish(&self, alert: &Alert) -> Result<(), DomainError>;
+}
+
+/// Long-term storage for execution history (S3 in production).
+#[async_trait]
+pub trait Archive: Send + Sync {
+    async fn exists(&self, key: &str) -> Result<bool, DomainError>;
+    /// Writes (or overwrites) the object at `key`.
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), DomainError>;
 }
 
 /// One task as the generator proposes it, before it gets its id and position.

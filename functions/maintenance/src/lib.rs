@@ -1,22 +1,46 @@
 //! The daily maintenance job (the scheduled rule's target): ends runs the service no longer runs
-//! but whose records still say RUNNING past the run limit.
+//! but whose records still say RUNNING past the run limit, then archives the history the TTL is
+//! about to remove.
 
+use serde::Serialize;
 use serde_json::Value;
 use shared::metrics::MetricSink;
-use shared::operations::{sweep_overdue_runs, SweepReport};
-use shared::ports::{Clock, ExecutionControl, Notifier, Store};
+use shared::operations::{archive_history, sweep_overdue_runs, ArchiveReport, SweepReport};
+use shared::ports::{Archive, Clock, ExecutionControl, Notifier, Store};
 use shared::DomainError;
 
-/// The scheduled event carries nothing the job needs; any event starts a sweep.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceReport {
+    pub sweep: SweepReport,
+    pub archive: ArchiveReport,
+}
+
+/// The ports the job works over.
+pub struct Maintenance<'a> {
+    pub store: &'a dyn Store,
+    pub control: &'a dyn ExecutionControl,
+    pub notifier: &'a dyn Notifier,
+    pub archive: &'a dyn Archive,
+    pub clock: &'a dyn Clock,
+    pub metrics: &'a dyn MetricSink,
+}
+
+/// The scheduled event carries nothing the job needs; any event starts a pass.
 pub async fn handle(
-    store: &dyn Store,
-    control: &dyn ExecutionControl,
-    notifier: &dyn Notifier,
-    clock: &dyn Clock,
-    metrics: &dyn MetricSink,
+    ports: Maintenance<'_>,
     _event: Value,
-) -> Result<SweepReport, DomainError> {
-    sweep_overdue_runs(store, control, notifier, clock, metrics).await
+) -> Result<MaintenanceReport, DomainError> {
+    let sweep = sweep_overdue_runs(
+        ports.store,
+        ports.control,
+        ports.notifier,
+        ports.clock,
+        ports.metrics,
+    )
+    .await?;
+    let archive = archive_history(ports.store, ports.archive, ports.clock).await?;
+    Ok(MaintenanceReport { sweep, archive })
 }
 
 #[cfg(test)]
@@ -25,7 +49,7 @@ mod tests {
     use chrono::{Duration, Utc};
     use serde_json::json;
     use shared::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
-    use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+    use shared::memory::{InMemoryArchive, InMemoryExecutions, InMemoryStore, RecordingNotifier};
     use shared::metrics::NoMetrics;
     use shared::ports::ManualClock;
     use shared::records::ExecutionStatus;
@@ -37,17 +61,16 @@ mod tests {
         let (run, _) = started_run(&store, "g", "u", 2, start).await.unwrap();
         let control = InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now);
         let notifier = RecordingNotifier::default();
-        let report = handle(
-            &store,
-            &control,
-            &notifier,
-            &ManualClock::new(Utc::now()),
-            &NoMetrics,
-            json!({}),
-        )
-        .await
-        .unwrap();
-        assert_eq!((report.overdue, report.finalised), (1, 1));
+        let ports = Maintenance {
+            store: &store,
+            control: &control,
+            notifier: &notifier,
+            archive: &InMemoryArchive::default(),
+            clock: &ManualClock::new(Utc::now()),
+            metrics: &NoMetrics,
+        };
+        let report = handle(ports, json!({})).await.unwrap();
+        assert_eq!((report.sweep.overdue, report.sweep.finalised), (1, 1));
         let record = store
             .get_execution(&run.execution_arn)
             .await
