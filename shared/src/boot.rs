@@ -10,6 +10,8 @@ use tracing::Instrument;
 
 use crate::error::DomainError;
 
+pub use lambda_runtime::Error;
+
 /// JSON log lines (CloudWatch Logs Insights reads their fields), level from `RUST_LOG`, default info.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

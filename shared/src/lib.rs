@@ -2,6 +2,8 @@
 //! the records it keeps, the ports it needs and their adapters.
 
 pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod batching;
 #[cfg(feature = "lambda")]
 pub mod boot;
@@ -11,6 +13,7 @@ pub mod examples;
 pub mod http_api;
 pub mod memory;
 pub mod metrics;
+pub mod model_output;
 pub mod naming;
 pub mod offline;
 pub mod operations;

@@ -129,6 +129,9 @@ pub struct WorkflowExecution {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The sort key of the goal and status indexes: written in a fixed-width form so that text
+    /// order is time order.
+    #[serde(serialize_with = "serialize_sortable")]
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +171,15 @@ impl WorkflowExecution {
             expires_at: expiry_for(started_at),
         }
     }
+}
+
+/// A time as fixed-width RFC 3339 text (milliseconds, `Z`), whose text order is time order.
+pub fn sortable_timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn serialize_sortable<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&sortable_timestamp(*t))
 }
 
 /// The TTL of a record: start + 90 days, in epoch seconds.
@@ -227,6 +239,16 @@ mod tests {
             assert_eq!(ExecutionStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(ExecutionStatus::parse("PENDING_REDRIVE"), None);
+    }
+
+    #[test]
+    fn sortable_timestamps_sort_like_times() {
+        let a = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap();
+        let b = a + Duration::milliseconds(500);
+        assert_eq!(sortable_timestamp(a), "2026-01-01T00:00:00.000Z");
+        assert!(sortable_timestamp(a) < sortable_timestamp(b));
     }
 
     #[test]

@@ -1,0 +1,12 @@
+use shared::aws::{load_sdk_config, DynamoStore, StepFunctionsControl};
+use shared::boot;
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), boot::Error> {
+    boot::init_tracing();
+    let config = load_sdk_config().await;
+    let store = DynamoStore::from_env(&config)?;
+    let control = StepFunctionsControl::from_env(&config)?;
+    boot::run(|event| cancel::handle(&store, &control, &SystemClock, event)).await
+}

@@ -1,0 +1,15 @@
+use shared::aws::{load_sdk_config, DynamoStore, SnsNotifier};
+use shared::boot;
+use shared::metrics::{EmfFormat, EmfStdout};
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), boot::Error> {
+    boot::init_tracing();
+    let config = load_sdk_config().await;
+    let store = DynamoStore::from_env(&config)?;
+    let notifier = SnsNotifier::from_env(&config)?;
+    let metrics = EmfStdout(EmfFormat::from_env());
+    boot::run(|event| finalize_execution::handle(&store, &notifier, &SystemClock, &metrics, event))
+        .await
+}

@@ -1,0 +1,13 @@
+use shared::aws::{load_sdk_config, DynamoStore};
+use shared::boot;
+use shared::metrics::{EmfFormat, EmfStdout};
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), boot::Error> {
+    boot::init_tracing();
+    let config = load_sdk_config().await;
+    let store = DynamoStore::from_env(&config)?;
+    let metrics = EmfStdout(EmfFormat::from_env());
+    boot::run(|event| update_progress::handle(&store, &SystemClock, &metrics, event)).await
+}

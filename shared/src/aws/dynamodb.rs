@@ -1,0 +1,721 @@
+//! The [`Store`] on DynamoDB. Items are mapped with serde_dynamo; every rule the port states is a
+//! condition expression or a transaction here, so concurrent writers cannot break it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update,
+    WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::ConfigError;
+use crate::error::StoreError;
+use crate::ports::Store;
+use crate::records::{
+    sortable_timestamp, Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task,
+    WorkflowExecution,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A batch write takes at most 25 requests; a transaction at most 100 items.
+const BATCH_WRITE_LIMIT: usize = 25;
+const BATCH_GET_LIMIT: usize = 100;
+/// Unprocessed batch items are retried this many times, with growing pauses.
+const UNPROCESSED_RETRIES: u32 = 6;
+
+pub const EXECUTIONS_BY_GOAL: &str = "byGoal";
+pub const EXECUTIONS_BY_STATUS: &str = "byStatus";
+pub const TASKS_BY_EXECUTION: &str = "byExecution";
+
+/// The four tables, as the template names them in the functions' environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub goals: String,
+    pub actions: String,
+    pub tasks: String,
+    pub executions: String,
+}
+
+impl TableNames {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            goals: super::env("GOALS_TABLE")?,
+            actions: super::env("ACTIONS_TABLE")?,
+            tasks: super::env("TASKS_TABLE")?,
+            executions: super::env("EXECUTIONS_TABLE")?,
+        })
+    }
+}
+
+pub struct DynamoStore {
+    client: Client,
+    tables: TableNames,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+
+    /// The store a function's environment names.
+    pub fn from_env(sdk_config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(Client::new(sdk_config), TableNames::from_env()?))
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Other(format!("cannot map item: {e}")))
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("unreadable item: {e}")))
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| StoreError::Other(format!("cannot map value: {e}")))
+}
+
+/// Error codes that mean "try again": throttling, capacity, conflicts, the service's own faults.
+const TRANSIENT_CODES: [&str; 9] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "LimitExceededException",
+    "ReplicatedWriteConflictException",
+];
+
+fn store_error<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let message = format!(
+        "{}",
+        aws_smithy_types::error::display::DisplayErrorContext(&e)
+    );
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(message)
+        }
+        _ => match e.code() {
+            Some("ConditionalCheckFailedException") => StoreError::ConditionFailed(message),
+            Some(code) if TRANSIENT_CODES.contains(&code) => StoreError::Unavailable(message),
+            _ => StoreError::Other(message),
+        },
+    }
+}
+
+/// Why a transaction was cancelled, one code per item ("None" where the item was fine).
+fn cancellation_codes(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
+    match e {
+        SdkError::ServiceError(ctx) => match ctx.err() {
+            TransactWriteItemsError::TransactionCanceledException(c) => Some(
+                c.cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_owned())
+                    .collect(),
+            ),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn build_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("cannot build request: {e}"))
+}
+
+impl DynamoStore {
+    async fn query_all(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        key_condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+        newest_first: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(table)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression(key_condition)
+                .scan_index_forward(!newest_first)
+                .set_exclusive_start_key(start.take());
+            for (k, v) in names {
+                q = q.expression_attribute_names(*k, *v);
+            }
+            for (k, v) in &values {
+                q = q.expression_attribute_values(*k, v.clone());
+            }
+            let out = q.send().await.map_err(store_error)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Writes or deletes in batches of 25, retrying what DynamoDB leaves unprocessed.
+    async fn batch_write(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt > UNPROCESSED_RETRIES {
+                    return Err(StoreError::Unavailable(format!(
+                        "{} writes to {table} still unprocessed",
+                        pending.len()
+                    )));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(table))
+                    .unwrap_or_default();
+                attempt += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn execution_exists(&self, execution_arn: &str) -> Result<bool, StoreError> {
+        Ok(self.get_execution(execution_arn).await?.is_some())
+    }
+
+    /// How many of these task ids are stored.
+    async fn stored_task_count(&self, tasks: &[Task]) -> Result<usize, StoreError> {
+        let mut found = 0;
+        for chunk in tasks.chunks(BATCH_GET_LIMIT) {
+            let mut keys = KeysAndAttributes::builder().projection_expression("taskId");
+            for t in chunk {
+                keys = keys.keys(HashMap::from([("taskId".to_owned(), s(&t.task_id))]));
+            }
+            let mut request = HashMap::from([(
+                self.tables.tasks.clone(),
+                keys.consistent_read(true).build().map_err(build_error)?,
+            )]);
+            for attempt in 0..=UNPROCESSED_RETRIES {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                found += out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.tables.tasks))
+                    .map_or(0, |items| items.len());
+                match out.unprocessed_keys {
+                    Some(rest) if !rest.is_empty() => request = rest,
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn end_record_update(&self, execution_arn: &str, end: &RunEnd) -> Result<Update, StoreError> {
+        let at = s(end.at.to_rfc3339());
+        let mut set = vec!["#status = :status", "stoppedAt = :at", "updatedAt = :at"];
+        let mut update = Update::builder()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(execution_arn))
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(end.status.as_str()))
+            .expression_attribute_values(":running", s(ExecutionStatus::Running.as_str()))
+            .expression_attribute_values(":at", at);
+        if let Some(error) = &end.error {
+            set.push("#error = :error");
+            update = update
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":error", s(error));
+        }
+        if let Some(cause) = &end.cause {
+            set.push("cause = :cause");
+            update = update.expression_attribute_values(":cause", s(cause));
+        }
+        if end.status == ExecutionStatus::Succeeded {
+            set.push("etaSeconds = :zero");
+            update = update.expression_attribute_values(":zero", n(0));
+        }
+        update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .build()
+            .map_err(build_error)
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get_goal(&self, goal_id: &str) -> Result<Option<Goal>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.goals)
+            .key("goalId", s(goal_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn put_goal(&self, goal: &Goal) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.goals)
+            .set_item(Some(to_item(goal)?))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn put_actions(&self, actions: &[Action]) -> Result<(), StoreError> {
+        let requests = actions
+            .iter()
+            .map(|a| {
+                let put = PutRequest::builder()
+                    .set_item(Some(to_item(a)?))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(&self.tables.actions, requests).await
+    }
+
+    async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError> {
+        let items = self
+            .query_all(
+                &self.tables.actions,
+                None,
+                "goalId = :g",
+                &[],
+                vec![(":g", s(goal_id))],
+                false,
+            )
+            .await?;
+        let mut actions = items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<Action>, _>>()?;
+        actions.sort_by(|a, b| (a.position, &a.action_id).cmp(&(b.position, &b.action_id)));
+        Ok(actions)
+    }
+
+    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.tables.executions)
+            .set_item(Some(to_item(record)?))
+            .condition_expression("attribute_not_exists(executionArn)")
+            .build()
+            .map_err(build_error)?;
+        let goal = Update::builder()
+            .table_name(&self.tables.goals)
+            .key("goalId", s(&record.goal_id))
+            .update_expression(
+                "SET #status = :processing, currentExecutionArn = :arn, updatedAt = :at REMOVE completedAt",
+            )
+            .condition_expression("attribute_exists(goalId) AND #status <> :processing")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":processing", to_value(&GoalStatus::Processing)?)
+            .expression_attribute_values(":arn", s(&record.execution_arn))
+            .expression_attribute_values(":at", s(record.started_at.to_rfc3339()))
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(goal).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match cancellation_codes(&e) {
+                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    Err(StoreError::ConditionFailed(format!(
+                        "cannot begin {}: the run exists already, or goal {} is missing or processing",
+                        record.execution_arn, record.goal_id
+                    )))
+                }
+                Some(_) => Err(StoreError::Unavailable(format!(
+                    "transaction cancelled: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                ))),
+                None => Err(store_error(e)),
+            },
+        }
+    }
+
+    async fn get_execution(
+        &self,
+        execution_arn: &str,
+    ) -> Result<Option<WorkflowExecution>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(execution_arn))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn list_goal_executions(
+        &self,
+        goal_id: &str,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        self.query_all(
+            &self.tables.executions,
+            Some(EXECUTIONS_BY_GOAL),
+            "goalId = :g",
+            &[],
+            vec![(":g", s(goal_id))],
+            true,
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
+    }
+
+    async fn list_running_started_before(
+        &self,
+        started_before: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        self.query_all(
+            &self.tables.executions,
+            Some(EXECUTIONS_BY_STATUS),
+            "#status = :s AND startedAt < :t",
+            &[("#status", "status")],
+            vec![
+                (":s", s(ExecutionStatus::Running.as_str())),
+                (":t", s(sortable_timestamp(started_before))),
+            ],
+            false,
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
+    }
+
+    async fn list_started_before(
+        &self,
+        started_before: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        let mut runs = Vec::new();
+        for status in [
+            ExecutionStatus::Running,
+            ExecutionStatus::Succeeded,
+            ExecutionStatus::Failed,
+            ExecutionStatus::TimedOut,
+            ExecutionStatus::Aborted,
+        ] {
+            let items = self
+                .query_all(
+                    &self.tables.executions,
+                    Some(EXECUTIONS_BY_STATUS),
+                    "#status = :s AND startedAt < :t",
+                    &[("#status", "status")],
+                    vec![
+                        (":s", s(status.as_str())),
+                        (":t", s(sortable_timestamp(started_before))),
+                    ],
+                    false,
+                )
+                .await?;
+            for item in items {
+                runs.push(from_item::<WorkflowExecution>(item)?);
+            }
+        }
+        runs.sort_by(|a, b| {
+            (a.started_at, &a.execution_arn).cmp(&(b.started_at, &b.execution_arn))
+        });
+        Ok(runs)
+    }
+
+    async fn set_total_actions(&self, execution_arn: &str, total: u32) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(execution_arn))
+            .update_expression("SET totalActions = :t")
+            .condition_expression("attribute_exists(executionArn)")
+            .expression_attribute_values(":t", n(total))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn record_action_outcome(
+        &self,
+        execution_arn: &str,
+        outcome: &ActionOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut add = vec!["processedActions :one"];
+        let mut set = vec![
+            "processedActionIds = list_append(if_not_exists(processedActionIds, :empty), :ids)",
+            "updatedAt = :at",
+        ];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(execution_arn))
+            .condition_expression(
+                "attribute_exists(executionArn) AND NOT contains(processedActionIds, :id)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":ids", AttributeValue::L(vec![s(&outcome.action_id)]))
+            .expression_attribute_values(":id", s(&outcome.action_id))
+            .expression_attribute_values(":at", s(at.to_rfc3339()));
+        if let Some(failure) = &outcome.failure {
+            add.push("failedCount :one");
+            set.push("failedActions = list_append(if_not_exists(failedActions, :empty), :failed)");
+            update = update.expression_attribute_values(
+                ":failed",
+                AttributeValue::L(vec![to_value(failure)?]),
+            );
+        }
+        let result = update
+            .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
+            .send()
+            .await;
+        match result.map_err(store_error) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed(_)) if self.execution_exists(execution_arn).await? => {
+                Ok(false)
+            }
+            Err(StoreError::ConditionFailed(_)) => Err(StoreError::ConditionFailed(format!(
+                "no execution {execution_arn}"
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_progress(
+        &self,
+        execution_arn: &str,
+        percent: u8,
+        eta_seconds: Option<u64>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(execution_arn))
+            .condition_expression(
+                "attribute_exists(executionArn) AND (attribute_not_exists(progressPercent) OR progressPercent <= :p)",
+            )
+            .expression_attribute_values(":p", n(percent))
+            .expression_attribute_values(":at", s(at.to_rfc3339()));
+        update = match eta_seconds {
+            Some(eta) => update
+                .update_expression("SET progressPercent = :p, updatedAt = :at, etaSeconds = :eta")
+                .expression_attribute_values(":eta", n(eta)),
+            None => update
+                .update_expression("SET progressPercent = :p, updatedAt = :at REMOVE etaSeconds"),
+        };
+        match update.send().await.map_err(store_error) {
+            Ok(_) => Ok(()),
+            Err(StoreError::ConditionFailed(_)) if self.execution_exists(execution_arn).await? => {
+                Ok(())
+            }
+            Err(StoreError::ConditionFailed(_)) => Err(StoreError::ConditionFailed(format!(
+                "no execution {execution_arn}"
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn finish_run(&self, execution_arn: &str, end: &RunEnd) -> Result<bool, StoreError> {
+        let Some(run) = self.get_execution(execution_arn).await? else {
+            return Err(StoreError::ConditionFailed(format!(
+                "no execution {execution_arn}"
+            )));
+        };
+        if run.status.is_final() {
+            return Ok(false);
+        }
+        let goal = Update::builder()
+            .table_name(&self.tables.goals)
+            .key("goalId", s(&run.goal_id))
+            .update_expression("SET #status = :goalStatus, updatedAt = :at, completedAt = :at")
+            .condition_expression("currentExecutionArn = :arn")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":goalStatus", to_value(&end.goal_status)?)
+            .expression_attribute_values(":arn", s(execution_arn))
+            .expression_attribute_values(":at", s(end.at.to_rfc3339()))
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(self.end_record_update(execution_arn, end)?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(goal).build())
+            .send()
+            .await;
+        let Err(e) = result else {
+            return Ok(true);
+        };
+        match cancellation_codes(&e).as_deref() {
+            // Another writer ended the run first.
+            Some([record, ..]) if record == "ConditionalCheckFailed" => Ok(false),
+            // The goal has moved on to another run: end this run's record alone.
+            Some([_, goal]) if goal == "ConditionalCheckFailed" => {
+                let update = self.end_record_update(execution_arn, end)?;
+                let mut request = self
+                    .client
+                    .update_item()
+                    .table_name(update.table_name())
+                    .set_key(Some(update.key().clone()))
+                    .update_expression(update.update_expression())
+                    .set_condition_expression(update.condition_expression().map(str::to_owned))
+                    .set_expression_attribute_names(update.expression_attribute_names().cloned());
+                request = request
+                    .set_expression_attribute_values(update.expression_attribute_values().cloned());
+                match request.send().await.map_err(store_error) {
+                    Ok(_) => Ok(true),
+                    Err(StoreError::ConditionFailed(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            Some(_) => Err(StoreError::Unavailable(format!(
+                "transaction cancelled: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ))),
+            None => Err(store_error(e)),
+        }
+    }
+
+    async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
+        if tasks.is_empty() {
+            return Ok(0);
+        }
+        let mut transaction = self.client.transact_write_items();
+        for task in tasks {
+            let put = Put::builder()
+                .table_name(&self.tables.tasks)
+                .set_item(Some(to_item(task)?))
+                .condition_expression("attribute_not_exists(taskId)")
+                .build()
+                .map_err(build_error)?;
+            transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        let Err(e) = transaction.send().await else {
+            return Ok(tasks.len() as u32);
+        };
+        match cancellation_codes(&e) {
+            Some(codes)
+                if codes
+                    .iter()
+                    .all(|c| c == "ConditionalCheckFailed" || c == "None") =>
+            {
+                let stored = self.stored_task_count(tasks).await?;
+                if stored == tasks.len() {
+                    Ok(0)
+                } else {
+                    Err(StoreError::ConditionFailed(format!(
+                        "{stored} of {} tasks already stored",
+                        tasks.len()
+                    )))
+                }
+            }
+            Some(_) => Err(StoreError::Unavailable(format!(
+                "transaction cancelled: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ))),
+            None => Err(store_error(e)),
+        }
+    }
+
+    async fn list_execution_tasks(&self, execution_arn: &str) -> Result<Vec<Task>, StoreError> {
+        self.query_all(
+            &self.tables.tasks,
+            Some(TASKS_BY_EXECUTION),
+            "executionArn = :e",
+            &[],
+            vec![(":e", s(execution_arn))],
+            false,
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
+    }
+
+    async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError> {
+        let tasks = self.list_execution_tasks(execution_arn).await?;
+        let requests = tasks
+            .iter()
+            .map(|t| {
+                let delete = DeleteRequest::builder()
+                    .key("taskId", s(&t.task_id))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(&self.tables.tasks, requests).await?;
+        Ok(tasks.len() as u32)
+    }
+}
