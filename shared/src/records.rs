@@ -1,7 +1,7 @@
 //! The records the product stores: goals, their actions, the tasks generated for them, and one
 //! WorkflowExecution per run.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How long a WorkflowExecution record is kept before DynamoDB's TTL removes it.
@@ -149,6 +149,8 @@ impl WorkflowExecution {
         idempotency_key: String,
         started_at: DateTime<Utc>,
     ) -> Self {
+        // Stored at millisecond precision (the index key form), so keep no more here.
+        let started_at = started_at.trunc_subsecs(3);
         Self {
             execution_arn,
             execution_name,

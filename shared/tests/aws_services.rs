@@ -1,0 +1,165 @@
+//! The Step Functions, SNS and S3 adapters against moto.
+
+mod support;
+
+use aws_sdk_sfn::Client as SfnClient;
+use shared::aws::{S3Archive, SnsNotifier, StepFunctionsControl};
+use shared::naming::execution_name;
+use shared::ports::{Alert, Archive, ExecutionControl, Notifier, StartOutcome};
+use shared::records::ExecutionStatus;
+
+/// The real definition, with every function ARN substituted.
+fn definition() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../statemachine/start-activity.asl.json");
+    let mut text = std::fs::read_to_string(path).expect("definition");
+    for name in [
+        "ValidateInput",
+        "GetActions",
+        "CreateBatches",
+        "GenerateTasks",
+        "SaveTasks",
+        "UpdateProgress",
+        "AggregateResults",
+        "UpdateGoalStatus",
+        "HandleError",
+    ] {
+        text = text.replace(
+            &format!("${{{name}FunctionArn}}"),
+            &format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        );
+    }
+    assert!(!text.contains("${"), "every substitution is replaced");
+    text
+}
+
+#[tokio::test]
+async fn executions_start_once_per_name_and_stop() {
+    let moto = support::start();
+    let config = moto.sdk_config().await;
+    let client = SfnClient::new(&config);
+    let machine = client
+        .create_state_machine()
+        .name("StartActivity")
+        .definition(definition())
+        .role_arn("arn:aws:iam::123456789012:role/states")
+        .send()
+        .await
+        .expect("state machine");
+    let control = StepFunctionsControl::new(client.clone(), machine.state_machine_arn());
+    let name = execution_name("goal-1", "key-1");
+    let input = r#"{"goalId":"goal-1","userId":"u1","idempotencyKey":"key-1"}"#;
+
+    let first = control.start_execution(&name, input).await.expect("start");
+    let StartOutcome::Started { execution_arn, .. } = first.clone() else {
+        panic!("a new execution expected, got {first:?}");
+    };
+    assert_eq!(execution_arn, control.execution_arn(&name));
+    let again = control
+        .start_execution(&name, input)
+        .await
+        .expect("start again");
+    assert!(
+        matches!(&again, StartOutcome::Started { execution_arn: arn, .. } | StartOutcome::AlreadyExists { execution_arn: arn } if *arn == execution_arn),
+        "{again:?}"
+    );
+    let listed = client
+        .list_executions()
+        .state_machine_arn(machine.state_machine_arn())
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.executions().len(), 1, "one execution for one name");
+
+    let described = control
+        .describe_execution(&execution_arn)
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(described.status, ExecutionStatus::Running);
+    control
+        .stop_execution(&execution_arn, "test")
+        .await
+        .expect("stop");
+    control
+        .stop_execution(&execution_arn, "test")
+        .await
+        .expect("stopping again is harmless");
+    let stopped = control
+        .describe_execution(&execution_arn)
+        .await
+        .expect("describe")
+        .expect("exists");
+    assert_eq!(stopped.status, ExecutionStatus::Aborted);
+
+    // The name stays taken after the execution closed.
+    let after = control
+        .start_execution(&name, input)
+        .await
+        .expect("start after close");
+    assert_eq!(
+        after,
+        StartOutcome::AlreadyExists {
+            execution_arn: execution_arn.clone()
+        }
+    );
+
+    let unknown = control.execution_arn("never-started");
+    assert_eq!(
+        control
+            .describe_execution(&unknown)
+            .await
+            .expect("describe"),
+        None
+    );
+    control
+        .stop_execution(&unknown, "test")
+        .await
+        .expect("stopping an unknown execution is harmless");
+}
+
+#[tokio::test]
+async fn alerts_are_published_to_the_topic() {
+    let moto = support::start();
+    let config = moto.sdk_config().await;
+    let client = aws_sdk_sns::Client::new(&config);
+    let topic = client
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .expect("topic");
+    let notifier = SnsNotifier::new(client, topic.topic_arn().unwrap_or_default());
+    let alert = Alert {
+        subject: "x".repeat(300),
+        execution_arn: "arn:x".into(),
+        goal_id: Some("g".into()),
+        status: ExecutionStatus::Failed,
+        message: "boom".into(),
+    };
+    notifier.publish(&alert).await.expect("published");
+}
+
+#[tokio::test]
+async fn the_archive_writes_and_finds_objects() {
+    let moto = support::start();
+    let config = moto.sdk_config().await;
+    let client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    client
+        .create_bucket()
+        .bucket("history")
+        .send()
+        .await
+        .expect("bucket");
+    let archive = S3Archive::new(client, "history");
+    assert!(!archive.exists("a/b.jsonl").await.expect("exists"));
+    archive
+        .put("a/b.jsonl", b"{}\n".to_vec(), "application/x-ndjson")
+        .await
+        .expect("put");
+    assert!(archive.exists("a/b.jsonl").await.expect("exists"));
+}
