@@ -1,0 +1,397 @@
+//! Runs a definition: the state loop, Retry and Catch around each state, the context object, the
+//! execution timeout and the result with its history.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::catch;
+use crate::clock::{iso, Clock};
+use crate::definition::{Definition, State, StateMachine, StateType};
+use crate::error::{ErrorName, EvalError, StatesError};
+use crate::history::{state_prefix, History, HistoryEvent};
+use crate::invoker::LambdaInvoker;
+use crate::paths::{self, Scope};
+use crate::query;
+use crate::retry::RetryState;
+use crate::states;
+
+/// Step Functions' payload limit for inputs, outputs and results.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+const REGION_ACCOUNT: &str = "us-east-1:111111111111";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionStatus {
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecutionResult {
+    pub status: ExecutionStatus,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub history: Vec<HistoryEvent>,
+    /// Billed state transitions: one per state entered, retries included.
+    pub transitions: u64,
+    pub started_at: DateTime<Utc>,
+    pub stopped_at: DateTime<Utc>,
+}
+
+impl ExecutionResult {
+    /// The `{"status", "output", "error", "cause"}` object the CLI prints.
+    pub fn summary(&self) -> Value {
+        json!({
+            "status": self.status.as_str(),
+            "output": self.output,
+            "error": self.error,
+            "cause": self.cause,
+        })
+    }
+}
+
+pub struct Executor {
+    definition: Definition,
+    invoker: Arc<dyn LambdaInvoker>,
+    clock: Arc<dyn Clock>,
+    state_machine_name: String,
+}
+
+/// What one execution shares across its branches.
+pub(crate) struct Run {
+    pub invoker: Arc<dyn LambdaInvoker>,
+    pub clock: Arc<dyn Clock>,
+    pub history: History,
+    pub transitions: AtomicU64,
+    /// `Execution` and `StateMachine` of the context object.
+    pub context_base: Map<String, Value>,
+}
+
+impl Run {
+    pub fn event(&self, event_type: &str, details: Value) -> u64 {
+        self.history.push(event_type, self.clock.now(), details)
+    }
+}
+
+/// What a branch (the top level, a Parallel branch, a Map iteration) carries from state to state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Frame {
+    pub vars: Map<String, Value>,
+    /// `$$.Map.Item` inside a Map iteration.
+    pub map_item: Option<Value>,
+}
+
+pub(crate) enum Next {
+    State(String),
+    End,
+}
+
+/// A state's successful outcome: its output, where to go, and the variables it assigns.
+pub(crate) struct Outcome {
+    pub output: Value,
+    pub next: Next,
+    pub assign: Map<String, Value>,
+}
+
+impl Outcome {
+    pub fn follow(state: &State, output: Value, assign: Map<String, Value>) -> Outcome {
+        let next = match &state.next {
+            Some(n) if !state.end => Next::State(n.clone()),
+            _ => Next::End,
+        };
+        Outcome { output, next, assign }
+    }
+}
+
+/// Everything a state implementation needs while it runs.
+pub(crate) struct StateCtx {
+    pub run: Arc<Run>,
+    pub state: Arc<State>,
+    pub entered_id: u64,
+    pub context: Value,
+    pub frame: Frame,
+}
+
+impl StateCtx {
+    /// Gives an evaluation error AWS's cause prefix naming the state and its entered event.
+    pub fn fail(&self, e: EvalError) -> StatesError {
+        StatesError::new(
+            e.name.as_str(),
+            format!(
+                "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
+                self.state.name, self.entered_id, e.message
+            ),
+        )
+    }
+
+    pub fn scope<'a>(&'a self, input: &'a Value) -> Scope<'a> {
+        Scope { input, context: &self.context, vars: &self.frame.vars }
+    }
+
+    /// Variables for JSONata evaluation: the frame's variables plus `$states`.
+    pub fn jsonata_vars(&self, input: &Value, extra: &[(&str, &Value)]) -> Map<String, Value> {
+        let mut states = Map::new();
+        states.insert("input".into(), input.clone());
+        states.insert("context".into(), self.context.clone());
+        for (k, v) in extra {
+            states.insert((*k).to_string(), (*v).clone());
+        }
+        let mut vars = self.frame.vars.clone();
+        vars.insert("states".into(), Value::Object(states));
+        vars
+    }
+
+    pub fn jsonata(&self, template: &Value, vars: &Map<String, Value>, field: &str) -> Result<Value, StatesError> {
+        query::evaluate(template, vars, field).map_err(|e| self.fail(e))
+    }
+
+    /// The variables of an `Assign` field, JSONPath (`$` = `input`) or JSONata flavour.
+    pub fn assign(&self, assign: Option<&Value>, input: &Value, jsonata_vars: Option<&Map<String, Value>>) -> Result<Map<String, Value>, StatesError> {
+        let Some(assign) = assign else { return Ok(Map::new()) };
+        let value = match jsonata_vars {
+            Some(vars) => self.jsonata(assign, vars, "Assign")?,
+            None => self.scope(input).template(assign).map_err(|e| self.fail(e))?,
+        };
+        match value {
+            Value::Object(m) => Ok(m),
+            _ => Err(self.fail(EvalError::runtime("The Assign field must be an object"))),
+        }
+    }
+
+    /// JSONPath output processing after a result: ResultSelector, ResultPath, OutputPath.
+    pub fn jsonpath_output(&self, raw_input: &Value, result: Value) -> Result<Value, StatesError> {
+        let result = match self.state.field("ResultSelector") {
+            Some(sel) => self.scope(&result).template(sel).map_err(|e| self.fail(e))?,
+            None => result,
+        };
+        let merged = paths::merge_result(self.state.field("ResultPath"), raw_input.clone(), result).map_err(|e| self.fail(e))?;
+        self.output_path(&merged)
+    }
+
+    pub fn input_path(&self, raw_input: &Value) -> Result<Value, StatesError> {
+        paths::select(self.state.field("InputPath"), raw_input, &self.scope(raw_input)).map_err(|e| self.fail(e))
+    }
+
+    pub fn output_path(&self, value: &Value) -> Result<Value, StatesError> {
+        paths::select(self.state.field("OutputPath"), value, &self.scope(value)).map_err(|e| self.fail(e))
+    }
+}
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl Executor {
+    pub fn new(definition: Definition, invoker: Arc<dyn LambdaInvoker>, clock: Arc<dyn Clock>) -> Self {
+        Executor { definition, invoker, clock, state_machine_name: "sfn-local".to_string() }
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// Runs on a runtime matching the clock (paused for a virtual clock), for callers without one.
+    pub fn execute_blocking(&self, input: Value) -> std::io::Result<ExecutionResult> {
+        let rt = crate::clock::runtime(self.clock.as_ref())?;
+        Ok(rt.block_on(self.execute(input)))
+    }
+
+    /// Runs one execution. With a virtual clock this must run on a paused runtime.
+    pub async fn execute(&self, input: Value) -> ExecutionResult {
+        let started_at = self.clock.now();
+        let exec_name = uuid::Uuid::new_v4().to_string();
+        let sm_arn = format!("arn:aws:states:{REGION_ACCOUNT}:stateMachine:{}", self.state_machine_name);
+        let mut base = Map::new();
+        base.insert(
+            "Execution".into(),
+            json!({
+                "Id": format!("arn:aws:states:{REGION_ACCOUNT}:execution:{}:{exec_name}", self.state_machine_name),
+                "Input": input,
+                "StartTime": iso(started_at),
+                "Name": exec_name,
+                "RoleArn": format!("arn:aws:iam::111111111111:role/{}", self.state_machine_name),
+                "RedriveCount": 0,
+            }),
+        );
+        base.insert("StateMachine".into(), json!({"Id": sm_arn, "Name": self.state_machine_name}));
+        let run = Arc::new(Run {
+            invoker: self.invoker.clone(),
+            clock: self.clock.clone(),
+            history: History::default(),
+            transitions: AtomicU64::new(0),
+            context_base: base,
+        });
+        run.event("ExecutionStarted", json!({"input": input}));
+        let body = run_machine(run.clone(), self.definition.root.clone(), input.clone(), Frame::default());
+        let outcome = if input.to_string().len() > MAX_PAYLOAD_BYTES {
+            Some(Err(StatesError::named(ErrorName::DataLimitExceeded, "The execution input exceeds the maximum size")))
+        } else {
+            match self.definition.timeout_seconds {
+                Some(secs) => tokio::time::timeout(Duration::from_secs(secs), body).await.ok(),
+                None => Some(body.await),
+            }
+        };
+        let (status, output, error, cause) = match outcome {
+            Some(Ok(out)) => {
+                run.event("ExecutionSucceeded", json!({"output": out}));
+                (ExecutionStatus::Succeeded, Some(out), None, None)
+            }
+            None => {
+                run.event("ExecutionTimedOut", json!({"error": ErrorName::Timeout.as_str()}));
+                (ExecutionStatus::TimedOut, None, Some(ErrorName::Timeout.as_str().to_string()), None)
+            }
+            Some(Err(e)) => {
+                run.event("ExecutionFailed", json!({"error": e.error, "cause": e.cause}));
+                let error = (!e.error.is_empty()).then_some(e.error);
+                (ExecutionStatus::Failed, None, error, e.cause)
+            }
+        };
+        ExecutionResult {
+            status,
+            output,
+            error,
+            cause,
+            history: run.history.events(),
+            transitions: run.transitions.load(Ordering::SeqCst),
+            started_at,
+            stopped_at: self.clock.now(),
+        }
+    }
+}
+
+/// Runs a state machine (top level or nested) from StartAt to an end, returning its output.
+pub(crate) fn run_machine(run: Arc<Run>, machine: Arc<StateMachine>, input: Value, mut frame: Frame) -> BoxFuture<Result<Value, StatesError>> {
+    Box::pin(async move {
+        let mut current = machine.start_at.clone();
+        let mut input = input;
+        loop {
+            let Some(state) = machine.states.get(&current).cloned() else {
+                return Err(StatesError::named(ErrorName::Runtime, format!("State '{current}' does not exist")));
+            };
+            let (outcome, vars) = run_state(run.clone(), state.clone(), input, frame).await;
+            frame = vars;
+            let outcome = outcome?;
+            if outcome.output.to_string().len() > MAX_PAYLOAD_BYTES {
+                return Err(StatesError::named(
+                    ErrorName::DataLimitExceeded,
+                    format!("The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.", state.name),
+                ));
+            }
+            frame.vars.extend(outcome.assign);
+            match outcome.next {
+                Next::State(next) => {
+                    if !matches!(state.kind, StateType::Fail) {
+                        let prefix = state_prefix(state.kind);
+                        run.event(&format!("{prefix}StateExited"), json!({"name": state.name, "output": outcome.output}));
+                    }
+                    current = next;
+                    input = outcome.output;
+                }
+                Next::End => {
+                    let prefix = state_prefix(state.kind);
+                    run.event(&format!("{prefix}StateExited"), json!({"name": state.name, "output": outcome.output}));
+                    return Ok(outcome.output);
+                }
+            }
+        }
+    })
+}
+
+fn context_for(run: &Run, frame: &Frame, state: &State, entered: DateTime<Utc>, retry_count: u64) -> Value {
+    let mut ctx = run.context_base.clone();
+    let mut st = Map::new();
+    st.insert("EnteredTime".into(), Value::String(iso(entered)));
+    st.insert("Name".into(), Value::String(state.name.clone()));
+    if matches!(state.kind, StateType::Task | StateType::Parallel | StateType::Map) {
+        st.insert("RetryCount".into(), Value::from(retry_count));
+    }
+    ctx.insert("State".into(), Value::Object(st));
+    if let Some(item) = &frame.map_item {
+        ctx.insert("Map".into(), json!({"Item": item}));
+    }
+    Value::Object(ctx)
+}
+
+/// Enters a state and runs it with its Retry and Catch; returns the outcome and the frame back.
+async fn run_state(run: Arc<Run>, state: Arc<State>, input: Value, frame: Frame) -> (Result<Outcome, StatesError>, Frame) {
+    let prefix = state_prefix(state.kind);
+    let entered_id = run.event(&format!("{prefix}StateEntered"), json!({"name": state.name, "input": input}));
+    run.transitions.fetch_add(1, Ordering::SeqCst);
+    let entered = run.clock.now();
+    let mut retries = RetryState::from_field(state.field("Retry"));
+    let mut retry_count = 0u64;
+    let mut ctx = StateCtx {
+        context: context_for(&run, &frame, &state, entered, 0),
+        run: run.clone(),
+        state: state.clone(),
+        entered_id,
+        frame,
+    };
+    loop {
+        let result = states::execute(&ctx, input.clone()).await;
+        let err = match result {
+            Ok(outcome) => return (Ok(outcome), ctx.frame),
+            Err(e) => e,
+        };
+        if !matches!(state.kind, StateType::Task | StateType::Parallel | StateType::Map) {
+            return (Err(err), ctx.frame);
+        }
+        if let Some(delay) = retries.next_delay(&err.error, jitter()) {
+            run.clock.sleep(delay).await;
+            retry_count += 1;
+            run.transitions.fetch_add(1, Ordering::SeqCst);
+            ctx.context = context_for(&run, &ctx.frame, &state, entered, retry_count);
+            continue;
+        }
+        let Some(catcher) = catch::find(state.field("Catch"), &err.error) else {
+            return (Err(err), ctx.frame);
+        };
+        let outcome = catch_outcome(&ctx, &input, &err, catcher);
+        return (outcome, ctx.frame);
+    }
+}
+
+fn catch_outcome(ctx: &StateCtx, raw_input: &Value, err: &StatesError, catcher: catch::Catcher<'_>) -> Result<Outcome, StatesError> {
+    let error_output = err.to_output();
+    let (output, assign) = if ctx.state.is_jsonata() {
+        let vars = ctx.jsonata_vars(raw_input, &[("errorOutput", &error_output)]);
+        let output = match catcher.spec.get("Output") {
+            Some(t) => ctx.jsonata(t, &vars, "Output")?,
+            None => error_output.clone(),
+        };
+        (output, ctx.assign(catcher.spec.get("Assign"), &error_output, Some(&vars))?)
+    } else {
+        let assign = ctx.assign(catcher.spec.get("Assign"), &error_output, None)?;
+        let output = paths::merge_result(catcher.spec.get("ResultPath"), raw_input.clone(), error_output)
+            .map_err(|e| ctx.fail(e))?;
+        (output, assign)
+    };
+    Ok(Outcome { output, next: Next::State(catcher.next.to_string()), assign })
+}
+
+/// A factor in [0, 1) for full jitter; precision does not matter, only spread.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
+}

@@ -1,0 +1,81 @@
+//! States.Format, StringSplit and UUID.
+
+use serde_json::Value;
+
+use super::{arity, as_str};
+use crate::error::EvalError;
+
+pub fn format(args: &[Value]) -> Result<Value, EvalError> {
+    let Some((template, rest)) = args.split_first() else {
+        return Err(EvalError::intrinsic("States.Format needs a template"));
+    };
+    let template = as_str("States.Format", template)?;
+    let mut values = rest.iter();
+    let mut out = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '{' if chars.peek() == Some(&'}') => {
+                chars.next();
+                let v = values.next().ok_or_else(|| {
+                    EvalError::intrinsic("States.Format: more placeholders than arguments")
+                })?;
+                match v {
+                    Value::String(s) => out.push_str(s),
+                    other => out.push_str(&other.to_string()),
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    if values.next().is_some() {
+        return Err(EvalError::intrinsic("States.Format: more arguments than placeholders"));
+    }
+    Ok(Value::String(out))
+}
+
+pub fn split(args: &[Value]) -> Result<Value, EvalError> {
+    arity("States.StringSplit", args, 2, 2)?;
+    let s = as_str("States.StringSplit", &args[0])?;
+    let delimiters: Vec<char> = as_str("States.StringSplit", &args[1])?.chars().collect();
+    Ok(Value::Array(
+        s.split(|c| delimiters.contains(&c))
+            .filter(|p| !p.is_empty())
+            .map(|p| Value::String(p.to_string()))
+            .collect(),
+    ))
+}
+
+pub fn uuid(args: &[Value]) -> Result<Value, EvalError> {
+    arity("States.UUID", args, 0, 0)?;
+    Ok(Value::String(uuid::Uuid::new_v4().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::run;
+    use serde_json::json;
+
+    #[test]
+    fn format_inserts_strings_raw_and_values_as_json() {
+        assert_eq!(run("States.Format('a={} b={}', 'x', $.n)", json!({"n": [1]})), Ok(json!("a=x b=[1]")));
+        assert_eq!(run("States.Format('\\{}')", json!({})), Ok(json!("{}")));
+        assert!(run("States.Format('{}')", json!({})).is_err());
+    }
+
+    #[test]
+    fn split_on_any_delimiter() {
+        assert_eq!(run("States.StringSplit('1,2;3', ',;')", json!({})), Ok(json!(["1", "2", "3"])));
+    }
+
+    #[test]
+    fn uuid_is_v4() {
+        let v = run("States.UUID()", json!({})).ok();
+        assert_eq!(v.and_then(|v| v.as_str().map(|s| s.len())), Some(36));
+    }
+}

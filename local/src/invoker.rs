@@ -1,0 +1,170 @@
+//! Lambda dispatch: the [`LambdaInvoker`] port, the HTTP adapter for any Lambda Invoke endpoint, and a
+//! wrapper that adds simulated latency on the executor's clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::clock::Clock;
+
+/// A function error as Lambda reports it (or a failure to reach the function).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{error_type}: {error_message}")]
+pub struct FunctionError {
+    /// The error name Step Functions raises (e.g. `Exception`, `Lambda.ResourceNotFoundException`).
+    pub error_type: String,
+    pub error_message: String,
+    /// The error body as the function returned it (`{errorMessage, errorType, ...}`), when there is one.
+    pub raw_body: Option<Value>,
+    /// Set for service-level failures (e.g. function not found): the cause is then this text, not the body.
+    pub service_cause: Option<String>,
+}
+
+impl FunctionError {
+    /// An error raised by function code (what an in-process handler returns).
+    pub fn unhandled(error_type: impl Into<String>, error_message: impl Into<String>) -> Self {
+        let error_type = error_type.into();
+        let error_message = error_message.into();
+        let body = serde_json::json!({"errorMessage": error_message, "errorType": error_type});
+        FunctionError { error_type, error_message, raw_body: Some(body), service_cause: None }
+    }
+}
+
+/// The result of a successful invocation: the payload and what the service said about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    pub payload: Value,
+}
+
+#[async_trait]
+pub trait LambdaInvoker: Send + Sync {
+    /// Invokes `function_name` (a plain name or an ARN, as the definition gives it) with `payload`.
+    async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError>;
+}
+
+/// Invokes functions over the Lambda Invoke API (`POST {endpoint}/2015-03-31/functions/{name}/invocations`).
+pub struct HttpInvoker {
+    endpoint: String,
+    agent: ureq::Agent,
+}
+
+impl HttpInvoker {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(900)).build();
+        HttpInvoker { endpoint: endpoint.into().trim_end_matches('/').to_string(), agent }
+    }
+
+    fn call(&self, function_name: &str, payload: &Value) -> Result<Value, FunctionError> {
+        let url = format!("{}/2015-03-31/functions/{}/invocations", self.endpoint, function_name);
+        let body = payload.to_string();
+        let response = match self.agent.post(&url).set("content-type", "application/json").send_string(&body) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(code, r)) => {
+                let error_code = r.header("x-amzn-ErrorType").unwrap_or("ServiceException").to_string();
+                let request_id = r.header("x-amzn-RequestId").unwrap_or_default().to_string();
+                let text = r.into_string().unwrap_or_default();
+                let message = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str).map(String::from))
+                    .unwrap_or(text);
+                let error_code = error_code.split(':').next().unwrap_or_default().to_string();
+                let message = if code == 404 {
+                    format!("Function not found: {}", qualified_arn(function_name))
+                } else {
+                    message
+                };
+                return Err(FunctionError {
+                    error_type: format!("Lambda.{error_code}"),
+                    service_cause: Some(format!(
+                        "{message} (Service: AWSLambda; Status Code: {code}; Error Code: {error_code}; Request ID: {request_id}; Proxy: null)"
+                    )),
+                    error_message: message,
+                    raw_body: None,
+                });
+            }
+            Err(e) => {
+                return Err(FunctionError {
+                    error_type: "Lambda.SdkClientException".into(),
+                    error_message: e.to_string(),
+                    raw_body: None,
+                    service_cause: Some(format!("Unable to execute HTTP request: {e}")),
+                })
+            }
+        };
+        let function_error = response.header("X-Amz-Function-Error").map(String::from);
+        let text = response
+            .into_string()
+            .map_err(|e| FunctionError::unhandled("Lambda.SdkClientException", e.to_string()))?;
+        let body: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        match function_error {
+            None => Ok(body),
+            Some(_) => Err(FunctionError {
+                error_type: body.get("errorType").and_then(Value::as_str).unwrap_or("Exception").to_string(),
+                error_message: body.get("errorMessage").and_then(Value::as_str).unwrap_or_default().to_string(),
+                raw_body: Some(body),
+                service_cause: None,
+            }),
+        }
+    }
+}
+
+/// The ARN Lambda quotes in "Function not found", with the `$LATEST` qualifier it adds.
+fn qualified_arn(function_name: &str) -> String {
+    let arn = if function_name.starts_with("arn:") {
+        function_name.to_string()
+    } else {
+        format!("arn:aws:lambda:us-east-1:111111111111:function:{function_name}")
+    };
+    if arn.split(':').count() >= 8 {
+        arn
+    } else {
+        format!("{arn}:$LATEST")
+    }
+}
+
+#[async_trait]
+impl LambdaInvoker for HttpInvoker {
+    async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
+        let this = HttpInvoker { endpoint: self.endpoint.clone(), agent: self.agent.clone() };
+        let name = function_name.to_string();
+        // Blocking I/O off the runtime also keeps a paused (virtual) clock from jumping ahead meanwhile.
+        tokio::task::spawn_blocking(move || this.call(&name, &payload))
+            .await
+            .unwrap_or_else(|e| Err(FunctionError::unhandled("Lambda.SdkClientException", e.to_string())))
+    }
+}
+
+/// Adds a simulated latency, on the executor's clock, before delegating: for makespan studies.
+pub struct LatencyInvoker {
+    pub inner: Arc<dyn LambdaInvoker>,
+    pub clock: Arc<dyn Clock>,
+    pub latency: Box<dyn Fn(&str) -> Duration + Send + Sync>,
+}
+
+#[async_trait]
+impl LambdaInvoker for LatencyInvoker {
+    async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
+        self.clock.sleep((self.latency)(function_name)).await;
+        self.inner.invoke(function_name, payload).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_arn_gets_latest_qualifier() {
+        assert_eq!(qualified_arn("f"), "arn:aws:lambda:us-east-1:111111111111:function:f:$LATEST");
+        assert_eq!(
+            qualified_arn("arn:aws:lambda:us-east-1:1:function:f:v1"),
+            "arn:aws:lambda:us-east-1:1:function:f:v1"
+        );
+    }
+}

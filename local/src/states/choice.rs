@@ -1,0 +1,98 @@
+//! Choice: the first matching rule picks the next state; else Default; else States.NoChoiceMatched.
+
+use serde_json::Value;
+
+use crate::error::{ErrorName, EvalError, StatesError};
+use crate::executor::{Next, Outcome, StateCtx};
+use crate::jsonata::truthy;
+
+pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+    let state = &ctx.state;
+    let rules = state.field("Choices").and_then(Value::as_array).cloned().unwrap_or_default();
+    if state.is_jsonata() {
+        let vars = ctx.jsonata_vars(&input, &[]);
+        for (i, rule) in rules.iter().enumerate() {
+            let condition = rule.get("Condition").cloned().unwrap_or(Value::Bool(false));
+            let holds = ctx.jsonata(&condition, &vars, &format!("Choices[{i}]/Condition"))?;
+            let holds = match holds {
+                Value::Bool(b) => b,
+                other => truthy(&other),
+            };
+            if holds {
+                let next = rule.get("Next").and_then(Value::as_str).unwrap_or_default().to_string();
+                let output = match rule.get("Output") {
+                    Some(t) => ctx.jsonata(t, &vars, "Output")?,
+                    None => input.clone(),
+                };
+                let assign = ctx.assign(rule.get("Assign"), &input, Some(&vars))?;
+                return Ok(Outcome { output, next: Next::State(next), assign });
+            }
+        }
+        let Some(default) = state.field("Default").and_then(Value::as_str) else {
+            return Err(no_match(ctx));
+        };
+        let output = super::jsonata_output(ctx, &vars, input.clone())?;
+        let assign = ctx.assign(state.field("Assign"), &input, Some(&vars))?;
+        return Ok(Outcome { output, next: Next::State(default.to_string()), assign });
+    }
+    let effective = ctx.input_path(&input)?;
+    let scope = ctx.scope(&effective);
+    for rule in &rules {
+        if crate::choice::evaluate(rule, &scope).map_err(|e| ctx.fail(e))? {
+            let next = rule.get("Next").and_then(Value::as_str).unwrap_or_default().to_string();
+            let assign = ctx.assign(rule.get("Assign"), &effective, None)?;
+            let output = ctx.output_path(&effective)?;
+            return Ok(Outcome { output, next: Next::State(next), assign });
+        }
+    }
+    let Some(default) = state.field("Default").and_then(Value::as_str) else {
+        return Err(no_match(ctx));
+    };
+    let assign = ctx.assign(state.field("Assign"), &effective, None)?;
+    let output = ctx.output_path(&effective)?;
+    Ok(Outcome { output, next: Next::State(default.to_string()), assign })
+}
+
+fn no_match(ctx: &StateCtx) -> StatesError {
+    let e = ctx.fail(EvalError::new(ErrorName::NoChoiceMatched, "No Matching Choice Rule"));
+    StatesError { error: e.error, cause: Some(format!("No Matching Choice Rule in state '{}'", ctx.state.name)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::run;
+    use crate::executor::ExecutionStatus;
+    use serde_json::json;
+
+    const DEF: &str = r#"{"StartAt":"C","States":{
+        "C":{"Type":"Choice","Choices":[{"Variable":"$.v","NumericGreaterThan":1,"Next":"Big"}],"Default":"Small"},
+        "Big":{"Type":"Pass","Result":"big","End":true},
+        "Small":{"Type":"Pass","Result":"small","End":true}}}"#;
+
+    #[test]
+    fn picks_rule_or_default() {
+        assert_eq!(run(DEF, json!({"v": 2})).output, Some(json!("big")));
+        assert_eq!(run(DEF, json!({"v": 0})).output, Some(json!("small")));
+    }
+
+    #[test]
+    fn no_match_without_default() {
+        let r = run(
+            r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.v","IsNull":true,"Next":"E"}]},
+               "E":{"Type":"Succeed"}}}"#,
+            json!({"v": 1}),
+        );
+        assert_eq!((r.status, r.error.as_deref()), (ExecutionStatus::Failed, Some("States.NoChoiceMatched")));
+    }
+
+    #[test]
+    fn jsonata_condition() {
+        let r = run(
+            r#"{"QueryLanguage":"JSONata","StartAt":"C","States":{
+               "C":{"Type":"Choice","Choices":[{"Condition":"{% $states.input.t = 'x' %}","Next":"E"}],"Default":"F"},
+               "E":{"Type":"Succeed"},"F":{"Type":"Fail","Error":"No"}}}"#,
+            json!({"t": "x"}),
+        );
+        assert_eq!(r.status, ExecutionStatus::Succeeded);
+    }
+}

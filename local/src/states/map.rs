@@ -1,0 +1,227 @@
+//! Map (inline): runs the item processor once per item, at most MaxConcurrency at a time, and collects
+//! the outputs in item order. Failures beyond the tolerated count or percentage fail the state.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::{ErrorName, EvalError, StatesError};
+use crate::executor::{run_machine, Frame, Outcome, StateCtx};
+use crate::paths::json_path::JsonPath;
+
+pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+    let state = &ctx.state;
+    let jsonata = state.is_jsonata();
+    let vars = ctx.jsonata_vars(&input, &[]);
+    let effective = if jsonata { input.clone() } else { ctx.input_path(&input)? };
+    let items = if jsonata {
+        match state.field("Items") {
+            Some(t) => ctx.jsonata(t, &vars, "Items")?,
+            None => input.clone(),
+        }
+    } else {
+        match state.field("ItemsPath").and_then(Value::as_str) {
+            Some(p) => {
+                let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
+                ctx.scope(&effective).resolve(&path, "ItemsPath").map_err(|e| ctx.fail(e))?
+            }
+            None => effective.clone(),
+        }
+    };
+    let Value::Array(items) = items else {
+        return Err(ctx.fail(EvalError::query(format!("Map state input must be an array but was: {items}"))));
+    };
+    let max_concurrency = integer_setting(ctx, &vars, &effective, "MaxConcurrency")?.unwrap_or(0);
+    let tolerated_count = integer_setting(ctx, &vars, &effective, "ToleratedFailureCount")?;
+    let tolerated_pct = percentage_setting(ctx, &vars, &effective)?;
+
+    let mut inputs = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let map_item = json!({"Index": i, "Value": item});
+        let mut context = ctx.context.clone();
+        if let Value::Object(c) = &mut context {
+            c.insert("Map".into(), json!({"Item": map_item}));
+        }
+        let selector = state.field("ItemSelector").or_else(|| state.field("Parameters"));
+        let item_input = match selector {
+            None => item.clone(),
+            Some(t) if jsonata => {
+                let mut v = vars.clone();
+                if let Some(Value::Object(s)) = v.get_mut("states") {
+                    s.insert("context".into(), context.clone());
+                }
+                ctx.jsonata(t, &v, "ItemSelector")?
+            }
+            Some(t) => {
+                let scope = crate::paths::Scope { input: &effective, context: &context, vars: &ctx.frame.vars };
+                scope.template(t).map_err(|e| ctx.fail(e))?
+            }
+        };
+        inputs.push((item_input, map_item));
+    }
+
+    ctx.run.event("MapStateStarted", json!({"length": inputs.len()}));
+    let processor = state.children.first().cloned().ok_or_else(|| {
+        ctx.fail(EvalError::runtime("The Map state has no item processor"))
+    })?;
+    let permits = if max_concurrency == 0 { Semaphore::MAX_PERMITS } else { max_concurrency as usize };
+    let semaphore = Arc::new(Semaphore::new(permits));
+    let total = inputs.len();
+    let mut set = JoinSet::new();
+    for (i, (item_input, map_item)) in inputs.into_iter().enumerate() {
+        let run = ctx.run.clone();
+        let machine = processor.clone();
+        let semaphore = semaphore.clone();
+        let frame = Frame { vars: ctx.frame.vars.clone(), map_item: Some(map_item) };
+        set.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            run.event("MapIterationStarted", json!({"index": i}));
+            let result = run_machine(run.clone(), machine, item_input, frame).await;
+            let kind = if result.is_ok() { "MapIterationSucceeded" } else { "MapIterationFailed" };
+            run.event(kind, json!({"index": i}));
+            (i, result)
+        });
+    }
+    let mut outputs = vec![Value::Null; total];
+    let mut failures = 0usize;
+    let tolerance_set = tolerated_count.is_some() || tolerated_pct.is_some();
+    while let Some(joined) = set.join_next().await {
+        let (i, result) = joined.map_err(|e| StatesError::named(ErrorName::Runtime, e.to_string()))?;
+        match result {
+            Ok(v) => outputs[i] = v,
+            Err(e) => {
+                failures += 1;
+                let within_count = tolerated_count.is_some_and(|c| failures as u64 <= c);
+                let within_pct = tolerated_pct.is_some_and(|p| (failures as f64) * 100.0 / (total.max(1) as f64) <= p);
+                if within_count || within_pct {
+                    outputs[i] = e.to_output();
+                    continue;
+                }
+                set.abort_all();
+                let err = if tolerance_set {
+                    StatesError::named(
+                        ErrorName::ExceedToleratedFailureThreshold,
+                        "The specified tolerated failure threshold was exceeded",
+                    )
+                } else {
+                    e
+                };
+                ctx.run.event("MapStateFailed", json!({"error": err.error, "cause": err.cause}));
+                return Err(err);
+            }
+        }
+    }
+    ctx.run.event("MapStateSucceeded", json!({}));
+    let result = Value::Array(outputs);
+    if jsonata {
+        let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
+        let output = super::jsonata_output(ctx, &vars, result.clone())?;
+        let assign = ctx.assign(state.field("Assign"), &result, Some(&vars))?;
+        return Ok(Outcome::follow(state, output, assign));
+    }
+    let assign = ctx.assign(state.field("Assign"), &result, None)?;
+    let output = ctx.jsonpath_output(&input, result)?;
+    Ok(Outcome::follow(state, output, assign))
+}
+
+fn quoted(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// MaxConcurrency and ToleratedFailureCount: literal, JSONata, or the `...Path` form.
+fn integer_setting(ctx: &StateCtx, vars: &Map<String, Value>, effective: &Value, field: &str) -> Result<Option<u64>, StatesError> {
+    let state = &ctx.state;
+    if let Some(v) = state.field(field) {
+        let v = if state.is_jsonata() { ctx.jsonata(v, vars, field)? } else { v.clone() };
+        return v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| ctx.fail(EvalError::runtime(format!("The {field} field must be a non-negative integer: {v}"))));
+    }
+    let Some(p) = state.field(&format!("{field}Path")).and_then(Value::as_str) else { return Ok(None) };
+    let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
+    let v = ctx.scope(effective).resolve(&path, &format!("{field}Path")).map_err(|e| ctx.fail(e))?;
+    v.as_u64().map(Some).ok_or_else(|| {
+        ctx.fail(EvalError::runtime(format!(
+            "The {field}Path field refers to value \"{}\" which is not a valid integer: {p}",
+            quoted(&v)
+        )))
+    })
+}
+
+fn percentage_setting(ctx: &StateCtx, vars: &Map<String, Value>, effective: &Value) -> Result<Option<f64>, StatesError> {
+    let state = &ctx.state;
+    let field = "ToleratedFailurePercentage";
+    let value = if let Some(v) = state.field(field) {
+        let v = if state.is_jsonata() { ctx.jsonata(v, vars, field)? } else { v.clone() };
+        v.as_f64().ok_or_else(|| ctx.fail(EvalError::runtime(format!("The {field} field must be a number: {v}"))))?
+    } else if let Some(p) = state.field("ToleratedFailurePercentagePath").and_then(Value::as_str) {
+        let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
+        let v = ctx.scope(effective).resolve(&path, "ToleratedFailurePercentagePath").map_err(|e| ctx.fail(e))?;
+        v.as_f64().filter(|_| v.is_number()).ok_or_else(|| {
+            ctx.fail(EvalError::runtime(format!(
+                "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
+                quoted(&v)
+            )))
+        })?
+    } else {
+        return Ok(None);
+    };
+    if !(0.0..=100.0).contains(&value) {
+        return Err(ctx.fail(EvalError::runtime("ToleratedFailurePercentage must be between 0 and 100.")));
+    }
+    Ok(Some(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::run;
+    use crate::executor::ExecutionStatus;
+    use serde_json::json;
+
+    #[test]
+    fn maps_items_with_selector_and_context() {
+        let r = run(
+            r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs","End":true,
+                "ItemSelector":{"i.$":"$$.Map.Item.Index","v.$":"$$.Map.Item.Value","k.$":"$.k"},
+                "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}}}}"#,
+            json!({"xs": ["a", "b"], "k": 1}),
+        );
+        assert_eq!(r.output, Some(json!([{"i": 0, "v": "a", "k": 1}, {"i": 1, "v": "b", "k": 1}])));
+    }
+
+    #[test]
+    fn max_concurrency_serialises_waits() {
+        let r = run(
+            r#"{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":1,"End":true,
+                "ItemProcessor":{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":5,"End":true}}}}}}"#,
+            json!([1, 2, 3]),
+        );
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 15);
+    }
+
+    #[test]
+    fn failure_over_tolerance() {
+        let r = run(
+            r#"{"StartAt":"M","States":{"M":{"Type":"Map","ToleratedFailureCount":0,"End":true,
+                "ItemProcessor":{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}}}}"#,
+            json!([1]),
+        );
+        assert_eq!((r.status, r.error.as_deref()), (ExecutionStatus::Failed, Some("States.ExceedToleratedFailureThreshold")));
+    }
+
+    #[test]
+    fn non_array_items_fail() {
+        let r = run(
+            r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,
+                "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}}}}"#,
+            json!({"a": 1}),
+        );
+        assert_eq!(r.error.as_deref(), Some("States.QueryEvaluationError"));
+    }
+}

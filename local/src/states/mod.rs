@@ -1,0 +1,69 @@
+//! One module per state type.
+
+mod choice;
+mod fail;
+mod map;
+mod parallel;
+mod pass;
+mod succeed;
+mod task;
+mod wait;
+
+use serde_json::Value;
+
+use crate::definition::StateType;
+use crate::error::StatesError;
+use crate::executor::{Outcome, StateCtx};
+
+pub(crate) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+    match ctx.state.kind {
+        StateType::Pass => pass::run(ctx, input),
+        StateType::Choice => choice::run(ctx, input),
+        StateType::Succeed => succeed::run(ctx, input),
+        StateType::Fail => Err(fail::run(ctx, input)),
+        StateType::Wait => wait::run(ctx, input).await,
+        StateType::Task => task::run(ctx, input).await,
+        StateType::Parallel => parallel::run(ctx, input).await,
+        StateType::Map => map::run(ctx, input).await,
+    }
+}
+
+/// JSONata-mode Output: the template if present, else `default`.
+fn jsonata_output(ctx: &StateCtx, vars: &serde_json::Map<String, Value>, default: Value) -> Result<Value, StatesError> {
+    match ctx.state.field("Output") {
+        Some(t) => ctx.jsonata(t, vars, "Output"),
+        None => Ok(default),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use serde_json::Value;
+
+    use crate::clock::VirtualClock;
+    use crate::definition::Definition;
+    use crate::executor::{ExecutionResult, Executor};
+    use crate::invoker::{FunctionError, LambdaInvoker};
+
+    /// Echoes its payload, fails for functions named `fail*`.
+    pub struct EchoInvoker;
+
+    #[async_trait]
+    impl LambdaInvoker for EchoInvoker {
+        async fn invoke(&self, name: &str, payload: Value) -> Result<Value, FunctionError> {
+            if name.rsplit(':').next().is_some_and(|n| n.starts_with("fail")) {
+                return Err(FunctionError::unhandled("CustomError", "boom"));
+            }
+            Ok(payload)
+        }
+    }
+
+    pub fn run(definition: &str, input: Value) -> ExecutionResult {
+        let def = Definition::parse(definition).unwrap_or_else(|e| panic!("bad test definition: {e}"));
+        let executor = Executor::new(def, Arc::new(EchoInvoker), Arc::new(VirtualClock::default()));
+        executor.execute_blocking(input).unwrap_or_else(|e| panic!("runtime: {e}"))
+    }
+}

@@ -1,0 +1,70 @@
+//! Pass: passes its input (or Result, or Parameters) to its output.
+
+use serde_json::Value;
+
+use crate::error::StatesError;
+use crate::executor::{Outcome, StateCtx};
+
+pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+    let state = &ctx.state;
+    if state.is_jsonata() {
+        let vars = ctx.jsonata_vars(&input, &[]);
+        let output = super::jsonata_output(ctx, &vars, input.clone())?;
+        let assign = ctx.assign(state.field("Assign"), &input, Some(&vars))?;
+        return Ok(Outcome::follow(state, output, assign));
+    }
+    let effective = ctx.input_path(&input)?;
+    let result = match (state.field("Result"), state.field("Parameters")) {
+        (Some(r), _) => r.clone(),
+        (None, Some(p)) => ctx.scope(&effective).template(p).map_err(|e| ctx.fail(e))?,
+        (None, None) => effective,
+    };
+    let assign = ctx.assign(state.field("Assign"), &result, None)?;
+    let merged = crate::paths::merge_result(state.field("ResultPath"), input, result).map_err(|e| ctx.fail(e))?;
+    let output = ctx.output_path(&merged)?;
+    Ok(Outcome::follow(state, output, assign))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::run;
+    use serde_json::json;
+
+    #[test]
+    fn result_and_result_path() {
+        let r = run(
+            r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"a":1},"ResultPath":"$.r","End":true}}}"#,
+            json!({"x": 1}),
+        );
+        assert_eq!(r.output, Some(json!({"x": 1, "r": {"a": 1}})));
+    }
+
+    #[test]
+    fn parameters_with_context() {
+        let r = run(
+            r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"n.$":"$$.State.Name","v.$":"$.x"},"End":true}}}"#,
+            json!({"x": 1}),
+        );
+        assert_eq!(r.output, Some(json!({"n": "P", "v": 1})));
+    }
+
+    #[test]
+    fn null_paths() {
+        let r = run(
+            r#"{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":null,"OutputPath":null,"End":true}}}"#,
+            json!({"x": 1}),
+        );
+        assert_eq!(r.output, Some(json!({})));
+    }
+
+    #[test]
+    fn jsonata_output_and_assign() {
+        let r = run(
+            r#"{"QueryLanguage":"JSONata","StartAt":"P","States":{
+                "P":{"Type":"Pass","Assign":{"v":"{% $states.input.x + 1 %}"},"Next":"Q"},
+                "Q":{"Type":"Pass","Output":{"v":"{% $v %}"},"End":true}}}"#,
+            json!({"x": 1}),
+        );
+        assert_eq!(r.output, Some(json!({"v": 2})));
+    }
+}

@@ -1,0 +1,30 @@
+//! Succeed: ends the branch successfully with its (filtered) input.
+
+use serde_json::Value;
+
+use crate::error::StatesError;
+use crate::executor::{Next, Outcome, StateCtx};
+
+pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+    let output = if ctx.state.is_jsonata() {
+        let vars = ctx.jsonata_vars(&input, &[]);
+        super::jsonata_output(ctx, &vars, input.clone())?
+    } else {
+        let effective = ctx.input_path(&input)?;
+        ctx.output_path(&effective)?
+    };
+    Ok(Outcome { output, next: Next::End, assign: Default::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::run;
+    use crate::executor::ExecutionStatus;
+    use serde_json::json;
+
+    #[test]
+    fn succeeds_with_output_path() {
+        let r = run(r#"{"StartAt":"S","States":{"S":{"Type":"Succeed","OutputPath":"$.a"}}}"#, json!({"a": 3}));
+        assert_eq!((r.status, r.output), (ExecutionStatus::Succeeded, Some(json!(3))));
+    }
+}

@@ -1,0 +1,271 @@
+//! Task: invokes a Lambda function, directly (`arn:aws:lambda:...:function:NAME`) or through the
+//! `arn:aws:states:::lambda:invoke` integration, under TimeoutSeconds and HeartbeatSeconds.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::error::{ErrorName, EvalError, StatesError};
+use crate::executor::{Outcome, StateCtx, MAX_PAYLOAD_BYTES};
+use crate::invoker::FunctionError;
+use crate::paths::json_path::JsonPath;
+
+/// AWS's default task timeout, in seconds.
+const DEFAULT_TIMEOUT_SECONDS: u64 = 99_999_999;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Integration {
+    /// The function's output is the task result.
+    Direct(String),
+    /// The result is the Invoke API envelope.
+    Invoke,
+}
+
+fn integration(resource: &str) -> Option<Integration> {
+    if resource.starts_with("arn:aws:lambda:") && resource.contains(":function:") {
+        return Some(Integration::Direct(resource.to_string()));
+    }
+    if resource.starts_with("arn:") && resource.ends_with(":states:::lambda:invoke") || resource == "arn:aws:states:::lambda:invoke" {
+        return Some(Integration::Invoke);
+    }
+    None
+}
+
+pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+    let state = &ctx.state;
+    let resource = state.field("Resource").and_then(Value::as_str).unwrap_or_default();
+    let Some(kind) = integration(resource) else {
+        return Err(ctx.fail(EvalError::runtime(format!("The resource '{resource}' is not supported by sfn-local"))));
+    };
+    let jsonata = state.is_jsonata();
+    let vars = ctx.jsonata_vars(&input, &[]);
+    let (effective, parameters) = if jsonata {
+        let args = match state.field("Arguments") {
+            Some(t) => ctx.jsonata(t, &vars, "Arguments")?,
+            None => input.clone(),
+        };
+        (input.clone(), args)
+    } else {
+        let effective = ctx.input_path(&input)?;
+        let params = match state.field("Parameters") {
+            Some(p) => ctx.scope(&effective).template(p).map_err(|e| ctx.fail(e))?,
+            None => effective.clone(),
+        };
+        (effective, params)
+    };
+    let timeout = seconds_field(ctx, &vars, &effective, "TimeoutSeconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    let heartbeat = seconds_field(ctx, &vars, &effective, "HeartbeatSeconds")?;
+
+    let (function, payload) = match &kind {
+        Integration::Direct(arn) => (arn.clone(), parameters),
+        Integration::Invoke => {
+            let name = parameters.get("FunctionName").and_then(Value::as_str).ok_or_else(|| {
+                ctx.fail(EvalError::runtime("The field 'FunctionName' is required for lambda:invoke"))
+            })?;
+            let payload = match parameters.get("Payload") {
+                None | Some(Value::Null) => json!({}),
+                // The API takes the payload as JSON text, so a string holding JSON is that JSON.
+                Some(Value::String(s)) => serde_json::from_str(s.as_str()).unwrap_or_else(|_| Value::String(s.clone())),
+                Some(v) => v.clone(),
+            };
+            (name.to_string(), payload)
+        }
+    };
+    let prefix = if matches!(kind, Integration::Direct(_)) { "LambdaFunction" } else { "Task" };
+    ctx.run.event(&format!("{prefix}Scheduled"), json!({"resource": resource, "parameters": payload}));
+    ctx.run.event(&format!("{prefix}Started"), json!({}));
+
+    let (limit, limit_error) = match heartbeat {
+        Some(h) if h < timeout => (h, ErrorName::HeartbeatTimeout),
+        _ => (timeout, ErrorName::Timeout),
+    };
+    let invoked = tokio::time::timeout(Duration::from_secs(limit), ctx.run.invoker.invoke(&function, payload)).await;
+    let result = match invoked {
+        Err(_) => {
+            ctx.run.event(&format!("{prefix}TimedOut"), json!({"error": limit_error.as_str()}));
+            return Err(StatesError { error: limit_error.as_str().to_string(), cause: None });
+        }
+        Ok(Err(e)) => {
+            let err = function_failure(&e, &kind);
+            ctx.run.event(&format!("{prefix}Failed"), json!({"error": err.error, "cause": err.cause}));
+            return Err(err);
+        }
+        Ok(Ok(payload)) => match kind {
+            Integration::Direct(_) => payload,
+            Integration::Invoke => envelope(payload),
+        },
+    };
+    if result.to_string().len() > MAX_PAYLOAD_BYTES {
+        return Err(StatesError::named(
+            ErrorName::DataLimitExceeded,
+            format!("The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.", state.name),
+        ));
+    }
+    ctx.run.event(&format!("{prefix}Succeeded"), json!({"output": result}));
+
+    if jsonata {
+        let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
+        let output = super::jsonata_output(ctx, &vars, result.clone())?;
+        let assign = ctx.assign(state.field("Assign"), &result, Some(&vars))?;
+        return Ok(Outcome::follow(state, output, assign));
+    }
+    let selected = match state.field("ResultSelector") {
+        Some(sel) => ctx.scope(&result).template(sel).map_err(|e| ctx.fail(e))?,
+        None => result,
+    };
+    let assign = ctx.assign(state.field("Assign"), &selected, None)?;
+    let merged = crate::paths::merge_result(state.field("ResultPath"), input, selected).map_err(|e| ctx.fail(e))?;
+    let output = ctx.output_path(&merged)?;
+    Ok(Outcome::follow(state, output, assign))
+}
+
+/// TimeoutSeconds / HeartbeatSeconds: a number, a JSONata expression, or the `...Path` form.
+fn seconds_field(ctx: &StateCtx, vars: &Map<String, Value>, effective: &Value, field: &str) -> Result<Option<u64>, StatesError> {
+    let state = &ctx.state;
+    let value = match (state.field(field), state.field(&format!("{field}Path"))) {
+        (Some(v), _) if state.is_jsonata() => ctx.jsonata(v, vars, field)?,
+        (Some(v), _) => v.clone(),
+        (None, Some(Value::String(p))) => {
+            let path = JsonPath::parse(p.as_str()).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
+            ctx.scope(effective).resolve(&path, &format!("{field}Path")).map_err(|e| ctx.fail(e))?
+        }
+        _ => return Ok(None),
+    };
+    match value.as_u64() {
+        Some(n) if n > 0 => Ok(Some(n)),
+        _ => Err(ctx.fail(EvalError::runtime(format!("The {field} value must be a positive integer, but was: {value}")))),
+    }
+}
+
+fn function_failure(e: &FunctionError, kind: &Integration) -> StatesError {
+    if let Some(cause) = &e.service_cause {
+        return StatesError::new(e.error_type.clone(), cause.clone());
+    }
+    let cause = match (&e.raw_body, kind) {
+        // The direct integration re-serialises the error body; lambda:invoke passes it through as sent.
+        (Some(body), Integration::Direct(_)) => python_json(body),
+        (Some(body), Integration::Invoke) => body.to_string(),
+        (None, _) => e.error_message.clone(),
+    };
+    StatesError::new(e.error_type.clone(), cause)
+}
+
+/// The Invoke API response as the lambda:invoke integration returns it.
+fn envelope(payload: Value) -> Value {
+    let length = payload.to_string().len().to_string();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let trace = format!("Root=1-{}", uuid::Uuid::new_v4().simple());
+    json!({
+        "ExecutedVersion": "$LATEST",
+        "Payload": payload,
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {
+                "X-Amz-Executed-Version": ["$LATEST"],
+                "x-amzn-Remapped-Content-Length": ["0"],
+                "Connection": ["keep-alive"],
+                "x-amzn-RequestId": request_id,
+                "Content-Length": [length],
+                "Date": date,
+                "X-Amzn-Trace-Id": trace,
+                "Content-Type": ["application/json"]
+            },
+            "HttpHeaders": {
+                "Connection": "keep-alive",
+                "Content-Length": length,
+                "Content-Type": "application/json",
+                "Date": date,
+                "X-Amz-Executed-Version": "$LATEST",
+                "x-amzn-Remapped-Content-Length": "0",
+                "x-amzn-RequestId": request_id,
+                "X-Amzn-Trace-Id": trace
+            },
+            "HttpStatusCode": 200
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+        "StatusCode": 200
+    })
+}
+
+/// JSON with `", "` and `": "` separators and ASCII escapes, as Python's json.dumps writes it.
+pub(crate) fn python_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let items: Vec<String> = m.iter().map(|(k, v)| format!("{}: {}", python_string(k), python_json(v))).collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(python_json).collect::<Vec<_>>().join(", ")),
+        Value::String(s) => python_string(s),
+        other => other.to_string(),
+    }
+}
+
+fn python_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::run;
+    use super::*;
+    use crate::executor::ExecutionStatus;
+
+    #[test]
+    fn recognises_integrations() {
+        assert_eq!(
+            integration("arn:aws:lambda:us-east-1:1:function:f"),
+            Some(Integration::Direct("arn:aws:lambda:us-east-1:1:function:f".into()))
+        );
+        assert_eq!(integration("arn:aws:states:::lambda:invoke"), Some(Integration::Invoke));
+        assert_eq!(integration("arn:aws:states:::sqs:sendMessage"), None);
+    }
+
+    #[test]
+    fn python_json_spacing() {
+        assert_eq!(python_json(&json!({"a": [1, "é"]})), r#"{"a": [1, "\u00e9"]}"#);
+    }
+
+    #[test]
+    fn direct_invoke_with_result_path() {
+        let r = run(
+            r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:echo",
+                "Parameters":{"v.$":"$.x"},"ResultPath":"$.r","End":true}}}"#,
+            json!({"x": 1}),
+        );
+        assert_eq!(r.output, Some(json!({"x": 1, "r": {"v": 1}})));
+    }
+
+    #[test]
+    fn retry_then_catch() {
+        let r = run(
+            r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:fail",
+                "Retry":[{"ErrorEquals":["CustomError"],"MaxAttempts":2,"IntervalSeconds":10}],
+                "Catch":[{"ErrorEquals":["States.ALL"],"Next":"H"}],"End":true},
+                "H":{"Type":"Pass","End":true}}}"#,
+            json!({}),
+        );
+        assert_eq!(r.status, ExecutionStatus::Succeeded);
+        assert_eq!(r.output.as_ref().and_then(|o| o.get("Error")), Some(&json!("CustomError")));
+        // Two retries of 10 s and 20 s on the virtual clock; T entered once, retried twice, then H.
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 30);
+        assert_eq!(r.transitions, 4);
+    }
+}
