@@ -48,18 +48,39 @@ pub trait LambdaInvoker: Send + Sync {
 pub struct HttpInvoker {
     endpoint: String,
     agent: ureq::Agent,
+    /// Local endpoints (stubs, `sam local`) have small accept backlogs; bursts from a wide Map reset them.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Concurrent requests to one endpoint.
+const MAX_IN_FLIGHT: usize = 4;
+/// Attempts for a request whose connection failed, as the AWS SDK retries transport errors.
+const TRANSPORT_ATTEMPTS: u32 = 4;
 
 impl HttpInvoker {
     pub fn new(endpoint: impl Into<String>) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(900)).build();
-        HttpInvoker { endpoint: endpoint.into().trim_end_matches('/').to_string(), agent }
+        HttpInvoker {
+            endpoint: endpoint.into().trim_end_matches('/').to_string(),
+            agent,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+        }
     }
 
     fn call(&self, function_name: &str, payload: &Value) -> Result<Value, FunctionError> {
         let url = format!("{}/2015-03-31/functions/{}/invocations", self.endpoint, function_name);
         let body = payload.to_string();
-        let response = match self.agent.post(&url).set("content-type", "application/json").send_string(&body) {
+        let mut attempt = 1;
+        let sent = loop {
+            match self.agent.post(&url).set("content-type", "application/json").send_string(&body) {
+                Err(ureq::Error::Transport(_)) if attempt < TRANSPORT_ATTEMPTS => {
+                    std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        let response = match sent {
             Ok(r) => r,
             Err(ureq::Error::Status(code, r)) => {
                 let error_code = r.header("x-amzn-ErrorType").unwrap_or("ServiceException").to_string();
@@ -131,7 +152,12 @@ fn qualified_arn(function_name: &str) -> String {
 #[async_trait]
 impl LambdaInvoker for HttpInvoker {
     async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
-        let this = HttpInvoker { endpoint: self.endpoint.clone(), agent: self.agent.clone() };
+        let this = HttpInvoker {
+            endpoint: self.endpoint.clone(),
+            agent: self.agent.clone(),
+            in_flight: self.in_flight.clone(),
+        };
+        let _permit = self.in_flight.acquire().await;
         let name = function_name.to_string();
         // Blocking I/O off the runtime also keeps a paused (virtual) clock from jumping ahead meanwhile.
         tokio::task::spawn_blocking(move || this.call(&name, &payload))

@@ -8,8 +8,8 @@ use crate::jsonata;
 
 /// The expression inside `{% ... %}`, if `s` is one.
 pub fn expression(s: &str) -> Option<&str> {
-    let t = s.trim();
-    t.strip_prefix("{%")?.strip_suffix("%}").map(str::trim)
+    // Only a string that starts and ends with the delimiters is an expression; " {% x %} " is a literal.
+    s.strip_prefix("{%")?.strip_suffix("%}").map(str::trim)
 }
 
 /// Evaluates `template`; `field` names the field in causes, nested keys joined with `/` as AWS does.

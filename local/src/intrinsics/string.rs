@@ -25,10 +25,7 @@ pub fn format(args: &[Value]) -> Result<Value, EvalError> {
                 let v = values.next().ok_or_else(|| {
                     EvalError::intrinsic("States.Format: more placeholders than arguments")
                 })?;
-                match v {
-                    Value::String(s) => out.push_str(s),
-                    other => out.push_str(&other.to_string()),
-                }
+                out.push_str(&java_text(v));
             }
             c => out.push(c),
         }
@@ -37,6 +34,19 @@ pub fn format(args: &[Value]) -> Result<Value, EvalError> {
         return Err(EvalError::intrinsic("States.Format: more arguments than placeholders"));
     }
     Ok(Value::String(out))
+}
+
+/// How the service (a Java program) prints a value into a string: maps as `{k=v, ...}`, lists as `[a, b]`.
+fn java_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => format!("[{}]", items.iter().map(java_text).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => {
+            let fields: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", java_text(v))).collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 pub fn split(args: &[Value]) -> Result<Value, EvalError> {
@@ -64,6 +74,7 @@ mod tests {
     #[test]
     fn format_inserts_strings_raw_and_values_as_json() {
         assert_eq!(run("States.Format('a={} b={}', 'x', $.n)", json!({"n": [1]})), Ok(json!("a=x b=[1]")));
+        assert_eq!(run("States.Format('{}', $.o)", json!({"o": {"a": 1, "b": [2, "c"]}})), Ok(json!("{a=1, b=[2, c]}")));
         assert_eq!(run("States.Format('\\{}')", json!({})), Ok(json!("{}")));
         assert!(run("States.Format('{}')", json!({})).is_err());
     }

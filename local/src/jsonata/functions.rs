@@ -112,7 +112,12 @@ pub fn call(name: &str, args: Vec<Option<Value>>, vars: &Map<String, Value>) -> 
                 out.extend(number(i));
                 i += step;
             }
-            Some(Value::Array(out))
+            // A one-item sequence is the item itself in JSONata.
+            if out.len() == 1 {
+                out.pop()
+            } else {
+                Some(Value::Array(out))
+            }
         }
         "hash" => {
             let args: Vec<Value> = args.iter().map(|a| a.clone().unwrap_or(Value::Null)).collect();
