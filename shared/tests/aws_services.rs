@@ -8,31 +8,6 @@ use shared::naming::execution_name;
 use shared::ports::{Alert, Archive, ExecutionControl, Notifier, StartOutcome};
 use shared::records::ExecutionStatus;
 
-/// The real definition, with every function ARN substituted.
-fn definition() -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../statemachine/start-activity.asl.json");
-    let mut text = std::fs::read_to_string(path).expect("definition");
-    for name in [
-        "ValidateInput",
-        "GetActions",
-        "CreateBatches",
-        "GenerateTasks",
-        "SaveTasks",
-        "UpdateProgress",
-        "AggregateResults",
-        "UpdateGoalStatus",
-        "HandleError",
-    ] {
-        text = text.replace(
-            &format!("${{{name}FunctionArn}}"),
-            &format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-        );
-    }
-    assert!(!text.contains("${"), "every substitution is replaced");
-    text
-}
-
 #[tokio::test]
 async fn executions_start_once_per_name_and_stop() {
     let moto = support::start();
@@ -41,7 +16,7 @@ async fn executions_start_once_per_name_and_stop() {
     let machine = client
         .create_state_machine()
         .name("StartActivity")
-        .definition(definition())
+        .definition(support::definition())
         .role_arn("arn:aws:iam::123456789012:role/states")
         .send()
         .await

@@ -79,6 +79,26 @@ impl Moto {
     }
 }
 
+/// The real definition, with every function ARN substituted.
+pub fn definition() -> String {
+    let mut text =
+        std::fs::read_to_string(repo_root().join("statemachine/start-activity.asl.json"))
+            .expect("statemachine/start-activity.asl.json");
+    while let Some(start) = text.find("${") {
+        let Some(len) = text[start..].find('}') else {
+            break;
+        };
+        let name = text[start + 2..start + len]
+            .trim_end_matches("FunctionArn")
+            .to_owned();
+        text.replace_range(
+            start..=start + len,
+            &format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        );
+    }
+    text
+}
+
 fn template() -> Yaml {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template.yaml");
     serde_yaml_ng::from_str(&text).expect("template.yaml is YAML")
