@@ -44,7 +44,10 @@ pub struct VirtualClock {
 
 impl VirtualClock {
     pub fn new(origin: DateTime<Utc>) -> Self {
-        VirtualClock { origin, anchor: Default::default() }
+        VirtualClock {
+            origin,
+            anchor: Default::default(),
+        }
     }
 
     fn elapsed(&self) -> Duration {

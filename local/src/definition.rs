@@ -14,11 +14,19 @@ pub enum DefinitionError {
     #[error("the definition must be a JSON object")]
     NotAnObject,
     #[error("{path}: field '{field}': {message}")]
-    Field { path: String, field: String, message: String },
+    Field {
+        path: String,
+        field: String,
+        message: String,
+    },
 }
 
 fn field_error(path: &str, field: &str, message: impl Into<String>) -> DefinitionError {
-    DefinitionError::Field { path: path.to_string(), field: field.to_string(), message: message.into() }
+    DefinitionError::Field {
+        path: path.to_string(),
+        field: field.to_string(),
+        message: message.into(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +36,20 @@ pub enum QueryLanguage {
 }
 
 impl QueryLanguage {
-    fn parse(v: Option<&Value>, default: QueryLanguage, path: &str) -> Result<QueryLanguage, DefinitionError> {
+    fn parse(
+        v: Option<&Value>,
+        default: QueryLanguage,
+        path: &str,
+    ) -> Result<QueryLanguage, DefinitionError> {
         match v.and_then(Value::as_str) {
             None => Ok(default),
             Some("JSONPath") => Ok(QueryLanguage::JsonPath),
             Some("JSONata") => Ok(QueryLanguage::Jsonata),
-            Some(other) => Err(field_error(path, "QueryLanguage", format!("unknown query language '{other}'"))),
+            Some(other) => Err(field_error(
+                path,
+                "QueryLanguage",
+                format!("unknown query language '{other}'"),
+            )),
         }
     }
 }
@@ -91,18 +107,26 @@ impl Definition {
     }
 
     /// Parses after replacing `${Name}` placeholders in string values with `substitutions`.
-    pub fn parse_with(text: &str, substitutions: &HashMap<String, String>) -> Result<Definition, DefinitionError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| DefinitionError::Json(e.to_string()))?;
+    pub fn parse_with(
+        text: &str,
+        substitutions: &HashMap<String, String>,
+    ) -> Result<Definition, DefinitionError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| DefinitionError::Json(e.to_string()))?;
         let value = substitute(value, substitutions);
-        let Value::Object(obj) = value else { return Err(DefinitionError::NotAnObject) };
-        let ql = QueryLanguage::parse(obj.get("QueryLanguage"), QueryLanguage::JsonPath, "definition")?;
+        let Value::Object(obj) = value else {
+            return Err(DefinitionError::NotAnObject);
+        };
+        let ql = QueryLanguage::parse(
+            obj.get("QueryLanguage"),
+            QueryLanguage::JsonPath,
+            "definition",
+        )?;
         let timeout_seconds = match obj.get("TimeoutSeconds") {
             None => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| field_error("definition", "TimeoutSeconds", "must be a positive integer"))?,
-            ),
+            Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                field_error("definition", "TimeoutSeconds", "must be a positive integer")
+            })?),
         };
         Ok(Definition {
             root: Arc::new(parse_machine(&obj, ql, "definition")?),
@@ -123,13 +147,23 @@ fn substitute(value: Value, subs: &HashMap<String, String>) -> Value {
             }
             Value::String(s)
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| substitute(v, subs)).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, substitute(v, subs))).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| substitute(v, subs)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, substitute(v, subs)))
+                .collect(),
+        ),
         other => other,
     }
 }
 
-fn parse_machine(obj: &Map<String, Value>, ql: QueryLanguage, path: &str) -> Result<StateMachine, DefinitionError> {
+fn parse_machine(
+    obj: &Map<String, Value>,
+    ql: QueryLanguage,
+    path: &str,
+) -> Result<StateMachine, DefinitionError> {
     let start_at = obj
         .get("StartAt")
         .and_then(Value::as_str)
@@ -145,21 +179,36 @@ fn parse_machine(obj: &Map<String, Value>, ql: QueryLanguage, path: &str) -> Res
         states.insert(name.clone(), Arc::new(state));
     }
     if !states.contains_key(&start_at) {
-        return Err(field_error(path, "StartAt", format!("state '{start_at}' does not exist")));
+        return Err(field_error(
+            path,
+            "StartAt",
+            format!("state '{start_at}' does not exist"),
+        ));
     }
     for state in states.values() {
-        let mut targets: Vec<(&str, &str)> = state.next.iter().map(|n| ("Next", n.as_str())).collect();
+        let mut targets: Vec<(&str, &str)> =
+            state.next.iter().map(|n| ("Next", n.as_str())).collect();
         if state.kind == StateType::Choice {
             if let Some(d) = state.field("Default").and_then(Value::as_str) {
                 targets.push(("Default", d));
             }
-            for rule in state.field("Choices").and_then(Value::as_array).into_iter().flatten() {
+            for rule in state
+                .field("Choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(n) = rule.get("Next").and_then(Value::as_str) {
                     targets.push(("Choices", n));
                 }
             }
         }
-        for catcher in state.field("Catch").and_then(Value::as_array).into_iter().flatten() {
+        for catcher in state
+            .field("Catch")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(n) = catcher.get("Next").and_then(Value::as_str) {
                 targets.push(("Catch", n));
             }
@@ -174,12 +223,23 @@ fn parse_machine(obj: &Map<String, Value>, ql: QueryLanguage, path: &str) -> Res
             }
         }
     }
-    Ok(StateMachine { start_at, states, query_language: ql })
+    Ok(StateMachine {
+        start_at,
+        states,
+        query_language: ql,
+    })
 }
 
-fn parse_state(name: &str, raw: &Value, machine_ql: QueryLanguage) -> Result<State, DefinitionError> {
+fn parse_state(
+    name: &str,
+    raw: &Value,
+    machine_ql: QueryLanguage,
+) -> Result<State, DefinitionError> {
     let path = format!("state '{name}'");
-    let fields = raw.as_object().ok_or_else(|| field_error(&path, "Type", "the state must be an object"))?.clone();
+    let fields = raw
+        .as_object()
+        .ok_or_else(|| field_error(&path, "Type", "the state must be an object"))?
+        .clone();
     let kind = match fields.get("Type").and_then(Value::as_str) {
         Some("Pass") => StateType::Pass,
         Some("Task") => StateType::Task,
@@ -189,34 +249,70 @@ fn parse_state(name: &str, raw: &Value, machine_ql: QueryLanguage) -> Result<Sta
         Some("Fail") => StateType::Fail,
         Some("Parallel") => StateType::Parallel,
         Some("Map") => StateType::Map,
-        Some(other) => return Err(field_error(&path, "Type", format!("unknown state type '{other}'"))),
+        Some(other) => {
+            return Err(field_error(
+                &path,
+                "Type",
+                format!("unknown state type '{other}'"),
+            ))
+        }
         None => return Err(field_error(&path, "Type", "is required")),
     };
     let ql = QueryLanguage::parse(fields.get("QueryLanguage"), machine_ql, &path)?;
     let next = fields.get("Next").and_then(Value::as_str).map(String::from);
     let end = fields.get("End").and_then(Value::as_bool).unwrap_or(false);
-    let terminal = matches!(kind, StateType::Choice | StateType::Succeed | StateType::Fail);
+    let terminal = matches!(
+        kind,
+        StateType::Choice | StateType::Succeed | StateType::Fail
+    );
     if !terminal && next.is_none() && !end {
-        return Err(field_error(&path, "Next", "a non-terminal state needs Next or End: true"));
+        return Err(field_error(
+            &path,
+            "Next",
+            "a non-terminal state needs Next or End: true",
+        ));
     }
     if next.is_some() && end {
-        return Err(field_error(&path, "End", "a state cannot have both Next and End"));
+        return Err(field_error(
+            &path,
+            "End",
+            "a state cannot have both Next and End",
+        ));
     }
     if kind == StateType::Task && !fields.contains_key("Resource") {
-        return Err(field_error(&path, "Resource", "is required for a Task state"));
+        return Err(field_error(
+            &path,
+            "Resource",
+            "is required for a Task state",
+        ));
     }
-    if kind == StateType::Choice && !fields.get("Choices").is_some_and(|c| c.as_array().is_some_and(|a| !a.is_empty())) {
+    if kind == StateType::Choice
+        && fields
+            .get("Choices")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty())
+    {
         return Err(field_error(&path, "Choices", "must be a non-empty array"));
     }
     for list in ["Retry", "Catch"] {
-        let Some(entries) = fields.get(list) else { continue };
-        let entries = entries.as_array().ok_or_else(|| field_error(&path, list, "must be an array"))?;
+        let Some(entries) = fields.get(list) else {
+            continue;
+        };
+        let entries = entries
+            .as_array()
+            .ok_or_else(|| field_error(&path, list, "must be an array"))?;
         for (i, entry) in entries.iter().enumerate() {
             let errors = entry
                 .get("ErrorEquals")
                 .and_then(Value::as_array)
                 .filter(|a| !a.is_empty())
-                .ok_or_else(|| field_error(&path, &format!("{list}[{i}].ErrorEquals"), "must be a non-empty array"))?;
+                .ok_or_else(|| {
+                    field_error(
+                        &path,
+                        &format!("{list}[{i}].ErrorEquals"),
+                        "must be a non-empty array",
+                    )
+                })?;
             let has_all = errors.iter().any(|e| e == "States.ALL");
             if has_all && (errors.len() > 1 || i + 1 != entries.len()) {
                 return Err(field_error(
@@ -226,7 +322,11 @@ fn parse_state(name: &str, raw: &Value, machine_ql: QueryLanguage) -> Result<Sta
                 ));
             }
             if list == "Catch" && entry.get("Next").and_then(Value::as_str).is_none() {
-                return Err(field_error(&path, &format!("Catch[{i}].Next"), "is required"));
+                return Err(field_error(
+                    &path,
+                    &format!("Catch[{i}].Next"),
+                    "is required",
+                ));
             }
         }
     }
@@ -236,24 +336,52 @@ fn parse_state(name: &str, raw: &Value, machine_ql: QueryLanguage) -> Result<Sta
             let branches = fields
                 .get("Branches")
                 .and_then(Value::as_array)
-                .ok_or_else(|| field_error(&path, "Branches", "is required and must be an array"))?;
+                .ok_or_else(|| {
+                    field_error(&path, "Branches", "is required and must be an array")
+                })?;
             for (i, b) in branches.iter().enumerate() {
-                let obj = b.as_object().ok_or_else(|| field_error(&path, &format!("Branches[{i}]"), "must be an object"))?;
-                children.push(Arc::new(parse_machine(obj, ql, &format!("{path} Branches[{i}]"))?));
+                let obj = b.as_object().ok_or_else(|| {
+                    field_error(&path, &format!("Branches[{i}]"), "must be an object")
+                })?;
+                children.push(Arc::new(parse_machine(
+                    obj,
+                    ql,
+                    &format!("{path} Branches[{i}]"),
+                )?));
             }
         }
         StateType::Map => {
             let (field, processor) = match (fields.get("ItemProcessor"), fields.get("Iterator")) {
                 (Some(p), _) => ("ItemProcessor", p),
                 (None, Some(p)) => ("Iterator", p),
-                (None, None) => return Err(field_error(&path, "ItemProcessor", "is required for a Map state")),
+                (None, None) => {
+                    return Err(field_error(
+                        &path,
+                        "ItemProcessor",
+                        "is required for a Map state",
+                    ))
+                }
             };
-            let obj = processor.as_object().ok_or_else(|| field_error(&path, field, "must be an object"))?;
-            children.push(Arc::new(parse_machine(obj, ql, &format!("{path} {field}"))?));
+            let obj = processor
+                .as_object()
+                .ok_or_else(|| field_error(&path, field, "must be an object"))?;
+            children.push(Arc::new(parse_machine(
+                obj,
+                ql,
+                &format!("{path} {field}"),
+            )?));
         }
         _ => {}
     }
-    Ok(State { name: name.to_string(), kind, fields, query_language: ql, next, end, children })
+    Ok(State {
+        name: name.to_string(),
+        kind,
+        fields,
+        query_language: ql,
+        next,
+        end,
+        children,
+    })
 }
 
 #[cfg(test)]
@@ -262,9 +390,13 @@ mod tests {
 
     #[test]
     fn names_state_and_field_on_bad_next() {
-        let err = Definition::parse(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"}}}"#).err();
+        let err =
+            Definition::parse(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"}}}"#).err();
         let text = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(text.contains("state 'A'") && text.contains("Next"), "{text}");
+        assert!(
+            text.contains("state 'A'") && text.contains("Next"),
+            "{text}"
+        );
     }
 
     #[test]

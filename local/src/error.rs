@@ -57,7 +57,10 @@ pub struct StatesError {
 
 impl StatesError {
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        StatesError { error: error.into(), cause: Some(cause.into()) }
+        StatesError {
+            error: error.into(),
+            cause: Some(cause.into()),
+        }
     }
 
     pub fn named(name: ErrorName, cause: impl Into<String>) -> Self {
@@ -89,7 +92,10 @@ pub struct EvalError {
 
 impl EvalError {
     pub fn new(name: ErrorName, message: impl Into<String>) -> Self {
-        EvalError { name, message: message.into() }
+        EvalError {
+            name,
+            message: message.into(),
+        }
     }
     pub fn runtime(message: impl Into<String>) -> Self {
         EvalError::new(ErrorName::Runtime, message)
@@ -108,7 +114,8 @@ pub fn error_matches(pattern: &str, error: &str) -> bool {
         return true;
     }
     // States.ALL and States.TaskFailed never match the terminal runtime and payload-size errors.
-    let terminal = error == ErrorName::Runtime.as_str() || error == ErrorName::DataLimitExceeded.as_str();
+    let terminal =
+        error == ErrorName::Runtime.as_str() || error == ErrorName::DataLimitExceeded.as_str();
     if pattern == ErrorName::All.as_str() {
         return !terminal;
     }

@@ -119,7 +119,11 @@ impl Outcome {
             Some(n) if !state.end => Next::State(n.clone()),
             _ => Next::End,
         };
-        Outcome { output, next, assign }
+        Outcome {
+            output,
+            next,
+            assign,
+        }
     }
 }
 
@@ -145,7 +149,11 @@ impl StateCtx {
     }
 
     pub fn scope<'a>(&'a self, input: &'a Value) -> Scope<'a> {
-        Scope { input, context: &self.context, vars: &self.frame.vars }
+        Scope {
+            input,
+            context: &self.context,
+            vars: &self.frame.vars,
+        }
     }
 
     /// Variables for JSONata evaluation: the frame's variables plus `$states`.
@@ -161,16 +169,31 @@ impl StateCtx {
         vars
     }
 
-    pub fn jsonata(&self, template: &Value, vars: &Map<String, Value>, field: &str) -> Result<Value, StatesError> {
+    pub fn jsonata(
+        &self,
+        template: &Value,
+        vars: &Map<String, Value>,
+        field: &str,
+    ) -> Result<Value, StatesError> {
         query::evaluate(template, vars, field).map_err(|e| self.fail(e))
     }
 
     /// The variables of an `Assign` field, JSONPath (`$` = `input`) or JSONata flavour.
-    pub fn assign(&self, assign: Option<&Value>, input: &Value, jsonata_vars: Option<&Map<String, Value>>) -> Result<Map<String, Value>, StatesError> {
-        let Some(assign) = assign else { return Ok(Map::new()) };
+    pub fn assign(
+        &self,
+        assign: Option<&Value>,
+        input: &Value,
+        jsonata_vars: Option<&Map<String, Value>>,
+    ) -> Result<Map<String, Value>, StatesError> {
+        let Some(assign) = assign else {
+            return Ok(Map::new());
+        };
         let value = match jsonata_vars {
             Some(vars) => self.jsonata(assign, vars, "Assign")?,
-            None => self.scope(input).template(assign).map_err(|e| self.fail(e))?,
+            None => self
+                .scope(input)
+                .template(assign)
+                .map_err(|e| self.fail(e))?,
         };
         match value {
             Value::Object(m) => Ok(m),
@@ -181,27 +204,46 @@ impl StateCtx {
     /// JSONPath output processing after a result: ResultSelector, ResultPath, OutputPath.
     pub fn jsonpath_output(&self, raw_input: &Value, result: Value) -> Result<Value, StatesError> {
         let result = match self.state.field("ResultSelector") {
-            Some(sel) => self.scope(&result).template(sel).map_err(|e| self.fail(e))?,
+            Some(sel) => self
+                .scope(&result)
+                .template(sel)
+                .map_err(|e| self.fail(e))?,
             None => result,
         };
-        let merged = paths::merge_result(self.state.field("ResultPath"), raw_input.clone(), result).map_err(|e| self.fail(e))?;
+        let merged = paths::merge_result(self.state.field("ResultPath"), raw_input.clone(), result)
+            .map_err(|e| self.fail(e))?;
         self.output_path(&merged)
     }
 
     pub fn input_path(&self, raw_input: &Value) -> Result<Value, StatesError> {
-        paths::select(self.state.field("InputPath"), raw_input, &self.scope(raw_input)).map_err(|e| self.fail(e))
+        paths::select(
+            self.state.field("InputPath"),
+            raw_input,
+            &self.scope(raw_input),
+        )
+        .map_err(|e| self.fail(e))
     }
 
     pub fn output_path(&self, value: &Value) -> Result<Value, StatesError> {
-        paths::select(self.state.field("OutputPath"), value, &self.scope(value)).map_err(|e| self.fail(e))
+        paths::select(self.state.field("OutputPath"), value, &self.scope(value))
+            .map_err(|e| self.fail(e))
     }
 }
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl Executor {
-    pub fn new(definition: Definition, invoker: Arc<dyn LambdaInvoker>, clock: Arc<dyn Clock>) -> Self {
-        Executor { definition, invoker, clock, state_machine_name: "sfn-local".to_string() }
+    pub fn new(
+        definition: Definition,
+        invoker: Arc<dyn LambdaInvoker>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Executor {
+            definition,
+            invoker,
+            clock,
+            state_machine_name: "sfn-local".to_string(),
+        }
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {
@@ -218,7 +260,10 @@ impl Executor {
     pub async fn execute(&self, input: Value) -> ExecutionResult {
         let started_at = self.clock.now();
         let exec_name = uuid::Uuid::new_v4().to_string();
-        let sm_arn = format!("arn:aws:states:{REGION_ACCOUNT}:stateMachine:{}", self.state_machine_name);
+        let sm_arn = format!(
+            "arn:aws:states:{REGION_ACCOUNT}:stateMachine:{}",
+            self.state_machine_name
+        );
         let mut base = Map::new();
         base.insert(
             "Execution".into(),
@@ -231,7 +276,10 @@ impl Executor {
                 "RedriveCount": 0,
             }),
         );
-        base.insert("StateMachine".into(), json!({"Id": sm_arn, "Name": self.state_machine_name}));
+        base.insert(
+            "StateMachine".into(),
+            json!({"Id": sm_arn, "Name": self.state_machine_name}),
+        );
         let run = Arc::new(Run {
             invoker: self.invoker.clone(),
             clock: self.clock.clone(),
@@ -240,12 +288,22 @@ impl Executor {
             context_base: base,
         });
         run.event("ExecutionStarted", json!({"input": input}));
-        let body = run_machine(run.clone(), self.definition.root.clone(), input.clone(), Frame::default());
+        let body = run_machine(
+            run.clone(),
+            self.definition.root.clone(),
+            input.clone(),
+            Frame::default(),
+        );
         let outcome = if input.to_string().len() > MAX_PAYLOAD_BYTES {
-            Some(Err(StatesError::named(ErrorName::DataLimitExceeded, "The execution input exceeds the maximum size")))
+            Some(Err(StatesError::named(
+                ErrorName::DataLimitExceeded,
+                "The execution input exceeds the maximum size",
+            )))
         } else {
             match self.definition.timeout_seconds {
-                Some(secs) => tokio::time::timeout(Duration::from_secs(secs), body).await.ok(),
+                Some(secs) => tokio::time::timeout(Duration::from_secs(secs), body)
+                    .await
+                    .ok(),
                 None => Some(body.await),
             }
         };
@@ -255,11 +313,22 @@ impl Executor {
                 (ExecutionStatus::Succeeded, Some(out), None, None)
             }
             None => {
-                run.event("ExecutionTimedOut", json!({"error": ErrorName::Timeout.as_str()}));
-                (ExecutionStatus::TimedOut, None, Some(ErrorName::Timeout.as_str().to_string()), None)
+                run.event(
+                    "ExecutionTimedOut",
+                    json!({"error": ErrorName::Timeout.as_str()}),
+                );
+                (
+                    ExecutionStatus::TimedOut,
+                    None,
+                    Some(ErrorName::Timeout.as_str().to_string()),
+                    None,
+                )
             }
             Some(Err(e)) => {
-                run.event("ExecutionFailed", json!({"error": e.error, "cause": e.cause}));
+                run.event(
+                    "ExecutionFailed",
+                    json!({"error": e.error, "cause": e.cause}),
+                );
                 let error = (!e.error.is_empty()).then_some(e.error);
                 (ExecutionStatus::Failed, None, error, e.cause)
             }
@@ -278,13 +347,21 @@ impl Executor {
 }
 
 /// Runs a state machine (top level or nested) from StartAt to an end, returning its output.
-pub(crate) fn run_machine(run: Arc<Run>, machine: Arc<StateMachine>, input: Value, mut frame: Frame) -> BoxFuture<Result<Value, StatesError>> {
+pub(crate) fn run_machine(
+    run: Arc<Run>,
+    machine: Arc<StateMachine>,
+    input: Value,
+    mut frame: Frame,
+) -> BoxFuture<Result<Value, StatesError>> {
     Box::pin(async move {
         let mut current = machine.start_at.clone();
         let mut input = input;
         loop {
             let Some(state) = machine.states.get(&current).cloned() else {
-                return Err(StatesError::named(ErrorName::Runtime, format!("State '{current}' does not exist")));
+                return Err(StatesError::named(
+                    ErrorName::Runtime,
+                    format!("State '{current}' does not exist"),
+                ));
             };
             let (outcome, vars) = run_state(run.clone(), state.clone(), input, frame).await;
             frame = vars;
@@ -300,14 +377,20 @@ pub(crate) fn run_machine(run: Arc<Run>, machine: Arc<StateMachine>, input: Valu
                 Next::State(next) => {
                     if !matches!(state.kind, StateType::Fail) {
                         let prefix = state_prefix(state.kind);
-                        run.event(&format!("{prefix}StateExited"), json!({"name": state.name, "output": outcome.output}));
+                        run.event(
+                            &format!("{prefix}StateExited"),
+                            json!({"name": state.name, "output": outcome.output}),
+                        );
                     }
                     current = next;
                     input = outcome.output;
                 }
                 Next::End => {
                     let prefix = state_prefix(state.kind);
-                    run.event(&format!("{prefix}StateExited"), json!({"name": state.name, "output": outcome.output}));
+                    run.event(
+                        &format!("{prefix}StateExited"),
+                        json!({"name": state.name, "output": outcome.output}),
+                    );
                     return Ok(outcome.output);
                 }
             }
@@ -315,12 +398,21 @@ pub(crate) fn run_machine(run: Arc<Run>, machine: Arc<StateMachine>, input: Valu
     })
 }
 
-fn context_for(run: &Run, frame: &Frame, state: &State, entered: DateTime<Utc>, retry_count: u64) -> Value {
+fn context_for(
+    run: &Run,
+    frame: &Frame,
+    state: &State,
+    entered: DateTime<Utc>,
+    retry_count: u64,
+) -> Value {
     let mut ctx = run.context_base.clone();
     let mut st = Map::new();
     st.insert("EnteredTime".into(), Value::String(iso(entered)));
     st.insert("Name".into(), Value::String(state.name.clone()));
-    if matches!(state.kind, StateType::Task | StateType::Parallel | StateType::Map) {
+    if matches!(
+        state.kind,
+        StateType::Task | StateType::Parallel | StateType::Map
+    ) {
         st.insert("RetryCount".into(), Value::from(retry_count));
     }
     ctx.insert("State".into(), Value::Object(st));
@@ -331,9 +423,17 @@ fn context_for(run: &Run, frame: &Frame, state: &State, entered: DateTime<Utc>, 
 }
 
 /// Enters a state and runs it with its Retry and Catch; returns the outcome and the frame back.
-async fn run_state(run: Arc<Run>, state: Arc<State>, input: Value, frame: Frame) -> (Result<Outcome, StatesError>, Frame) {
+async fn run_state(
+    run: Arc<Run>,
+    state: Arc<State>,
+    input: Value,
+    frame: Frame,
+) -> (Result<Outcome, StatesError>, Frame) {
     let prefix = state_prefix(state.kind);
-    let entered_id = run.event(&format!("{prefix}StateEntered"), json!({"name": state.name, "input": input}));
+    let entered_id = run.event(
+        &format!("{prefix}StateEntered"),
+        json!({"name": state.name, "input": input}),
+    );
     run.transitions.fetch_add(1, Ordering::SeqCst);
     let entered = run.clock.now();
     let mut retries = RetryState::from_field(state.field("Retry"));
@@ -351,7 +451,10 @@ async fn run_state(run: Arc<Run>, state: Arc<State>, input: Value, frame: Frame)
             Ok(outcome) => return (Ok(outcome), ctx.frame),
             Err(e) => e,
         };
-        if !matches!(state.kind, StateType::Task | StateType::Parallel | StateType::Map) {
+        if !matches!(
+            state.kind,
+            StateType::Task | StateType::Parallel | StateType::Map
+        ) {
             return (Err(err), ctx.frame);
         }
         if let Some(delay) = retries.next_delay(&err.error, jitter()) {
@@ -369,7 +472,12 @@ async fn run_state(run: Arc<Run>, state: Arc<State>, input: Value, frame: Frame)
     }
 }
 
-fn catch_outcome(ctx: &StateCtx, raw_input: &Value, err: &StatesError, catcher: catch::Catcher<'_>) -> Result<Outcome, StatesError> {
+fn catch_outcome(
+    ctx: &StateCtx,
+    raw_input: &Value,
+    err: &StatesError,
+    catcher: catch::Catcher<'_>,
+) -> Result<Outcome, StatesError> {
     let error_output = err.to_output();
     let (output, assign) = if ctx.state.is_jsonata() {
         let vars = ctx.jsonata_vars(raw_input, &[("errorOutput", &error_output)]);
@@ -377,14 +485,25 @@ fn catch_outcome(ctx: &StateCtx, raw_input: &Value, err: &StatesError, catcher: 
             Some(t) => ctx.jsonata(t, &vars, "Output")?,
             None => error_output.clone(),
         };
-        (output, ctx.assign(catcher.spec.get("Assign"), &error_output, Some(&vars))?)
+        (
+            output,
+            ctx.assign(catcher.spec.get("Assign"), &error_output, Some(&vars))?,
+        )
     } else {
         let assign = ctx.assign(catcher.spec.get("Assign"), &error_output, None)?;
-        let output = paths::merge_result(catcher.spec.get("ResultPath"), raw_input.clone(), error_output)
-            .map_err(|e| ctx.fail(e))?;
+        let output = paths::merge_result(
+            catcher.spec.get("ResultPath"),
+            raw_input.clone(),
+            error_output,
+        )
+        .map_err(|e| ctx.fail(e))?;
         (output, assign)
     };
-    Ok(Outcome { output, next: Next::State(catcher.next.to_string()), assign })
+    Ok(Outcome {
+        output,
+        next: Next::State(catcher.next.to_string()),
+        assign,
+    })
 }
 
 /// A factor in [0, 1) for full jitter; precision does not matter, only spread.

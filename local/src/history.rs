@@ -22,15 +22,29 @@ pub struct History {
 
 impl History {
     /// Appends an event and returns its id.
-    pub fn push(&self, event_type: impl Into<String>, timestamp: DateTime<Utc>, details: Value) -> u64 {
+    pub fn push(
+        &self,
+        event_type: impl Into<String>,
+        timestamp: DateTime<Utc>,
+        details: Value,
+    ) -> u64 {
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
         let id = events.len() as u64 + 1;
-        events.push(HistoryEvent { id, previous_event_id: id - 1, timestamp, event_type: event_type.into(), details });
+        events.push(HistoryEvent {
+            id,
+            previous_event_id: id - 1,
+            timestamp,
+            event_type: event_type.into(),
+            details,
+        });
         id
     }
 
     pub fn events(&self) -> Vec<HistoryEvent> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

@@ -17,7 +17,7 @@ pub struct FunctionError {
     pub error_type: String,
     pub error_message: String,
     /// The error body as the function returned it (`{errorMessage, errorType, ...}`), when there is one.
-    pub raw_body: Option<Value>,
+    pub raw_body: Option<Box<Value>>,
     /// Set for service-level failures (e.g. function not found): the cause is then this text, not the body.
     pub service_cause: Option<String>,
 }
@@ -28,7 +28,12 @@ impl FunctionError {
         let error_type = error_type.into();
         let error_message = error_message.into();
         let body = serde_json::json!({"errorMessage": error_message, "errorType": error_type});
-        FunctionError { error_type, error_message, raw_body: Some(body), service_cause: None }
+        FunctionError {
+            error_type,
+            error_message,
+            raw_body: Some(Box::new(body)),
+            service_cause: None,
+        }
     }
 }
 
@@ -59,7 +64,9 @@ const TRANSPORT_ATTEMPTS: u32 = 4;
 
 impl HttpInvoker {
     pub fn new(endpoint: impl Into<String>) -> Self {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(900)).build();
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(900))
+            .build();
         HttpInvoker {
             endpoint: endpoint.into().trim_end_matches('/').to_string(),
             agent,
@@ -68,11 +75,19 @@ impl HttpInvoker {
     }
 
     fn call(&self, function_name: &str, payload: &Value) -> Result<Value, FunctionError> {
-        let url = format!("{}/2015-03-31/functions/{}/invocations", self.endpoint, function_name);
+        let url = format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            self.endpoint, function_name
+        );
         let body = payload.to_string();
         let mut attempt = 1;
         let sent = loop {
-            match self.agent.post(&url).set("content-type", "application/json").send_string(&body) {
+            match self
+                .agent
+                .post(&url)
+                .set("content-type", "application/json")
+                .send_string(&body)
+            {
                 Err(ureq::Error::Transport(_)) if attempt < TRANSPORT_ATTEMPTS => {
                     std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
                     attempt += 1;
@@ -83,12 +98,20 @@ impl HttpInvoker {
         let response = match sent {
             Ok(r) => r,
             Err(ureq::Error::Status(code, r)) => {
-                let error_code = r.header("x-amzn-ErrorType").unwrap_or("ServiceException").to_string();
+                let error_code = r
+                    .header("x-amzn-ErrorType")
+                    .unwrap_or("ServiceException")
+                    .to_string();
                 let request_id = r.header("x-amzn-RequestId").unwrap_or_default().to_string();
                 let text = r.into_string().unwrap_or_default();
                 let message = serde_json::from_str::<Value>(&text)
                     .ok()
-                    .and_then(|v| v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str).map(String::from))
+                    .and_then(|v| {
+                        v.get("message")
+                            .or_else(|| v.get("Message"))
+                            .and_then(Value::as_str)
+                            .map(String::from)
+                    })
                     .unwrap_or(text);
                 let error_code = error_code.split(':').next().unwrap_or_default().to_string();
                 let message = if code == 404 {
@@ -126,9 +149,17 @@ impl HttpInvoker {
         match function_error {
             None => Ok(body),
             Some(_) => Err(FunctionError {
-                error_type: body.get("errorType").and_then(Value::as_str).unwrap_or("Exception").to_string(),
-                error_message: body.get("errorMessage").and_then(Value::as_str).unwrap_or_default().to_string(),
-                raw_body: Some(body),
+                error_type: body
+                    .get("errorType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Exception")
+                    .to_string(),
+                error_message: body
+                    .get("errorMessage")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                raw_body: Some(Box::new(body)),
                 service_cause: None,
             }),
         }
@@ -162,7 +193,12 @@ impl LambdaInvoker for HttpInvoker {
         // Blocking I/O off the runtime also keeps a paused (virtual) clock from jumping ahead meanwhile.
         tokio::task::spawn_blocking(move || this.call(&name, &payload))
             .await
-            .unwrap_or_else(|e| Err(FunctionError::unhandled("Lambda.SdkClientException", e.to_string())))
+            .unwrap_or_else(|e| {
+                Err(FunctionError::unhandled(
+                    "Lambda.SdkClientException",
+                    e.to_string(),
+                ))
+            })
     }
 }
 
@@ -187,7 +223,10 @@ mod tests {
 
     #[test]
     fn not_found_arn_gets_latest_qualifier() {
-        assert_eq!(qualified_arn("f"), "arn:aws:lambda:us-east-1:111111111111:function:f:$LATEST");
+        assert_eq!(
+            qualified_arn("f"),
+            "arn:aws:lambda:us-east-1:111111111111:function:f:$LATEST"
+        );
         assert_eq!(
             qualified_arn("arn:aws:lambda:us-east-1:1:function:f:v1"),
             "arn:aws:lambda:us-east-1:1:function:f:v1"

@@ -9,7 +9,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sfn_local::{Clock, Definition, Executor, HttpInvoker, LambdaInvoker, RealClock, VirtualClock};
 
 #[derive(Parser)]
-#[command(name = "sfn-local", about = "Runs Amazon States Language definitions locally")]
+#[command(
+    name = "sfn-local",
+    about = "Runs Amazon States Language definitions locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,14 +72,17 @@ fn exec(args: ExecArgs) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(&args.definition)
         .map_err(|e| format!("cannot read definition {}: {e}", args.definition.display()))?;
     let substitutions: HashMap<String, String> = args.substitutions.into_iter().collect();
-    let definition = Definition::parse_with(&text, &substitutions).map_err(|e| format!("unusable definition: {e}"))?;
+    let definition = Definition::parse_with(&text, &substitutions)
+        .map_err(|e| format!("unusable definition: {e}"))?;
     let input = match &args.input {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read input {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read input {}: {e}", path.display()))?;
             if text.trim().is_empty() {
                 serde_json::json!({})
             } else {
-                serde_json::from_str(&text).map_err(|e| format!("input {} is not JSON: {e}", path.display()))?
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("input {} is not JSON: {e}", path.display()))?
             }
         }
         None => serde_json::json!({}),
@@ -87,6 +93,8 @@ fn exec(args: ExecArgs) -> Result<serde_json::Value, String> {
     };
     let invoker: Arc<dyn LambdaInvoker> = Arc::new(HttpInvoker::new(args.lambda_endpoint));
     let executor = Executor::new(definition, invoker, clock);
-    let result = executor.execute_blocking(input).map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let result = executor
+        .execute_blocking(input)
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     Ok(result.summary())
 }

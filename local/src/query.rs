@@ -13,7 +13,11 @@ pub fn expression(s: &str) -> Option<&str> {
 }
 
 /// Evaluates `template`; `field` names the field in causes, nested keys joined with `/` as AWS does.
-pub fn evaluate(template: &Value, vars: &Map<String, Value>, field: &str) -> Result<Value, EvalError> {
+pub fn evaluate(
+    template: &Value,
+    vars: &Map<String, Value>,
+    field: &str,
+) -> Result<Value, EvalError> {
     match template {
         Value::String(s) => match expression(s) {
             Some(expr) => evaluate_expression(expr, vars, field),
@@ -37,7 +41,11 @@ pub fn evaluate(template: &Value, vars: &Map<String, Value>, field: &str) -> Res
     }
 }
 
-pub fn evaluate_expression(expr: &str, vars: &Map<String, Value>, field: &str) -> Result<Value, EvalError> {
+pub fn evaluate_expression(
+    expr: &str,
+    vars: &Map<String, Value>,
+    field: &str,
+) -> Result<Value, EvalError> {
     let threw = |e: jsonata::JsonataError| {
         EvalError::query(format!(
             "The JSONata expression '{expr}' specified for the field '{field}' threw an error during evaluation. {e}"
@@ -61,7 +69,11 @@ mod tests {
     fn evaluates_nested_templates() {
         let mut vars = Map::new();
         vars.insert("states".into(), json!({"input": {"a": 2}}));
-        let out = evaluate(&json!({"x": "{% $states.input.a * 2 %}", "y": "plain"}), &vars, "Output");
+        let out = evaluate(
+            &json!({"x": "{% $states.input.a * 2 %}", "y": "plain"}),
+            &vars,
+            "Output",
+        );
         assert_eq!(out, Ok(json!({"x": 4, "y": "plain"})));
     }
 

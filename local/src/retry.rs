@@ -22,9 +22,17 @@ impl Retrier {
             error_equals: v
                 .get("ErrorEquals")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
-            interval_seconds: v.get("IntervalSeconds").and_then(Value::as_f64).unwrap_or(1.0),
+            interval_seconds: v
+                .get("IntervalSeconds")
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0),
             max_attempts: v.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3),
             backoff_rate: v.get("BackoffRate").and_then(Value::as_f64).unwrap_or(2.0),
             max_delay_seconds: v.get("MaxDelaySeconds").and_then(Value::as_f64),
@@ -65,7 +73,14 @@ impl RetryState {
     }
 
     pub fn from_field(field: Option<&Value>) -> Self {
-        RetryState::new(field.and_then(Value::as_array).into_iter().flatten().map(Retrier::from_json).collect())
+        RetryState::new(
+            field
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(Retrier::from_json)
+                .collect(),
+        )
     }
 
     /// The delay before the next attempt, or `None` when the error is not retried (any more).
@@ -96,7 +111,8 @@ mod tests {
 
     #[test]
     fn max_attempts_zero_never_retries() {
-        let mut s = RetryState::from_field(Some(&json!([{"ErrorEquals": ["E"], "MaxAttempts": 0}])));
+        let mut s =
+            RetryState::from_field(Some(&json!([{"ErrorEquals": ["E"], "MaxAttempts": 0}])));
         assert_eq!(s.next_delay("E", 0.0), None);
     }
 

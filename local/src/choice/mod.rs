@@ -56,7 +56,9 @@ pub fn evaluate(rule: &Value, scope: &Scope) -> Result<bool, EvalError> {
     let value = value.unwrap_or(Value::Null);
     let (base, operand) = match op.strip_suffix("Path") {
         Some(base) if op != "IsPresentPath" => {
-            let text = operand.as_str().ok_or_else(|| EvalError::runtime(format!("{op} must be a path")))?;
+            let text = operand
+                .as_str()
+                .ok_or_else(|| EvalError::runtime(format!("{op} must be a path")))?;
             let other_path = JsonPath::parse(text).map_err(EvalError::runtime)?;
             (base, scope.resolve(&other_path, op)?)
         }
@@ -73,7 +75,14 @@ mod tests {
     fn check(rule: Value, input: Value) -> Result<bool, EvalError> {
         let vars = Map::new();
         let ctx = json!({});
-        evaluate(&rule, &Scope { input: &input, context: &ctx, vars: &vars })
+        evaluate(
+            &rule,
+            &Scope {
+                input: &input,
+                context: &ctx,
+                vars: &vars,
+            },
+        )
     }
 
     #[test]
@@ -89,13 +98,22 @@ mod tests {
 
     #[test]
     fn is_present_and_missing_variables() {
-        assert_eq!(check(json!({"Variable": "$.x", "IsPresent": false}), json!({})), Ok(true));
+        assert_eq!(
+            check(json!({"Variable": "$.x", "IsPresent": false}), json!({})),
+            Ok(true)
+        );
         assert!(check(json!({"Variable": "$.x", "IsNull": true}), json!({})).is_err());
     }
 
     #[test]
     fn path_operands() {
         let input = json!({"a": 2, "b": 2});
-        assert_eq!(check(json!({"Variable": "$.a", "NumericEqualsPath": "$.b"}), input), Ok(true));
+        assert_eq!(
+            check(
+                json!({"Variable": "$.a", "NumericEqualsPath": "$.b"}),
+                input
+            ),
+            Ok(true)
+        );
     }
 }

@@ -75,7 +75,10 @@ pub fn compare(op: &str, value: &Value, operand: &Value) -> bool {
         };
     }
     if op.starts_with("Timestamp") {
-        return match (value.as_str().and_then(timestamp), operand.as_str().and_then(timestamp)) {
+        return match (
+            value.as_str().and_then(timestamp),
+            operand.as_str().and_then(timestamp),
+        ) {
             (Some(a), Some(b)) => ordering_holds(Some(a.cmp(&b)), "Timestamp"),
             _ => false,
         };
@@ -153,7 +156,11 @@ mod tests {
         assert!(compare("StringEquals", &json!("a"), &json!("a")));
         assert!(compare("StringLessThan", &json!("a"), &json!("b")));
         assert!(!compare("StringEquals", &json!(1), &json!("1")));
-        assert!(compare("StringMatches", &json!("log-2024.txt"), &json!("log-*.txt")));
+        assert!(compare(
+            "StringMatches",
+            &json!("log-2024.txt"),
+            &json!("log-*.txt")
+        ));
         assert!(compare("StringMatches", &json!("a*b"), &json!("a\\*b")));
         assert!(!compare("StringMatches", &json!("axb"), &json!("a\\*b")));
     }
@@ -171,8 +178,16 @@ mod tests {
         assert!(!compare("BooleanEquals", &json!(null), &json!(true)));
         assert!(compare("IsNull", &json!(null), &json!(true)));
         assert!(compare("IsString", &json!(1), &json!(false)));
-        assert!(compare("IsTimestamp", &json!("2016-03-14T01:59:00Z"), &json!(true)));
-        assert!(!compare("IsTimestamp", &json!("2016-03-14 01:59:00Z"), &json!(true)));
+        assert!(compare(
+            "IsTimestamp",
+            &json!("2016-03-14T01:59:00Z"),
+            &json!(true)
+        ));
+        assert!(!compare(
+            "IsTimestamp",
+            &json!("2016-03-14 01:59:00Z"),
+            &json!(true)
+        ));
     }
 
     #[test]
@@ -180,6 +195,10 @@ mod tests {
         let a = json!("2016-03-14T01:59:00Z");
         let b = json!("2016-03-14T02:59:00+01:00");
         assert!(compare("TimestampEquals", &a, &b));
-        assert!(compare("TimestampLessThan", &a, &json!("2016-03-15T01:59:00Z")));
+        assert!(compare(
+            "TimestampLessThan",
+            &a,
+            &json!("2016-03-15T01:59:00Z")
+        ));
     }
 }

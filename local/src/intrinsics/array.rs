@@ -10,15 +10,24 @@ pub fn partition(args: &[Value]) -> Result<Value, EvalError> {
     let items = as_array("States.ArrayPartition", &args[0])?;
     let size = as_int("States.ArrayPartition", &args[1])?;
     if size <= 0 {
-        return Err(EvalError::intrinsic("States.ArrayPartition: the chunk size must be positive"));
+        return Err(EvalError::intrinsic(
+            "States.ArrayPartition: the chunk size must be positive",
+        ));
     }
-    Ok(Value::Array(items.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect()))
+    Ok(Value::Array(
+        items
+            .chunks(size as usize)
+            .map(|c| Value::Array(c.to_vec()))
+            .collect(),
+    ))
 }
 
 pub fn contains(args: &[Value]) -> Result<Value, EvalError> {
     arity("States.ArrayContains", args, 2, 2)?;
     let items = as_array("States.ArrayContains", &args[0])?;
-    Ok(Value::Bool(items.iter().any(|v| crate::paths::json_eq(v, &args[1]))))
+    Ok(Value::Bool(
+        items.iter().any(|v| crate::paths::json_eq(v, &args[1])),
+    ))
 }
 
 pub fn range(args: &[Value]) -> Result<Value, EvalError> {
@@ -27,14 +36,18 @@ pub fn range(args: &[Value]) -> Result<Value, EvalError> {
     let end = as_int("States.ArrayRange", &args[1])?;
     let step = as_int("States.ArrayRange", &args[2])?;
     if step == 0 {
-        return Err(EvalError::intrinsic("States.ArrayRange: the step must not be zero"));
+        return Err(EvalError::intrinsic(
+            "States.ArrayRange: the step must not be zero",
+        ));
     }
     let mut out = Vec::new();
     let mut i = start;
     while (step > 0 && i <= end) || (step < 0 && i >= end) {
         out.push(Value::from(i));
         if out.len() > 1000 {
-            return Err(EvalError::intrinsic("States.ArrayRange: the result may hold at most 1000 items"));
+            return Err(EvalError::intrinsic(
+                "States.ArrayRange: the result may hold at most 1000 items",
+            ));
         }
         i += step;
     }
@@ -49,7 +62,9 @@ pub fn get_item(args: &[Value]) -> Result<Value, EvalError> {
         .ok()
         .and_then(|i| items.get(i))
         .cloned()
-        .ok_or_else(|| EvalError::intrinsic(format!("States.ArrayGetItem: index {idx} out of bounds")))
+        .ok_or_else(|| {
+            EvalError::intrinsic(format!("States.ArrayGetItem: index {idx} out of bounds"))
+        })
 }
 
 pub fn length(args: &[Value]) -> Result<Value, EvalError> {
@@ -75,11 +90,26 @@ mod tests {
 
     #[test]
     fn array_family() {
-        assert_eq!(run("States.ArrayPartition(States.Array(1,2,3), 2)", json!({})), Ok(json!([[1, 2], [3]])));
-        assert_eq!(run("States.ArrayContains(States.Array(1,2), 2)", json!({})), Ok(json!(true)));
-        assert_eq!(run("States.ArrayRange(0, 9, 3)", json!({})), Ok(json!([0, 3, 6, 9])));
-        assert_eq!(run("States.ArrayGetItem(States.Array(1,2), 1)", json!({})), Ok(json!(2)));
-        assert_eq!(run("States.ArrayUnique(States.Array(1,2,1))", json!({})), Ok(json!([1, 2])));
+        assert_eq!(
+            run("States.ArrayPartition(States.Array(1,2,3), 2)", json!({})),
+            Ok(json!([[1, 2], [3]]))
+        );
+        assert_eq!(
+            run("States.ArrayContains(States.Array(1,2), 2)", json!({})),
+            Ok(json!(true))
+        );
+        assert_eq!(
+            run("States.ArrayRange(0, 9, 3)", json!({})),
+            Ok(json!([0, 3, 6, 9]))
+        );
+        assert_eq!(
+            run("States.ArrayGetItem(States.Array(1,2), 1)", json!({})),
+            Ok(json!(2))
+        );
+        assert_eq!(
+            run("States.ArrayUnique(States.Array(1,2,1))", json!({})),
+            Ok(json!([1, 2]))
+        );
         assert!(run("States.ArrayGetItem(States.Array(1), 5)", json!({})).is_err());
     }
 }

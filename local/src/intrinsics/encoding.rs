@@ -10,7 +10,9 @@ use crate::error::EvalError;
 pub fn base64_encode(args: &[Value]) -> Result<Value, EvalError> {
     arity("States.Base64Encode", args, 1, 1)?;
     let s = as_str("States.Base64Encode", &args[0])?;
-    Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(s)))
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(s),
+    ))
 }
 
 pub fn base64_decode(args: &[Value]) -> Result<Value, EvalError> {
@@ -42,7 +44,9 @@ pub fn hash(args: &[Value]) -> Result<Value, EvalError> {
             )))
         }
     };
-    Ok(Value::String(digest.iter().map(|b| format!("{b:02x}")).collect()))
+    Ok(Value::String(
+        digest.iter().map(|b| format!("{b:02x}")).collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -52,8 +56,14 @@ mod tests {
 
     #[test]
     fn base64_round_trip() {
-        assert_eq!(run("States.Base64Encode('Data to encode')", json!({})), Ok(json!("RGF0YSB0byBlbmNvZGU=")));
-        assert_eq!(run("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", json!({})), Ok(json!("Data to encode")));
+        assert_eq!(
+            run("States.Base64Encode('Data to encode')", json!({})),
+            Ok(json!("RGF0YSB0byBlbmNvZGU="))
+        );
+        assert_eq!(
+            run("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", json!({})),
+            Ok(json!("Data to encode"))
+        );
     }
 
     #[test]

@@ -22,10 +22,14 @@ pub fn json_to_string(args: &[Value]) -> Result<Value, EvalError> {
 pub fn merge(args: &[Value]) -> Result<Value, EvalError> {
     arity("States.JsonMerge", args, 3, 3)?;
     let (Value::Object(a), Value::Object(b)) = (&args[0], &args[1]) else {
-        return Err(EvalError::intrinsic("States.JsonMerge: both inputs must be JSON objects"));
+        return Err(EvalError::intrinsic(
+            "States.JsonMerge: both inputs must be JSON objects",
+        ));
     };
     if args[2] != Value::Bool(false) {
-        return Err(EvalError::intrinsic("States.JsonMerge: deep merging is not supported; pass false"));
+        return Err(EvalError::intrinsic(
+            "States.JsonMerge: deep merging is not supported; pass false",
+        ));
     }
     let mut out = a.clone();
     for (k, v) in b {
@@ -41,10 +45,19 @@ mod tests {
 
     #[test]
     fn json_family() {
-        assert_eq!(run("States.StringToJson('{\"a\":1}')", json!({})), Ok(json!({"a": 1})));
-        assert_eq!(run("States.JsonToString($.x)", json!({"x": {"a": [1]}})), Ok(json!("{\"a\":[1]}")));
         assert_eq!(
-            run("States.JsonMerge($.a, $.b, false)", json!({"a": {"x": 1, "y": 1}, "b": {"y": 2}})),
+            run("States.StringToJson('{\"a\":1}')", json!({})),
+            Ok(json!({"a": 1}))
+        );
+        assert_eq!(
+            run("States.JsonToString($.x)", json!({"x": {"a": [1]}})),
+            Ok(json!("{\"a\":[1]}"))
+        );
+        assert_eq!(
+            run(
+                "States.JsonMerge($.a, $.b, false)",
+                json!({"a": {"x": 1, "y": 1}, "b": {"y": 2}})
+            ),
             Ok(json!({"x": 1, "y": 2}))
         );
     }

@@ -19,11 +19,16 @@ pub fn random(args: &[Value]) -> Result<Value, EvalError> {
     let start = as_int("States.MathRandom", &args[0])?;
     let end = as_int("States.MathRandom", &args[1])?;
     if end <= start {
-        return Err(EvalError::intrinsic("States.MathRandom: the end must be greater than the start"));
+        return Err(EvalError::intrinsic(
+            "States.MathRandom: the end must be greater than the start",
+        ));
     }
     let seed = match args.get(2) {
         Some(v) => as_int("States.MathRandom", v)? as u64,
-        None => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7),
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7),
     };
     // splitmix64: deterministic for a given seed, which is all the seeded form promises.
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -31,11 +31,16 @@ pub fn is_intrinsic(text: &str) -> bool {
 }
 
 pub fn parse(text: &str) -> Result<Call, EvalError> {
-    let mut p = Parser { chars: text.chars().collect(), pos: 0 };
+    let mut p = Parser {
+        chars: text.chars().collect(),
+        pos: 0,
+    };
     let call = p.call()?;
     p.skip_ws();
     if p.pos != p.chars.len() {
-        return Err(EvalError::intrinsic(format!("Unexpected text after intrinsic function: {text}")));
+        return Err(EvalError::intrinsic(format!(
+            "Unexpected text after intrinsic function: {text}"
+        )));
     }
     Ok(call)
 }
@@ -83,7 +88,11 @@ impl Parser {
                     self.pos += 1;
                     break;
                 }
-                _ => return Err(EvalError::intrinsic(format!("Malformed arguments to {name}"))),
+                _ => {
+                    return Err(EvalError::intrinsic(format!(
+                        "Malformed arguments to {name}"
+                    )))
+                }
             }
         }
         Ok(Call { name, args })
@@ -109,7 +118,9 @@ impl Parser {
                                     s.push(c)
                                 }
                                 Some(c) => s.push(c),
-                                None => return Err(EvalError::intrinsic("Unterminated string literal")),
+                                None => {
+                                    return Err(EvalError::intrinsic("Unterminated string literal"))
+                                }
                             }
                             self.pos += 1;
                         }
@@ -145,11 +156,16 @@ impl Parser {
                     self.pos += 1;
                 }
                 let text: String = self.chars[start..self.pos].iter().collect();
-                JsonPath::parse(&text).map(Arg::Path).map_err(EvalError::intrinsic)
+                JsonPath::parse(&text)
+                    .map(Arg::Path)
+                    .map_err(EvalError::intrinsic)
             }
             Some(c) if c.is_ascii_digit() || c == '-' => {
                 let start = self.pos;
-                while self.peek().is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')) {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+                {
                     self.pos += 1;
                 }
                 let text: String = self.chars[start..self.pos].iter().collect();
@@ -159,7 +175,11 @@ impl Parser {
             }
             _ => {
                 let rest: String = self.chars[self.pos..].iter().collect();
-                for (word, value) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
+                for (word, value) in [
+                    ("true", Value::Bool(true)),
+                    ("false", Value::Bool(false)),
+                    ("null", Value::Null),
+                ] {
                     if rest.starts_with(word) {
                         self.pos += word.len();
                         return Ok(Arg::Literal(value));
@@ -172,7 +192,10 @@ impl Parser {
 }
 
 /// Evaluates a parsed call; `resolve` turns a path argument into its value.
-pub fn evaluate(call: &Call, resolve: &dyn Fn(&JsonPath) -> Result<Value, EvalError>) -> Result<Value, EvalError> {
+pub fn evaluate(
+    call: &Call,
+    resolve: &dyn Fn(&JsonPath) -> Result<Value, EvalError>,
+) -> Result<Value, EvalError> {
     let args = call
         .args
         .iter()
@@ -202,14 +225,20 @@ pub fn evaluate(call: &Call, resolve: &dyn Fn(&JsonPath) -> Result<Value, EvalEr
         "States.Hash" => encoding::hash(&args),
         "States.MathRandom" => math::random(&args),
         "States.MathAdd" => math::add(&args),
-        other => Err(EvalError::intrinsic(format!("Unknown intrinsic function: {other}"))),
+        other => Err(EvalError::intrinsic(format!(
+            "Unknown intrinsic function: {other}"
+        ))),
     }
 }
 
 /// Checks the argument count for `name`.
 fn arity(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), EvalError> {
     if args.len() < min || args.len() > max {
-        let expected = if min == max { min.to_string() } else { format!("{min} to {max}") };
+        let expected = if min == max {
+            min.to_string()
+        } else {
+            format!("{min} to {max}")
+        };
         return Err(EvalError::intrinsic(format!(
             "Invalid number of arguments for {name}: expected {expected}, got {}",
             args.len()
@@ -219,11 +248,13 @@ fn arity(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), EvalE
 }
 
 fn as_str<'a>(name: &str, v: &'a Value) -> Result<&'a str, EvalError> {
-    v.as_str().ok_or_else(|| EvalError::intrinsic(format!("{name}: expected a string argument, got {v}")))
+    v.as_str()
+        .ok_or_else(|| EvalError::intrinsic(format!("{name}: expected a string argument, got {v}")))
 }
 
 fn as_array<'a>(name: &str, v: &'a Value) -> Result<&'a Vec<Value>, EvalError> {
-    v.as_array().ok_or_else(|| EvalError::intrinsic(format!("{name}: expected an array argument, got {v}")))
+    v.as_array()
+        .ok_or_else(|| EvalError::intrinsic(format!("{name}: expected an array argument, got {v}")))
 }
 
 /// Intrinsics take integers; AWS accepts integral floats and rounds others like Java's Math.round.
@@ -233,7 +264,9 @@ fn as_int(name: &str, v: &Value) -> Result<i64, EvalError> {
             .as_i64()
             .or_else(|| n.as_f64().map(|f| (f + 0.5).floor() as i64))
             .ok_or_else(|| EvalError::intrinsic(format!("{name}: expected an integer, got {v}"))),
-        _ => Err(EvalError::intrinsic(format!("{name}: expected an integer, got {v}"))),
+        _ => Err(EvalError::intrinsic(format!(
+            "{name}: expected an integer, got {v}"
+        ))),
     }
 }
 
@@ -244,17 +277,25 @@ mod tests {
 
     pub(crate) fn run(text: &str, input: Value) -> Result<Value, EvalError> {
         let call = parse(text)?;
-        evaluate(&call, &|p: &JsonPath| p.find(&input).ok_or_else(|| EvalError::runtime("missing")))
+        evaluate(&call, &|p: &JsonPath| {
+            p.find(&input).ok_or_else(|| EvalError::runtime("missing"))
+        })
     }
 
     #[test]
     fn parses_nested_calls_and_literals() {
-        let out = run("States.Array(1, 'a', true, null, States.ArrayLength($.xs))", json!({"xs": [1, 2]}));
+        let out = run(
+            "States.Array(1, 'a', true, null, States.ArrayLength($.xs))",
+            json!({"xs": [1, 2]}),
+        );
         assert_eq!(out, Ok(json!([1, "a", true, null, 2])));
     }
 
     #[test]
     fn escaped_quotes_in_literals() {
-        assert_eq!(run("States.Format('it\\'s {}', 'x')", json!({})), Ok(json!("it's x")));
+        assert_eq!(
+            run("States.Format('it\\'s {}', 'x')", json!({})),
+            Ok(json!("it's x"))
+        );
     }
 }

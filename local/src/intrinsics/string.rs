@@ -31,7 +31,9 @@ pub fn format(args: &[Value]) -> Result<Value, EvalError> {
         }
     }
     if values.next().is_some() {
-        return Err(EvalError::intrinsic("States.Format: more arguments than placeholders"));
+        return Err(EvalError::intrinsic(
+            "States.Format: more arguments than placeholders",
+        ));
     }
     Ok(Value::String(out))
 }
@@ -40,9 +42,15 @@ pub fn format(args: &[Value]) -> Result<Value, EvalError> {
 fn java_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(items) => format!("[{}]", items.iter().map(java_text).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(java_text).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => {
-            let fields: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", java_text(v))).collect();
+            let fields: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", java_text(v)))
+                .collect();
             format!("{{{}}}", fields.join(", "))
         }
         other => other.to_string(),
@@ -73,15 +81,27 @@ mod tests {
 
     #[test]
     fn format_inserts_strings_raw_and_values_as_json() {
-        assert_eq!(run("States.Format('a={} b={}', 'x', $.n)", json!({"n": [1]})), Ok(json!("a=x b=[1]")));
-        assert_eq!(run("States.Format('{}', $.o)", json!({"o": {"a": 1, "b": [2, "c"]}})), Ok(json!("{a=1, b=[2, c]}")));
+        assert_eq!(
+            run("States.Format('a={} b={}', 'x', $.n)", json!({"n": [1]})),
+            Ok(json!("a=x b=[1]"))
+        );
+        assert_eq!(
+            run(
+                "States.Format('{}', $.o)",
+                json!({"o": {"a": 1, "b": [2, "c"]}})
+            ),
+            Ok(json!("{a=1, b=[2, c]}"))
+        );
         assert_eq!(run("States.Format('\\{}')", json!({})), Ok(json!("{}")));
         assert!(run("States.Format('{}')", json!({})).is_err());
     }
 
     #[test]
     fn split_on_any_delimiter() {
-        assert_eq!(run("States.StringSplit('1,2;3', ',;')", json!({})), Ok(json!(["1", "2", "3"])));
+        assert_eq!(
+            run("States.StringSplit('1,2;3', ',;')", json!({})),
+            Ok(json!(["1", "2", "3"]))
+        );
     }
 
     #[test]

@@ -7,7 +7,11 @@ use super::{number, truthy, JsonataError};
 fn num(v: &Option<Value>, f: &str) -> Result<f64, JsonataError> {
     v.as_ref()
         .and_then(|v| v.as_f64().filter(|_| v.is_number()))
-        .ok_or_else(|| JsonataError(format!("T0410: Argument 1 of function \"{f}\" does not match function signature")))
+        .ok_or_else(|| {
+            JsonataError(format!(
+                "T0410: Argument 1 of function \"{f}\" does not match function signature"
+            ))
+        })
 }
 
 fn to_array(v: Option<Value>) -> Vec<Value> {
@@ -25,14 +29,26 @@ fn string_of(v: &Value) -> String {
     }
 }
 
-pub fn call(name: &str, args: Vec<Option<Value>>, vars: &Map<String, Value>) -> Result<Option<Value>, JsonataError> {
+pub fn call(
+    name: &str,
+    args: Vec<Option<Value>>,
+    vars: &Map<String, Value>,
+) -> Result<Option<Value>, JsonataError> {
     let _ = vars;
     let arg = |i: usize| args.get(i).cloned().flatten();
     Ok(match name {
         "sum" => number(to_array(arg(0)).iter().filter_map(Value::as_f64).sum()),
         "count" => Some(Value::from(to_array(arg(0)).len())),
-        "max" => to_array(arg(0)).iter().filter_map(Value::as_f64).reduce(f64::max).and_then(number),
-        "min" => to_array(arg(0)).iter().filter_map(Value::as_f64).reduce(f64::min).and_then(number),
+        "max" => to_array(arg(0))
+            .iter()
+            .filter_map(Value::as_f64)
+            .reduce(f64::max)
+            .and_then(number),
+        "min" => to_array(arg(0))
+            .iter()
+            .filter_map(Value::as_f64)
+            .reduce(f64::min)
+            .and_then(number),
         "average" => {
             let xs: Vec<f64> = to_array(arg(0)).iter().filter_map(Value::as_f64).collect();
             if xs.is_empty() {
@@ -48,7 +64,9 @@ pub fn call(name: &str, args: Vec<Option<Value>>, vars: &Map<String, Value>) -> 
                     .parse::<f64>()
                     .ok()
                     .and_then(number)
-                    .ok_or_else(|| JsonataError("D3030: Unable to cast value to a number".into()))?,
+                    .ok_or_else(|| {
+                        JsonataError("D3030: Unable to cast value to a number".into())
+                    })?,
             ),
             other => other,
         },
@@ -60,19 +78,32 @@ pub fn call(name: &str, args: Vec<Option<Value>>, vars: &Map<String, Value>) -> 
         "lowercase" => arg(0).and_then(|v| v.as_str().map(|s| Value::String(s.to_lowercase()))),
         "join" => {
             let sep = arg(1).as_ref().map(string_of).unwrap_or_default();
-            Some(Value::String(to_array(arg(0)).iter().map(string_of).collect::<Vec<_>>().join(&sep)))
+            Some(Value::String(
+                to_array(arg(0))
+                    .iter()
+                    .map(string_of)
+                    .collect::<Vec<_>>()
+                    .join(&sep),
+            ))
         }
         "split" => {
             let s = arg(0).as_ref().map(string_of).unwrap_or_default();
             let sep = arg(1).as_ref().map(string_of).unwrap_or_default();
-            Some(Value::Array(s.split(sep.as_str()).map(|p| Value::String(p.into())).collect()))
+            Some(Value::Array(
+                s.split(sep.as_str())
+                    .map(|p| Value::String(p.into()))
+                    .collect(),
+            ))
         }
         "append" => {
             let mut a = to_array(arg(0));
             a.extend(to_array(arg(1)));
             Some(Value::Array(a))
         }
-        "keys" => arg(0).and_then(|v| v.as_object().map(|m| Value::Array(m.keys().cloned().map(Value::String).collect()))),
+        "keys" => arg(0).and_then(|v| {
+            v.as_object()
+                .map(|m| Value::Array(m.keys().cloned().map(Value::String).collect()))
+        }),
         "merge" => {
             let mut out = Map::new();
             for item in to_array(arg(0)) {
@@ -86,25 +117,43 @@ pub fn call(name: &str, args: Vec<Option<Value>>, vars: &Map<String, Value>) -> 
         "ceil" => number(num(&arg(0), name)?.ceil()),
         "round" => number(num(&arg(0), name)?.round()),
         "abs" => number(num(&arg(0), name)?.abs()),
-        "now" => Some(Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
+        "now" => Some(Value::String(
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )),
         "millis" => Some(Value::from(chrono::Utc::now().timestamp_millis())),
         // Step Functions' additions to the library.
         "parse" => {
             let s = arg(0).as_ref().map(string_of).unwrap_or_default();
-            Some(serde_json::from_str(&s).map_err(|e| JsonataError(format!("D3140: Malformed JSON: {e}")))?)
+            Some(
+                serde_json::from_str(&s)
+                    .map_err(|e| JsonataError(format!("D3140: Malformed JSON: {e}")))?,
+            )
         }
         "partition" => {
             let items = to_array(arg(0));
             let size = num(&arg(1), name)?;
             if size < 1.0 {
-                return Err(JsonataError("States.Runtime: the chunk size must be positive".into()));
+                return Err(JsonataError(
+                    "States.Runtime: the chunk size must be positive".into(),
+                ));
             }
-            Some(Value::Array(items.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect()))
+            Some(Value::Array(
+                items
+                    .chunks(size as usize)
+                    .map(|c| Value::Array(c.to_vec()))
+                    .collect(),
+            ))
         }
         "range" => {
-            let (start, end, step) = (num(&arg(0), name)?, num(&arg(1), name)?, num(&arg(2), name)?);
+            let (start, end, step) = (
+                num(&arg(0), name)?,
+                num(&arg(1), name)?,
+                num(&arg(2), name)?,
+            );
             if step == 0.0 {
-                return Err(JsonataError("States.Runtime: the step must not be zero".into()));
+                return Err(JsonataError(
+                    "States.Runtime: the step must not be zero".into(),
+                ));
             }
             let mut out = Vec::new();
             let mut i = start;
@@ -120,13 +169,20 @@ pub fn call(name: &str, args: Vec<Option<Value>>, vars: &Map<String, Value>) -> 
             }
         }
         "hash" => {
-            let args: Vec<Value> = args.iter().map(|a| a.clone().unwrap_or(Value::Null)).collect();
+            let args: Vec<Value> = args
+                .iter()
+                .map(|a| a.clone().unwrap_or(Value::Null))
+                .collect();
             let call = crate::intrinsics::Call {
                 name: "States.Hash".into(),
-                args: args.into_iter().map(crate::intrinsics::Arg::Literal).collect(),
+                args: args
+                    .into_iter()
+                    .map(crate::intrinsics::Arg::Literal)
+                    .collect(),
             };
             Some(
-                crate::intrinsics::evaluate(&call, &|_| Ok(Value::Null)).map_err(|e| JsonataError(e.message))?,
+                crate::intrinsics::evaluate(&call, &|_| Ok(Value::Null))
+                    .map_err(|e| JsonataError(e.message))?,
             )
         }
         "random" => {
@@ -137,6 +193,10 @@ pub fn call(name: &str, args: Vec<Option<Value>>, vars: &Map<String, Value>) -> 
             number(f64::from(nanos % 1_000_000) / 1_000_000.0)
         }
         "uuid" => Some(Value::String(uuid::Uuid::new_v4().to_string())),
-        _ => return Err(JsonataError("T1006: Attempted to invoke a non-function".into())),
+        _ => {
+            return Err(JsonataError(
+                "T1006: Attempted to invoke a non-function".into(),
+            ))
+        }
     })
 }

@@ -24,14 +24,20 @@ pub fn evaluate(expr: &Expr, vars: &Map<String, Value>) -> Result<Option<Value>,
     eval(expr, &Value::Null, vars)
 }
 
-fn eval(expr: &Expr, ctx: &Value, vars: &Map<String, Value>) -> Result<Option<Value>, JsonataError> {
+fn eval(
+    expr: &Expr,
+    ctx: &Value,
+    vars: &Map<String, Value>,
+) -> Result<Option<Value>, JsonataError> {
     Ok(match expr {
         Expr::Literal(v) => Some(v.clone()),
         Expr::Context => Some(ctx.clone()),
         Expr::Variable(name) => vars.get(name).cloned(),
         Expr::Field(name) => field(ctx, name),
         Expr::Path(base, step) => {
-            let Some(base) = eval(base, ctx, vars)? else { return Ok(None) };
+            let Some(base) = eval(base, ctx, vars)? else {
+                return Ok(None);
+            };
             match base {
                 Value::Array(items) => {
                     let mut out = Vec::new();
@@ -48,7 +54,9 @@ fn eval(expr: &Expr, ctx: &Value, vars: &Map<String, Value>) -> Result<Option<Va
             }
         }
         Expr::Index(base, index) => {
-            let Some(base) = eval(base, ctx, vars)? else { return Ok(None) };
+            let Some(base) = eval(base, ctx, vars)? else {
+                return Ok(None);
+            };
             let items = match base {
                 Value::Array(items) => items,
                 other => vec![other],
@@ -74,7 +82,9 @@ fn eval(expr: &Expr, ctx: &Value, vars: &Map<String, Value>) -> Result<Option<Va
             let mut out = Vec::new();
             for item in items {
                 match eval(item, ctx, vars)? {
-                    Some(Value::Array(inner)) if !matches!(item, Expr::Array(_)) => out.extend(inner),
+                    Some(Value::Array(inner)) if !matches!(item, Expr::Array(_)) => {
+                        out.extend(inner)
+                    }
                     Some(v) => out.push(v),
                     None => {}
                 }
@@ -86,7 +96,11 @@ fn eval(expr: &Expr, ctx: &Value, vars: &Map<String, Value>) -> Result<Option<Va
             for (k, v) in pairs {
                 let key = match eval(k, ctx, vars)? {
                     Some(Value::String(s)) => s,
-                    _ => return Err(JsonataError("T1003: Key in object structure must evaluate to a string".into())),
+                    _ => {
+                        return Err(JsonataError(
+                            "T1003: Key in object structure must evaluate to a string".into(),
+                        ))
+                    }
                 };
                 if let Some(v) = eval(v, ctx, vars)? {
                     out.insert(key, v);
@@ -97,7 +111,11 @@ fn eval(expr: &Expr, ctx: &Value, vars: &Map<String, Value>) -> Result<Option<Va
         Expr::Neg(inner) => match eval(inner, ctx, vars)? {
             Some(Value::Number(n)) => number(-n.as_f64().unwrap_or(0.0)),
             None => None,
-            Some(_) => return Err(JsonataError("D1002: Cannot negate a non-numeric value".into())),
+            Some(_) => {
+                return Err(JsonataError(
+                    "D1002: Cannot negate a non-numeric value".into(),
+                ))
+            }
         },
         Expr::Condition(c, then, other) => {
             if eval(c, ctx, vars)?.is_some_and(|v| truthy(&v)) {
@@ -119,14 +137,24 @@ fn eval(expr: &Expr, ctx: &Value, vars: &Map<String, Value>) -> Result<Option<Va
     })
 }
 
-fn binary(op: &str, lhs: &Expr, rhs: &Expr, ctx: &Value, vars: &Map<String, Value>) -> Result<Option<Value>, JsonataError> {
+fn binary(
+    op: &str,
+    lhs: &Expr,
+    rhs: &Expr,
+    ctx: &Value,
+    vars: &Map<String, Value>,
+) -> Result<Option<Value>, JsonataError> {
     if op == "and" {
         let l = eval(lhs, ctx, vars)?.is_some_and(|v| truthy(&v));
-        return Ok(Some(Value::Bool(l && eval(rhs, ctx, vars)?.is_some_and(|v| truthy(&v)))));
+        return Ok(Some(Value::Bool(
+            l && eval(rhs, ctx, vars)?.is_some_and(|v| truthy(&v)),
+        )));
     }
     if op == "or" {
         let l = eval(lhs, ctx, vars)?.is_some_and(|v| truthy(&v));
-        return Ok(Some(Value::Bool(l || eval(rhs, ctx, vars)?.is_some_and(|v| truthy(&v)))));
+        return Ok(Some(Value::Bool(
+            l || eval(rhs, ctx, vars)?.is_some_and(|v| truthy(&v)),
+        )));
     }
     let l = eval(lhs, ctx, vars)?;
     let r = eval(rhs, ctx, vars)?;
@@ -140,18 +168,24 @@ fn binary(op: &str, lhs: &Expr, rhs: &Expr, ctx: &Value, vars: &Map<String, Valu
             Ok(Some(Value::String(s(l) + &s(r))))
         }
         "=" | "!=" => {
-            let (Some(l), Some(r)) = (l, r) else { return Ok(Some(Value::Bool(false))) };
+            let (Some(l), Some(r)) = (l, r) else {
+                return Ok(Some(Value::Bool(false)));
+            };
             let eq = crate::paths::json_eq(&l, &r);
             Ok(Some(Value::Bool(if op == "=" { eq } else { !eq })))
         }
         "<" | "<=" | ">" | ">=" => {
-            let (Some(l), Some(r)) = (l, r) else { return Ok(None) };
+            let (Some(l), Some(r)) = (l, r) else {
+                return Ok(None);
+            };
             let ord = match (&l, &r) {
                 (Value::Number(a), Value::Number(b)) => a.as_f64().partial_cmp(&b.as_f64()),
                 (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
                 _ => return Err(JsonataError("T2010: The expressions on either side of operator must be of the same data type".into())),
             };
-            let Some(ord) = ord else { return Ok(Some(Value::Bool(false))) };
+            let Some(ord) = ord else {
+                return Ok(Some(Value::Bool(false)));
+            };
             Ok(Some(Value::Bool(match op {
                 "<" => ord.is_lt(),
                 "<=" => ord.is_le(),
@@ -160,8 +194,13 @@ fn binary(op: &str, lhs: &Expr, rhs: &Expr, ctx: &Value, vars: &Map<String, Valu
             })))
         }
         _ => {
-            let (Some(l), Some(r)) = (l, r) else { return Ok(None) };
-            let (Some(a), Some(b)) = (l.as_f64().filter(|_| l.is_number()), r.as_f64().filter(|_| r.is_number())) else {
+            let (Some(l), Some(r)) = (l, r) else {
+                return Ok(None);
+            };
+            let (Some(a), Some(b)) = (
+                l.as_f64().filter(|_| l.is_number()),
+                r.as_f64().filter(|_| r.is_number()),
+            ) else {
                 return Err(JsonataError(format!(
                     "T2001: The left side of the \"{op}\" operator must evaluate to a number"
                 )));
@@ -228,16 +267,28 @@ mod tests {
     #[test]
     fn paths_and_arithmetic() {
         let s = json!({"input": {"a": [1, 2, 3], "t": "Public"}});
-        assert_eq!(run("$sum($states.input.a) + $k", s.clone()), Ok(Some(json!(16))));
-        assert_eq!(run("$states.input.t = 'Public'", s.clone()), Ok(Some(json!(true))));
+        assert_eq!(
+            run("$sum($states.input.a) + $k", s.clone()),
+            Ok(Some(json!(16)))
+        );
+        assert_eq!(
+            run("$states.input.t = 'Public'", s.clone()),
+            Ok(Some(json!(true)))
+        );
         assert_eq!(run("$states.input.a[1]", s.clone()), Ok(Some(json!(2))));
         assert_eq!(run("$states.input.nope", s.clone()), Ok(None));
-        assert_eq!(run("{'x': [1, 2], \"y\": 1 > 2 ? 'a' : 'b'}", s), Ok(Some(json!({"x": [1, 2], "y": "b"}))));
+        assert_eq!(
+            run("{'x': [1, 2], \"y\": 1 > 2 ? 'a' : 'b'}", s),
+            Ok(Some(json!({"x": [1, 2], "y": "b"})))
+        );
     }
 
     #[test]
     fn unknown_function_is_t1006() {
         let err = run("$nope(1)", json!({})).err().map(|e| e.0);
-        assert_eq!(err.as_deref(), Some("T1006: Attempted to invoke a non-function"));
+        assert_eq!(
+            err.as_deref(),
+            Some("T1006: Attempted to invoke a non-function")
+        );
     }
 }

@@ -40,18 +40,27 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, JsonataError> {
             i += 1;
         } else if c == '/' && chars.get(i + 1) == Some(&'*') {
             let rest: String = chars[i..].iter().collect();
-            let end = rest.find("*/").ok_or_else(|| JsonataError("S0106: Comment has no closing tag".into()))?;
+            let end = rest
+                .find("*/")
+                .ok_or_else(|| JsonataError("S0106: Comment has no closing tag".into()))?;
             i += rest[..end + 2].chars().count();
         } else if c.is_ascii_digit() {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == 'e' || chars[i] == 'E') {
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || chars[i] == '.'
+                    || chars[i] == 'e'
+                    || chars[i] == 'E')
+            {
                 if chars[i] == '.' && chars.get(i + 1) == Some(&'.') {
                     break;
                 }
                 i += 1;
             }
             let s: String = chars[start..i].iter().collect();
-            toks.push(Tok::Num(s.parse().map_err(|_| JsonataError(format!("S0102: Number out of range: {s}")))?));
+            toks.push(Tok::Num(s.parse().map_err(|_| {
+                JsonataError(format!("S0102: Number out of range: {s}"))
+            })?));
         } else if c == '"' || c == '\'' {
             i += 1;
             let mut s = String::new();
@@ -70,7 +79,9 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, JsonataError> {
                 i += 1;
             }
             if i >= chars.len() {
-                return Err(JsonataError("S0101: String literal must be terminated by a matching quote".into()));
+                return Err(JsonataError(
+                    "S0101: String literal must be terminated by a matching quote".into(),
+                ));
             }
             i += 1;
             toks.push(Tok::Str(s));
@@ -115,7 +126,10 @@ pub fn parse(text: &str) -> Result<Expr, JsonataError> {
     let mut p = Parser { toks, pos: 0 };
     let e = p.expr(0)?;
     if p.pos != p.toks.len() {
-        return Err(JsonataError(format!("S0201: Syntax error: {:?}", p.toks[p.pos])));
+        return Err(JsonataError(format!(
+            "S0201: Syntax error: {:?}",
+            p.toks[p.pos]
+        )));
     }
     Ok(e)
 }
@@ -192,7 +206,11 @@ impl Parser {
                     let args = self.list(")")?;
                     match lhs {
                         Expr::Variable(name) => Expr::Call(name, args),
-                        _ => return Err(JsonataError("T1006: Attempted to invoke a non-function".into())),
+                        _ => {
+                            return Err(JsonataError(
+                                "T1006: Attempted to invoke a non-function".into(),
+                            ))
+                        }
                     }
                 }
                 "?" => {
@@ -256,7 +274,11 @@ impl Parser {
                 }
                 "-" => Expr::Neg(Box::new(self.expr(70)?)),
                 "*" => Expr::Field("*".into()),
-                other => return Err(JsonataError(format!("S0211: The symbol {other} cannot be used as a unary operator"))),
+                other => {
+                    return Err(JsonataError(format!(
+                        "S0211: The symbol {other} cannot be used as a unary operator"
+                    )))
+                }
             },
         })
     }

@@ -44,22 +44,34 @@ impl JsonPath {
         let (root, rest) = if let Some(rest) = trimmed.strip_prefix("$$") {
             (Root::Context, rest)
         } else if let Some(rest) = trimmed.strip_prefix('$') {
-            let name_len = rest.find(|c: char| c == '.' || c == '[').unwrap_or(rest.len());
+            let name_len = rest.find(['.', '[']).unwrap_or(rest.len());
             if name_len > 0 {
-                (Root::Variable(rest[..name_len].to_string()), &rest[name_len..])
+                (
+                    Root::Variable(rest[..name_len].to_string()),
+                    &rest[name_len..],
+                )
             } else {
                 (Root::Input, rest)
             }
         } else {
-            return Err(format!("The value for the field must be a valid JSONPath: {text}"));
+            return Err(format!(
+                "The value for the field must be a valid JSONPath: {text}"
+            ));
         };
-        let segments = parse_segments(rest).map_err(|e| format!("Invalid JSONPath '{text}': {e}"))?;
-        Ok(JsonPath { text: trimmed.to_string(), root, segments })
+        let segments =
+            parse_segments(rest).map_err(|e| format!("Invalid JSONPath '{text}': {e}"))?;
+        Ok(JsonPath {
+            text: trimmed.to_string(),
+            root,
+            segments,
+        })
     }
 
     /// A definite path names at most one value; an indefinite one (wildcards, filters) yields a list.
     pub fn is_definite(&self) -> bool {
-        self.segments.iter().all(|s| matches!(s, Segment::Key(_) | Segment::Index(_) | Segment::Length))
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Key(_) | Segment::Index(_) | Segment::Length))
     }
 
     /// Evaluates against `root`; `None` when a definite path finds nothing.
@@ -105,13 +117,21 @@ impl JsonPath {
     /// Writes `value` at this path inside `target`, creating objects on the way (ResultPath semantics).
     pub fn set(&self, target: Value, value: Value) -> Result<Value, EvalError> {
         if self.root != Root::Input {
-            return Err(EvalError::runtime(format!("Invalid ResultPath '{}'", self.text)));
+            return Err(EvalError::runtime(format!(
+                "Invalid ResultPath '{}'",
+                self.text
+            )));
         }
         set_in(target, &self.segments, value, &self.text)
     }
 }
 
-fn set_in(target: Value, segments: &[Segment], value: Value, text: &str) -> Result<Value, EvalError> {
+fn set_in(
+    target: Value,
+    segments: &[Segment],
+    value: Value,
+    text: &str,
+) -> Result<Value, EvalError> {
     let Some((first, rest)) = segments.split_first() else {
         return Ok(value);
     };
@@ -146,7 +166,12 @@ fn set_in(target: Value, segments: &[Segment], value: Value, text: &str) -> Resu
 
 fn apply(seg: &Segment, node: &Value) -> Vec<Value> {
     match seg {
-        Segment::Key(k) => node.as_object().and_then(|m| m.get(k)).cloned().into_iter().collect(),
+        Segment::Key(k) => node
+            .as_object()
+            .and_then(|m| m.get(k))
+            .cloned()
+            .into_iter()
+            .collect(),
         Segment::Index(i) => node
             .as_array()
             .and_then(|a| {
@@ -162,13 +187,18 @@ fn apply(seg: &Segment, node: &Value) -> Vec<Value> {
             _ => vec![],
         },
         Segment::Slice(start, end, step) => {
-            let Some(a) = node.as_array() else { return vec![] };
+            let Some(a) = node.as_array() else {
+                return vec![];
+            };
             let len = a.len() as i64;
             let norm = |v: i64| if v < 0 { (len + v).max(0) } else { v.min(len) };
             let s = start.map(norm).unwrap_or(0);
             let e = end.map(norm).unwrap_or(len);
             let step = step.unwrap_or(1).max(1) as usize;
-            (s..e).step_by(step).filter_map(|i| a.get(i as usize).cloned()).collect()
+            (s..e)
+                .step_by(step)
+                .filter_map(|i| a.get(i as usize).cloned())
+                .collect()
         }
         Segment::Descend(inner) => {
             let mut out = Vec::new();
@@ -181,9 +211,15 @@ fn apply(seg: &Segment, node: &Value) -> Vec<Value> {
                 Value::Object(m) => m.values().cloned().collect(),
                 _ => vec![],
             };
-            items.into_iter().filter(|item| filter_holds(filter, item)).collect()
+            items
+                .into_iter()
+                .filter(|item| filter_holds(filter, item))
+                .collect()
         }
-        Segment::Length => node.as_array().map(|a| vec![Value::from(a.len())]).unwrap_or_default(),
+        Segment::Length => node
+            .as_array()
+            .map(|a| vec![Value::from(a.len())])
+            .unwrap_or_default(),
     }
 }
 
@@ -201,10 +237,17 @@ fn filter_holds(filter: &Filter, item: &Value) -> bool {
     for seg in &filter.path {
         nodes = nodes.iter().flat_map(|n| apply(seg, n)).collect();
     }
-    let Some(found) = nodes.first() else { return false };
-    let Some((op, rhs)) = &filter.op else { return true };
+    let Some(found) = nodes.first() else {
+        return false;
+    };
+    let Some((op, rhs)) = &filter.op else {
+        return true;
+    };
     let ord = match (found, rhs) {
-        (Value::Number(a), Value::Number(b)) => a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
+        (Value::Number(a), Value::Number(b)) => a
+            .as_f64()
+            .zip(b.as_f64())
+            .and_then(|(a, b)| a.partial_cmp(&b)),
         (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
         _ => None,
     };
@@ -223,7 +266,11 @@ fn parse_segments(mut rest: &str) -> Result<Vec<Segment>, String> {
     let mut segments = Vec::new();
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix("..") {
-            let (seg, r2) = if r.starts_with('[') { parse_bracket(r)? } else { parse_name(r)? };
+            let (seg, r2) = if r.starts_with('[') {
+                parse_bracket(r)?
+            } else {
+                parse_name(r)?
+            };
             segments.push(Segment::Descend(Box::new(seg)));
             rest = r2;
         } else if let Some(r) = rest.strip_prefix('.') {
@@ -252,13 +299,21 @@ fn parse_name(r: &str) -> Result<(Segment, &str), String> {
     if name.is_empty() {
         return Err("empty name".into());
     }
-    let seg = if name == "*" { Segment::Wildcard } else { Segment::Key(name.to_string()) };
+    let seg = if name == "*" {
+        Segment::Wildcard
+    } else {
+        Segment::Key(name.to_string())
+    };
     Ok((seg, &r[end..]))
 }
 
 fn parse_bracket(r: &str) -> Result<(Segment, &str), String> {
     let inner_start = &r[1..];
-    if let Some(q) = inner_start.chars().next().filter(|c| *c == '\'' || *c == '"') {
+    if let Some(q) = inner_start
+        .chars()
+        .next()
+        .filter(|c| *c == '\'' || *c == '"')
+    {
         let body = &inner_start[1..];
         let close = body.find(q).ok_or("unterminated quote")?;
         let name = &body[..close];
@@ -278,7 +333,14 @@ fn parse_bracket(r: &str) -> Result<(Segment, &str), String> {
     }
     if body.contains(':') {
         let parts: Vec<Option<i64>> = body.split(':').map(|p| p.trim().parse().ok()).collect();
-        return Ok((Segment::Slice(parts[0], parts.get(1).copied().flatten(), parts.get(2).copied().flatten()), after));
+        return Ok((
+            Segment::Slice(
+                parts[0],
+                parts.get(1).copied().flatten(),
+                parts.get(2).copied().flatten(),
+            ),
+            after,
+        ));
     }
     let idx: i64 = body.parse().map_err(|_| format!("bad index '{body}'"))?;
     Ok((Segment::Index(idx), after))
@@ -292,8 +354,12 @@ fn parse_filter(text: &str) -> Result<Filter, String> {
             let rhs = text[pos + op.len()..].trim();
             let path = parse_segments(lhs.strip_prefix('@').ok_or("filter must start with @")?)?;
             let rhs = rhs.replace('\'', "\"");
-            let value: Value = serde_json::from_str(&rhs).map_err(|_| format!("bad filter value '{rhs}'"))?;
-            return Ok(Filter { path, op: Some((op.to_string(), value)) });
+            let value: Value =
+                serde_json::from_str(&rhs).map_err(|_| format!("bad filter value '{rhs}'"))?;
+            return Ok(Filter {
+                path,
+                op: Some((op.to_string(), value)),
+            });
         }
     }
     let path = parse_segments(text.strip_prefix('@').ok_or("filter must start with @")?)?;
@@ -322,7 +388,10 @@ mod tests {
     #[test]
     fn indefinite_paths() {
         let v = json!({"users": [{"s": 0, "n": "a"}, {"s": 1, "n": "b"}]});
-        assert_eq!(find("$.users[?(@.s == 0)]", v.clone()), Some(json!([{"s": 0, "n": "a"}])));
+        assert_eq!(
+            find("$.users[?(@.s == 0)]", v.clone()),
+            Some(json!([{"s": 0, "n": "a"}]))
+        );
         assert_eq!(find("$.users[*].n", v.clone()), Some(json!(["a", "b"])));
         assert_eq!(find("$..n", v.clone()), Some(json!(["a", "b"])));
         assert_eq!(find("$.users[0:1].n", v), Some(json!(["a"])));
@@ -330,14 +399,23 @@ mod tests {
 
     #[test]
     fn roots() {
-        assert_eq!(JsonPath::parse("$$.Map.Item").map(|p| p.root), Ok(Root::Context));
-        assert_eq!(JsonPath::parse("$var.x").map(|p| p.root), Ok(Root::Variable("var".into())));
+        assert_eq!(
+            JsonPath::parse("$$.Map.Item").map(|p| p.root),
+            Ok(Root::Context)
+        );
+        assert_eq!(
+            JsonPath::parse("$var.x").map(|p| p.root),
+            Ok(Root::Variable("var".into()))
+        );
     }
 
     #[test]
     fn result_path_creates_objects() {
         let p = JsonPath::parse("$.a.b").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(p.set(json!({"x": 1}), json!(2)), Ok(json!({"x": 1, "a": {"b": 2}})));
+        assert_eq!(
+            p.set(json!({"x": 1}), json!(2)),
+            Ok(json!({"x": 1, "a": {"b": 2}}))
+        );
         assert_eq!(p.bracket_form(), "$['a']['b']");
     }
 }

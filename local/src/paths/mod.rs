@@ -63,7 +63,9 @@ impl Scope<'_> {
                 for (key, value) in map {
                     if let Some(name) = key.strip_suffix(".$") {
                         let text = value.as_str().ok_or_else(|| {
-                            EvalError::runtime(format!("The value of the field '{key}' must be a string"))
+                            EvalError::runtime(format!(
+                                "The value of the field '{key}' must be a string"
+                            ))
                         })?;
                         out.insert(name.to_string(), self.dynamic(text, key)?);
                     } else {
@@ -72,7 +74,12 @@ impl Scope<'_> {
                 }
                 Ok(Value::Object(out))
             }
-            Value::Array(items) => Ok(Value::Array(items.iter().map(|v| self.template(v)).collect::<Result<_, _>>()?)),
+            Value::Array(items) => Ok(Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.template(v))
+                    .collect::<Result<_, _>>()?,
+            )),
             other => Ok(other.clone()),
         }
     }
@@ -103,13 +110,18 @@ pub fn select(path: Option<&Value>, value: &Value, scope_vars: &Scope) -> Result
 }
 
 /// ResultPath: where the result goes in the state input; `null` discards the result.
-pub fn merge_result(result_path: Option<&Value>, input: Value, result: Value) -> Result<Value, EvalError> {
+pub fn merge_result(
+    result_path: Option<&Value>,
+    input: Value,
+    result: Value,
+) -> Result<Value, EvalError> {
     match result_path {
         None => Ok(result),
         Some(Value::Null) => Ok(input),
         Some(Value::String(text)) => {
             let path = JsonPath::parse(text).map_err(EvalError::runtime)?;
-            path.set(input, result).map_err(|e| EvalError::new(ErrorName::ResultPathMatchFailure, e.message))
+            path.set(input, result)
+                .map_err(|e| EvalError::new(ErrorName::ResultPathMatchFailure, e.message))
         }
         Some(other) => Err(EvalError::runtime(format!("Invalid ResultPath {other}"))),
     }
@@ -119,9 +131,13 @@ pub fn merge_result(result_path: Option<&Value>, input: Value, result: Value) ->
 pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -142,7 +158,11 @@ mod tests {
         let input = json!({"a": 1});
         let ctx = json!({"State": {"Name": "S"}});
         let vars = Map::new();
-        let scope = Scope { input: &input, context: &ctx, vars: &vars };
+        let scope = Scope {
+            input: &input,
+            context: &ctx,
+            vars: &vars,
+        };
         let out = scope.template(&json!({"x.$": "$.a", "n": {"s.$": "$$.State.Name"}, "l": [1]}));
         assert_eq!(out, Ok(json!({"x": 1, "n": {"s": "S"}, "l": [1]})));
         assert!(scope.template(&json!({"x.$": "$.missing"})).is_err());
@@ -153,11 +173,24 @@ mod tests {
         let vars = Map::new();
         let ctx = json!({});
         let input = json!({"a": {"b": 1}});
-        let scope = Scope { input: &input, context: &ctx, vars: &vars };
-        assert_eq!(select(Some(&json!("$.a")), &input, &scope), Ok(json!({"b": 1})));
+        let scope = Scope {
+            input: &input,
+            context: &ctx,
+            vars: &vars,
+        };
+        assert_eq!(
+            select(Some(&json!("$.a")), &input, &scope),
+            Ok(json!({"b": 1}))
+        );
         assert_eq!(select(Some(&Value::Null), &input, &scope), Ok(json!({})));
         assert!(select(Some(&json!("$.x")), &input, &scope).is_err());
-        assert_eq!(merge_result(Some(&json!("$.r")), json!({}), json!(2)), Ok(json!({"r": 2})));
-        assert_eq!(merge_result(Some(&Value::Null), json!({"k": 1}), json!(2)), Ok(json!({"k": 1})));
+        assert_eq!(
+            merge_result(Some(&json!("$.r")), json!({}), json!(2)),
+            Ok(json!({"r": 2}))
+        );
+        assert_eq!(
+            merge_result(Some(&Value::Null), json!({"k": 1}), json!(2)),
+            Ok(json!({"k": 1}))
+        );
     }
 }

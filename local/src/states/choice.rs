@@ -8,7 +8,11 @@ use crate::jsonata::truthy;
 
 pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
-    let rules = state.field("Choices").and_then(Value::as_array).cloned().unwrap_or_default();
+    let rules = state
+        .field("Choices")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if state.is_jsonata() {
         let vars = ctx.jsonata_vars(&input, &[]);
         for (i, rule) in rules.iter().enumerate() {
@@ -19,13 +23,21 @@ pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> 
                 other => truthy(&other),
             };
             if holds {
-                let next = rule.get("Next").and_then(Value::as_str).unwrap_or_default().to_string();
+                let next = rule
+                    .get("Next")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let output = match rule.get("Output") {
                     Some(t) => ctx.jsonata(t, &vars, "Output")?,
                     None => input.clone(),
                 };
                 let assign = ctx.assign(rule.get("Assign"), &input, Some(&vars))?;
-                return Ok(Outcome { output, next: Next::State(next), assign });
+                return Ok(Outcome {
+                    output,
+                    next: Next::State(next),
+                    assign,
+                });
             }
         }
         let Some(default) = state.field("Default").and_then(Value::as_str) else {
@@ -33,16 +45,28 @@ pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> 
         };
         let output = super::jsonata_output(ctx, &vars, input.clone())?;
         let assign = ctx.assign(state.field("Assign"), &input, Some(&vars))?;
-        return Ok(Outcome { output, next: Next::State(default.to_string()), assign });
+        return Ok(Outcome {
+            output,
+            next: Next::State(default.to_string()),
+            assign,
+        });
     }
     let effective = ctx.input_path(&input)?;
     let scope = ctx.scope(&effective);
     for rule in &rules {
         if crate::choice::evaluate(rule, &scope).map_err(|e| ctx.fail(e))? {
-            let next = rule.get("Next").and_then(Value::as_str).unwrap_or_default().to_string();
+            let next = rule
+                .get("Next")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let assign = ctx.assign(rule.get("Assign"), &effective, None)?;
             let output = ctx.output_path(&effective)?;
-            return Ok(Outcome { output, next: Next::State(next), assign });
+            return Ok(Outcome {
+                output,
+                next: Next::State(next),
+                assign,
+            });
         }
     }
     let Some(default) = state.field("Default").and_then(Value::as_str) else {
@@ -50,12 +74,25 @@ pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> 
     };
     let assign = ctx.assign(state.field("Assign"), &effective, None)?;
     let output = ctx.output_path(&effective)?;
-    Ok(Outcome { output, next: Next::State(default.to_string()), assign })
+    Ok(Outcome {
+        output,
+        next: Next::State(default.to_string()),
+        assign,
+    })
 }
 
 fn no_match(ctx: &StateCtx) -> StatesError {
-    let e = ctx.fail(EvalError::new(ErrorName::NoChoiceMatched, "No Matching Choice Rule"));
-    StatesError { error: e.error, cause: Some(format!("No Matching Choice Rule in state '{}'", ctx.state.name)) }
+    let e = ctx.fail(EvalError::new(
+        ErrorName::NoChoiceMatched,
+        "No Matching Choice Rule",
+    ));
+    StatesError {
+        error: e.error,
+        cause: Some(format!(
+            "No Matching Choice Rule in state '{}'",
+            ctx.state.name
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -82,7 +119,10 @@ mod tests {
                "E":{"Type":"Succeed"}}}"#,
             json!({"v": 1}),
         );
-        assert_eq!((r.status, r.error.as_deref()), (ExecutionStatus::Failed, Some("States.NoChoiceMatched")));
+        assert_eq!(
+            (r.status, r.error.as_deref()),
+            (ExecutionStatus::Failed, Some("States.NoChoiceMatched"))
+        );
     }
 
     #[test]

@@ -21,17 +21,27 @@ fn evaluate(ctx: &StateCtx, input: &Value) -> Result<StatesError, StatesError> {
     };
     let (error, cause) = if state.is_jsonata() {
         let vars = ctx.jsonata_vars(input, &[]);
-        let error = state.field("Error").map(|t| ctx.jsonata(t, &vars, "Error")).transpose()?;
-        let cause = state.field("Cause").map(|t| ctx.jsonata(t, &vars, "Cause")).transpose()?;
+        let error = state
+            .field("Error")
+            .map(|t| ctx.jsonata(t, &vars, "Error"))
+            .transpose()?;
+        let cause = state
+            .field("Cause")
+            .map(|t| ctx.jsonata(t, &vars, "Cause"))
+            .transpose()?;
         (error.map(text), cause.map(text))
     } else {
         let from_path = |field: &str| -> Result<Option<String>, StatesError> {
-            let Some(p) = state.field(field).and_then(Value::as_str) else { return Ok(None) };
+            let Some(p) = state.field(field).and_then(Value::as_str) else {
+                return Ok(None);
+            };
             let scope = ctx.scope(input);
             let value = if crate::intrinsics::is_intrinsic(p) {
                 scope.dynamic(p, field)
             } else {
-                let path = JsonPath::parse(p).map_err(EvalError::runtime).map_err(|e| ctx.fail(e))?;
+                let path = JsonPath::parse(p)
+                    .map_err(EvalError::runtime)
+                    .map_err(|e| ctx.fail(e))?;
                 scope.resolve(&path, field)
             }
             .map_err(|e| ctx.fail(e))?;
@@ -39,15 +49,24 @@ fn evaluate(ctx: &StateCtx, input: &Value) -> Result<StatesError, StatesError> {
         };
         let error = match from_path("ErrorPath")? {
             Some(e) => Some(e),
-            None => state.field("Error").and_then(Value::as_str).map(String::from),
+            None => state
+                .field("Error")
+                .and_then(Value::as_str)
+                .map(String::from),
         };
         let cause = match from_path("CausePath")? {
             Some(c) => Some(c),
-            None => state.field("Cause").and_then(Value::as_str).map(String::from),
+            None => state
+                .field("Cause")
+                .and_then(Value::as_str)
+                .map(String::from),
         };
         (error, cause)
     };
-    Ok(StatesError { error: error.unwrap_or_default(), cause })
+    Ok(StatesError {
+        error: error.unwrap_or_default(),
+        cause,
+    })
 }
 
 #[cfg(test)]
@@ -62,12 +81,18 @@ mod tests {
             r#"{"StartAt":"F","States":{"F":{"Type":"Fail","ErrorPath":"$.e","CausePath":"$.c"}}}"#,
             json!({"e": "E", "c": "C"}),
         );
-        assert_eq!((r.status, r.error, r.cause), (ExecutionStatus::Failed, Some("E".into()), Some("C".into())));
+        assert_eq!(
+            (r.status, r.error, r.cause),
+            (ExecutionStatus::Failed, Some("E".into()), Some("C".into()))
+        );
     }
 
     #[test]
     fn empty_fail_has_no_error() {
-        let r = run(r#"{"StartAt":"F","States":{"F":{"Type":"Fail"}}}"#, json!({}));
+        let r = run(
+            r#"{"StartAt":"F","States":{"F":{"Type":"Fail"}}}"#,
+            json!({}),
+        );
         assert_eq!((r.error, r.cause), (None, None));
     }
 }

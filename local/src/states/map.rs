@@ -15,7 +15,11 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     let state = &ctx.state;
     let jsonata = state.is_jsonata();
     let vars = ctx.jsonata_vars(&input, &[]);
-    let effective = if jsonata { input.clone() } else { ctx.input_path(&input)? };
+    let effective = if jsonata {
+        input.clone()
+    } else {
+        ctx.input_path(&input)?
+    };
     let items = if jsonata {
         match state.field("Items") {
             Some(t) => ctx.jsonata(t, &vars, "Items")?,
@@ -25,13 +29,17 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         match state.field("ItemsPath").and_then(Value::as_str) {
             Some(p) => {
                 let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-                ctx.scope(&effective).resolve(&path, "ItemsPath").map_err(|e| ctx.fail(e))?
+                ctx.scope(&effective)
+                    .resolve(&path, "ItemsPath")
+                    .map_err(|e| ctx.fail(e))?
             }
             None => effective.clone(),
         }
     };
     let Value::Array(items) = items else {
-        return Err(ctx.fail(EvalError::query(format!("Map state input must be an array but was: {items}"))));
+        return Err(ctx.fail(EvalError::query(format!(
+            "Map state input must be an array but was: {items}"
+        ))));
     };
     let max_concurrency = integer_setting(ctx, &vars, &effective, "MaxConcurrency")?.unwrap_or(0);
     let tolerated_count = integer_setting(ctx, &vars, &effective, "ToleratedFailureCount")?;
@@ -44,7 +52,9 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         if let Value::Object(c) = &mut context {
             c.insert("Map".into(), json!({"Item": map_item}));
         }
-        let selector = state.field("ItemSelector").or_else(|| state.field("Parameters"));
+        let selector = state
+            .field("ItemSelector")
+            .or_else(|| state.field("Parameters"));
         let item_input = match selector {
             None => item.clone(),
             Some(t) if jsonata => {
@@ -55,18 +65,29 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
                 ctx.jsonata(t, &v, "ItemSelector")?
             }
             Some(t) => {
-                let scope = crate::paths::Scope { input: &effective, context: &context, vars: &ctx.frame.vars };
+                let scope = crate::paths::Scope {
+                    input: &effective,
+                    context: &context,
+                    vars: &ctx.frame.vars,
+                };
                 scope.template(t).map_err(|e| ctx.fail(e))?
             }
         };
         inputs.push((item_input, map_item));
     }
 
-    ctx.run.event("MapStateStarted", json!({"length": inputs.len()}));
-    let processor = state.children.first().cloned().ok_or_else(|| {
-        ctx.fail(EvalError::runtime("The Map state has no item processor"))
-    })?;
-    let permits = if max_concurrency == 0 { Semaphore::MAX_PERMITS } else { max_concurrency as usize };
+    ctx.run
+        .event("MapStateStarted", json!({"length": inputs.len()}));
+    let processor = state
+        .children
+        .first()
+        .cloned()
+        .ok_or_else(|| ctx.fail(EvalError::runtime("The Map state has no item processor")))?;
+    let permits = if max_concurrency == 0 {
+        Semaphore::MAX_PERMITS
+    } else {
+        max_concurrency as usize
+    };
     let semaphore = Arc::new(Semaphore::new(permits));
     let total = inputs.len();
     let mut set = JoinSet::new();
@@ -74,12 +95,19 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         let run = ctx.run.clone();
         let machine = processor.clone();
         let semaphore = semaphore.clone();
-        let frame = Frame { vars: ctx.frame.vars.clone(), map_item: Some(map_item) };
+        let frame = Frame {
+            vars: ctx.frame.vars.clone(),
+            map_item: Some(map_item),
+        };
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
             run.event("MapIterationStarted", json!({"index": i}));
             let result = run_machine(run.clone(), machine, item_input, frame).await;
-            let kind = if result.is_ok() { "MapIterationSucceeded" } else { "MapIterationFailed" };
+            let kind = if result.is_ok() {
+                "MapIterationSucceeded"
+            } else {
+                "MapIterationFailed"
+            };
             run.event(kind, json!({"index": i}));
             (i, result)
         });
@@ -88,13 +116,15 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     let mut failures = 0usize;
     let tolerance_set = tolerated_count.is_some() || tolerated_pct.is_some();
     while let Some(joined) = set.join_next().await {
-        let (i, result) = joined.map_err(|e| StatesError::named(ErrorName::Runtime, e.to_string()))?;
+        let (i, result) =
+            joined.map_err(|e| StatesError::named(ErrorName::Runtime, e.to_string()))?;
         match result {
             Ok(v) => outputs[i] = v,
             Err(e) => {
                 failures += 1;
                 let within_count = tolerated_count.is_some_and(|c| failures as u64 <= c);
-                let within_pct = tolerated_pct.is_some_and(|p| (failures as f64) * 100.0 / (total.max(1) as f64) <= p);
+                let within_pct = tolerated_pct
+                    .is_some_and(|p| (failures as f64) * 100.0 / (total.max(1) as f64) <= p);
                 if within_count || within_pct {
                     outputs[i] = e.to_output();
                     continue;
@@ -108,7 +138,10 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
                 } else {
                     e
                 };
-                ctx.run.event("MapStateFailed", json!({"error": err.error, "cause": err.cause}));
+                ctx.run.event(
+                    "MapStateFailed",
+                    json!({"error": err.error, "cause": err.cause}),
+                );
                 return Err(err);
             }
         }
@@ -134,18 +167,33 @@ fn quoted(v: &Value) -> String {
 }
 
 /// MaxConcurrency and ToleratedFailureCount: literal, JSONata, or the `...Path` form.
-fn integer_setting(ctx: &StateCtx, vars: &Map<String, Value>, effective: &Value, field: &str) -> Result<Option<u64>, StatesError> {
+fn integer_setting(
+    ctx: &StateCtx,
+    vars: &Map<String, Value>,
+    effective: &Value,
+    field: &str,
+) -> Result<Option<u64>, StatesError> {
     let state = &ctx.state;
     if let Some(v) = state.field(field) {
-        let v = if state.is_jsonata() { ctx.jsonata(v, vars, field)? } else { v.clone() };
-        return v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| ctx.fail(EvalError::runtime(format!("The {field} field must be a non-negative integer: {v}"))));
+        let v = if state.is_jsonata() {
+            ctx.jsonata(v, vars, field)?
+        } else {
+            v.clone()
+        };
+        return v.as_u64().map(Some).ok_or_else(|| {
+            ctx.fail(EvalError::runtime(format!(
+                "The {field} field must be a non-negative integer: {v}"
+            )))
+        });
     }
-    let Some(p) = state.field(&format!("{field}Path")).and_then(Value::as_str) else { return Ok(None) };
+    let Some(p) = state.field(&format!("{field}Path")).and_then(Value::as_str) else {
+        return Ok(None);
+    };
     let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-    let v = ctx.scope(effective).resolve(&path, &format!("{field}Path")).map_err(|e| ctx.fail(e))?;
+    let v = ctx
+        .scope(effective)
+        .resolve(&path, &format!("{field}Path"))
+        .map_err(|e| ctx.fail(e))?;
     v.as_u64().map(Some).ok_or_else(|| {
         ctx.fail(EvalError::runtime(format!(
             "The {field}Path field refers to value \"{}\" which is not a valid integer: {p}",
@@ -154,15 +202,33 @@ fn integer_setting(ctx: &StateCtx, vars: &Map<String, Value>, effective: &Value,
     })
 }
 
-fn percentage_setting(ctx: &StateCtx, vars: &Map<String, Value>, effective: &Value) -> Result<Option<f64>, StatesError> {
+fn percentage_setting(
+    ctx: &StateCtx,
+    vars: &Map<String, Value>,
+    effective: &Value,
+) -> Result<Option<f64>, StatesError> {
     let state = &ctx.state;
     let field = "ToleratedFailurePercentage";
     let value = if let Some(v) = state.field(field) {
-        let v = if state.is_jsonata() { ctx.jsonata(v, vars, field)? } else { v.clone() };
-        v.as_f64().ok_or_else(|| ctx.fail(EvalError::runtime(format!("The {field} field must be a number: {v}"))))?
-    } else if let Some(p) = state.field("ToleratedFailurePercentagePath").and_then(Value::as_str) {
+        let v = if state.is_jsonata() {
+            ctx.jsonata(v, vars, field)?
+        } else {
+            v.clone()
+        };
+        v.as_f64().ok_or_else(|| {
+            ctx.fail(EvalError::runtime(format!(
+                "The {field} field must be a number: {v}"
+            )))
+        })?
+    } else if let Some(p) = state
+        .field("ToleratedFailurePercentagePath")
+        .and_then(Value::as_str)
+    {
         let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-        let v = ctx.scope(effective).resolve(&path, "ToleratedFailurePercentagePath").map_err(|e| ctx.fail(e))?;
+        let v = ctx
+            .scope(effective)
+            .resolve(&path, "ToleratedFailurePercentagePath")
+            .map_err(|e| ctx.fail(e))?;
         v.as_f64().filter(|_| v.is_number()).ok_or_else(|| {
             ctx.fail(EvalError::runtime(format!(
                 "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
@@ -173,7 +239,9 @@ fn percentage_setting(ctx: &StateCtx, vars: &Map<String, Value>, effective: &Val
         return Ok(None);
     };
     if !(0.0..=100.0).contains(&value) {
-        return Err(ctx.fail(EvalError::runtime("ToleratedFailurePercentage must be between 0 and 100.")));
+        return Err(ctx.fail(EvalError::runtime(
+            "ToleratedFailurePercentage must be between 0 and 100.",
+        )));
     }
     Ok(Some(value))
 }
@@ -192,7 +260,10 @@ mod tests {
                 "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}}}}"#,
             json!({"xs": ["a", "b"], "k": 1}),
         );
-        assert_eq!(r.output, Some(json!([{"i": 0, "v": "a", "k": 1}, {"i": 1, "v": "b", "k": 1}])));
+        assert_eq!(
+            r.output,
+            Some(json!([{"i": 0, "v": "a", "k": 1}, {"i": 1, "v": "b", "k": 1}]))
+        );
     }
 
     #[test]
@@ -212,7 +283,13 @@ mod tests {
                 "ItemProcessor":{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}}}}"#,
             json!([1]),
         );
-        assert_eq!((r.status, r.error.as_deref()), (ExecutionStatus::Failed, Some("States.ExceedToleratedFailureThreshold")));
+        assert_eq!(
+            (r.status, r.error.as_deref()),
+            (
+                ExecutionStatus::Failed,
+                Some("States.ExceedToleratedFailureThreshold")
+            )
+        );
     }
 
     #[test]

@@ -29,7 +29,11 @@ pub(crate) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
 }
 
 /// JSONata-mode Output: the template if present, else `default`.
-fn jsonata_output(ctx: &StateCtx, vars: &serde_json::Map<String, Value>, default: Value) -> Result<Value, StatesError> {
+fn jsonata_output(
+    ctx: &StateCtx,
+    vars: &serde_json::Map<String, Value>,
+    default: Value,
+) -> Result<Value, StatesError> {
     match ctx.state.field("Output") {
         Some(t) => ctx.jsonata(t, vars, "Output"),
         None => Ok(default),
@@ -54,7 +58,11 @@ pub(crate) mod test_support {
     #[async_trait]
     impl LambdaInvoker for EchoInvoker {
         async fn invoke(&self, name: &str, payload: Value) -> Result<Value, FunctionError> {
-            if name.rsplit(':').next().is_some_and(|n| n.starts_with("fail")) {
+            if name
+                .rsplit(':')
+                .next()
+                .is_some_and(|n| n.starts_with("fail"))
+            {
                 return Err(FunctionError::unhandled("CustomError", "boom"));
             }
             Ok(payload)
@@ -62,8 +70,15 @@ pub(crate) mod test_support {
     }
 
     pub fn run(definition: &str, input: Value) -> ExecutionResult {
-        let def = Definition::parse(definition).unwrap_or_else(|e| panic!("bad test definition: {e}"));
-        let executor = Executor::new(def, Arc::new(EchoInvoker), Arc::new(VirtualClock::default()));
-        executor.execute_blocking(input).unwrap_or_else(|e| panic!("runtime: {e}"))
+        let def =
+            Definition::parse(definition).unwrap_or_else(|e| panic!("bad test definition: {e}"));
+        let executor = Executor::new(
+            def,
+            Arc::new(EchoInvoker),
+            Arc::new(VirtualClock::default()),
+        );
+        executor
+            .execute_blocking(input)
+            .unwrap_or_else(|e| panic!("runtime: {e}"))
     }
 }

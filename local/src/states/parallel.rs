@@ -25,18 +25,25 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     ctx.run.event("ParallelStateStarted", json!({}));
     let mut set = JoinSet::new();
     for (i, branch) in state.children.iter().enumerate() {
-        let frame = Frame { vars: ctx.frame.vars.clone(), map_item: None };
+        let frame = Frame {
+            vars: ctx.frame.vars.clone(),
+            map_item: None,
+        };
         let fut = run_machine(ctx.run.clone(), branch.clone(), branch_input.clone(), frame);
         set.spawn(async move { (i, fut.await) });
     }
     let mut outputs = vec![Value::Null; state.children.len()];
     while let Some(joined) = set.join_next().await {
-        let (i, result) = joined.map_err(|e| StatesError::named(ErrorName::Runtime, e.to_string()))?;
+        let (i, result) =
+            joined.map_err(|e| StatesError::named(ErrorName::Runtime, e.to_string()))?;
         match result {
             Ok(v) => outputs[i] = v,
             Err(e) => {
                 set.abort_all();
-                ctx.run.event("ParallelStateFailed", json!({"error": e.error, "cause": e.cause}));
+                ctx.run.event(
+                    "ParallelStateFailed",
+                    json!({"error": e.error, "cause": e.cause}),
+                );
                 return Err(e);
             }
         }
@@ -79,6 +86,9 @@ mod tests {
                 {"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"c"}}}]}}}"#,
             json!({}),
         );
-        assert_eq!((r.status, r.error.as_deref()), (ExecutionStatus::Failed, Some("Boom")));
+        assert_eq!(
+            (r.status, r.error.as_deref()),
+            (ExecutionStatus::Failed, Some("Boom"))
+        );
     }
 }

@@ -20,7 +20,8 @@ pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> 
         (None, None) => effective,
     };
     let assign = ctx.assign(state.field("Assign"), &result, None)?;
-    let merged = crate::paths::merge_result(state.field("ResultPath"), input, result).map_err(|e| ctx.fail(e))?;
+    let merged = crate::paths::merge_result(state.field("ResultPath"), input, result)
+        .map_err(|e| ctx.fail(e))?;
     let output = ctx.output_path(&merged)?;
     Ok(Outcome::follow(state, output, assign))
 }

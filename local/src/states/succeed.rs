@@ -13,7 +13,11 @@ pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> 
         let effective = ctx.input_path(&input)?;
         ctx.output_path(&effective)?
     };
-    Ok(Outcome { output, next: Next::End, assign: Default::default() })
+    Ok(Outcome {
+        output,
+        next: Next::End,
+        assign: Default::default(),
+    })
 }
 
 #[cfg(test)]
@@ -24,7 +28,13 @@ mod tests {
 
     #[test]
     fn succeeds_with_output_path() {
-        let r = run(r#"{"StartAt":"S","States":{"S":{"Type":"Succeed","OutputPath":"$.a"}}}"#, json!({"a": 3}));
-        assert_eq!((r.status, r.output), (ExecutionStatus::Succeeded, Some(json!(3))));
+        let r = run(
+            r#"{"StartAt":"S","States":{"S":{"Type":"Succeed","OutputPath":"$.a"}}}"#,
+            json!({"a": 3}),
+        );
+        assert_eq!(
+            (r.status, r.output),
+            (ExecutionStatus::Succeeded, Some(json!(3)))
+        );
     }
 }

@@ -25,7 +25,9 @@ fn integration(resource: &str) -> Option<Integration> {
     if resource.starts_with("arn:aws:lambda:") && resource.contains(":function:") {
         return Some(Integration::Direct(resource.to_string()));
     }
-    if resource.starts_with("arn:") && resource.ends_with(":states:::lambda:invoke") || resource == "arn:aws:states:::lambda:invoke" {
+    if resource.starts_with("arn:") && resource.ends_with(":states:::lambda:invoke")
+        || resource == "arn:aws:states:::lambda:invoke"
+    {
         return Some(Integration::Invoke);
     }
     None
@@ -33,9 +35,14 @@ fn integration(resource: &str) -> Option<Integration> {
 
 pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
-    let resource = state.field("Resource").and_then(Value::as_str).unwrap_or_default();
+    let resource = state
+        .field("Resource")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let Some(kind) = integration(resource) else {
-        return Err(ctx.fail(EvalError::runtime(format!("The resource '{resource}' is not supported by sfn-local"))));
+        return Err(ctx.fail(EvalError::runtime(format!(
+            "The resource '{resource}' is not supported by sfn-local"
+        ))));
     };
     let jsonata = state.is_jsonata();
     let vars = ctx.jsonata_vars(&input, &[]);
@@ -53,41 +60,69 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         };
         (effective, params)
     };
-    let timeout = seconds_field(ctx, &vars, &effective, "TimeoutSeconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    let timeout =
+        seconds_field(ctx, &vars, &effective, "TimeoutSeconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let heartbeat = seconds_field(ctx, &vars, &effective, "HeartbeatSeconds")?;
 
     let (function, payload) = match &kind {
         Integration::Direct(arn) => (arn.clone(), parameters),
         Integration::Invoke => {
-            let name = parameters.get("FunctionName").and_then(Value::as_str).ok_or_else(|| {
-                ctx.fail(EvalError::runtime("The field 'FunctionName' is required for lambda:invoke"))
-            })?;
+            let name = parameters
+                .get("FunctionName")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ctx.fail(EvalError::runtime(
+                        "The field 'FunctionName' is required for lambda:invoke",
+                    ))
+                })?;
             let payload = match parameters.get("Payload") {
                 None | Some(Value::Null) => json!({}),
                 // The API takes the payload as JSON text, so a string holding JSON is that JSON.
-                Some(Value::String(s)) => serde_json::from_str(s.as_str()).unwrap_or_else(|_| Value::String(s.clone())),
+                Some(Value::String(s)) => {
+                    serde_json::from_str(s.as_str()).unwrap_or_else(|_| Value::String(s.clone()))
+                }
                 Some(v) => v.clone(),
             };
             (name.to_string(), payload)
         }
     };
-    let prefix = if matches!(kind, Integration::Direct(_)) { "LambdaFunction" } else { "Task" };
-    ctx.run.event(&format!("{prefix}Scheduled"), json!({"resource": resource, "parameters": payload}));
+    let prefix = if matches!(kind, Integration::Direct(_)) {
+        "LambdaFunction"
+    } else {
+        "Task"
+    };
+    ctx.run.event(
+        &format!("{prefix}Scheduled"),
+        json!({"resource": resource, "parameters": payload}),
+    );
     ctx.run.event(&format!("{prefix}Started"), json!({}));
 
     let (limit, limit_error) = match heartbeat {
         Some(h) if h < timeout => (h, ErrorName::HeartbeatTimeout),
         _ => (timeout, ErrorName::Timeout),
     };
-    let invoked = tokio::time::timeout(Duration::from_secs(limit), ctx.run.invoker.invoke(&function, payload)).await;
+    let invoked = tokio::time::timeout(
+        Duration::from_secs(limit),
+        ctx.run.invoker.invoke(&function, payload),
+    )
+    .await;
     let result = match invoked {
         Err(_) => {
-            ctx.run.event(&format!("{prefix}TimedOut"), json!({"error": limit_error.as_str()}));
-            return Err(StatesError { error: limit_error.as_str().to_string(), cause: None });
+            ctx.run.event(
+                &format!("{prefix}TimedOut"),
+                json!({"error": limit_error.as_str()}),
+            );
+            return Err(StatesError {
+                error: limit_error.as_str().to_string(),
+                cause: None,
+            });
         }
         Ok(Err(e)) => {
             let err = function_failure(&e, &kind);
-            ctx.run.event(&format!("{prefix}Failed"), json!({"error": err.error, "cause": err.cause}));
+            ctx.run.event(
+                &format!("{prefix}Failed"),
+                json!({"error": err.error, "cause": err.cause}),
+            );
             return Err(err);
         }
         Ok(Ok(payload)) => match kind {
@@ -101,7 +136,8 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             format!("The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.", state.name),
         ));
     }
-    ctx.run.event(&format!("{prefix}Succeeded"), json!({"output": result}));
+    ctx.run
+        .event(&format!("{prefix}Succeeded"), json!({"output": result}));
 
     if jsonata {
         let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
@@ -114,26 +150,36 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         None => result,
     };
     let assign = ctx.assign(state.field("Assign"), &selected, None)?;
-    let merged = crate::paths::merge_result(state.field("ResultPath"), input, selected).map_err(|e| ctx.fail(e))?;
+    let merged = crate::paths::merge_result(state.field("ResultPath"), input, selected)
+        .map_err(|e| ctx.fail(e))?;
     let output = ctx.output_path(&merged)?;
     Ok(Outcome::follow(state, output, assign))
 }
 
 /// TimeoutSeconds / HeartbeatSeconds: a number, a JSONata expression, or the `...Path` form.
-fn seconds_field(ctx: &StateCtx, vars: &Map<String, Value>, effective: &Value, field: &str) -> Result<Option<u64>, StatesError> {
+fn seconds_field(
+    ctx: &StateCtx,
+    vars: &Map<String, Value>,
+    effective: &Value,
+    field: &str,
+) -> Result<Option<u64>, StatesError> {
     let state = &ctx.state;
     let value = match (state.field(field), state.field(&format!("{field}Path"))) {
         (Some(v), _) if state.is_jsonata() => ctx.jsonata(v, vars, field)?,
         (Some(v), _) => v.clone(),
         (None, Some(Value::String(p))) => {
             let path = JsonPath::parse(p.as_str()).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-            ctx.scope(effective).resolve(&path, &format!("{field}Path")).map_err(|e| ctx.fail(e))?
+            ctx.scope(effective)
+                .resolve(&path, &format!("{field}Path"))
+                .map_err(|e| ctx.fail(e))?
         }
         _ => return Ok(None),
     };
     match value.as_u64() {
         Some(n) if n > 0 => Ok(Some(n)),
-        _ => Err(ctx.fail(EvalError::runtime(format!("The {field} value must be a positive integer, but was: {value}")))),
+        _ => Err(ctx.fail(EvalError::runtime(format!(
+            "The {field} value must be a positive integer, but was: {value}"
+        )))),
     }
 }
 
@@ -154,7 +200,9 @@ fn function_failure(e: &FunctionError, kind: &Integration) -> StatesError {
 fn envelope(payload: Value) -> Value {
     let length = payload.to_string().len().to_string();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let date = chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
     let trace = format!("Root=1-{}", uuid::Uuid::new_v4().simple());
     json!({
         "ExecutedVersion": "$LATEST",
@@ -191,10 +239,16 @@ fn envelope(payload: Value) -> Value {
 pub(crate) fn python_json(v: &Value) -> String {
     match v {
         Value::Object(m) => {
-            let items: Vec<String> = m.iter().map(|(k, v)| format!("{}: {}", python_string(k), python_json(v))).collect();
+            let items: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", python_string(k), python_json(v)))
+                .collect();
             format!("{{{}}}", items.join(", "))
         }
-        Value::Array(a) => format!("[{}]", a.iter().map(python_json).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(python_json).collect::<Vec<_>>().join(", ")
+        ),
         Value::String(s) => python_string(s),
         other => other.to_string(),
     }
@@ -232,15 +286,23 @@ mod tests {
     fn recognises_integrations() {
         assert_eq!(
             integration("arn:aws:lambda:us-east-1:1:function:f"),
-            Some(Integration::Direct("arn:aws:lambda:us-east-1:1:function:f".into()))
+            Some(Integration::Direct(
+                "arn:aws:lambda:us-east-1:1:function:f".into()
+            ))
         );
-        assert_eq!(integration("arn:aws:states:::lambda:invoke"), Some(Integration::Invoke));
+        assert_eq!(
+            integration("arn:aws:states:::lambda:invoke"),
+            Some(Integration::Invoke)
+        );
         assert_eq!(integration("arn:aws:states:::sqs:sendMessage"), None);
     }
 
     #[test]
     fn python_json_spacing() {
-        assert_eq!(python_json(&json!({"a": [1, "é"]})), r#"{"a": [1, "\u00e9"]}"#);
+        assert_eq!(
+            python_json(&json!({"a": [1, "é"]})),
+            r#"{"a": [1, "\u00e9"]}"#
+        );
     }
 
     #[test]
@@ -263,7 +325,10 @@ mod tests {
             json!({}),
         );
         assert_eq!(r.status, ExecutionStatus::Succeeded);
-        assert_eq!(r.output.as_ref().and_then(|o| o.get("Error")), Some(&json!("CustomError")));
+        assert_eq!(
+            r.output.as_ref().and_then(|o| o.get("Error")),
+            Some(&json!("CustomError"))
+        );
         // Two retries of 10 s and 20 s on the virtual clock; T entered once, retried twice, then H.
         assert_eq!((r.stopped_at - r.started_at).num_seconds(), 30);
         assert_eq!(r.transitions, 4);

@@ -40,7 +40,11 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             Until::Seconds(0)
         };
         let output = super::jsonata_output(ctx, &vars, input.clone())?;
-        (until, output, ctx.assign(state.field("Assign"), &input, Some(&vars))?)
+        (
+            until,
+            output,
+            ctx.assign(state.field("Assign"), &input, Some(&vars))?,
+        )
     } else {
         let effective = ctx.input_path(&input)?;
         let until = jsonpath_until(ctx, &effective)?;
@@ -49,7 +53,9 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     };
     let duration = match until {
         Until::Seconds(s) => Duration::from_secs(s),
-        Until::Timestamp(t) => (t.with_timezone(&chrono::Utc) - ctx.run.clock.now()).to_std().unwrap_or(Duration::ZERO),
+        Until::Timestamp(t) => (t.with_timezone(&chrono::Utc) - ctx.run.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO),
     };
     ctx.run.clock.sleep(duration).await;
     Ok(Outcome::follow(state, output, assign))
@@ -58,15 +64,27 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
 fn jsonpath_until(ctx: &StateCtx, effective: &Value) -> Result<Until, StatesError> {
     let state = &ctx.state;
     if let Some(s) = state.field("Seconds") {
-        return s.as_u64().map(Until::Seconds).ok_or_else(|| ctx.fail(EvalError::runtime("Seconds must be a positive integer")));
+        return s
+            .as_u64()
+            .map(Until::Seconds)
+            .ok_or_else(|| ctx.fail(EvalError::runtime("Seconds must be a positive integer")));
     }
     if let Some(t) = state.field("Timestamp").and_then(Value::as_str) {
-        return timestamp(t).map(Until::Timestamp).ok_or_else(|| ctx.fail(EvalError::runtime("Timestamp is not a valid ISO-8601 date-time")));
+        return timestamp(t).map(Until::Timestamp).ok_or_else(|| {
+            ctx.fail(EvalError::runtime(
+                "Timestamp is not a valid ISO-8601 date-time",
+            ))
+        });
     }
     let resolve = |field: &str| -> Result<Option<(String, Value)>, StatesError> {
-        let Some(p) = state.field(field).and_then(Value::as_str) else { return Ok(None) };
+        let Some(p) = state.field(field).and_then(Value::as_str) else {
+            return Ok(None);
+        };
         let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-        let v = ctx.scope(effective).resolve(&path, field).map_err(|e| ctx.fail(e))?;
+        let v = ctx
+            .scope(effective)
+            .resolve(&path, field)
+            .map_err(|e| ctx.fail(e))?;
         Ok(Some((p.to_string(), v)))
     };
     if let Some((path, v)) = resolve("SecondsPath")? {
@@ -74,7 +92,10 @@ fn jsonpath_until(ctx: &StateCtx, effective: &Value) -> Result<Until, StatesErro
             Some(s) => Ok(Until::Seconds(s)),
             None => Err(ctx.fail(EvalError::new(
                 ErrorName::Runtime,
-                format!("The SecondsPath parameter cannot be parsed as a long value: {path} == {}", plain(&v)),
+                format!(
+                    "The SecondsPath parameter cannot be parsed as a long value: {path} == {}",
+                    plain(&v)
+                ),
             ))),
         };
     }
@@ -105,14 +126,20 @@ mod tests {
 
     #[test]
     fn long_waits_elapse_on_the_virtual_clock() {
-        let r = run(r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":86400,"End":true}}}"#, json!({}));
+        let r = run(
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":86400,"End":true}}}"#,
+            json!({}),
+        );
         assert_eq!(r.status, ExecutionStatus::Succeeded);
         assert_eq!((r.stopped_at - r.started_at).num_seconds(), 86400);
     }
 
     #[test]
     fn seconds_path_must_be_an_integer() {
-        let r = run(r#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#, json!({"s": 1.5}));
+        let r = run(
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#,
+            json!({"s": 1.5}),
+        );
         assert_eq!(r.error.as_deref(), Some("States.Runtime"));
     }
 }
