@@ -514,3 +514,114 @@ fn jitter() -> f64 {
         .unwrap_or(0);
     f64::from(nanos % 1000) / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::VirtualClock;
+    use crate::invoker::{FunctionError, LatencyInvoker};
+    use async_trait::async_trait;
+
+    struct Echo;
+
+    #[async_trait]
+    impl LambdaInvoker for Echo {
+        async fn invoke(&self, _name: &str, payload: Value) -> Result<Value, FunctionError> {
+            Ok(payload)
+        }
+    }
+
+    fn executor(definition: &str, latency_secs: u64) -> Executor {
+        let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
+        let invoker = Arc::new(LatencyInvoker {
+            inner: Arc::new(Echo),
+            clock: clock.clone(),
+            latency: Box::new(move |_| Duration::from_secs(latency_secs)),
+        });
+        let def = Definition::parse(definition).unwrap_or_else(|e| panic!("{e}"));
+        Executor::new(def, invoker, clock)
+    }
+
+    const TASK: &str = r#"{"StartAt":"T","States":{"T":{"Type":"Task",
+        "Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSeconds":10,"End":true}}}"#;
+
+    #[test]
+    fn task_within_timeout_succeeds_after_its_latency() {
+        let r = executor(TASK, 9)
+            .execute_blocking(json!({"a": 1}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, ExecutionStatus::Succeeded);
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 9);
+    }
+
+    #[test]
+    fn task_over_timeout_fails_at_the_timeout_instant() {
+        let r = executor(TASK, 60)
+            .execute_blocking(json!({}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (r.status, r.error.as_deref()),
+            (ExecutionStatus::Failed, Some("States.Timeout"))
+        );
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 10);
+        assert!(r
+            .history
+            .iter()
+            .any(|e| e.event_type == "LambdaFunctionTimedOut"));
+    }
+
+    #[test]
+    fn execution_timeout_ends_timed_out() {
+        let def = r#"{"TimeoutSeconds":5,"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":100,"End":true}}}"#;
+        let r = executor(def, 0)
+            .execute_blocking(json!({}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, ExecutionStatus::TimedOut);
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 5);
+        assert_eq!(
+            r.history.last().map(|e| e.event_type.as_str()),
+            Some("ExecutionTimedOut")
+        );
+    }
+
+    #[test]
+    fn map_makespan_follows_concurrency_on_the_virtual_clock() {
+        let def = r#"{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":2,"End":true,
+            "ItemProcessor":{"StartAt":"T","States":{"T":{"Type":"Task",
+            "Resource":"arn:aws:lambda:us-east-1:1:function:f","End":true}}}}}}"#;
+        let r = executor(def, 30)
+            .execute_blocking(json!([1, 2, 3, 4, 5]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.output, Some(json!([1, 2, 3, 4, 5])));
+        // Five 30 s tasks two at a time: three waves.
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 90);
+        // Map entered once, then five iterations of one state each.
+        assert_eq!(r.transitions, 6);
+    }
+
+    #[test]
+    fn history_numbers_events_in_order() {
+        let def =
+            r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Succeed"}}}"#;
+        let r = executor(def, 0)
+            .execute_blocking(json!({}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kinds: Vec<&str> = r.history.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "ExecutionStarted",
+                "PassStateEntered",
+                "PassStateExited",
+                "SucceedStateEntered",
+                "SucceedStateExited",
+                "ExecutionSucceeded"
+            ]
+        );
+        assert!(r
+            .history
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.id == i as u64 + 1));
+    }
+}
