@@ -49,7 +49,10 @@ pub fn range(args: &[Value]) -> Result<Value, EvalError> {
                 "States.ArrayRange: the result may hold at most 1000 items",
             ));
         }
-        i += step;
+        match i.checked_add(step) {
+            Some(next) => i = next,
+            None => break,
+        }
     }
     Ok(Value::Array(out))
 }

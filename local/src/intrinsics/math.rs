@@ -35,8 +35,10 @@ pub fn random(args: &[Value]) -> Result<Value, EvalError> {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    let span = (end - start) as u64;
-    Ok(Value::from(start + (z % span) as i64))
+    let span = (i128::from(end) - i128::from(start)) as u128;
+    Ok(Value::from(
+        (i128::from(start) + (u128::from(z) % span) as i128) as i64,
+    ))
 }
 
 #[cfg(test)]
