@@ -95,6 +95,108 @@ pub fn call(
                     .collect(),
             ))
         }
+        "substring" => {
+            let s: Vec<char> = arg(0)
+                .as_ref()
+                .map(string_of)
+                .unwrap_or_default()
+                .chars()
+                .collect();
+            let len = s.len() as i64;
+            let start = num(&arg(1), name)? as i64;
+            let start = if start < 0 {
+                (len + start).max(0)
+            } else {
+                start.min(len)
+            } as usize;
+            let take = match arg(2) {
+                Some(_) => num(&arg(2), name)?.max(0.0) as usize,
+                None => s.len(),
+            };
+            Some(Value::String(s.iter().skip(start).take(take).collect()))
+        }
+        "substringBefore" | "substringAfter" => {
+            let s = arg(0).as_ref().map(string_of).unwrap_or_default();
+            let pat = arg(1).as_ref().map(string_of).unwrap_or_default();
+            Some(Value::String(match s.find(&pat) {
+                Some(i) if name == "substringBefore" => s[..i].to_string(),
+                Some(i) => s[i + pat.len()..].to_string(),
+                None => s,
+            }))
+        }
+        "contains" => {
+            let s = arg(0).as_ref().map(string_of).unwrap_or_default();
+            let pat = arg(1).as_ref().map(string_of).unwrap_or_default();
+            Some(Value::Bool(s.contains(&pat)))
+        }
+        "trim" => arg(0).map(|v| {
+            Value::String(
+                string_of(&v)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        }),
+        "replace" => {
+            let s = arg(0).as_ref().map(string_of).unwrap_or_default();
+            let pat = arg(1).as_ref().map(string_of).unwrap_or_default();
+            let rep = arg(2).as_ref().map(string_of).unwrap_or_default();
+            if pat.is_empty() {
+                return Err(JsonataError(
+                    "D3010: Second argument of replace function cannot be an empty string".into(),
+                ));
+            }
+            Some(Value::String(s.replace(&pat, &rep)))
+        }
+        "type" => arg(0).map(|v| {
+            Value::String(
+                match v {
+                    Value::Null => "null",
+                    Value::Bool(_) => "boolean",
+                    Value::Number(_) => "number",
+                    Value::String(_) => "string",
+                    Value::Array(_) => "array",
+                    Value::Object(_) => "object",
+                }
+                .into(),
+            )
+        }),
+        "reverse" => arg(0).map(|v| {
+            let mut a = to_array(Some(v));
+            a.reverse();
+            Value::Array(a)
+        }),
+        "distinct" => arg(0).map(|v| {
+            let mut out: Vec<Value> = Vec::new();
+            for item in to_array(Some(v)) {
+                if !out.iter().any(|o| crate::paths::json_eq(o, &item)) {
+                    out.push(item);
+                }
+            }
+            Value::Array(out)
+        }),
+        "sort" => arg(0).map(|v| {
+            let mut a = to_array(Some(v));
+            a.sort_by(|x, y| match (x, y) {
+                (Value::Number(p), Value::Number(q)) => p
+                    .as_f64()
+                    .partial_cmp(&q.as_f64())
+                    .unwrap_or(std::cmp::Ordering::Equal),
+                (Value::String(p), Value::String(q)) => p.cmp(q),
+                _ => std::cmp::Ordering::Equal,
+            });
+            Value::Array(a)
+        }),
+        "lookup" => match (arg(0), arg(1)) {
+            (Some(Value::Object(m)), Some(Value::String(k))) => m.get(&k).cloned(),
+            _ => None,
+        },
+        "values" => arg(0).and_then(|v| {
+            v.as_object()
+                .map(|m| Value::Array(m.values().cloned().collect()))
+        }),
+        "power" => number(num(&arg(0), name)?.powf(num(&arg(1), name)?)),
+        "sqrt" => number(num(&arg(0), name)?.sqrt()),
         "append" => {
             let mut a = to_array(arg(0));
             a.extend(to_array(arg(1)));
@@ -199,4 +301,53 @@ pub fn call(
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call1(name: &str, args: Vec<Value>) -> Option<Value> {
+        call(name, args.into_iter().map(Some).collect(), &Map::new())
+            .ok()
+            .flatten()
+    }
+
+    #[test]
+    fn string_functions() {
+        assert_eq!(
+            call1("substring", vec![json!("hello"), json!(1), json!(3)]),
+            Some(json!("ell"))
+        );
+        assert_eq!(
+            call1("substringAfter", vec![json!("a-b"), json!("-")]),
+            Some(json!("b"))
+        );
+        assert_eq!(call1("trim", vec![json!("  a   b ")]), Some(json!("a b")));
+        assert_eq!(
+            call1("contains", vec![json!("abc"), json!("b")]),
+            Some(json!(true))
+        );
+    }
+
+    #[test]
+    fn aws_additions() {
+        assert_eq!(
+            call1("partition", vec![json!([1, 2, 3]), json!(2)]),
+            Some(json!([[1, 2], [3]]))
+        );
+        assert_eq!(
+            call1("range", vec![json!(0), json!(4), json!(2)]),
+            Some(json!([0, 2, 4]))
+        );
+        assert_eq!(
+            call1("parse", vec![json!("{\"a\":1}")]),
+            Some(json!({"a": 1}))
+        );
+        assert_eq!(
+            call1("merge", vec![json!([{"a": 1}, {"b": 2}])]),
+            Some(json!({"a": 1, "b": 2}))
+        );
+    }
 }
