@@ -97,10 +97,14 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     );
     ctx.run.event(&format!("{prefix}Started"), json!({}));
 
-    let (limit, limit_error) = match heartbeat {
-        Some(h) if h < timeout => (h, ErrorName::HeartbeatTimeout),
-        _ => (timeout, ErrorName::Timeout),
-    };
+    // Heartbeats concern activities and callback or .sync integrations; a request-response Lambda
+    // invocation sends none, so only TimeoutSeconds bounds it. The field is still evaluated and checked.
+    if heartbeat.is_some_and(|h| h >= timeout) {
+        return Err(ctx.fail(EvalError::runtime(
+            "HeartbeatSeconds must be smaller than TimeoutSeconds",
+        )));
+    }
+    let (limit, limit_error) = (timeout, ErrorName::Timeout);
     let invoked = tokio::time::timeout(
         Duration::from_secs(limit),
         ctx.run.invoker.invoke(&function, payload),
