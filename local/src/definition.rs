@@ -259,6 +259,30 @@ fn parse_state(
         None => return Err(field_error(&path, "Type", "is required")),
     };
     let ql = QueryLanguage::parse(fields.get("QueryLanguage"), machine_ql, &path)?;
+    // Each query language has its own fields; AWS rejects the other language's at creation.
+    let foreign: &[&str] = match ql {
+        QueryLanguage::Jsonata => &[
+            "InputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "OutputPath",
+            "ItemsPath",
+        ],
+        QueryLanguage::JsonPath => &["Arguments", "Output", "Items"],
+    };
+    if let Some(field) = foreign.iter().find(|f| fields.contains_key(**f)) {
+        let language = if ql == QueryLanguage::Jsonata {
+            "JSONata"
+        } else {
+            "JSONPath"
+        };
+        return Err(field_error(
+            &path,
+            field,
+            format!("is not supported in a {language} state"),
+        ));
+    }
     let next = fields.get("Next").and_then(Value::as_str).map(String::from);
     let end = fields.get("End").and_then(Value::as_bool).unwrap_or(false);
     let terminal = matches!(
@@ -404,6 +428,19 @@ mod tests {
         let def = r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"x","End":true,
             "Retry":[{"ErrorEquals":["States.ALL"]},{"ErrorEquals":["E"]}]}}}"#;
         assert!(Definition::parse(def).is_err());
+    }
+
+    #[test]
+    fn rejects_fields_of_the_other_query_language() {
+        let def = r#"{"QueryLanguage":"JSONata","StartAt":"A","States":{"A":{"Type":"Pass","InputPath":"$","End":true}}}"#;
+        let text = Definition::parse(def)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            text.contains("InputPath") && text.contains("JSONata"),
+            "{text}"
+        );
     }
 
     #[test]
