@@ -220,6 +220,81 @@ impl LambdaInvoker for LatencyInvoker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// Serves `count` requests on loopback: `missing` answers 404, `broken` a function error, others echo.
+    fn serve(count: usize) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(count).flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                let (status, extra, reply) = if request_line.contains("/missing/") {
+                    (
+                        "404 Not Found",
+                        "x-amzn-ErrorType: ResourceNotFoundException\r\n",
+                        r#"{"Type":"User","message":"nope"}"#.to_string(),
+                    )
+                } else if request_line.contains("/broken/") {
+                    (
+                        "200 OK",
+                        "X-Amz-Function-Error: Unhandled\r\n",
+                        r#"{"errorMessage":"bad","errorType":"ValueError"}"#.to_string(),
+                    )
+                } else {
+                    ("200 OK", "", String::from_utf8_lossy(&body).into_owned())
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+                let _ = reader.get_mut().write_all(response.as_bytes());
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http_invoker_maps_results_and_errors() {
+        let invoker = HttpInvoker::new(serve(3));
+        let ok = invoker.invoke("echo", serde_json::json!({"a": 1})).await;
+        assert_eq!(ok, Ok(serde_json::json!({"a": 1})));
+        let err = invoker.invoke("broken", serde_json::json!({})).await.err();
+        assert_eq!(
+            err.as_ref().map(|e| e.error_type.as_str()),
+            Some("ValueError")
+        );
+        assert_eq!(
+            err.and_then(|e| e.raw_body)
+                .map(|b| b["errorMessage"].clone()),
+            Some(serde_json::json!("bad"))
+        );
+        let missing = invoker.invoke("missing", serde_json::json!({})).await.err();
+        assert_eq!(
+            missing.as_ref().map(|e| e.error_type.as_str()),
+            Some("Lambda.ResourceNotFoundException")
+        );
+        let cause = missing.and_then(|e| e.service_cause).unwrap_or_default();
+        assert!(cause.starts_with("Function not found: arn:aws:lambda:us-east-1:111111111111:function:missing:$LATEST (Service: AWSLambda; Status Code: 404"), "{cause}");
+    }
 
     #[test]
     fn not_found_arn_gets_latest_qualifier() {
