@@ -624,4 +624,59 @@ mod tests {
             .enumerate()
             .all(|(i, e)| e.id == i as u64 + 1));
     }
+
+    /// Fails every call and records the virtual instant of each attempt.
+    struct Recorder {
+        clock: Arc<dyn Clock>,
+        calls: std::sync::Mutex<Vec<DateTime<Utc>>>,
+    }
+
+    #[async_trait]
+    impl LambdaInvoker for Recorder {
+        async fn invoke(&self, _name: &str, _payload: Value) -> Result<Value, FunctionError> {
+            self.calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(self.clock.now());
+            Err(FunctionError::unhandled("Flaky", "again"))
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        #[test]
+        fn retries_happen_at_the_scheduled_virtual_instants(
+            interval in 1u32..20,
+            backoff in 1.0f64..3.0,
+            max in 0u64..5,
+            cap in proptest::option::of(1u32..60),
+        ) {
+            let mut retrier = json!({"ErrorEquals": ["Flaky"], "IntervalSeconds": interval, "BackoffRate": backoff, "MaxAttempts": max});
+            if let Some(c) = cap {
+                retrier["MaxDelaySeconds"] = json!(c);
+            }
+            let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task",
+                "Resource": "arn:aws:lambda:us-east-1:1:function:f", "Retry": [retrier], "End": true}}});
+            let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
+            let recorder = Arc::new(Recorder { clock: clock.clone(), calls: Default::default() });
+            let definition = Definition::parse(&def.to_string()).unwrap_or_else(|e| panic!("{e}"));
+            let r = Executor::new(definition, recorder.clone(), clock)
+                .execute_blocking(json!({}))
+                .unwrap_or_else(|e| panic!("{e}"));
+            proptest::prop_assert_eq!(r.error.as_deref(), Some("Flaky"));
+            let calls = recorder.calls.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            // One attempt plus MaxAttempts retries, each after Interval * Backoff^(n-1), capped.
+            proptest::prop_assert_eq!(calls.len() as u64, max + 1);
+            for (n, pair) in calls.windows(2).enumerate() {
+                let mut want = f64::from(interval) * backoff.powi(n as i32);
+                if let Some(c) = cap {
+                    want = want.min(f64::from(c));
+                }
+                let got = (pair[1] - pair[0]).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                proptest::prop_assert!((got - want).abs() < 0.01, "retry {} after {got} s, want {want} s", n + 1);
+            }
+            // Entered once, plus one transition per retry.
+            proptest::prop_assert_eq!(r.transitions, max + 1);
+        }
+    }
 }
