@@ -74,7 +74,17 @@ pub struct Executor {
     definition: Definition,
     invoker: Arc<dyn LambdaInvoker>,
     clock: Arc<dyn Clock>,
-    state_machine_name: String,
+    state_machine_arn: String,
+}
+
+/// Resolves when an execution is to be stopped (StopExecution): it then ends ABORTED.
+pub type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// How an execution's body ended.
+enum End {
+    Done(Result<Value, StatesError>),
+    TimedOut,
+    Aborted,
 }
 
 /// What one execution shares across its branches.
@@ -242,8 +252,14 @@ impl Executor {
             definition,
             invoker,
             clock,
-            state_machine_name: "sfn-local".to_string(),
+            state_machine_arn: format!("arn:aws:states:{REGION_ACCOUNT}:stateMachine:sfn-local"),
         }
+    }
+
+    /// Runs executions as executions of the state machine `arn` (their ids derive from it).
+    pub fn with_state_machine_arn(mut self, arn: impl Into<String>) -> Self {
+        self.state_machine_arn = arn.into();
+        self
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {
@@ -258,27 +274,42 @@ impl Executor {
 
     /// Runs one execution. With a virtual clock this must run on a paused runtime.
     pub async fn execute(&self, input: Value) -> ExecutionResult {
+        let name = uuid::Uuid::new_v4().to_string();
+        self.execute_named(&name, input, Box::pin(std::future::pending()))
+            .await
+    }
+
+    /// Runs one execution named `name` (its id is the state machine's ARN with that name), until it
+    /// ends or `stop` resolves.
+    pub async fn execute_named(
+        &self,
+        name: &str,
+        input: Value,
+        stop: StopSignal,
+    ) -> ExecutionResult {
         let started_at = self.clock.now();
-        let exec_name = uuid::Uuid::new_v4().to_string();
-        let sm_arn = format!(
-            "arn:aws:states:{REGION_ACCOUNT}:stateMachine:{}",
-            self.state_machine_name
-        );
+        let sm_arn = self.state_machine_arn.clone();
+        let sm_name = sm_arn.rsplit(':').next().unwrap_or_default().to_string();
+        let account = sm_arn
+            .split(':')
+            .nth(4)
+            .unwrap_or("111111111111")
+            .to_string();
         let mut base = Map::new();
         base.insert(
             "Execution".into(),
             json!({
-                "Id": format!("arn:aws:states:{REGION_ACCOUNT}:execution:{}:{exec_name}", self.state_machine_name),
+                "Id": format!("{}:{name}", sm_arn.replacen(":stateMachine:", ":execution:", 1)),
                 "Input": input,
                 "StartTime": iso(started_at),
-                "Name": exec_name,
-                "RoleArn": format!("arn:aws:iam::111111111111:role/{}", self.state_machine_name),
+                "Name": name,
+                "RoleArn": format!("arn:aws:iam::{account}:role/{sm_name}"),
                 "RedriveCount": 0,
             }),
         );
         base.insert(
             "StateMachine".into(),
-            json!({"Id": sm_arn, "Name": self.state_machine_name}),
+            json!({"Id": sm_arn, "Name": sm_name}),
         );
         let run = Arc::new(Run {
             invoker: self.invoker.clone(),
@@ -294,25 +325,31 @@ impl Executor {
             input.clone(),
             Frame::default(),
         );
-        let outcome = if input.to_string().len() > MAX_PAYLOAD_BYTES {
-            Some(Err(StatesError::named(
+        let end = if input.to_string().len() > MAX_PAYLOAD_BYTES {
+            End::Done(Err(StatesError::named(
                 ErrorName::DataLimitExceeded,
                 "The execution input exceeds the maximum size",
             )))
         } else {
-            match self.definition.timeout_seconds {
-                Some(secs) => tokio::time::timeout(Duration::from_secs(secs), body)
-                    .await
-                    .ok(),
-                None => Some(body.await),
+            let limited = async {
+                match self.definition.timeout_seconds {
+                    Some(secs) => tokio::time::timeout(Duration::from_secs(secs), body)
+                        .await
+                        .map_or(End::TimedOut, End::Done),
+                    None => End::Done(body.await),
+                }
+            };
+            tokio::select! {
+                end = limited => end,
+                () = stop => End::Aborted,
             }
         };
-        let (status, output, error, cause) = match outcome {
-            Some(Ok(out)) => {
+        let (status, output, error, cause) = match end {
+            End::Done(Ok(out)) => {
                 run.event("ExecutionSucceeded", json!({"output": out}));
                 (ExecutionStatus::Succeeded, Some(out), None, None)
             }
-            None => {
+            End::TimedOut => {
                 run.event(
                     "ExecutionTimedOut",
                     json!({"error": ErrorName::Timeout.as_str()}),
@@ -324,7 +361,11 @@ impl Executor {
                     None,
                 )
             }
-            Some(Err(e)) => {
+            End::Aborted => {
+                run.event("ExecutionAborted", json!({}));
+                (ExecutionStatus::Aborted, None, None, None)
+            }
+            End::Done(Err(e)) => {
                 run.event(
                     "ExecutionFailed",
                     json!({"error": e.error, "cause": e.cause}),

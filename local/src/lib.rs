@@ -24,11 +24,12 @@ pub mod jsonata;
 pub mod paths;
 pub mod query;
 pub mod retry;
+pub mod run;
 mod states;
 
 pub use clock::{Clock, RealClock, VirtualClock};
 pub use definition::{Definition, DefinitionError};
 pub use error::{ErrorName, StatesError};
-pub use executor::{ExecutionResult, ExecutionStatus, Executor};
+pub use executor::{ExecutionResult, ExecutionStatus, Executor, StopSignal};
 pub use history::HistoryEvent;
 pub use invoker::{FunctionError, HttpInvoker, LambdaInvoker, LatencyInvoker};

@@ -22,6 +22,35 @@ struct Cli {
 enum Command {
     /// Run one execution and print its result as JSON.
     Exec(ExecArgs),
+    /// Run a whole goal through the product's state machine with its own handlers, in process.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Actions in the goal (the shipped example has 64: 8 sub-goals of 8).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=64))]
+    actions: u32,
+    /// Actions whose task generation fails for good (their tasks are never written).
+    #[arg(long, default_value_t = 0)]
+    fail: u32,
+    /// Actions whose first task-generation attempt is throttled (then retried).
+    #[arg(long, default_value_t = 0)]
+    flaky: u32,
+    /// Median simulated latency of one AI call, in seconds (lognormal).
+    #[arg(long, default_value_t = 5.0)]
+    ai_latency: f64,
+    /// Spread (sigma) of the lognormal AI latency; 0 makes every call take the median.
+    #[arg(long, default_value_t = 0.3)]
+    ai_latency_sigma: f64,
+    /// Seed of the simulated latencies.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = ClockKind::Virtual)]
+    clock: ClockKind,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -65,6 +94,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Run(args) => match run_goal(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("sfn-local: {message}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
@@ -97,4 +133,120 @@ fn exec(args: ExecArgs) -> Result<serde_json::Value, String> {
         .execute_blocking(input)
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     Ok(result.summary())
+}
+
+/// Lognormal latencies around `median` seconds, reproducible from `seed`.
+fn lognormal_latency(median: f64, sigma: f64, seed: u64) -> sfn_local::run::Latency {
+    use rand::{Rng, SeedableRng};
+    let rng = std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(seed));
+    Box::new(move |function: &str| {
+        if !function.ends_with("generate-tasks") {
+            return std::time::Duration::ZERO;
+        }
+        let (u1, u2): (f64, f64) = match rng.lock() {
+            Ok(mut r) => (r.gen_range(f64::EPSILON..1.0), r.gen()),
+            Err(_) => (0.5, 0.0),
+        };
+        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        std::time::Duration::from_secs_f64((median * (sigma * normal).exp()).max(0.0))
+    })
+}
+
+fn run_goal(args: RunArgs) -> Result<(), String> {
+    use shared::examples::{example_goal, mark, seed};
+    use shared::ports::Store;
+    let clock: Arc<dyn Clock> = match args.clock {
+        ClockKind::Virtual => Arc::new(VirtualClock::default()),
+        ClockKind::Real => Arc::new(RealClock),
+    };
+    let latency = lognormal_latency(args.ai_latency, args.ai_latency_sigma, args.seed);
+    let stack = sfn_local::run::LocalStack::new(clock.clone(), Some(latency))
+        .map_err(|e| format!("unusable definition: {e}"))?;
+    let runtime = sfn_local::clock::runtime(clock.as_ref())
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let wall = std::time::Instant::now();
+    let report = runtime.block_on(async {
+        let (goal, mut actions) = example_goal(
+            "goal-example",
+            "user-local",
+            args.actions as usize,
+            clock.now(),
+        );
+        let n = actions.len();
+        // Spread the injected failures over the goal, failing ones first.
+        let step = |k: u32| if k == 0 { n } else { (n / k as usize).max(1) };
+        mark(
+            &mut actions,
+            (0..n).step_by(step(args.fail)).take(args.fail as usize),
+            "[fail]",
+        );
+        mark(
+            &mut actions,
+            (1..n).step_by(step(args.flaky)).take(args.flaky as usize),
+            "[flaky:1]",
+        );
+        seed(stack.store.as_ref(), &goal, &actions)
+            .await
+            .map_err(|e| e.to_string())?;
+        let arn = stack.start("user-local", "goal-example").await?;
+        let bar = indicatif::ProgressBar::new(n as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:40}] {pos}/{len} actions {msg}",
+            )
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+        );
+        let watch = async {
+            loop {
+                if let Ok(Some(r)) = stack.store.get_execution(&arn).await {
+                    bar.set_position(u64::from(r.processed_actions));
+                    bar.set_message(format!("{}%", r.progress_percent));
+                }
+                clock.sleep(std::time::Duration::from_secs(1)).await;
+            }
+        };
+        let result = tokio::select! {
+            result = stack.run(&arn) => result,
+            () = watch => unreachable!("the progress watch never ends"),
+        };
+        bar.finish_and_clear();
+        Ok::<_, String>(stack.report(&arn, &result).await)
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    let goal = report
+        .goal_status
+        .map(|g| format!("{g:?}").to_lowercase())
+        .unwrap_or_else(|| "unknown".into());
+    println!("Run {}", report.execution_arn);
+    println!("  status              {} (goal {goal})", report.status);
+    println!(
+        "  actions             {} ok, {} failed of {}",
+        report.actions_succeeded, report.actions_failed, report.total_actions
+    );
+    println!("  tasks written       {}", report.tasks_written);
+    println!("  state transitions   {}", report.state_transitions);
+    println!("  lambda invocations  {}", report.lambda_invocations);
+    println!(
+        "  simulated makespan  {:.1} s ({} clock)",
+        report.simulated_makespan_seconds,
+        if clock.is_virtual() {
+            "virtual"
+        } else {
+            "real"
+        }
+    );
+    println!("  estimated AWS cost  ${:.5} (state transitions and Lambda requests; model tokens not included)", report.estimated_cost_usd);
+    println!("  alerts published    {}", report.alerts);
+    println!(
+        "  wall time           {:.3} s",
+        wall.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

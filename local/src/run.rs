@@ -1,0 +1,399 @@
+//! The whole product on one machine: the real definition executed with the project's own handlers
+//! in process, over the embedded in-memory store and the offline task generator, on the
+//! executor's clock. `sfn-local run` and the workflow scenarios drive it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use embedded_handlers::Ports;
+use serde::Serialize;
+use serde_json::{json, Value};
+use shared::examples::EXAMPLE_STATE_MACHINE_ARN;
+use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
+use shared::metrics::{MetricSink, NoMetrics};
+use shared::naming;
+use shared::offline::OfflineGenerator;
+use shared::ports::{ExecutionControl, ExecutionDescription, StartOutcome, Store};
+use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
+use shared::{DomainError, ErrorCode};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::definition::{Definition, DefinitionError};
+use crate::executor::{ExecutionResult, ExecutionStatus, Executor};
+use crate::invoker::{FunctionError, LambdaInvoker, LatencyInvoker};
+
+/// The definition the product deploys, built into the binary.
+pub const DEFINITION: &str = include_str!("../../statemachine/start-activity.asl.json");
+
+/// Price of Step Functions Standard state transitions, in dollars.
+pub const PRICE_PER_TRANSITION: f64 = 0.025 / 1000.0;
+/// Price of one Lambda request, in dollars (duration is priced separately and not estimated).
+pub const PRICE_PER_LAMBDA_REQUEST: f64 = 0.20 / 1_000_000.0;
+
+/// The definition with each function ARN pointing at the function of that name.
+pub fn local_definition() -> Result<Definition, DefinitionError> {
+    let names = [
+        ("ValidateInput", "validate-input"),
+        ("GetActions", "get-actions"),
+        ("CreateBatches", "create-batches"),
+        ("GenerateTasks", "generate-tasks"),
+        ("SaveTasks", "save-tasks"),
+        ("UpdateProgress", "update-progress"),
+        ("AggregateResults", "aggregate-results"),
+        ("UpdateGoalStatus", "update-goal-status"),
+        ("HandleError", "handle-error"),
+    ];
+    let substitutions: HashMap<String, String> = names
+        .iter()
+        .map(|(key, function)| {
+            (
+                format!("{key}FunctionArn"),
+                format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
+            )
+        })
+        .collect();
+    Definition::parse_with(DEFINITION, &substitutions)
+}
+
+/// The handlers' view of the executor's clock.
+struct HandlerClock(Arc<dyn Clock>);
+
+impl shared::ports::Clock for HandlerClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+}
+
+/// Calls the project's handlers in process; counts invocations for the cost estimate.
+pub struct InProcessInvoker {
+    ports: Ports,
+    invocations: Mutex<u64>,
+}
+
+#[async_trait]
+impl LambdaInvoker for InProcessInvoker {
+    async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
+        if let Ok(mut n) = self.invocations.lock() {
+            *n += 1;
+        }
+        self.ports
+            .invoke(function_name, payload)
+            .await
+            .map_err(|e| FunctionError::unhandled(e.error_type(), e.to_string()))
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Started executions not yet run: name -> input.
+    queued: BTreeMap<String, String>,
+    stops: HashMap<String, watch::Sender<bool>>,
+    descriptions: HashMap<String, ExecutionDescription>,
+}
+
+/// Step Functions for start-workflow and cancel: a start is queued for [`LocalStack::run`] to
+/// execute; a stop ends the running execution ABORTED. Names follow the service's rules.
+pub struct LocalExecutions {
+    clock: Arc<dyn Clock>,
+    pending: Mutex<Pending>,
+}
+
+impl LocalExecutions {
+    fn pending(&self) -> Result<std::sync::MutexGuard<'_, Pending>, DomainError> {
+        self.pending
+            .lock()
+            .map_err(|_| DomainError::permanent(ErrorCode::Internal, "execution registry poisoned"))
+    }
+}
+
+#[async_trait]
+impl ExecutionControl for LocalExecutions {
+    fn execution_arn(&self, name: &str) -> String {
+        naming::execution_arn(EXAMPLE_STATE_MACHINE_ARN, name)
+    }
+
+    async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, DomainError> {
+        let execution_arn = self.execution_arn(name);
+        let mut pending = self.pending()?;
+        if let Some(d) = pending.descriptions.get(&execution_arn) {
+            return Ok(if d.status == RecordStatus::Running {
+                StartOutcome::Started {
+                    execution_arn,
+                    start_date: d.start_date,
+                }
+            } else {
+                StartOutcome::AlreadyExists { execution_arn }
+            });
+        }
+        let start_date = self.clock.now();
+        pending.queued.insert(name.to_owned(), input.to_owned());
+        pending
+            .stops
+            .insert(execution_arn.clone(), watch::channel(false).0);
+        pending.descriptions.insert(
+            execution_arn.clone(),
+            ExecutionDescription {
+                execution_arn: execution_arn.clone(),
+                status: RecordStatus::Running,
+                start_date,
+                stop_date: None,
+                error: None,
+                cause: None,
+            },
+        );
+        Ok(StartOutcome::Started {
+            execution_arn,
+            start_date,
+        })
+    }
+
+    async fn describe_execution(
+        &self,
+        execution_arn: &str,
+    ) -> Result<Option<ExecutionDescription>, DomainError> {
+        Ok(self.pending()?.descriptions.get(execution_arn).cloned())
+    }
+
+    async fn stop_execution(&self, execution_arn: &str, _cause: &str) -> Result<(), DomainError> {
+        if let Some(stop) = self.pending()?.stops.get(execution_arn) {
+            stop.send_replace(true);
+        }
+        Ok(())
+    }
+}
+
+/// Simulated task latency: how long each invocation of a function takes on the clock.
+pub type Latency = Box<dyn Fn(&str) -> Duration + Send + Sync>;
+
+/// The embedded product: store, handlers, executor.
+pub struct LocalStack {
+    pub store: Arc<InMemoryStore>,
+    pub notifier: Arc<RecordingNotifier>,
+    pub ports: Ports,
+    executions: Arc<LocalExecutions>,
+    invoker: Arc<InProcessInvoker>,
+    executor: Executor,
+}
+
+/// What a run did, for people (`sfn-local run`) and machines (`--json`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub execution_arn: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub goal_status: Option<GoalStatus>,
+    pub total_actions: u32,
+    pub actions_succeeded: u32,
+    pub actions_failed: u32,
+    pub failed_action_ids: Vec<String>,
+    pub tasks_written: usize,
+    pub state_transitions: u64,
+    pub lambda_invocations: u64,
+    pub simulated_makespan_seconds: f64,
+    pub estimated_cost_usd: f64,
+    pub alerts: usize,
+}
+
+impl LocalStack {
+    pub fn new(clock: Arc<dyn Clock>, latency: Option<Latency>) -> Result<Self, DefinitionError> {
+        Self::with_metrics(clock, latency, Arc::new(NoMetrics))
+    }
+
+    pub fn with_metrics(
+        clock: Arc<dyn Clock>,
+        latency: Option<Latency>,
+        metrics: Arc<dyn MetricSink>,
+    ) -> Result<Self, DefinitionError> {
+        let store = Arc::new(InMemoryStore::new());
+        let notifier = Arc::new(RecordingNotifier::default());
+        let executions = Arc::new(LocalExecutions {
+            clock: clock.clone(),
+            pending: Mutex::new(Pending::default()),
+        });
+        let ports = Ports {
+            store: store.clone(),
+            generator: Arc::new(OfflineGenerator::new()),
+            notifier: notifier.clone(),
+            control: executions.clone(),
+            archive: Arc::new(InMemoryArchive::default()),
+            clock: Arc::new(HandlerClock(clock.clone())),
+            metrics,
+        };
+        let invoker = Arc::new(InProcessInvoker {
+            ports: ports.clone(),
+            invocations: Mutex::new(0),
+        });
+        let dispatch: Arc<dyn LambdaInvoker> = match latency {
+            Some(latency) => Arc::new(LatencyInvoker {
+                inner: invoker.clone(),
+                clock: clock.clone(),
+                latency,
+            }),
+            None => invoker.clone(),
+        };
+        let executor = Executor::new(local_definition()?, dispatch, clock)
+            .with_state_machine_arn(EXAMPLE_STATE_MACHINE_ARN);
+        Ok(Self {
+            store,
+            notifier,
+            ports,
+            executions,
+            invoker,
+            executor,
+        })
+    }
+
+    /// Calls an API route's handler as API Gateway would, for `user`.
+    pub async fn api(
+        &self,
+        function: &str,
+        user: &str,
+        path_parameters: Value,
+        body: Option<Value>,
+    ) -> Value {
+        let event = json!({
+            "version": "2.0",
+            "routeKey": "sfn-local",
+            "rawPath": "/",
+            "headers": {"content-type": "application/json"},
+            "pathParameters": path_parameters,
+            "requestContext": {
+                "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "sfn-local"},
+                "authorizer": {"jwt": {"claims": {"sub": user}, "scopes": null}},
+                "requestId": uuid::Uuid::new_v4().to_string(),
+            },
+            "body": body.map(|b| b.to_string()),
+            "isBase64Encoded": false,
+        });
+        let response = self
+            .ports
+            .invoke(function, event)
+            .await
+            .unwrap_or_else(|e| json!({"error": e.to_string()}));
+        let body = response["body"]
+            .as_str()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        json!({"statusCode": response["statusCode"], "body": body})
+    }
+
+    /// Starts a goal through the start-workflow handler; the execution waits in the queue.
+    pub async fn start(&self, user: &str, goal_id: &str) -> Result<String, String> {
+        let answer = self
+            .api("start-workflow", user, json!({"goalId": goal_id}), None)
+            .await;
+        match answer["body"]["executionArn"].as_str() {
+            Some(arn) if answer["statusCode"] == 202 => Ok(arn.to_owned()),
+            _ => Err(format!("start-workflow answered {answer}")),
+        }
+    }
+
+    /// Executes a started run to its end, then does what the status-change rule does for runs that
+    /// end FAILED, TIMED_OUT or ABORTED (the finaliser).
+    pub async fn run(&self, execution_arn: &str) -> ExecutionResult {
+        let name = naming::execution_name_of(execution_arn).to_owned();
+        let (input, mut stop) = {
+            let mut pending = self
+                .executions
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let input = pending.queued.remove(&name).unwrap_or_default();
+            let stop = pending.stops.get(execution_arn).map(|s| s.subscribe());
+            (input, stop)
+        };
+        let input: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
+        let signal = Box::pin(async move {
+            match stop.as_mut() {
+                Some(rx) => {
+                    let _ = rx.wait_for(|stopped| *stopped).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        });
+        let result = self.executor.execute_named(&name, input, signal).await;
+        if let Ok(mut pending) = self.executions.pending.lock() {
+            if let Some(d) = pending.descriptions.get_mut(execution_arn) {
+                d.status =
+                    RecordStatus::parse(result.status.as_str()).unwrap_or(RecordStatus::Failed);
+                d.stop_date = Some(result.stopped_at);
+                d.error.clone_from(&result.error);
+                d.cause.clone_from(&result.cause);
+            }
+        }
+        if result.status != ExecutionStatus::Succeeded {
+            let event = json!({
+                "version": "0", "id": uuid::Uuid::new_v4().to_string(),
+                "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+                "account": "123456789012", "time": result.stopped_at, "region": "us-east-1",
+                "resources": [execution_arn],
+                "detail": {
+                    "executionArn": execution_arn, "stateMachineArn": EXAMPLE_STATE_MACHINE_ARN,
+                    "name": name, "status": result.status.as_str(),
+                    "startDate": result.started_at.timestamp_millis(), "stopDate": result.stopped_at.timestamp_millis(),
+                    "error": result.error, "cause": result.cause,
+                },
+            });
+            if let Err(e) = self.ports.invoke("finalize-execution", event).await {
+                eprintln!("sfn-local: finalising {execution_arn} failed: {e}");
+            }
+        }
+        result
+    }
+
+    /// The report of a finished run.
+    pub async fn report(&self, execution_arn: &str, result: &ExecutionResult) -> RunReport {
+        let record = self.store.get_execution(execution_arn).await.ok().flatten();
+        let goal_status = match &record {
+            Some(r) => self
+                .store
+                .get_goal(&r.goal_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|g| g.status),
+            None => None,
+        };
+        let tasks = self
+            .store
+            .list_execution_tasks(execution_arn)
+            .await
+            .map(|t| t.len())
+            .unwrap_or(0);
+        let lambda_invocations = self.invoker.invocations.lock().map(|n| *n).unwrap_or(0);
+        let (total, processed, failed, failed_ids) = record
+            .map(|r| {
+                let ids = r
+                    .failed_actions
+                    .iter()
+                    .map(|f| f.action_id.clone())
+                    .collect();
+                (r.total_actions, r.processed_actions, r.failed_count, ids)
+            })
+            .unwrap_or_default();
+        RunReport {
+            execution_arn: execution_arn.to_owned(),
+            status: result.status.as_str().to_owned(),
+            error: result.error.clone(),
+            goal_status,
+            total_actions: total,
+            actions_succeeded: processed.saturating_sub(failed),
+            actions_failed: failed,
+            failed_action_ids: failed_ids,
+            tasks_written: tasks,
+            state_transitions: result.transitions,
+            lambda_invocations,
+            simulated_makespan_seconds: (result.stopped_at - result.started_at).num_milliseconds()
+                as f64
+                / 1000.0,
+            estimated_cost_usd: result.transitions as f64 * PRICE_PER_TRANSITION
+                + lambda_invocations as f64 * PRICE_PER_LAMBDA_REQUEST,
+            alerts: self.notifier.alerts().len(),
+        }
+    }
+}
