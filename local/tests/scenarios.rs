@@ -1,0 +1,298 @@
+//! Whole-workflow scenarios: the real definition, the real handlers, the in-memory store, on the
+//! virtual clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sfn_local::run::{Latency, LocalStack};
+use sfn_local::{Clock, ExecutionStatus, VirtualClock};
+use shared::examples::{example_goal, mark, seed};
+use shared::ports::Store;
+use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
+
+fn stack(latency: Option<Latency>) -> LocalStack {
+    LocalStack::new(Arc::new(VirtualClock::default()), latency).expect("the definition loads")
+}
+
+/// Every generate-tasks call takes `seconds` of virtual time.
+fn ai_latency(seconds: u64) -> Latency {
+    Box::new(move |f: &str| {
+        if f.ends_with("generate-tasks") {
+            Duration::from_secs(seconds)
+        } else {
+            Duration::ZERO
+        }
+    })
+}
+
+async fn seeded(
+    stack: &LocalStack,
+    goal_id: &str,
+    user: &str,
+    n: usize,
+    failing: &[usize],
+) -> Vec<String> {
+    let (goal, mut actions) = example_goal(goal_id, user, n, chrono::Utc::now());
+    mark(&mut actions, failing.iter().copied(), "[fail]");
+    seed(stack.store.as_ref(), &goal, &actions)
+        .await
+        .expect("seed");
+    actions.into_iter().map(|a| a.action_id).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn all_actions_succeed() {
+    let s = stack(Some(ai_latency(5)));
+    seeded(&s, "g", "u", 64, &[]).await;
+    let arn = s.start("u", "g").await.expect("start");
+    let result = s.run(&arn).await;
+    assert_eq!(
+        result.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        result.cause
+    );
+    assert!(
+        result.transitions <= 96,
+        "{} transitions",
+        result.transitions
+    );
+    let record = s
+        .store
+        .get_execution(&arn)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!(
+        (
+            record.status,
+            record.progress_percent,
+            record.processed_actions
+        ),
+        (RecordStatus::Succeeded, 100, 64)
+    );
+    assert_eq!(record.eta_seconds, Some(0));
+    let goal = s.store.get_goal("g").await.expect("get").expect("goal");
+    assert_eq!(
+        (goal.status, goal.completed_at.is_some()),
+        (GoalStatus::Active, true)
+    );
+    let tasks = s.store.list_execution_tasks(&arn).await.expect("tasks");
+    let with_tasks: std::collections::HashSet<_> = tasks.iter().map(|t| &t.action_id).collect();
+    assert_eq!(with_tasks.len(), 64);
+    let status = s
+        .api("get-status", "u", json!({"executionArn": arn}), None)
+        .await;
+    assert_eq!(
+        (
+            status["statusCode"].as_i64(),
+            status["body"]["progressPercent"].as_i64()
+        ),
+        (Some(200), Some(100))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn partial_failure_keeps_successes_and_lists_exactly_the_failures() {
+    let s = stack(Some(ai_latency(3)));
+    let ids = seeded(&s, "g", "u", 20, &[2, 9, 17]).await;
+    let arn = s.start("u", "g").await.expect("start");
+    let result = s.run(&arn).await;
+    assert_eq!(result.status, ExecutionStatus::Succeeded);
+    let record = s
+        .store
+        .get_execution(&arn)
+        .await
+        .expect("get")
+        .expect("record");
+    let mut failed: Vec<_> = record
+        .failed_actions
+        .iter()
+        .map(|f| f.action_id.clone())
+        .collect();
+    failed.sort();
+    let mut expected = vec![ids[2].clone(), ids[9].clone(), ids[17].clone()];
+    expected.sort();
+    assert_eq!(failed, expected);
+    assert!(record
+        .failed_actions
+        .iter()
+        .all(|f| f.error == "PermanentError"));
+    let saved: std::collections::HashSet<_> = s
+        .store
+        .list_execution_tasks(&arn)
+        .await
+        .expect("tasks")
+        .into_iter()
+        .map(|t| t.action_id)
+        .collect();
+    assert_eq!(saved.len(), 17);
+    assert!(!saved.contains(&ids[2]) && !saved.contains(&ids[9]) && !saved.contains(&ids[17]));
+    assert_eq!(
+        s.store.get_goal("g").await.expect("get").map(|g| g.status),
+        Some(GoalStatus::Partial)
+    );
+    assert!(s.notifier.alerts().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn all_failing_fails_the_goal_and_alerts() {
+    let s = stack(None);
+    seeded(&s, "g", "u", 10, &(0..10).collect::<Vec<_>>()).await;
+    let arn = s.start("u", "g").await.expect("start");
+    s.run(&arn).await;
+    let record = s
+        .store
+        .get_execution(&arn)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!(
+        (record.status, record.failed_count),
+        (RecordStatus::Failed, 10)
+    );
+    assert_eq!(
+        s.store.get_goal("g").await.expect("get").map(|g| g.status),
+        Some(GoalStatus::Failed)
+    );
+    assert_eq!(s.notifier.alerts().len(), 1);
+    assert!(s
+        .store
+        .list_execution_tasks(&arn)
+        .await
+        .expect("tasks")
+        .is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_over_fifteen_minutes_times_out_and_is_finalised() {
+    // Slow saves: three waves of batches take longer than the 900 s limit.
+    let slow: Latency = Box::new(|f: &str| match f {
+        f if f.ends_with("generate-tasks") => Duration::from_secs(60),
+        f if f.ends_with("save-tasks") => Duration::from_secs(300),
+        _ => Duration::ZERO,
+    });
+    let s = stack(Some(slow));
+    seeded(&s, "g", "u", 64, &[]).await;
+    let arn = s.start("u", "g").await.expect("start");
+    let result = s.run(&arn).await;
+    assert_eq!(result.status, ExecutionStatus::TimedOut);
+    assert_eq!((result.stopped_at - result.started_at).num_seconds(), 900);
+    let record = s
+        .store
+        .get_execution(&arn)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!(
+        (record.status, record.error.as_deref()),
+        (RecordStatus::TimedOut, Some("States.Timeout"))
+    );
+    assert_eq!(
+        s.store.get_goal("g").await.expect("get").map(|g| g.status),
+        Some(GoalStatus::Failed)
+    );
+    assert_eq!(s.notifier.alerts().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_runs_for_different_goals_stay_apart() {
+    let s = stack(Some(ai_latency(4)));
+    let mut arns = Vec::new();
+    for i in 0..4 {
+        seeded(
+            &s,
+            &format!("g{i}"),
+            &format!("u{i}"),
+            8 + i * 8,
+            if i == 2 { &[1] } else { &[] },
+        )
+        .await;
+        arns.push(
+            s.start(&format!("u{i}"), &format!("g{i}"))
+                .await
+                .expect("start"),
+        );
+    }
+    // All runs progress together on the one runtime.
+    let results = futures::future::join_all(arns.iter().map(|arn| s.run(arn))).await;
+    for (i, (arn, result)) in arns.iter().zip(results).enumerate() {
+        assert_eq!(result.status, ExecutionStatus::Succeeded);
+        let record = s
+            .store
+            .get_execution(arn)
+            .await
+            .expect("get")
+            .expect("record");
+        assert_eq!(
+            (record.goal_id.clone(), record.total_actions as usize),
+            (format!("g{i}"), 8 + i * 8)
+        );
+        let tasks = s.store.list_execution_tasks(arn).await.expect("tasks");
+        assert!(tasks.iter().all(|t| t.goal_id == format!("g{i}")));
+        let expected = if i == 2 {
+            GoalStatus::Partial
+        } else {
+            GoalStatus::Active
+        };
+        assert_eq!(
+            s.store
+                .get_goal(&format!("g{i}"))
+                .await
+                .expect("get")
+                .map(|g| g.status),
+            Some(expected)
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_mid_run_removes_its_tasks_and_returns_the_goal_to_draft() {
+    let s = stack(Some(ai_latency(10)));
+    seeded(&s, "g", "u", 64, &[]).await;
+    let arn = s.start("u", "g").await.expect("start");
+    let clock = VirtualClock::default();
+    let cancel = async {
+        // Wait until some tasks are saved, then cancel through the API.
+        loop {
+            clock.sleep(Duration::from_secs(1)).await;
+            if !s
+                .store
+                .list_execution_tasks(&arn)
+                .await
+                .expect("tasks")
+                .is_empty()
+            {
+                break;
+            }
+        }
+        s.api("cancel", "u", json!({"executionArn": arn}), None)
+            .await
+    };
+    let (result, answer) = tokio::join!(s.run(&arn), cancel);
+    assert_eq!(answer["statusCode"].as_i64(), Some(200), "{answer}");
+    assert_eq!(result.status, ExecutionStatus::Aborted);
+    let record = s
+        .store
+        .get_execution(&arn)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!(record.status, RecordStatus::Aborted);
+    assert!(record.processed_actions < 64);
+    assert!(s
+        .store
+        .list_execution_tasks(&arn)
+        .await
+        .expect("tasks")
+        .is_empty());
+    assert_eq!(
+        s.store.get_goal("g").await.expect("get").map(|g| g.status),
+        Some(GoalStatus::Draft)
+    );
+    let again = s
+        .api("cancel", "u", json!({"executionArn": arn}), None)
+        .await;
+    assert_eq!(again["statusCode"].as_i64(), Some(200));
+}
