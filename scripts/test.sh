@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check the project has: formatting, lints, all tests (unit, property, moto-backed
-# adapter tests, workflow scenarios, conformance pack) and the third-party validators.
+# adapter and API tests, workflow scenarios, the conformance pack), the third-party validators and
+# a live invocation of every function.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,8 @@ openapi-spec-validator docs/openapi.yaml
 step "actionlint on the GitHub workflows"
 actionlint .github/workflows/*.yml
 
-if [ -x scripts/validate.sh ]; then
-  step "template and state machine validators"
-  bash scripts/validate.sh
-fi
+step "template and state machine validators"
+bash scripts/validate.sh
+
+step "every function under cargo lambda watch, invoked with its sample event, against moto"
+bash scripts/invoke-functions.sh
