@@ -51,6 +51,48 @@ struct RunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Keep the records in DynamoDB at this AWS-API endpoint (e.g. a moto server) instead of in
+    /// memory; tables as `scripts/seed_moto.py` creates them (or named by GOALS_TABLE, ...). Runs
+    /// on the real clock. Needs the binary built with `--features aws`.
+    #[arg(long)]
+    aws_endpoint: Option<String>,
+}
+
+#[cfg(feature = "aws")]
+fn aws_store(endpoint: &str) -> Result<Arc<dyn shared::ports::Store>, String> {
+    use shared::aws::{DynamoStore, TableNames};
+    let tables = TableNames::from_env().unwrap_or_else(|_| TableNames {
+        goals: "GoalsTable".into(),
+        actions: "ActionsTable".into(),
+        tasks: "TasksTable".into(),
+        executions: "WorkflowExecutionsTable".into(),
+    });
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        ))
+        .endpoint_url(endpoint);
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        // A local AWS-API server accepts any credentials.
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "sfn-local",
+        ));
+    }
+    let config = runtime.block_on(loader.load());
+    Ok(Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        tables,
+    )))
+}
+
+#[cfg(not(feature = "aws"))]
+fn aws_store(_endpoint: &str) -> Result<Arc<dyn shared::ports::Store>, String> {
+    Err("this sfn-local was built without AWS support: build it with `--features aws`".into())
 }
 
 #[derive(clap::Args)]
@@ -154,14 +196,23 @@ fn lognormal_latency(median: f64, sigma: f64, seed: u64) -> sfn_local::run::Late
 
 fn run_goal(args: RunArgs) -> Result<(), String> {
     use shared::examples::{example_goal, mark, seed};
-    use shared::ports::Store;
-    let clock: Arc<dyn Clock> = match args.clock {
-        ClockKind::Virtual => Arc::new(VirtualClock::default()),
-        ClockKind::Real => Arc::new(RealClock),
+    // Network I/O would let a virtual clock jump ahead, so a remote store runs on the real one.
+    let clock: Arc<dyn Clock> = match (args.clock, &args.aws_endpoint) {
+        (ClockKind::Virtual, None) => Arc::new(VirtualClock::default()),
+        _ => Arc::new(RealClock),
+    };
+    let store: Arc<dyn shared::ports::Store> = match &args.aws_endpoint {
+        Some(endpoint) => aws_store(endpoint)?,
+        None => Arc::new(shared::memory::InMemoryStore::new()),
     };
     let latency = lognormal_latency(args.ai_latency, args.ai_latency_sigma, args.seed);
-    let stack = sfn_local::run::LocalStack::new(clock.clone(), Some(latency))
-        .map_err(|e| format!("unusable definition: {e}"))?;
+    let stack = sfn_local::run::LocalStack::with_store(
+        store,
+        clock.clone(),
+        Some(latency),
+        Arc::new(shared::metrics::NoMetrics),
+    )
+    .map_err(|e| format!("unusable definition: {e}"))?;
     let runtime = sfn_local::clock::runtime(clock.as_ref())
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let wall = std::time::Instant::now();

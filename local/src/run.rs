@@ -171,7 +171,7 @@ pub type Latency = Box<dyn Fn(&str) -> Duration + Send + Sync>;
 
 /// The embedded product: store, handlers, executor.
 pub struct LocalStack {
-    pub store: Arc<InMemoryStore>,
+    pub store: Arc<dyn Store>,
     pub notifier: Arc<RecordingNotifier>,
     pub ports: Ports,
     executions: Arc<LocalExecutions>,
@@ -200,16 +200,23 @@ pub struct RunReport {
 }
 
 impl LocalStack {
+    /// The embedded default: the in-memory store.
     pub fn new(clock: Arc<dyn Clock>, latency: Option<Latency>) -> Result<Self, DefinitionError> {
-        Self::with_metrics(clock, latency, Arc::new(NoMetrics))
+        Self::with_store(
+            Arc::new(InMemoryStore::new()),
+            clock,
+            latency,
+            Arc::new(NoMetrics),
+        )
     }
 
-    pub fn with_metrics(
+    /// The product over another store (DynamoDB on a local AWS-API server, say).
+    pub fn with_store(
+        store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         latency: Option<Latency>,
         metrics: Arc<dyn MetricSink>,
     ) -> Result<Self, DefinitionError> {
-        let store = Arc::new(InMemoryStore::new());
         let notifier = Arc::new(RecordingNotifier::default());
         let executions = Arc::new(LocalExecutions {
             clock: clock.clone(),

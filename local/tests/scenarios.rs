@@ -8,7 +8,6 @@ use serde_json::json;
 use sfn_local::run::{Latency, LocalStack};
 use sfn_local::{Clock, ExecutionStatus, VirtualClock};
 use shared::examples::{example_goal, mark, seed};
-use shared::ports::Store;
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 
 fn stack(latency: Option<Latency>) -> LocalStack {

@@ -1,5 +1,5 @@
 //! A moto server on a free loopback port for the adapter tests: started by the test, stopped when
-//! the handle drops. moto comes from `scripts/setup.sh` (`.venv/bin/moto_server`).
+//! the handle drops. moto comes from `scripts/setup.sh` (into `.venv`).
 
 #![allow(dead_code)]
 
@@ -33,26 +33,28 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Starts moto; fails the test with a clear message when moto is not installed.
+/// Starts moto (with requests handled one at a time, as DynamoDB applies each write atomically);
+/// fails the test with a clear message when moto is not installed.
 pub fn start() -> Moto {
-    let binary = std::env::var_os("MOTO_SERVER")
+    let python = std::env::var_os("MOTO_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
     assert!(
-        binary.exists(),
-        "moto_server not found at {}: run `bash scripts/setup.sh` first",
-        binary.display()
+        python.exists(),
+        "moto's Python not found at {}: run `bash scripts/setup.sh` first",
+        python.display()
     );
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port");
-    let child = Command::new(&binary)
+    let child = Command::new(&python)
+        .arg(repo_root().join("scripts/moto_serial.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("moto_server starts");
+        .expect("moto starts");
     let moto = Moto {
         child,
         endpoint: format!("http://127.0.0.1:{port}"),
@@ -61,7 +63,7 @@ pub fn start() -> Moto {
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "moto_server did not start on port {port}"
+            "moto did not start on port {port}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
