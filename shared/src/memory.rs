@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{DomainError, StoreError};
 use crate::naming;
 use crate::ports::{
-    Alert, Archive, ExecutionControl, ExecutionDescription, Notifier, StartOutcome, Store,
+    Alert, Archive, Counted, ExecutionControl, ExecutionDescription, Notifier, StartOutcome, Store,
 };
 use crate::records::{
     Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task, WorkflowExecution,
@@ -185,23 +185,30 @@ impl Store for InMemoryStore {
         execution_arn: &str,
         outcome: &ActionOutcome,
         at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Counted, StoreError> {
         let mut t = self.tables()?;
         let run = t
             .executions
             .get_mut(execution_arn)
             .ok_or_else(|| missing_execution(execution_arn))?;
-        if run.processed_action_ids.contains(&outcome.action_id) {
-            return Ok(false);
+        let mut counted = Counted::default();
+        if !run.processed_action_ids.contains(&outcome.action_id) {
+            run.processed_action_ids.push(outcome.action_id.clone());
+            run.processed_actions += 1;
+            counted.processed = true;
         }
-        run.processed_action_ids.push(outcome.action_id.clone());
-        run.processed_actions += 1;
         if let Some(failure) = &outcome.failure {
-            run.failed_count += 1;
-            run.failed_actions.push(failure.clone());
+            if !run.failed_action_ids.contains(&outcome.action_id) {
+                run.failed_action_ids.push(outcome.action_id.clone());
+                run.failed_count += 1;
+                run.failed_actions.push(failure.clone());
+                counted.failed = true;
+            }
         }
-        run.updated_at = at;
-        Ok(true)
+        if counted != Counted::default() {
+            run.updated_at = at;
+        }
+        Ok(counted)
     }
 
     async fn set_progress(

@@ -48,14 +48,15 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<WorkflowExecution>, StoreError>;
     /// Records the number of actions the run processes.
     async fn set_total_actions(&self, execution_arn: &str, total: u32) -> Result<(), StoreError>;
-    /// Counts one finished action with atomic increments, once: returns false (and changes
-    /// nothing) when that action was already counted for the run.
+    /// Counts a finished action with atomic increments: as processed once, and, when the outcome
+    /// is a failure, as failed once (an action counted as processed when its tasks were generated
+    /// can still fail when they are saved). Says what it counted; repeats count nothing.
     async fn record_action_outcome(
         &self,
         execution_arn: &str,
         outcome: &ActionOutcome,
         at: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Counted, StoreError>;
     /// Writes percent and ETA unless the stored percent is already higher (progress never goes back).
     async fn set_progress(
         &self,
@@ -75,6 +76,13 @@ pub trait Store: Send + Sync {
     async fn list_execution_tasks(&self, execution_arn: &str) -> Result<Vec<Task>, StoreError>;
     /// Deletes the tasks a run wrote; returns how many were deleted.
     async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError>;
+}
+
+/// What recording an action's outcome counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub processed: bool,
+    pub failed: bool,
 }
 
 /// What StartExecution answered.

@@ -121,6 +121,9 @@ pub struct WorkflowExecution {
     pub processed_action_ids: Vec<String>,
     #[serde(default)]
     pub failed_actions: Vec<FailedAction>,
+    /// Ids of the failed actions: guards the failure count the same way.
+    #[serde(default)]
+    pub failed_action_ids: Vec<String>,
     #[serde(default)]
     pub progress_percent: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,6 +166,7 @@ impl WorkflowExecution {
             failed_count: 0,
             processed_action_ids: Vec::new(),
             failed_actions: Vec::new(),
+            failed_action_ids: Vec::new(),
             progress_percent: 0,
             eta_seconds: None,
             error: None,

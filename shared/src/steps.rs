@@ -91,10 +91,9 @@ pub struct ActionResult {
     pub action_id: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<Task>,
+    /// The error the Catch clause caught (a timeout carries no cause).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
+    pub failure: Option<CaughtError>,
 }
 
 /// SaveTasks' payload: one batch's results.

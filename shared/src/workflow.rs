@@ -186,8 +186,7 @@ pub async fn generate_tasks(
     Ok(ActionResult {
         action_id: req.action.action_id,
         tasks,
-        error: None,
-        cause: None,
+        failure: None,
     })
 }
 
@@ -205,11 +204,11 @@ pub async fn save_tasks(
         tasks_written: 0,
     };
     for result in req.action_results {
-        if let Some(error) = result.error {
+        if let Some(failure) = result.failure {
             summary.failed_actions.push(FailedAction {
                 action_id: result.action_id,
-                error,
-                cause: result.cause.unwrap_or_default(),
+                error: failure.error,
+                cause: failure.cause,
             });
             continue;
         }
@@ -260,10 +259,9 @@ pub async fn update_progress(
         );
     let (mut processed, mut failed) = (0, 0);
     for outcome in outcomes {
-        if store.record_action_outcome(arn, &outcome, now).await? {
-            processed += 1;
-            failed += u32::from(outcome.failure.is_some());
-        }
+        let counted = store.record_action_outcome(arn, &outcome, now).await?;
+        processed += u32::from(counted.processed);
+        failed += u32::from(counted.failed);
     }
     metrics.emit(
         &[

@@ -70,8 +70,10 @@ async fn process_batch(
                 Err(e) => ActionResult {
                     action_id: action.action_id.clone(),
                     tasks: Vec::new(),
-                    error: Some(e.error_type().to_owned()),
-                    cause: Some(e.message),
+                    failure: Some(shared::steps::CaughtError {
+                        error: e.error_type().to_owned(),
+                        cause: e.message,
+                    }),
                 },
             },
         );

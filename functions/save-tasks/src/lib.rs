@@ -20,7 +20,7 @@ mod tests {
     use shared::metrics::NoMetrics;
     use shared::offline::OfflineGenerator;
     use shared::ports::ManualClock;
-    use shared::steps::{ActionResult, GenerateTasksRequest, RunRef};
+    use shared::steps::{ActionResult, CaughtError, GenerateTasksRequest, RunRef};
     use shared::ErrorCode;
 
     async fn batch_payload(store: &InMemoryStore) -> (Value, usize) {
@@ -55,8 +55,10 @@ mod tests {
         results.push(ActionResult {
             action_id: actions[2].action_id.clone(),
             tasks: Vec::new(),
-            error: Some("PermanentError".into()),
-            cause: Some("bad output".into()),
+            failure: Some(CaughtError {
+                error: "PermanentError".into(),
+                cause: "bad output".into(),
+            }),
         });
         let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1",
             "batchIndex": 0, "actionResults": results});

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::ConfigError;
 use crate::error::StoreError;
-use crate::ports::Store;
+use crate::ports::{Counted, Store};
 use crate::records::{
     sortable_timestamp, Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task,
     WorkflowExecution,
@@ -257,6 +257,56 @@ impl DynamoStore {
             }
         }
         Ok(found)
+    }
+
+    /// One atomic update: adds `id` to the `ids` list, 1 to `counter` and the optional item to its
+    /// list, unless `ids` already holds `id`. Returns whether it counted.
+    async fn count_once(
+        &self,
+        execution_arn: &str,
+        ids: &str,
+        id: &str,
+        counter: &str,
+        item: Option<(&str, AttributeValue)>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut set = vec![
+            "#ids = list_append(if_not_exists(#ids, :empty), :id_list)".to_owned(),
+            "updatedAt = :at".to_owned(),
+        ];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(execution_arn))
+            .condition_expression("attribute_exists(executionArn) AND NOT contains(#ids, :id)")
+            .expression_attribute_names("#ids", ids)
+            .expression_attribute_names("#counter", counter)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":id_list", AttributeValue::L(vec![s(id)]))
+            .expression_attribute_values(":id", s(id))
+            .expression_attribute_values(":at", s(at.to_rfc3339()));
+        if let Some((list, value)) = item {
+            set.push("#items = list_append(if_not_exists(#items, :empty), :item)".to_owned());
+            update = update
+                .expression_attribute_names("#items", list)
+                .expression_attribute_values(":item", AttributeValue::L(vec![value]));
+        }
+        let result = update
+            .update_expression(format!("SET {} ADD #counter :one", set.join(", ")))
+            .send()
+            .await;
+        match result.map_err(store_error) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed(_)) if self.execution_exists(execution_arn).await? => {
+                Ok(false)
+            }
+            Err(StoreError::ConditionFailed(_)) => Err(StoreError::ConditionFailed(format!(
+                "no execution {execution_arn}"
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     fn end_record_update(&self, execution_arn: &str, end: &RunEnd) -> Result<Update, StoreError> {
@@ -504,47 +554,32 @@ impl Store for DynamoStore {
         execution_arn: &str,
         outcome: &ActionOutcome,
         at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let mut add = vec!["processedActions :one"];
-        let mut set = vec![
-            "processedActionIds = list_append(if_not_exists(processedActionIds, :empty), :ids)",
-            "updatedAt = :at",
-        ];
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.tables.executions)
-            .key("executionArn", s(execution_arn))
-            .condition_expression(
-                "attribute_exists(executionArn) AND NOT contains(processedActionIds, :id)",
+    ) -> Result<Counted, StoreError> {
+        let processed = self
+            .count_once(
+                execution_arn,
+                "processedActionIds",
+                &outcome.action_id,
+                "processedActions",
+                None,
+                at,
             )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":ids", AttributeValue::L(vec![s(&outcome.action_id)]))
-            .expression_attribute_values(":id", s(&outcome.action_id))
-            .expression_attribute_values(":at", s(at.to_rfc3339()));
-        if let Some(failure) = &outcome.failure {
-            add.push("failedCount :one");
-            set.push("failedActions = list_append(if_not_exists(failedActions, :empty), :failed)");
-            update = update.expression_attribute_values(
-                ":failed",
-                AttributeValue::L(vec![to_value(failure)?]),
-            );
-        }
-        let result = update
-            .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
-            .send()
-            .await;
-        match result.map_err(store_error) {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed(_)) if self.execution_exists(execution_arn).await? => {
-                Ok(false)
+            .await?;
+        let failed = match &outcome.failure {
+            Some(failure) => {
+                self.count_once(
+                    execution_arn,
+                    "failedActionIds",
+                    &outcome.action_id,
+                    "failedCount",
+                    Some(("failedActions", to_value(failure)?)),
+                    at,
+                )
+                .await?
             }
-            Err(StoreError::ConditionFailed(_)) => Err(StoreError::ConditionFailed(format!(
-                "no execution {execution_arn}"
-            ))),
-            Err(e) => Err(e),
-        }
+            None => false,
+        };
+        Ok(Counted { processed, failed })
     }
 
     async fn set_progress(
