@@ -208,6 +208,7 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
     let latency = lognormal_latency(args.ai_latency, args.ai_latency_sigma, args.seed);
     let stack = sfn_local::run::LocalStack::with_store(
         store,
+        Arc::new(shared::offline::OfflineGenerator::new()),
         clock.clone(),
         Some(latency),
         Arc::new(shared::metrics::NoMetrics),

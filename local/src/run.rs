@@ -16,7 +16,7 @@ use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
 use shared::metrics::{MetricSink, NoMetrics};
 use shared::naming;
 use shared::offline::OfflineGenerator;
-use shared::ports::{ExecutionControl, ExecutionDescription, StartOutcome, Store};
+use shared::ports::{ExecutionControl, ExecutionDescription, StartOutcome, Store, TaskGenerator};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 use shared::{DomainError, ErrorCode};
 use tokio::sync::watch;
@@ -204,15 +204,17 @@ impl LocalStack {
     pub fn new(clock: Arc<dyn Clock>, latency: Option<Latency>) -> Result<Self, DefinitionError> {
         Self::with_store(
             Arc::new(InMemoryStore::new()),
+            Arc::new(OfflineGenerator::new()),
             clock,
             latency,
             Arc::new(NoMetrics),
         )
     }
 
-    /// The product over another store (DynamoDB on a local AWS-API server, say).
+    /// The product over another store (DynamoDB on a local AWS-API server, say) and generator.
     pub fn with_store(
         store: Arc<dyn Store>,
+        generator: Arc<dyn TaskGenerator>,
         clock: Arc<dyn Clock>,
         latency: Option<Latency>,
         metrics: Arc<dyn MetricSink>,
@@ -224,7 +226,7 @@ impl LocalStack {
         });
         let ports = Ports {
             store: store.clone(),
-            generator: Arc::new(OfflineGenerator::new()),
+            generator,
             notifier: notifier.clone(),
             control: executions.clone(),
             archive: Arc::new(InMemoryArchive::default()),

@@ -11,6 +11,7 @@ use sfn_local::{ExecutionStatus, RealClock};
 use shared::aws::DynamoStore;
 use shared::examples::{example_goal, mark, seed};
 use shared::metrics::NoMetrics;
+use shared::offline::OfflineGenerator;
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,6 +25,7 @@ async fn a_sixty_four_action_run_on_dynamodb() {
     ));
     let stack = LocalStack::with_store(
         store.clone(),
+        Arc::new(OfflineGenerator::new()),
         Arc::new(RealClock),
         None,
         Arc::new(NoMetrics),
