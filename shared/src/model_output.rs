@@ -96,6 +96,12 @@ pub fn parse_model_output(text: &str) -> Result<Vec<GeneratedTask>, DomainError>
                     "task {i}: description must be 1 to {MAX_DESCRIPTION_CHARS} characters"
                 )));
             }
+            if [&title, &description].iter().any(|text| {
+                text.chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t')
+            }) {
+                return Err(invalid(format!("task {i}: control characters in the text")));
+            }
             if !(MIN_MINUTES..=MAX_MINUTES).contains(&t.estimated_minutes) {
                 return Err(invalid(format!(
                     "task {i}: estimatedMinutes must be {MIN_MINUTES} to {MAX_MINUTES}"
@@ -142,6 +148,7 @@ mod tests {
             answer(json!([{"title": "", "description": "d", "estimatedMinutes": 30}])),
             answer(json!([{"title": "x".repeat(101), "description": "d", "estimatedMinutes": 30}])),
             answer(json!([{"title": "t", "description": "d", "estimatedMinutes": 4}])),
+            answer(json!([{"title": "t\u{0}", "description": "d", "estimatedMinutes": 30}])),
             answer(json!([{"title": "t", "description": "d", "estimatedMinutes": 30, "extra": 1}])),
             json!({"tasks": [task], "note": "x"}).to_string(),
         ] {

@@ -99,6 +99,29 @@ pub struct FailedAction {
     pub cause: String,
 }
 
+impl FailedAction {
+    /// The longest cause kept. Failed actions travel through the outer Map's result, which must
+    /// stay under Step Functions' 256 KiB payload limit even when all 64 actions fail with long
+    /// causes (a Lambda error's cause can carry a whole stack trace).
+    pub const MAX_CAUSE_BYTES: usize = 1024;
+
+    pub fn new(action_id: String, error: String, mut cause: String) -> Self {
+        if cause.len() > Self::MAX_CAUSE_BYTES {
+            let mut end = Self::MAX_CAUSE_BYTES - '…'.len_utf8();
+            while !cause.is_char_boundary(end) {
+                end -= 1;
+            }
+            cause.truncate(end);
+            cause.push('…');
+        }
+        FailedAction {
+            action_id,
+            error,
+            cause,
+        }
+    }
+}
+
 /// One run of the workflow for one goal: what the status API reads and the history keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -255,6 +278,15 @@ mod tests {
         let b = a + Duration::milliseconds(500);
         assert_eq!(sortable_timestamp(a), "2026-01-01T00:00:00.000Z");
         assert!(sortable_timestamp(a) < sortable_timestamp(b));
+    }
+
+    #[test]
+    fn long_causes_are_cut_at_a_character_boundary() {
+        let short = FailedAction::new("a".into(), "E".into(), "why".into());
+        assert_eq!(short.cause, "why");
+        let long = FailedAction::new("a".into(), "E".into(), "é".repeat(2000));
+        assert!(long.cause.len() <= FailedAction::MAX_CAUSE_BYTES);
+        assert!(long.cause.ends_with('…'));
     }
 
     #[test]

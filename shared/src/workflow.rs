@@ -205,11 +205,11 @@ pub async fn save_tasks(
     };
     for result in req.action_results {
         if let Some(failure) = result.failure {
-            summary.failed_actions.push(FailedAction {
-                action_id: result.action_id,
-                error: failure.error,
-                cause: failure.cause,
-            });
+            summary.failed_actions.push(FailedAction::new(
+                result.action_id,
+                failure.error,
+                failure.cause,
+            ));
             continue;
         }
         if let Some(stray) = result.tasks.iter().find(|t| {
@@ -225,11 +225,9 @@ pub async fn save_tasks(
                 summary.tasks_written += written;
                 summary.succeeded_action_ids.push(result.action_id);
             }
-            Err(StoreError::ConditionFailed(why)) => summary.failed_actions.push(FailedAction {
-                action_id: result.action_id,
-                error: ErrorCode::Conflict.to_string(),
-                cause: why,
-            }),
+            Err(StoreError::ConditionFailed(why)) => summary.failed_actions.push(
+                FailedAction::new(result.action_id, ErrorCode::Conflict.to_string(), why),
+            ),
             Err(e) => return Err(e.into()),
         }
     }

@@ -1,0 +1,280 @@
+//! The rules the hand-written definition must keep, checked against the domain's own constants so
+//! the two cannot drift apart: shape, limits, retry and catch policy, the batch deadline and what
+//! travels between states.
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use shared::batching::MAX_BATCH_SIZE;
+use shared::deadlines::{AI_CALL_LIMIT_SECONDS, RUN_LIMIT_SECONDS};
+use shared::error::{ErrorKind, LAMBDA_SERVICE_ERRORS};
+use shared::model_output::{MAX_DESCRIPTION_CHARS, MAX_TASKS, MAX_TITLE_CHARS};
+use shared::records::{Action, FailedAction, Task};
+use shared::retry::AI_STEP_RETRY;
+use shared::steps::{ActionResult, BatchSummary, RunRef};
+use workflow_tests::{all_states, definition, main_path};
+
+fn state<'a>(states: &'a [(String, Value)], name: &str) -> &'a Value {
+    states
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("no state {name}"))
+}
+
+fn retried_errors(state: &Value) -> Vec<String> {
+    state["Retry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_flow_and_its_limits() {
+    let machine = definition();
+    assert_eq!(machine["TimeoutSeconds"], json!(RUN_LIMIT_SECONDS));
+    assert_eq!(
+        main_path(&machine),
+        [
+            "ValidateInput",
+            "GetActions",
+            "CreateBatches",
+            "ProcessBatches",
+            "AggregateResults",
+            "UpdateGoalStatus"
+        ]
+    );
+    let batches = &machine["States"]["ProcessBatches"];
+    assert_eq!(batches["Type"], "Map");
+    assert_eq!(batches["MaxConcurrency"], 3);
+    assert_eq!(
+        main_path(&batches["ItemProcessor"]),
+        ["ProcessActions", "SaveTasks", "UpdateProgress"]
+    );
+    let actions = &batches["ItemProcessor"]["States"]["ProcessActions"];
+    assert_eq!(actions["Type"], "Map");
+    assert_eq!(actions["MaxConcurrency"], json!(MAX_BATCH_SIZE));
+    assert_eq!(main_path(&actions["ItemProcessor"]), ["GenerateTasks"]);
+}
+
+#[test]
+fn generate_tasks_is_bounded_retried_and_caught_as_a_failed_action() {
+    let states = all_states(&definition()["States"]);
+    let generate = state(&states, "GenerateTasks");
+    assert_eq!(generate["TimeoutSeconds"], json!(AI_CALL_LIMIT_SECONDS));
+
+    let retry = &generate["Retry"][0];
+    assert_eq!(
+        retry["IntervalSeconds"],
+        json!(AI_STEP_RETRY.interval_seconds)
+    );
+    assert_eq!(
+        retry["BackoffRate"].as_f64(),
+        Some(AI_STEP_RETRY.backoff_rate)
+    );
+    assert_eq!(retry["MaxAttempts"], json!(AI_STEP_RETRY.max_attempts));
+    let retried = retried_errors(generate);
+    for name in LAMBDA_SERVICE_ERRORS
+        .iter()
+        .copied()
+        .chain(["States.Timeout", ErrorKind::Transient.error_type()])
+    {
+        assert!(retried.iter().any(|r| r == name), "{name} is retried");
+    }
+
+    let catch = &generate["Catch"][0];
+    assert_eq!(catch["ErrorEquals"], json!(["States.ALL"]));
+    let record = state(&states, catch["Next"].as_str().unwrap_or_default());
+    assert_eq!(record["Type"], "Pass");
+    assert_eq!(record["End"], true);
+
+    // What the catcher builds from a caught timeout (no Cause) is a valid failed action result.
+    let parameters = &record["Parameters"];
+    let caught = json!({"action": {"actionId": "a1"}, "error": {"Error": "States.Timeout"}});
+    let built: serde_json::Map<String, Value> = parameters
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(key, path)| {
+            let key = key.trim_end_matches(".$").to_owned();
+            let pointer = path.as_str().unwrap_or_default().trim_start_matches('$');
+            (
+                key,
+                caught
+                    .pointer(&pointer.replace('.', "/"))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    let result: ActionResult = serde_json::from_value(Value::Object(built)).expect("ActionResult");
+    assert_eq!(result.action_id, "a1");
+    assert!(result.failure.is_some() && result.tasks.is_empty());
+}
+
+#[test]
+fn only_retryable_errors_are_retried_and_every_task_survives_lambda_hiccups() {
+    for (name, state) in all_states(&definition()["States"]) {
+        let retried = retried_errors(&state);
+        for kind in ErrorKind::ALL.into_iter().filter(|k| !k.is_retryable()) {
+            assert!(
+                !retried.iter().any(|r| r == kind.error_type()),
+                "{name} retries {}",
+                kind.error_type()
+            );
+        }
+        assert!(
+            !retried.iter().any(|r| r == "States.ALL"),
+            "{name} retries everything"
+        );
+        if state["Type"] == "Task" {
+            for lambda in LAMBDA_SERVICE_ERRORS {
+                assert!(
+                    retried.iter().any(|r| r == lambda),
+                    "{name} retries {lambda}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_task_invokes_a_substituted_function_and_passes_on_its_payload() {
+    for (name, state) in all_states(&definition()["States"]) {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        assert_eq!(
+            state["Resource"], "arn:aws:states:::lambda:invoke",
+            "{name}"
+        );
+        assert_eq!(state["OutputPath"], "$.Payload", "{name}");
+        let function = state["Parameters"]["FunctionName"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(function, format!("${{{name}FunctionArn}}"), "{name}");
+    }
+}
+
+#[test]
+fn uncaught_failures_end_in_handle_error_and_a_failed_run() {
+    let machine = definition();
+    for (name, state) in machine["States"].as_object().into_iter().flatten() {
+        let is_work = matches!(state["Type"].as_str(), Some("Task" | "Map"));
+        if !is_work || name == "HandleError" {
+            continue;
+        }
+        let catch = &state["Catch"][0];
+        assert_eq!(catch["ErrorEquals"], json!(["States.ALL"]), "{name}");
+        assert_eq!(catch["Next"], "HandleError", "{name}");
+        assert_eq!(catch["ResultPath"], "$.error", "{name}");
+    }
+    let handle = &machine["States"]["HandleError"];
+    let failed = &machine["States"][handle["Next"].as_str().unwrap_or_default()];
+    assert_eq!(failed["Type"], "Fail");
+    assert!(failed["ErrorPath"].is_string() && failed["CausePath"].is_string());
+}
+
+#[test]
+fn each_batch_carries_its_start_so_generate_tasks_can_keep_the_batch_budget() {
+    let states = all_states(&definition()["States"]);
+    let actions = state(&states, "ProcessActions");
+    assert_eq!(
+        actions["ItemSelector"]["batchStartedAt.$"],
+        "$$.State.EnteredTime"
+    );
+    let generate = state(&states, "GenerateTasks");
+    assert_eq!(
+        generate["Parameters"]["Payload"]["batchStartedAt.$"],
+        "$.batchStartedAt"
+    );
+    assert_eq!(
+        generate["Parameters"]["Payload"]["retryCount.$"],
+        "$$.State.RetryCount"
+    );
+}
+
+/// Step Functions' limit on any state's input or output.
+const PAYLOAD_LIMIT: usize = 256 * 1024;
+
+fn widest(chars: usize) -> String {
+    "😀".repeat(chars)
+}
+
+fn run() -> RunRef {
+    RunRef {
+        execution_arn: format!(
+            "arn:aws:states:eu-central-1:123456789012:execution:start-activity-prod-start-activity:{}",
+            "n".repeat(80)
+        ),
+        goal_id: "g".repeat(64),
+        user_id: "u".repeat(64),
+    }
+}
+
+fn action(i: usize) -> Action {
+    Action {
+        goal_id: "g".repeat(64),
+        action_id: format!("{i:0>64}"),
+        sub_goal_id: "s".repeat(64),
+        position: i as u32,
+        title: widest(100),
+        description: widest(500),
+    }
+}
+
+#[test]
+fn a_full_batch_with_the_longest_tasks_fits_the_payload_limit() {
+    // SaveTasks' input: the batch (its 8 actions) and, per action, the most and longest tasks
+    // the model's schema allows, in 4-byte characters.
+    let task = |a: &Action, position: usize| Task {
+        task_id: "t".repeat(36),
+        goal_id: a.goal_id.clone(),
+        action_id: a.action_id.clone(),
+        execution_arn: run().execution_arn,
+        position: position as u32,
+        title: widest(MAX_TITLE_CHARS),
+        description: widest(MAX_DESCRIPTION_CHARS),
+        estimated_minutes: 480,
+        created_at: Utc::now(),
+    };
+    let actions: Vec<Action> = (0..MAX_BATCH_SIZE).map(action).collect();
+    let results: Vec<ActionResult> = actions
+        .iter()
+        .map(|a| ActionResult {
+            action_id: a.action_id.clone(),
+            tasks: (0..MAX_TASKS).map(|p| task(a, p)).collect(),
+            failure: None,
+        })
+        .collect();
+    let state = json!({
+        "run": run(), "batchIndex": 7, "batchStartedAt": Utc::now(),
+        "actions": actions, "actionResults": results,
+    });
+    let size = state.to_string().len();
+    assert!(size < PAYLOAD_LIMIT, "{size} bytes");
+}
+
+#[test]
+fn the_outer_map_result_fits_even_when_every_action_fails_with_a_long_cause() {
+    let batches: Vec<BatchSummary> = (0..8)
+        .map(|b| BatchSummary {
+            run: run(),
+            batch_index: b,
+            succeeded_action_ids: Vec::new(),
+            failed_actions: (0..MAX_BATCH_SIZE)
+                .map(|i| {
+                    let id = action(b as usize * MAX_BATCH_SIZE + i).action_id;
+                    FailedAction::new(id, "States.TaskFailed".into(), widest(10_000))
+                })
+                .collect(),
+            tasks_written: 0,
+        })
+        .collect();
+    let size = serde_json::to_string(&batches)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
+    assert!(size < PAYLOAD_LIMIT / 2, "{size} bytes");
+}

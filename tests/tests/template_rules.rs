@@ -1,0 +1,268 @@
+//! The rules the SAM template must keep beyond what cfn-lint and `sam validate` check: every
+//! function built the same way, least privilege, the tables the adapters query, the definition's
+//! substitutions, the status-change rule and the per-environment schedule.
+
+use std::collections::BTreeSet;
+
+use serde_yaml_ng::Value;
+use shared::aws::dynamodb::{EXECUTIONS_BY_GOAL, EXECUTIONS_BY_STATUS, TASKS_BY_EXECUTION};
+use shared::deadlines::{AI_CALL_LIMIT_SECONDS, AI_CLIENT_TIMEOUT_SECONDS, RUN_LIMIT_SECONDS};
+use shared::records::WorkflowExecution;
+use workflow_tests::{definition_text, repo_root, resources_of, samconfig, template};
+
+/// CloudWatch Logs' vended-delivery API, which has no resource-level permissions: the only
+/// actions a statement may grant on every resource (Step Functions logging needs them).
+const VENDED_LOG_DELIVERY: [&str; 8] = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+];
+
+fn functions(template: &Value) -> Vec<(String, Value)> {
+    resources_of(template, "AWS::Serverless::Function")
+}
+
+/// The logical id an intrinsic (`!Ref X` or `!GetAtt X.Arn`) points at.
+fn target(value: &Value) -> Option<String> {
+    let Value::Tagged(tagged) = value else {
+        return None;
+    };
+    let text = tagged.value.as_str()?;
+    Some(text.split('.').next().unwrap_or(text).to_owned())
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_function_crate_is_deployed_the_same_way() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(strings(&globals["Architectures"]), ["arm64"]);
+    assert_eq!(globals["Handler"], "bootstrap");
+
+    let crates: BTreeSet<String> = std::fs::read_dir(repo_root().join("functions"))
+        .expect("functions/")
+        .filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_owned()))
+        .collect();
+    let mut binaries = BTreeSet::new();
+    for (id, function) in functions(&template) {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{id}"
+        );
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default();
+        binaries.insert(binary.to_owned());
+        let properties = &function["Properties"];
+        assert!(properties["MemorySize"].as_u64().is_some(), "{id}: memory");
+        assert!(properties["Timeout"].as_u64().is_some(), "{id}: timeout");
+        let environment = &properties["Environment"]["Variables"]["ENVIRONMENT"];
+        assert_eq!(target(environment).as_deref(), Some("Environment"), "{id}");
+        let logs = target(&properties["LoggingConfig"]["LogGroup"]).unwrap_or_default();
+        let retention = &template["Resources"][logs.as_str()]["Properties"]["RetentionInDays"];
+        assert_eq!(
+            target(retention).as_deref(),
+            Some("LogRetentionDays"),
+            "{id}"
+        );
+    }
+    assert_eq!(binaries, crates, "one function per crate under functions/");
+    assert_eq!(
+        template["Parameters"]["LogRetentionDays"]["Default"].as_u64(),
+        Some(30)
+    );
+}
+
+#[test]
+fn the_ai_step_gives_up_before_its_lambda_and_state_do() {
+    let template = template();
+    let generate = &template["Resources"]["GenerateTasksFunction"]["Properties"];
+    let lambda_timeout = generate["Timeout"].as_u64().unwrap_or_default();
+    assert!(AI_CLIENT_TIMEOUT_SECONDS < AI_CALL_LIMIT_SECONDS as u64);
+    assert!(AI_CLIENT_TIMEOUT_SECONDS < lambda_timeout);
+    for (id, function) in functions(&template) {
+        let timeout = function["Properties"]["Timeout"]
+            .as_u64()
+            .unwrap_or_default();
+        assert!(timeout <= RUN_LIMIT_SECONDS as u64, "{id}: {timeout} s");
+    }
+}
+
+#[test]
+fn policies_grant_named_actions_on_named_resources() {
+    let template = template();
+    let mut holders = functions(&template);
+    holders.extend(resources_of(&template, "AWS::Serverless::StateMachine"));
+    for (id, holder) in holders {
+        let policies = holder["Properties"]["Policies"].as_sequence().cloned();
+        for statement in policies
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+        {
+            let actions = strings(&statement["Action"]);
+            assert!(!actions.is_empty(), "{id}: a statement without actions");
+            for action in &actions {
+                assert!(!action.contains('*'), "{id}: wildcard action {action}");
+            }
+            if strings(&statement["Resource"]).iter().any(|r| r == "*") {
+                assert!(
+                    actions
+                        .iter()
+                        .all(|a| VENDED_LOG_DELIVERY.contains(&a.as_str())),
+                    "{id}: {actions:?} on *"
+                );
+            }
+            if actions.iter().any(|a| a.starts_with("bedrock:")) {
+                let resource = serde_yaml_ng::to_string(&statement["Resource"]).unwrap_or_default();
+                assert!(
+                    resource.contains("foundation-model/${BedrockModelId}"),
+                    "{id}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tables_have_the_keys_and_indexes_the_adapters_query() {
+    let template = template();
+    let resources = &template["Resources"];
+    for (id, table) in resources_of(&template, "AWS::DynamoDB::Table") {
+        assert_eq!(
+            table["Properties"]["BillingMode"], "PAY_PER_REQUEST",
+            "{id}"
+        );
+    }
+    let index = |table: &str, name: &str| -> Vec<String> {
+        resources[table]["Properties"]["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .find(|i| i["IndexName"] == name)
+            .map(|i| {
+                i["KeySchema"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k["AttributeName"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_else(|| panic!("{table} has no index {name}"))
+    };
+    assert_eq!(
+        index("WorkflowExecutionsTable", EXECUTIONS_BY_GOAL),
+        ["goalId", "startedAt"]
+    );
+    assert_eq!(
+        index("WorkflowExecutionsTable", EXECUTIONS_BY_STATUS),
+        ["status", "startedAt"]
+    );
+    assert_eq!(
+        index("TasksTable", TASKS_BY_EXECUTION),
+        ["executionArn", "taskId"]
+    );
+    let ttl = &resources["WorkflowExecutionsTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["Enabled"], true);
+    let now = chrono::Utc::now();
+    let (goal, _) = shared::examples::example_goal("g", "u", 1, now);
+    let record = WorkflowExecution::started("arn".into(), "name".into(), &goal, "key".into(), now);
+    let record = serde_json::to_value(record).expect("record");
+    let attribute = ttl["AttributeName"].as_str().unwrap_or_default();
+    assert!(
+        record[attribute].is_i64(),
+        "the TTL attribute {attribute} is epoch seconds"
+    );
+}
+
+#[test]
+fn the_definition_substitutions_are_exactly_its_placeholders() {
+    let text = definition_text();
+    let placeholders: BTreeSet<&str> = text
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split('}').next())
+        .collect();
+    let template = template();
+    let machine = &template["Resources"]["StartActivityStateMachine"]["Properties"];
+    let substitutions: BTreeSet<&str> = machine["DefinitionSubstitutions"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(placeholders, substitutions);
+    assert_eq!(machine["Type"], "STANDARD");
+    assert_eq!(machine["Logging"]["Level"], "ALL");
+    assert_eq!(machine["Tracing"]["Enabled"], true);
+    let generator =
+        serde_yaml_ng::to_string(&machine["DefinitionSubstitutions"]["GenerateTasksFunctionArn"])
+            .unwrap_or_default();
+    assert!(
+        generator.contains("ExistingTaskGeneratorFunctionArn"),
+        "{generator}"
+    );
+}
+
+#[test]
+fn failed_timed_out_and_aborted_runs_reach_the_finaliser_with_a_dead_letter_queue() {
+    let template = template();
+    let finaliser = &template["Resources"]["FinalizeExecutionFunction"]["Properties"];
+    let rule = &finaliser["Events"]["StatusChange"];
+    assert_eq!(rule["Type"], "EventBridgeRule");
+    let pattern = &rule["Properties"]["Pattern"];
+    assert_eq!(strings(&pattern["source"]), ["aws.states"]);
+    assert_eq!(
+        strings(&pattern["detail-type"]),
+        ["Step Functions Execution Status Change"]
+    );
+    assert_eq!(
+        strings(&pattern["detail"]["status"]),
+        ["FAILED", "TIMED_OUT", "ABORTED"]
+    );
+    assert!(pattern["detail"]["stateMachineArn"].is_sequence());
+    let queue = target(&rule["Properties"]["DeadLetterConfig"]["Arn"]).unwrap_or_default();
+    assert_eq!(
+        template["Resources"][queue.as_str()]["Type"],
+        "AWS::SQS::Queue"
+    );
+}
+
+#[test]
+fn the_daily_maintenance_runs_at_17_utc_in_prod_only() {
+    let template = template();
+    let schedule = &template["Parameters"]["MaintenanceSchedule"];
+    assert_eq!(schedule["Default"], "cron(0 17 * * ? *)");
+    let daily = &template["Resources"]["MaintenanceFunction"]["Properties"]["Events"]["Daily"];
+    assert_eq!(daily["Type"], "Schedule");
+    assert_eq!(
+        target(&daily["Properties"]["Schedule"]).as_deref(),
+        Some("MaintenanceSchedule")
+    );
+
+    let config = samconfig();
+    for (env, enabled) in [("dev", "false"), ("prod", "true")] {
+        let overrides = config[env]["deploy"]["parameters"]["parameter_overrides"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        assert!(
+            overrides.contains(&format!("MaintenanceScheduleEnabled={enabled}").as_str()),
+            "{env}: {overrides:?}"
+        );
+        assert!(overrides.contains(&format!("Environment={env}").as_str()));
+    }
+}
