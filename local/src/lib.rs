@@ -11,6 +11,7 @@
 //! println!("{}", result.summary());
 //! ```
 
+pub mod bench;
 pub mod catch;
 pub mod choice;
 pub mod clock;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use sfn_local::run;
 use sfn_local::{Clock, Definition, Executor, HttpInvoker, LambdaInvoker, RealClock, VirtualClock};
 
 #[derive(Parser)]
@@ -24,6 +25,28 @@ enum Command {
     Exec(ExecArgs),
     /// Run a whole goal through the product's state machine with its own handlers, in process.
     Run(RunArgs),
+    /// Measure transitions and cost per run, simulated makespan and the executor's speed.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Runs per latency setting in the makespan study.
+    #[arg(long, default_value_t = 200)]
+    runs: usize,
+    /// Repetitions of each timed execution.
+    #[arg(long, default_value_t = 20)]
+    repeats: usize,
+    /// Also time every `*.json` Lambda-free definition in this folder.
+    #[arg(long)]
+    definitions: Option<PathBuf>,
+    /// Another interpreter's figures for the same definitions (JSON from
+    /// scripts/bench_moto_sfn.py), to compare wall times and outputs.
+    #[arg(long, requires = "definitions")]
+    peer: Option<PathBuf>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -136,6 +159,13 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Bench(args) => match bench(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("sfn-local: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run(args) => match run_goal(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -177,25 +207,7 @@ fn exec(args: ExecArgs) -> Result<serde_json::Value, String> {
     Ok(result.summary())
 }
 
-/// Lognormal latencies around `median` seconds, reproducible from `seed`.
-fn lognormal_latency(median: f64, sigma: f64, seed: u64) -> sfn_local::run::Latency {
-    use rand::{Rng, SeedableRng};
-    let rng = std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(seed));
-    Box::new(move |function: &str| {
-        if !function.ends_with("generate-tasks") {
-            return std::time::Duration::ZERO;
-        }
-        let (u1, u2): (f64, f64) = match rng.lock() {
-            Ok(mut r) => (r.gen_range(f64::EPSILON..1.0), r.gen()),
-            Err(_) => (0.5, 0.0),
-        };
-        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-        std::time::Duration::from_secs_f64((median * (sigma * normal).exp()).max(0.0))
-    })
-}
-
 fn run_goal(args: RunArgs) -> Result<(), String> {
-    use shared::examples::{example_goal, mark, seed};
     // Network I/O would let a virtual clock jump ahead, so a remote store runs on the real one.
     let clock: Arc<dyn Clock> = match (args.clock, &args.aws_endpoint) {
         (ClockKind::Virtual, None) => Arc::new(VirtualClock::default()),
@@ -205,8 +217,8 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
         Some(endpoint) => aws_store(endpoint)?,
         None => Arc::new(shared::memory::InMemoryStore::new()),
     };
-    let latency = lognormal_latency(args.ai_latency, args.ai_latency_sigma, args.seed);
-    let stack = sfn_local::run::LocalStack::with_store(
+    let latency = run::lognormal_latency(args.ai_latency, args.ai_latency_sigma, args.seed);
+    let stack = run::LocalStack::with_store(
         store,
         Arc::new(shared::offline::OfflineGenerator::new()),
         clock.clone(),
@@ -218,30 +230,14 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let wall = std::time::Instant::now();
     let report = runtime.block_on(async {
-        let (goal, mut actions) = example_goal(
-            "goal-example",
-            "user-local",
-            args.actions as usize,
-            clock.now(),
-        );
-        let n = actions.len();
-        // Spread the injected failures over the goal, failing ones first.
-        let step = |k: u32| if k == 0 { n } else { (n / k as usize).max(1) };
-        mark(
-            &mut actions,
-            (0..n).step_by(step(args.fail)).take(args.fail as usize),
-            "[fail]",
-        );
-        mark(
-            &mut actions,
-            (1..n).step_by(step(args.flaky)).take(args.flaky as usize),
-            "[flaky:1]",
-        );
-        seed(stack.store.as_ref(), &goal, &actions)
-            .await
-            .map_err(|e| e.to_string())?;
-        let arn = stack.start("user-local", "goal-example").await?;
-        let bar = indicatif::ProgressBar::new(n as u64);
+        let goal = run::ExampleGoal {
+            actions: args.actions as usize,
+            failing: args.fail as usize,
+            flaky: args.flaky as usize,
+            flaky_failures: 1,
+        };
+        let arn = stack.start_example(&goal, clock.now()).await?;
+        let bar = indicatif::ProgressBar::new(goal.actions as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} [{bar:40}] {pos}/{len} actions {msg}",
@@ -300,5 +296,122 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
         "  wall time           {:.3} s",
         wall.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    use sfn_local::bench;
+    let transitions = bench::transitions()?;
+    let mut makespans = Vec::new();
+    for median in [5.0, 10.0, 20.0] {
+        for sigma in [0.3, 0.6] {
+            makespans.push(bench::makespan(median, sigma, args.runs)?);
+        }
+    }
+    let speed = bench::speed(args.repeats)?;
+    let definitions = match &args.definitions {
+        Some(dir) => bench::definitions(dir, args.repeats)?,
+        None => Vec::new(),
+    };
+    if args.json {
+        let figures = serde_json::json!({
+            "transitions": transitions,
+            "makespan": makespans,
+            "speed": speed,
+            "definitions": definitions,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!("## State transitions of a 64-action run\n");
+    println!("| Run | Status | Failed actions | Transitions | Cost per run | Per 1,000 runs |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for t in &transitions {
+        println!(
+            "| {} | {} | {} | {} | ${:.5} | ${:.3} |",
+            t.scenario,
+            t.status,
+            t.actions_failed,
+            t.state_transitions,
+            t.cost_per_run_usd,
+            t.cost_per_1000_runs_usd
+        );
+    }
+    println!(
+        "\n## Simulated makespan, 64 actions, {} runs each\n",
+        args.runs
+    );
+    println!("| L50 | σ | Mean | p95 | No batch barrier (mean) | Lower bound, 24 calls | 5 × L50 + 5 s | 5-minute target |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---|");
+    for m in &makespans {
+        println!(
+            "| {:.0} s | {} | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.0} s | {} |",
+            m.median_latency_seconds,
+            m.sigma,
+            m.mean_seconds,
+            m.p95_seconds,
+            m.no_barrier_mean_seconds,
+            m.lower_bound_seconds,
+            m.goal_seconds,
+            if m.p95_seconds <= bench::TARGET_SECONDS {
+                "met (p95)"
+            } else {
+                "missed (p95)"
+            }
+        );
+    }
+    println!("\n## Executor speed\n");
+    println!(
+        "- 64-action run on the virtual clock: median {:.4} s, best {:.4} s of {} runs",
+        speed.run_wall_median_seconds, speed.run_wall_min_seconds, args.repeats
+    );
+    println!(
+        "- Map-heavy definition: {} transitions in {:.3} s, {:.0} transitions/s",
+        speed.map_heavy_transitions, speed.map_heavy_wall_seconds, speed.transitions_per_second
+    );
+    if definitions.is_empty() {
+        return Ok(());
+    }
+    let peers: Vec<bench::PeerFigures> = match &args.peer {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    println!(
+        "\n## Lambda-free definitions, mean of {} executions\n",
+        args.repeats
+    );
+    println!("| Definition | Transitions | sfn-local | Peer | Peer / sfn-local | Same output |");
+    println!("|---|---:|---:|---:|---:|---|");
+    for d in &definitions {
+        let peer = peers.iter().find(|p| p.name == d.name);
+        let (peer_wall, ratio, same) = match peer {
+            Some(p) => (
+                format!("{:.2} ms ({})", p.mean_wall_seconds * 1e3, p.status),
+                format!(
+                    "{:.0}×",
+                    p.mean_wall_seconds / d.mean_wall_seconds.max(f64::EPSILON)
+                ),
+                if p.output.as_ref() == Some(&d.output) {
+                    "yes"
+                } else {
+                    "no"
+                },
+            ),
+            None => ("-".into(), "-".into(), "-"),
+        };
+        println!(
+            "| {} | {} | {:.3} ms | {peer_wall} | {ratio} | {same} |",
+            d.name,
+            d.transitions,
+            d.mean_wall_seconds * 1e3
+        );
+    }
     Ok(())
 }

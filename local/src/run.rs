@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use embedded_handlers::Ports;
 use serde::Serialize;
 use serde_json::{json, Value};
-use shared::examples::EXAMPLE_STATE_MACHINE_ARN;
+use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
 use shared::metrics::{MetricSink, NoMetrics};
 use shared::naming;
@@ -169,6 +169,50 @@ impl ExecutionControl for LocalExecutions {
 /// Simulated task latency: how long each invocation of a function takes on the clock.
 pub type Latency = Box<dyn Fn(&str) -> Duration + Send + Sync>;
 
+/// The AI step's latency drawn from a lognormal distribution with median `median` seconds and
+/// shape `sigma`, reproducibly from `seed`; every other function answers at once.
+pub fn lognormal_latency(median: f64, sigma: f64, seed: u64) -> Latency {
+    use rand::{Rng, SeedableRng};
+    let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(seed));
+    Box::new(move |function: &str| {
+        if !function.ends_with("generate-tasks") {
+            return Duration::ZERO;
+        }
+        let (u1, u2): (f64, f64) = match rng.lock() {
+            Ok(mut r) => (r.gen_range(f64::EPSILON..1.0), r.gen()),
+            Err(_) => (0.5, 0.0),
+        };
+        // Box-Muller: a standard normal from two uniforms.
+        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        Duration::from_secs_f64((median * (sigma * normal).exp()).max(0.0))
+    })
+}
+
+pub const EXAMPLE_GOAL_ID: &str = "goal-example";
+pub const EXAMPLE_USER_ID: &str = "user-local";
+
+/// The shipped example goal, cut to `actions` actions: `failing` of them fail permanently, and
+/// `flaky` of them fail transiently `flaky_failures` times before they succeed (more than the AI
+/// step's 3 retries: they fail for good).
+#[derive(Debug, Clone, Copy)]
+pub struct ExampleGoal {
+    pub actions: usize,
+    pub failing: usize,
+    pub flaky: usize,
+    pub flaky_failures: u32,
+}
+
+impl ExampleGoal {
+    pub fn all_succeed(actions: usize) -> Self {
+        ExampleGoal {
+            actions,
+            failing: 0,
+            flaky: 0,
+            flaky_failures: 1,
+        }
+    }
+}
+
 /// The embedded product: store, handlers, executor.
 pub struct LocalStack {
     pub store: Arc<dyn Store>,
@@ -289,6 +333,33 @@ impl LocalStack {
             .and_then(|b| serde_json::from_str(b).ok())
             .unwrap_or(Value::Null);
         json!({"statusCode": response["statusCode"], "body": body})
+    }
+
+    /// Seeds the shipped example goal with `goal`'s injected failures and starts its run.
+    pub async fn start_example(
+        &self,
+        goal: &ExampleGoal,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        let (record, mut actions) =
+            example_goal(EXAMPLE_GOAL_ID, EXAMPLE_USER_ID, goal.actions, now);
+        let n = actions.len();
+        // Spread the injected failures over the goal, failing ones first.
+        let step = |k: usize| n.checked_div(k).map_or(n, |s| s.max(1));
+        mark(
+            &mut actions,
+            (0..n).step_by(step(goal.failing)).take(goal.failing),
+            "[fail]",
+        );
+        mark(
+            &mut actions,
+            (1..n).step_by(step(goal.flaky)).take(goal.flaky),
+            &format!("[flaky:{}]", goal.flaky_failures),
+        );
+        seed(self.store.as_ref(), &record, &actions)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.start(EXAMPLE_USER_ID, EXAMPLE_GOAL_ID).await
     }
 
     /// Starts a goal through the start-workflow handler; the execution waits in the queue.

@@ -1,0 +1,317 @@
+//! Figures for BENCHMARKS.md, measured on the executor: state transitions and billed cost of a
+//! run, simulated makespan under lognormal AI latency, and the executor's own speed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::clock::{runtime, Clock, VirtualClock};
+use crate::definition::Definition;
+use crate::invoker::HttpInvoker;
+use crate::run::{lognormal_latency, ExampleGoal, LocalStack, RunReport, PRICE_PER_TRANSITION};
+use crate::Executor;
+
+/// Concurrent AI calls the definition allows: 3 batches of 8 actions.
+pub const CONCURRENT_CALLS: usize = 3 * 8;
+/// The makespan target for a 64-action run.
+pub const TARGET_SECONDS: f64 = 300.0;
+
+/// One run of the example goal on the virtual clock.
+pub fn run_example(
+    goal: ExampleGoal,
+    latency: Option<(f64, f64, u64)>,
+) -> Result<RunReport, String> {
+    let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
+    let latency = latency.map(|(median, sigma, seed)| lognormal_latency(median, sigma, seed));
+    let stack = LocalStack::new(clock.clone(), latency).map_err(|e| e.to_string())?;
+    let rt = runtime(clock.as_ref()).map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let arn = stack.start_example(&goal, clock.now()).await?;
+        let result = stack.run(&arn).await;
+        Ok(stack.report(&arn, &result).await)
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransitionFigures {
+    pub scenario: &'static str,
+    pub status: String,
+    pub actions_failed: u32,
+    pub state_transitions: u64,
+    pub cost_per_run_usd: f64,
+    pub cost_per_1000_runs_usd: f64,
+}
+
+/// State transitions of a 64-action run: all succeed, 10 % retried once, 10 % failing for good.
+pub fn transitions() -> Result<Vec<TransitionFigures>, String> {
+    let tenth = 64 / 10;
+    let flaky = |flaky_failures| ExampleGoal {
+        flaky: tenth,
+        flaky_failures,
+        ..ExampleGoal::all_succeed(64)
+    };
+    [
+        ("all 64 succeed", ExampleGoal::all_succeed(64)),
+        ("10 % (6) retried once", flaky(1)),
+        ("10 % (6) fail after all 3 retries", flaky(4)),
+    ]
+    .into_iter()
+    .map(|(scenario, goal)| {
+        let report = run_example(goal, None)?;
+        let cost = report.state_transitions as f64 * PRICE_PER_TRANSITION;
+        Ok(TransitionFigures {
+            scenario,
+            status: report.status,
+            actions_failed: report.actions_failed,
+            state_transitions: report.state_transitions,
+            cost_per_run_usd: cost,
+            cost_per_1000_runs_usd: cost * 1000.0,
+        })
+    })
+    .collect()
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MakespanFigures {
+    pub median_latency_seconds: f64,
+    pub sigma: f64,
+    pub runs: usize,
+    pub mean_seconds: f64,
+    pub p95_seconds: f64,
+    /// The same draws on 24 free slots with no batch barrier (greedy list scheduling).
+    pub no_barrier_mean_seconds: f64,
+    /// Expected total AI time spread evenly over 24 slots: no schedule does better on average.
+    pub lower_bound_seconds: f64,
+    /// 5 × L50 + 5 s: what the batch design should stay within.
+    pub goal_seconds: f64,
+}
+
+/// Simulated makespan of `runs` 64-action runs with AI latency lognormal(median, sigma).
+pub fn makespan(median: f64, sigma: f64, runs: usize) -> Result<MakespanFigures, String> {
+    let mut spans = Vec::with_capacity(runs);
+    let mut no_barrier = Vec::with_capacity(runs);
+    for seed in 1..=runs as u64 {
+        let goal = ExampleGoal::all_succeed(64);
+        spans.push(run_example(goal, Some((median, sigma, seed)))?.simulated_makespan_seconds);
+        let draw = lognormal_latency(median, sigma, seed);
+        let calls: Vec<f64> = (0..64)
+            .map(|_| draw("generate-tasks").as_secs_f64())
+            .collect();
+        no_barrier.push(greedy_makespan(&calls, CONCURRENT_CALLS));
+    }
+    let expected_call = median * (sigma * sigma / 2.0).exp();
+    Ok(MakespanFigures {
+        median_latency_seconds: median,
+        sigma,
+        runs,
+        mean_seconds: mean(&spans),
+        p95_seconds: percentile(&mut spans, 0.95),
+        no_barrier_mean_seconds: mean(&no_barrier),
+        lower_bound_seconds: 64.0 * expected_call / CONCURRENT_CALLS as f64,
+        goal_seconds: 5.0 * median + 5.0,
+    })
+}
+
+/// When the last of `calls` ends if each starts on the first free of `slots` slots, in order.
+pub fn greedy_makespan(calls: &[f64], slots: usize) -> f64 {
+    let mut free_at = vec![0.0_f64; slots.max(1)];
+    for call in calls {
+        if let Some(slot) = free_at.iter_mut().min_by(|a, b| a.total_cmp(b)) {
+            *slot += call;
+        }
+    }
+    free_at.into_iter().fold(0.0, f64::max)
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The nearest-rank percentile `p` (0 to 1) of `values`.
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let rank = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len().max(1));
+    values.get(rank - 1).copied().unwrap_or(0.0)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeedFigures {
+    pub run_wall_median_seconds: f64,
+    pub run_wall_min_seconds: f64,
+    pub map_heavy_transitions: u64,
+    pub map_heavy_wall_seconds: f64,
+    pub transitions_per_second: f64,
+}
+
+/// Wall time of the 64-action run on the virtual clock, and throughput on a Map-heavy definition.
+pub fn speed(repeats: usize) -> Result<SpeedFigures, String> {
+    let mut walls = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        run_example(ExampleGoal::all_succeed(64), None)?;
+        walls.push(started.elapsed().as_secs_f64());
+    }
+    let (transitions, wall, _) = execute(&map_heavy_definition(1_000), json!({}))?;
+    Ok(SpeedFigures {
+        run_wall_median_seconds: percentile(&mut walls, 0.5),
+        run_wall_min_seconds: walls.first().copied().unwrap_or(0.0),
+        map_heavy_transitions: transitions,
+        map_heavy_wall_seconds: wall.as_secs_f64(),
+        transitions_per_second: transitions as f64 / wall.as_secs_f64().max(f64::EPSILON),
+    })
+}
+
+/// A Map over `items` items (at most 1,000: States.ArrayRange's limit), each through Pass, Choice, an intrinsic-heavy Pass and Succeed.
+pub fn map_heavy_definition(items: usize) -> Value {
+    json!({
+        "StartAt": "Items",
+        "States": {
+            "Items": {"Type": "Pass", "Parameters": {"items.$": format!("States.ArrayRange(1, {items}, 1)")}, "Next": "Each"},
+            "Each": {
+                "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 0, "End": true,
+                "ItemSelector": {"n.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {
+                    "StartAt": "Start",
+                    "States": {
+                        "Start": {"Type": "Pass", "Next": "Even?"},
+                        "Even?": {"Type": "Choice", "Choices": [
+                            {"Variable": "$.n", "NumericGreaterThan": 1000, "Next": "Label"}
+                        ], "Default": "Label"},
+                        "Label": {"Type": "Pass", "Parameters": {
+                            "id.$": "States.Format('item-{}', $.n)",
+                            "hash.$": "States.Hash(States.Format('{}', $.n), 'SHA-256')",
+                            "next.$": "States.MathAdd($.n, 1)"
+                        }, "Next": "Done"},
+                        "Done": {"Type": "Succeed"}
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Executes a Lambda-free definition once on the virtual clock: its transitions, wall time and
+/// output.
+pub fn execute(definition: &Value, input: Value) -> Result<(u64, Duration, Value), String> {
+    let definition = Definition::parse(&definition.to_string()).map_err(|e| e.to_string())?;
+    let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
+    // Lambda-free: the invoker is never called.
+    let executor = Executor::new(
+        definition,
+        Arc::new(HttpInvoker::new("http://127.0.0.1:9")),
+        clock,
+    );
+    let started = Instant::now();
+    let result = executor
+        .execute_blocking(input)
+        .map_err(|e| e.to_string())?;
+    let wall = started.elapsed();
+    if result.status.as_str() != "SUCCEEDED" {
+        return Err(format!(
+            "{}: {:?} {:?}",
+            result.status.as_str(),
+            result.error,
+            result.cause
+        ));
+    }
+    Ok((
+        result.transitions,
+        wall,
+        result.output.unwrap_or(Value::Null),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefinitionFigures {
+    pub name: String,
+    pub transitions: u64,
+    pub mean_wall_seconds: f64,
+    pub output: Value,
+}
+
+/// What another interpreter measured for the same definition (`scripts/bench_moto_sfn.py`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerFigures {
+    pub name: String,
+    pub status: String,
+    pub mean_wall_seconds: f64,
+    pub output: Option<Value>,
+}
+
+/// Mean wall time of each `*.json` definition in `dir` (input `{}`) over `repeats` executions.
+pub fn definitions(dir: &Path, repeats: usize) -> Result<Vec<DefinitionFigures>, String> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let definition: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut total = Duration::ZERO;
+            let mut last = (0, Value::Null);
+            for _ in 0..repeats.max(1) {
+                let (t, wall, output) = execute(&definition, json!({}))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                last = (t, output);
+                total += wall;
+            }
+            let (transitions, output) = last;
+            Ok(DefinitionFigures {
+                name: path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                transitions,
+                mean_wall_seconds: total.as_secs_f64() / repeats.max(1) as f64,
+                output,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_schedule_fills_the_first_free_slot() {
+        assert_eq!(greedy_makespan(&[3.0, 1.0, 1.0, 1.0], 2), 3.0);
+        assert_eq!(greedy_makespan(&[1.0; 48], 24), 2.0);
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut values, 0.95), 95.0);
+        assert_eq!(percentile(&mut values, 0.5), 50.0);
+    }
+
+    #[test]
+    fn the_map_heavy_definition_runs_every_item() {
+        let (transitions, _, _) = execute(&map_heavy_definition(10), json!({})).expect("runs");
+        // Items + Map + 10 × (Start, Even?, Label, Done).
+        assert_eq!(transitions, 2 + 10 * 4);
+    }
+
+    #[test]
+    fn a_run_that_all_succeeds_stays_within_96_transitions() {
+        let figures = transitions().expect("runs");
+        assert!(figures[0].state_transitions <= 96, "{figures:?}");
+        assert!(figures[1].state_transitions > figures[0].state_transitions);
+        assert_eq!(figures[2].actions_failed, 6);
+    }
+}
