@@ -69,8 +69,6 @@ fn every_function_crate_is_deployed_the_same_way() {
         let properties = &function["Properties"];
         assert!(properties["MemorySize"].as_u64().is_some(), "{id}: memory");
         assert!(properties["Timeout"].as_u64().is_some(), "{id}: timeout");
-        let environment = &properties["Environment"]["Variables"]["ENVIRONMENT"];
-        assert_eq!(target(environment).as_deref(), Some("Environment"), "{id}");
         let logs = target(&properties["LoggingConfig"]["LogGroup"]).unwrap_or_default();
         let retention = &template["Resources"][logs.as_str()]["Properties"]["RetentionInDays"];
         assert_eq!(
@@ -264,5 +262,49 @@ fn the_daily_maintenance_runs_at_17_utc_in_prod_only() {
             "{env}: {overrides:?}"
         );
         assert!(overrides.contains(&format!("Environment={env}").as_str()));
+    }
+}
+
+/// The variables each adapter's `from_env` reads (shared/src/aws and metrics.rs).
+const ADAPTER_VARIABLES: [(&str, &[&str]); 6] = [
+    (
+        "DynamoStore::from_env",
+        &[
+            "GOALS_TABLE",
+            "ACTIONS_TABLE",
+            "TASKS_TABLE",
+            "EXECUTIONS_TABLE",
+        ],
+    ),
+    ("BedrockGenerator::from_env", &["BEDROCK_MODEL_ID"]),
+    ("S3Archive::from_env", &["ARCHIVE_BUCKET"]),
+    ("StepFunctionsControl::from_env", &["STATE_MACHINE_ARN"]),
+    ("SnsNotifier::from_env", &["ALERTS_TOPIC_ARN"]),
+    ("EmfFormat::from_env", &["METRICS_NAMESPACE", "ENVIRONMENT"]),
+];
+
+#[test]
+fn every_function_gets_the_configuration_its_adapters_read() {
+    let template = template();
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for (id, function) in functions(&template) {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default();
+        let main =
+            std::fs::read_to_string(repo_root().join(format!("functions/{binary}/src/main.rs")))
+                .unwrap_or_else(|e| panic!("{binary}: {e}"));
+        let own = &function["Properties"]["Environment"]["Variables"];
+        for (adapter, variables) in ADAPTER_VARIABLES {
+            if !main.contains(adapter) {
+                continue;
+            }
+            for variable in variables {
+                assert!(
+                    !own[*variable].is_null() || !globals[*variable].is_null(),
+                    "{id} builds {adapter} but is not given {variable}"
+                );
+            }
+        }
     }
 }
