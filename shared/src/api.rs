@@ -1,5 +1,5 @@
-//! What the three API routes do: start a run, report its status, cancel it. The caller is always
-//! the user named by the verified token's claims.
+//! What the API routes do: start a run, retry a finished run's failed actions, report a run's
+//! status, cancel it. The caller is always the user named by the verified token's claims.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,19 +9,30 @@ use crate::metrics::{Metric, MetricName, MetricSink};
 use crate::naming::execution_name;
 use crate::ports::{Clock, ExecutionControl, StartOutcome, Store};
 use crate::progress::{eta_seconds, progress_percent};
-use crate::records::{ExecutionStatus, FailedAction, GoalStatus, RunEnd, WorkflowExecution};
+use crate::records::{ExecutionStatus, FailedAction, Goal, GoalStatus, RunEnd, WorkflowExecution};
 use crate::steps::ExecutionInput;
 
 /// An idempotency key is at most this long.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
-/// The 202 answer to a start request.
+/// The 202 answer to a start or retry request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartResponse {
     pub execution_arn: String,
     pub start_date: DateTime<Utc>,
     pub status: ExecutionStatus,
+}
+
+impl StartResponse {
+    /// The answer for a run already recorded: its ARN, start and current status.
+    pub fn of(run: &WorkflowExecution) -> Self {
+        Self {
+            execution_arn: run.execution_arn.clone(),
+            start_date: run.started_at,
+            status: run.status,
+        }
+    }
 }
 
 /// Starts processing a goal's actions. Repeating the same request (same goal, same idempotency
@@ -45,11 +56,7 @@ pub async fn start_activity(
     let execution_arn = control.execution_arn(&name);
 
     if let Some(existing) = store.get_execution(&execution_arn).await? {
-        return Ok(StartResponse {
-            execution_arn,
-            start_date: existing.started_at,
-            status: existing.status,
-        });
+        return Ok(StartResponse::of(&existing));
     }
     if goal.status == GoalStatus::Processing {
         return Err(already_processing(
@@ -58,23 +65,115 @@ pub async fn start_activity(
         ));
     }
 
-    let record = WorkflowExecution::started(
-        execution_arn.clone(),
-        name.clone(),
+    let record = WorkflowExecution::started(execution_arn, name, &goal, key, clock.now());
+    launch(store, control, clock, metrics, &goal, record, None).await
+}
+
+/// The idempotency key of a retry of `source_name`'s failed actions: one retry per finished run.
+pub fn retry_key(source_name: &str) -> String {
+    format!("retry:{source_name}")
+}
+
+/// Starts a run over only the failed actions of the caller's finished run, leaving the tasks
+/// earlier runs saved for the other actions alone. Retrying the same run again returns the run
+/// the first retry started and never starts a second (the execution name is derived from the goal
+/// and [`retry_key`]).
+///
+/// Refused (409) while the run is going, when it ended before processing all its actions (an
+/// uncaught error, a timeout, an abort: its failed list is incomplete), when none of its actions
+/// failed, while another run of the goal is processing, and when a newer run of the goal has
+/// replaced it.
+pub async fn retry_failed(
+    store: &dyn Store,
+    control: &dyn ExecutionControl,
+    clock: &dyn Clock,
+    metrics: &dyn MetricSink,
+    user_id: &str,
+    execution_arn: &str,
+) -> Result<StartResponse, DomainError> {
+    let source = owned_execution(store, user_id, execution_arn).await?;
+    let key = retry_key(&source.execution_name);
+    let name = execution_name(&source.goal_id, &key);
+    let retry_arn = control.execution_arn(&name);
+    if let Some(existing) = store.get_execution(&retry_arn).await? {
+        return Ok(StartResponse::of(&existing));
+    }
+
+    let action_ids = actions_to_retry(&source)?;
+    let goal = owned_goal(store, user_id, &source.goal_id).await?;
+    if goal.status == GoalStatus::Processing {
+        return Err(already_processing(
+            &goal.goal_id,
+            goal.current_execution_arn.as_deref(),
+        ));
+    }
+    if goal.current_execution_arn.as_deref() != Some(source.execution_arn.as_str()) {
+        return Err(DomainError::conflict(format!(
+            "execution {} is no longer goal {}'s latest run (now {}); retry that one instead",
+            source.execution_arn,
+            goal.goal_id,
+            goal.current_execution_arn.as_deref().unwrap_or("none")
+        )));
+    }
+
+    let record =
+        WorkflowExecution::started(retry_arn, name, &goal, key, clock.now()).retrying(&source);
+    launch(
+        store,
+        control,
+        clock,
+        metrics,
         &goal,
-        key.clone(),
-        clock.now(),
-    );
+        record,
+        Some(action_ids),
+    )
+    .await
+}
+
+/// The actions a retry of `run` processes: exactly its failed ones, once it has processed every
+/// one of its actions.
+fn actions_to_retry(run: &WorkflowExecution) -> Result<Vec<String>, DomainError> {
+    let arn = &run.execution_arn;
+    if !run.status.is_final() {
+        return Err(DomainError::conflict(format!(
+            "execution {arn} has not finished yet"
+        )));
+    }
+    if !run.finished_every_action() {
+        return Err(DomainError::conflict(format!(
+            "execution {arn} ended {} before it processed all its actions; start the goal again",
+            run.status.as_str()
+        )));
+    }
+    let ids = run.failed_ids();
+    if ids.is_empty() {
+        return Err(DomainError::conflict(format!(
+            "execution {arn} has no failed actions to retry"
+        )));
+    }
+    Ok(ids)
+}
+
+/// Begins the run `record` describes for `goal` (record written, goal processing) and starts its
+/// execution over `action_ids` (all of the goal's when `None`). When the start is refused, the
+/// record ends FAILED and the goal gets its status back, so it can be started again.
+async fn launch(
+    store: &dyn Store,
+    control: &dyn ExecutionControl,
+    clock: &dyn Clock,
+    metrics: &dyn MetricSink,
+    goal: &Goal,
+    record: WorkflowExecution,
+    action_ids: Option<Vec<String>>,
+) -> Result<StartResponse, DomainError> {
+    let goal_id = goal.goal_id.as_str();
+    let execution_arn = record.execution_arn.clone();
     match store.begin_run(&record).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed(_)) => {
             // Lost a race: another request started a run (maybe this very one) meanwhile.
             if let Some(existing) = store.get_execution(&execution_arn).await? {
-                return Ok(StartResponse {
-                    execution_arn,
-                    start_date: existing.started_at,
-                    status: existing.status,
-                });
+                return Ok(StartResponse::of(&existing));
             }
             let current = store.get_goal(goal_id).await?;
             return Err(already_processing(
@@ -86,14 +185,14 @@ pub async fn start_activity(
     }
 
     let input = ExecutionInput {
-        goal_id: goal.goal_id.clone(),
-        user_id: goal.user_id.clone(),
-        idempotency_key: key,
-        action_ids: None,
+        goal_id: record.goal_id.clone(),
+        user_id: record.user_id.clone(),
+        idempotency_key: record.idempotency_key.clone(),
+        action_ids,
     };
     let input = serde_json::to_string(&input)
         .map_err(|e| DomainError::permanent(ErrorCode::Internal, e.to_string()))?;
-    let refusal = match control.start_execution(&name, &input).await {
+    let refusal = match control.start_execution(&record.execution_name, &input).await {
         Ok(StartOutcome::Started { start_date, .. }) => {
             metrics.emit(
                 &[Metric::count(MetricName::ExecutionsStarted, 1)],
@@ -103,11 +202,16 @@ pub async fn start_activity(
                 execution_arn,
                 start_date,
                 status: ExecutionStatus::Running,
-            })
+            });
         }
-        Ok(StartOutcome::AlreadyExists { .. }) => DomainError::conflict(format!(
-            "an earlier run already used this start request for goal {goal_id}; send a new idempotency key"
-        )),
+        Ok(StartOutcome::AlreadyExists { .. }) => DomainError::conflict(match &record.retry_of {
+            None => format!(
+                "an earlier run already used this start request for goal {goal_id}; send a new idempotency key"
+            ),
+            Some(source) => format!(
+                "the failed actions of execution {source} were already retried by a run that is no longer recorded; start the goal again"
+            ),
+        }),
         Err(e) => e,
     };
     // Nothing runs: give the goal back its status so it can be started again.
@@ -143,11 +247,7 @@ fn already_processing(goal_id: &str, execution_arn: Option<&str>) -> DomainError
     ))
 }
 
-async fn owned_goal(
-    store: &dyn Store,
-    user_id: &str,
-    goal_id: &str,
-) -> Result<crate::records::Goal, DomainError> {
+async fn owned_goal(store: &dyn Store, user_id: &str, goal_id: &str) -> Result<Goal, DomainError> {
     let goal = store
         .get_goal(goal_id)
         .await?
@@ -281,4 +381,318 @@ pub async fn cancel_run(
     }
     store.delete_execution_tasks(execution_arn).await?;
     Ok(StatusView::of(run, clock.now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
+    use crate::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+    use crate::metrics::NoMetrics;
+    use crate::outcome::RunOutcome;
+    use crate::ports::ManualClock;
+    use crate::records::ActionOutcome;
+    use crate::steps::{RunRef, RunSummary};
+    use crate::workflow::update_goal_status;
+
+    struct World {
+        store: InMemoryStore,
+        control: InMemoryExecutions,
+        clock: ManualClock,
+    }
+
+    async fn world(actions: usize) -> World {
+        let store = InMemoryStore::new();
+        let (goal, actions) = example_goal("g1", "u1", actions, Utc::now());
+        seed(&store, &goal, &actions).await.unwrap();
+        World {
+            store,
+            control: InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now),
+            clock: ManualClock::new(Utc::now()),
+        }
+    }
+
+    fn action(i: usize) -> String {
+        format!("g1-a0{i}")
+    }
+
+    async fn start(w: &World, key: &str) -> Result<StartResponse, DomainError> {
+        start_activity(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &NoMetrics,
+            "u1",
+            "g1",
+            Some(key),
+        )
+        .await
+    }
+
+    async fn retry(w: &World, user: &str, arn: &str) -> Result<StartResponse, DomainError> {
+        retry_failed(&w.store, &w.control, &w.clock, &NoMetrics, user, arn).await
+    }
+
+    /// Plays a run to its end as the workflow does: every listed action processed, those at
+    /// `failed` failing, then UpdateGoalStatus.
+    async fn finish(w: &World, arn: &str, actions: &[String], failed: &[String]) {
+        w.store
+            .set_total_actions(arn, actions.len() as u32)
+            .await
+            .unwrap();
+        let mut failures = Vec::new();
+        for id in actions {
+            let outcome = if failed.contains(id) {
+                let f = FailedAction::new(id.clone(), "PermanentError".into(), "bad".into());
+                failures.push(f.clone());
+                ActionOutcome::failed(f)
+            } else {
+                ActionOutcome::succeeded(id)
+            };
+            w.store
+                .record_action_outcome(arn, &outcome, w.clock.now())
+                .await
+                .unwrap();
+        }
+        let total = actions.len() as u32;
+        let summary = RunSummary {
+            run: RunRef {
+                execution_arn: arn.to_owned(),
+                goal_id: "g1".into(),
+                user_id: "u1".into(),
+            },
+            total_actions: total,
+            succeeded_actions: total - failures.len() as u32,
+            outcome: RunOutcome::from_counts(total, failures.len() as u32),
+            failed_actions: failures,
+            tasks_written: 0,
+        };
+        update_goal_status(
+            &w.store,
+            &RecordingNotifier::default(),
+            &w.clock,
+            &NoMetrics,
+            summary,
+        )
+        .await
+        .unwrap();
+        w.control.close(arn, ExecutionStatus::Succeeded);
+    }
+
+    /// A run of the goal's `n` actions in which the ones at `failed` failed.
+    async fn finished_run(w: &World, n: usize, failed: &[usize]) -> String {
+        let arn = start(w, "k").await.unwrap().execution_arn;
+        let all: Vec<String> = (0..n).map(action).collect();
+        let failed: Vec<String> = failed.iter().copied().map(action).collect();
+        finish(w, &arn, &all, &failed).await;
+        arn
+    }
+
+    async fn goal(w: &World) -> Goal {
+        w.store.get_goal("g1").await.unwrap().unwrap()
+    }
+
+    fn input_of(w: &World, arn: &str) -> ExecutionInput {
+        let recorded = w.control.recorded();
+        let execution = recorded
+            .iter()
+            .find(|e| e.description.execution_arn == arn)
+            .unwrap();
+        serde_json::from_str(&execution.input).unwrap()
+    }
+
+    fn code(result: Result<StartResponse, DomainError>) -> Option<ErrorCode> {
+        result.err().map(|e| e.code)
+    }
+
+    #[tokio::test]
+    async fn a_retry_processes_exactly_the_failed_actions_once() {
+        let w = world(4).await;
+        let source = finished_run(&w, 4, &[1, 3]).await;
+        assert_eq!(goal(&w).await.status, GoalStatus::Partial);
+
+        let first = retry(&w, "u1", &source).await.unwrap();
+        assert_eq!(first.status, ExecutionStatus::Running);
+        assert_ne!(first.execution_arn, source);
+        let input = input_of(&w, &first.execution_arn);
+        assert_eq!(input.action_ids, Some(vec![action(1), action(3)]));
+        assert_eq!(
+            (input.goal_id.as_str(), input.user_id.as_str()),
+            ("g1", "u1")
+        );
+        let record = w
+            .store
+            .get_execution(&first.execution_arn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.retry_of.as_deref(), Some(source.as_str()));
+        assert_eq!(record.actions_done_earlier, 2);
+        let g = goal(&w).await;
+        assert_eq!(g.status, GoalStatus::Processing);
+        assert_eq!(g.current_execution_arn, Some(first.execution_arn.clone()));
+
+        // Again while the retry runs, and again after it has ended: the same run, no new start.
+        let repeated = retry(&w, "u1", &source).await.unwrap();
+        assert_eq!(
+            (&repeated.execution_arn, repeated.status),
+            (&first.execution_arn, ExecutionStatus::Running)
+        );
+        finish(&w, &first.execution_arn, &[action(1), action(3)], &[]).await;
+        let again = retry(&w, "u1", &source).await.unwrap();
+        assert_eq!(
+            (again.execution_arn, again.status),
+            (first.execution_arn, ExecutionStatus::Succeeded)
+        );
+        assert_eq!(w.control.recorded().len(), 2);
+        assert_eq!(goal(&w).await.status, GoalStatus::Active);
+    }
+
+    #[tokio::test]
+    async fn the_goal_status_after_a_retry_counts_what_earlier_runs_did() {
+        // Partial run, retry fails again for every retried action: still partial, not failed.
+        let w = world(4).await;
+        let source = finished_run(&w, 4, &[0, 2]).await;
+        let first = retry(&w, "u1", &source).await.unwrap().execution_arn;
+        finish(&w, &first, &[action(0), action(2)], &[action(0), action(2)]).await;
+        let record = w.store.get_execution(&first).await.unwrap().unwrap();
+        assert_eq!(record.status, ExecutionStatus::Failed);
+        assert_eq!(goal(&w).await.status, GoalStatus::Partial);
+
+        // A retry of that retry: one more succeeds, then the last.
+        let second = retry(&w, "u1", &first).await.unwrap().execution_arn;
+        assert_eq!(
+            input_of(&w, &second).action_ids,
+            Some(vec![action(0), action(2)])
+        );
+        finish(&w, &second, &[action(0), action(2)], &[action(2)]).await;
+        assert_eq!(goal(&w).await.status, GoalStatus::Partial);
+        let third = retry(&w, "u1", &second).await.unwrap().execution_arn;
+        assert_eq!(input_of(&w, &third).action_ids, Some(vec![action(2)]));
+        let record = w.store.get_execution(&third).await.unwrap().unwrap();
+        assert_eq!(record.actions_done_earlier, 3);
+        finish(&w, &third, &[action(2)], &[]).await;
+        assert_eq!(goal(&w).await.status, GoalStatus::Active);
+    }
+
+    #[tokio::test]
+    async fn a_run_where_everything_failed_is_retried_whole_and_judged_alone() {
+        let w = world(2).await;
+        let source = finished_run(&w, 2, &[0, 1]).await;
+        assert_eq!(goal(&w).await.status, GoalStatus::Failed);
+        let retry_arn = retry(&w, "u1", &source).await.unwrap().execution_arn;
+        assert_eq!(
+            input_of(&w, &retry_arn).action_ids,
+            Some(vec![action(0), action(1)])
+        );
+        finish(
+            &w,
+            &retry_arn,
+            &[action(0), action(1)],
+            &[action(0), action(1)],
+        )
+        .await;
+        assert_eq!(goal(&w).await.status, GoalStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn runs_that_cannot_be_retried_are_conflicts() {
+        let w = world(3).await;
+        // Still running.
+        let running = start(&w, "k").await.unwrap().execution_arn;
+        assert_eq!(
+            code(retry(&w, "u1", &running).await),
+            Some(ErrorCode::Conflict)
+        );
+        // Finished with nothing failed.
+        let all: Vec<String> = (0..3).map(action).collect();
+        finish(&w, &running, &all, &[]).await;
+        assert_eq!(
+            code(retry(&w, "u1", &running).await),
+            Some(ErrorCode::Conflict)
+        );
+
+        // Ended before processing every action: an uncaught error, a timeout, an abort.
+        for (status, error) in [
+            (ExecutionStatus::Failed, "States.Runtime"),
+            (ExecutionStatus::TimedOut, "States.Timeout"),
+            (ExecutionStatus::Aborted, "Cancelled"),
+        ] {
+            let arn = start(&w, error).await.unwrap().execution_arn;
+            let failed = FailedAction::new(action(0), "PermanentError".into(), String::new());
+            w.store
+                .record_action_outcome(&arn, &ActionOutcome::failed(failed), w.clock.now())
+                .await
+                .unwrap();
+            let end = RunEnd {
+                status,
+                goal_status: GoalStatus::Failed,
+                at: w.clock.now(),
+                error: Some(error.into()),
+                cause: None,
+            };
+            w.store.finish_run(&arn, &end).await.unwrap();
+            let refused = retry(&w, "u1", &arn).await;
+            assert_eq!(code(refused), Some(ErrorCode::Conflict), "{error}");
+        }
+        // Only the first run's execution was started.
+        assert_eq!(w.control.recorded().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_retry_waits_for_the_goal_and_follows_its_latest_run() {
+        let w = world(3).await;
+        let source = finished_run(&w, 3, &[2]).await;
+        // Another run of the goal is going.
+        let other = start(&w, "k2").await.unwrap().execution_arn;
+        let busy = retry(&w, "u1", &source).await;
+        assert_eq!(code(busy.clone()), Some(ErrorCode::Conflict));
+        assert!(busy.err().is_some_and(|e| e.message.contains(&other)));
+        // It has ended: the goal's latest run is now that one, not the source.
+        let all: Vec<String> = (0..3).map(action).collect();
+        finish(&w, &other, &all, &[action(1)]).await;
+        assert_eq!(
+            code(retry(&w, "u1", &source).await),
+            Some(ErrorCode::Conflict)
+        );
+        assert_eq!(w.control.recorded().len(), 2);
+        // The latest run can be retried.
+        let latest = retry(&w, "u1", &other).await.unwrap().execution_arn;
+        assert_eq!(input_of(&w, &latest).action_ids, Some(vec![action(1)]));
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_may_retry() {
+        let w = world(3).await;
+        let source = finished_run(&w, 3, &[0]).await;
+        assert_eq!(
+            code(retry(&w, "u2", &source).await),
+            Some(ErrorCode::Forbidden)
+        );
+        assert_eq!(
+            code(retry(&w, "u1", "arn:aws:states:x:1:execution:M:none").await),
+            Some(ErrorCode::NotFound)
+        );
+        assert_eq!(w.control.recorded().len(), 1);
+        assert_eq!(goal(&w).await.status, GoalStatus::Partial);
+    }
+
+    #[tokio::test]
+    async fn a_refused_start_gives_the_goal_its_status_back() {
+        let w = world(3).await;
+        let source = finished_run(&w, 3, &[0]).await;
+        // The retry's name is taken by an execution whose record is gone (e.g. expired).
+        let source_name = crate::naming::execution_name_of(&source).to_owned();
+        let name = execution_name("g1", &retry_key(&source_name));
+        let taken = w.control.execution_arn(&name);
+        w.control.start_execution(&name, "{}").await.unwrap();
+        w.control.close(&taken, ExecutionStatus::Succeeded);
+
+        let refused = retry(&w, "u1", &source).await;
+        assert_eq!(code(refused), Some(ErrorCode::Conflict));
+        let g = goal(&w).await;
+        assert_eq!(g.status, GoalStatus::Partial);
+        let record = w.store.get_execution(&taken).await.unwrap().unwrap();
+        assert_eq!(record.status, ExecutionStatus::Failed);
+    }
 }

@@ -27,6 +27,18 @@ impl RunOutcome {
         }
     }
 
+    /// How the goal as a whole stands after a run of this outcome that left
+    /// `actions_done_earlier` of the goal's actions, turned into tasks by earlier runs, alone (a
+    /// retry of failed actions; 0 for a run over the whole goal). The goal is active when every
+    /// action has tasks, partial when some do, failed when none do: a retry that fails for all
+    /// the actions it retried still leaves the goal partial when earlier runs did some.
+    pub fn for_goal(self, actions_done_earlier: u32) -> Self {
+        match self {
+            RunOutcome::Failed if actions_done_earlier > 0 => RunOutcome::Partial,
+            outcome => outcome,
+        }
+    }
+
     pub fn goal_status(self) -> GoalStatus {
         match self {
             RunOutcome::Succeeded => GoalStatus::Active,
@@ -65,6 +77,31 @@ mod tests {
             GoalStatus::Failed
         );
         assert_eq!(RunOutcome::from_counts(0, 0), RunOutcome::Failed);
+    }
+
+    #[test]
+    fn a_retry_is_judged_with_the_actions_done_before_it() {
+        // A partial run of 64 left 3 failed; the retry covers those 3.
+        for (failed, goal) in [
+            (0, GoalStatus::Active),
+            (1, GoalStatus::Partial),
+            (3, GoalStatus::Partial),
+        ] {
+            assert_eq!(
+                RunOutcome::from_counts(3, failed)
+                    .for_goal(61)
+                    .goal_status(),
+                goal
+            );
+            // The same as judging the whole goal's 64 actions at once.
+            assert_eq!(RunOutcome::from_counts(64, failed).goal_status(), goal);
+        }
+        // Nothing was done before (every action of the first run failed): the plain rule.
+        assert_eq!(
+            RunOutcome::from_counts(2, 2).for_goal(0).goal_status(),
+            GoalStatus::Failed
+        );
+        assert_eq!(RunOutcome::Succeeded.for_goal(0), RunOutcome::Succeeded);
     }
 
     #[test]

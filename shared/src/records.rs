@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// How long a WorkflowExecution record is kept before DynamoDB's TTL removes it.
 pub const EXECUTION_RETENTION_DAYS: i64 = 90;
 
+/// The error a run is recorded with when it processed every one of its actions and all failed.
+pub const ALL_ACTIONS_FAILED: &str = "AllActionsFailed";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GoalStatus {
@@ -164,6 +167,13 @@ pub struct WorkflowExecution {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Epoch seconds after which DynamoDB's TTL deletes the record.
     pub expires_at: i64,
+    /// The run whose failed actions this run processes again; absent for a run over the whole goal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+    /// How many of the goal's actions earlier runs turned into tasks and this run leaves alone: 0
+    /// for a run over the whole goal. The goal's final status counts them with this run's own.
+    #[serde(default)]
+    pub actions_done_earlier: u32,
 }
 
 impl WorkflowExecution {
@@ -198,7 +208,47 @@ impl WorkflowExecution {
             updated_at: started_at,
             stopped_at: None,
             expires_at: expiry_for(started_at),
+            retry_of: None,
+            actions_done_earlier: 0,
         }
+    }
+
+    /// The same record for a run over only the failed actions of `source`: the goal's actions
+    /// that have tasks once `source` ended are left alone and counted as done earlier.
+    pub fn retrying(mut self, source: &WorkflowExecution) -> Self {
+        self.retry_of = Some(source.execution_arn.clone());
+        self.actions_done_earlier = source.actions_done_after();
+        self
+    }
+
+    /// Whether the run ended by the all / some / none rule after processing every one of its
+    /// actions (SUCCEEDED, or FAILED because all of them failed), so that its failed list is
+    /// complete. A run stopped by an uncaught error, a timeout or an abort may have left actions
+    /// unprocessed.
+    pub fn finished_every_action(&self) -> bool {
+        match self.status {
+            ExecutionStatus::Succeeded => true,
+            ExecutionStatus::Failed => self.error.as_deref() == Some(ALL_ACTIONS_FAILED),
+            _ => false,
+        }
+    }
+
+    /// The ids of the run's failed actions, in the order they failed, each once.
+    pub fn failed_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::with_capacity(self.failed_actions.len());
+        for failed in &self.failed_actions {
+            if !ids.contains(&failed.action_id) {
+                ids.push(failed.action_id.clone());
+            }
+        }
+        ids
+    }
+
+    /// How many of the goal's actions have tasks once this (finished) run has ended: those done
+    /// before it and its own successful ones.
+    pub fn actions_done_after(&self) -> u32 {
+        let failed = self.failed_ids().len() as u32;
+        self.actions_done_earlier + self.total_actions.saturating_sub(failed)
     }
 }
 
@@ -287,6 +337,86 @@ mod tests {
         let long = FailedAction::new("a".into(), "E".into(), "é".repeat(2000));
         assert!(long.cause.len() <= FailedAction::MAX_CAUSE_BYTES);
         assert!(long.cause.ends_with('…'));
+    }
+
+    fn finished(
+        status: ExecutionStatus,
+        error: Option<&str>,
+        total: u32,
+        failed: &[&str],
+    ) -> WorkflowExecution {
+        let now = Utc::now();
+        let (goal, _) = crate::examples::example_goal("g", "u", 1, now);
+        let mut run =
+            WorkflowExecution::started("arn".into(), "name".into(), &goal, "k".into(), now);
+        run.status = status;
+        run.error = error.map(str::to_owned);
+        run.total_actions = total;
+        run.failed_actions = failed
+            .iter()
+            .map(|id| FailedAction::new((*id).to_owned(), "PermanentError".into(), String::new()))
+            .collect();
+        run
+    }
+
+    #[test]
+    fn only_runs_that_processed_every_action_have_a_complete_failed_list() {
+        assert!(finished(ExecutionStatus::Succeeded, None, 4, &["a"]).finished_every_action());
+        assert!(finished(
+            ExecutionStatus::Failed,
+            Some(ALL_ACTIONS_FAILED),
+            2,
+            &["a", "b"]
+        )
+        .finished_every_action());
+        assert!(
+            !finished(ExecutionStatus::Failed, Some("States.Runtime"), 4, &["a"])
+                .finished_every_action()
+        );
+        for status in [
+            ExecutionStatus::Running,
+            ExecutionStatus::TimedOut,
+            ExecutionStatus::Aborted,
+        ] {
+            assert!(!finished(status, None, 4, &["a"]).finished_every_action());
+        }
+    }
+
+    #[test]
+    fn a_retry_counts_what_its_source_left_done() {
+        let source = finished(ExecutionStatus::Succeeded, None, 64, &["a", "b", "a"]);
+        assert_eq!(source.failed_ids(), ["a", "b"]);
+        assert_eq!(source.actions_done_after(), 62);
+        let now = Utc::now();
+        let (goal, _) = crate::examples::example_goal("g", "u", 1, now);
+        let retry = WorkflowExecution::started("arn2".into(), "n2".into(), &goal, "k2".into(), now)
+            .retrying(&source);
+        assert_eq!(retry.retry_of.as_deref(), Some("arn"));
+        assert_eq!(retry.actions_done_earlier, 62);
+
+        let mut second = finished(ExecutionStatus::Succeeded, None, 2, &["b"]);
+        second.actions_done_earlier = 62;
+        assert_eq!(second.actions_done_after(), 63);
+    }
+
+    #[test]
+    fn records_written_before_retries_existed_still_read() {
+        let now = Utc::now();
+        let (goal, _) = crate::examples::example_goal("g", "u", 1, now);
+        let mut value = serde_json::to_value(WorkflowExecution::started(
+            "arn".into(),
+            "n".into(),
+            &goal,
+            "k".into(),
+            now,
+        ))
+        .unwrap_or_default();
+        if let Some(fields) = value.as_object_mut() {
+            fields.remove("actionsDoneEarlier");
+            assert!(!fields.contains_key("retryOf"));
+        }
+        let read: WorkflowExecution = serde_json::from_value(value).unwrap();
+        assert_eq!((read.retry_of, read.actions_done_earlier), (None, 0));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::naming::task_id;
 use crate::outcome::RunOutcome;
 use crate::ports::{Alert, Clock, Notifier, Store, TaskGenerator};
 use crate::progress::{eta_seconds, progress_percent};
-use crate::records::{ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task};
+use crate::records::{
+    ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task, ALL_ACTIONS_FAILED,
+};
 use crate::steps::{
     ActionResult, AggregateRequest, BatchSummary, BatchedRun, ExecutionInput, GenerateTasksRequest,
     HandleErrorRequest, RunActions, RunRef, RunResult, RunSummary, SaveTasksRequest,
@@ -303,8 +305,10 @@ pub fn aggregate_results(req: AggregateRequest) -> RunSummary {
     }
 }
 
-/// Ends the run: record SUCCEEDED (FAILED when every action failed), goal active / partial /
-/// failed with its completion time, and an alert when nothing succeeded.
+/// Ends the run: record SUCCEEDED (FAILED when every one of its actions failed), goal active /
+/// partial / failed with its completion time, and an alert when nothing succeeded. The goal's
+/// status judges the goal as a whole: a retry of failed actions counts the actions earlier runs
+/// already turned into tasks (see [`RunOutcome::for_goal`]).
 pub async fn update_goal_status(
     store: &dyn Store,
     notifier: &dyn Notifier,
@@ -314,15 +318,19 @@ pub async fn update_goal_status(
 ) -> Result<RunResult, DomainError> {
     let now = clock.now();
     let failed = summary.outcome == RunOutcome::Failed;
+    let done_earlier = store
+        .get_execution(&summary.run.execution_arn)
+        .await?
+        .map_or(0, |run| run.actions_done_earlier);
     let end = RunEnd {
         status: if failed {
             ExecutionStatus::Failed
         } else {
             ExecutionStatus::Succeeded
         },
-        goal_status: summary.outcome.goal_status(),
+        goal_status: summary.outcome.for_goal(done_earlier).goal_status(),
         at: now,
-        error: failed.then(|| "AllActionsFailed".to_owned()),
+        error: failed.then(|| ALL_ACTIONS_FAILED.to_owned()),
         cause: failed.then(|| format!("all {} actions failed", summary.total_actions)),
     };
     let ended_now = store.finish_run(&summary.run.execution_arn, &end).await?;
