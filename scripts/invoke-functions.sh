@@ -27,7 +27,8 @@ wait_for "$watch_port" 600 || { echo "cargo lambda watch did not start"; tail -2
 
 # The order follows a run: the steps, then the API (cancel last: it ends the sample run).
 functions=(validate-input get-actions create-batches generate-tasks save-tasks update-progress
-  aggregate-results get-status start-workflow update-goal-status handle-error finalize-execution maintenance)
+  aggregate-results get-status start-workflow retry-failed update-goal-status handle-error finalize-execution
+  maintenance)
 failed=0
 # The AI step refuses to start past its batch's budget: give its sample event a batch that has just started.
 python3 - "$work/generate-tasks.json" <<'PY'

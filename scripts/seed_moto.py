@@ -12,6 +12,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUN_ARN = "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1"
+PARTIAL_RUN_ARN = "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-partial-run-1"
 
 
 class TemplateLoader(yaml.SafeLoader):
@@ -37,7 +38,8 @@ def main(endpoint):
         env[variable] = logical
 
     actions = [("Run 5 km three times a week", 0), ("Sleep seven hours a night", 1), ("Cook at home five days a week", 2)]
-    for goal_id, status, current in [("goal-demo", "processing", RUN_ARN), ("goal-new", "draft", None)]:
+    for goal_id, status, current in [("goal-demo", "processing", RUN_ARN), ("goal-new", "draft", None),
+                                     ("goal-partial", "partial", PARTIAL_RUN_ARN)]:
         goal = {"goalId": {"S": goal_id}, "userId": {"S": "user-demo"}, "title": {"S": "A healthier year"},
                 "status": {"S": status}, "updatedAt": {"S": "2026-11-24T10:00:00Z"}}
         if current:
@@ -54,6 +56,20 @@ def main(endpoint):
         "processedActionIds": {"L": []}, "failedActions": {"L": []}, "progressPercent": {"N": "0"},
         "startedAt": {"S": "2026-11-24T10:00:00.000Z"}, "updatedAt": {"S": "2026-11-24T10:00:00Z"},
         "expiresAt": {"N": "1803290400"}})
+
+    # goal-partial's run ended with its third action failed: what events/retry-failed.json retries.
+    failed = "goal-partial-a02"
+    ddb.put_item(TableName="WorkflowExecutionsTable", Item={
+        "executionArn": {"S": PARTIAL_RUN_ARN}, "executionName": {"S": "goal-partial-run-1"},
+        "goalId": {"S": "goal-partial"}, "userId": {"S": "user-demo"}, "idempotencyKey": {"S": "4c8d0e2a-start-1"},
+        "status": {"S": "SUCCEEDED"}, "totalActions": {"N": "3"}, "processedActions": {"N": "3"},
+        "failedCount": {"N": "1"},
+        "processedActionIds": {"L": [{"S": f"goal-partial-a0{i}"} for i in range(3)]},
+        "failedActions": {"L": [{"M": {"actionId": {"S": failed}, "error": {"S": "PermanentError"},
+                                       "cause": {"S": "the model's answer is not valid task JSON"}}}]},
+        "failedActionIds": {"L": [{"S": failed}]}, "progressPercent": {"N": "100"}, "etaSeconds": {"N": "0"},
+        "startedAt": {"S": "2026-11-24T09:50:00.000Z"}, "updatedAt": {"S": "2026-11-24T09:50:20Z"},
+        "stoppedAt": {"S": "2026-11-24T09:50:20Z"}, "expiresAt": {"N": "1803289800"}})
 
     sfn = session.client("stepfunctions", endpoint_url=endpoint)
     definition = (ROOT / "statemachine/start-activity.asl.json").read_text()

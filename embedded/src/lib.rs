@@ -23,7 +23,7 @@ pub struct Ports {
 
 /// The functions the state machine's Task states, the API and the EventBridge rules call, by the
 /// name each is deployed under.
-pub const FUNCTION_NAMES: [&str; 14] = [
+pub const FUNCTION_NAMES: [&str; 15] = [
     "start-workflow",
     "validate-input",
     "get-actions",
@@ -35,6 +35,7 @@ pub const FUNCTION_NAMES: [&str; 14] = [
     "update-goal-status",
     "get-status",
     "cancel",
+    "retry-failed",
     "handle-error",
     "finalize-execution",
     "maintenance",
@@ -90,6 +91,9 @@ impl Ports {
             }
             "get-status" => to_value(get_status::handle(store, clock, payload).await),
             "cancel" => to_value(cancel::handle(store, control, clock, payload).await),
+            "retry-failed" => {
+                to_value(retry_failed::handle(store, control, clock, metrics, payload).await)
+            }
             "handle-error" => {
                 to_value(handle_error::handle(store, notifier, clock, metrics, payload).await)
             }

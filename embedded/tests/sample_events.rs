@@ -12,10 +12,14 @@ use shared::memory::{InMemoryArchive, InMemoryExecutions, InMemoryStore, Recordi
 use shared::metrics::NoMetrics;
 use shared::offline::OfflineGenerator;
 use shared::ports::{ManualClock, Store};
-use shared::records::WorkflowExecution;
+use shared::records::{
+    ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, WorkflowExecution,
+};
 
 const EVENT_RUN_ARN: &str =
     "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
+const PARTIAL_RUN_ARN: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-partial-run-1";
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -23,8 +27,9 @@ fn at(text: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// The world the sample events describe: goal-demo being processed by the sample run, and
-/// goal-new waiting to be started, both owned by user-demo.
+/// The world the sample events describe: goal-demo being processed by the sample run, goal-new
+/// waiting to be started, and goal-partial whose run ended with one of its actions failed, all
+/// owned by user-demo.
 async fn world() -> Ports {
     let start = at("2026-11-24T10:00:00Z");
     let store = Arc::new(InMemoryStore::new());
@@ -42,6 +47,45 @@ async fn world() -> Ports {
     seed(store.as_ref(), &new_goal, &new_actions)
         .await
         .expect("seed");
+    let (partial_goal, partial_actions) = example_goal("goal-partial", "user-demo", 3, start);
+    seed(store.as_ref(), &partial_goal, &partial_actions)
+        .await
+        .expect("seed");
+    let partial = WorkflowExecution::started(
+        PARTIAL_RUN_ARN.into(),
+        "goal-partial-run-1".into(),
+        &partial_goal,
+        "k".into(),
+        start,
+    );
+    store.begin_run(&partial).await.expect("run");
+    store
+        .set_total_actions(PARTIAL_RUN_ARN, 3)
+        .await
+        .expect("total");
+    for (i, action) in partial_actions.iter().enumerate() {
+        let outcome = if i == 2 {
+            ActionOutcome::failed(FailedAction::new(
+                action.action_id.clone(),
+                "PermanentError".into(),
+                "the model's answer is not valid task JSON".into(),
+            ))
+        } else {
+            ActionOutcome::succeeded(&action.action_id)
+        };
+        store
+            .record_action_outcome(PARTIAL_RUN_ARN, &outcome, start)
+            .await
+            .expect("outcome");
+    }
+    let end = RunEnd {
+        status: ExecutionStatus::Succeeded,
+        goal_status: GoalStatus::Partial,
+        at: at("2026-11-24T10:00:20Z"),
+        error: None,
+        cause: None,
+    };
+    store.finish_run(PARTIAL_RUN_ARN, &end).await.expect("end");
     Ports {
         store,
         generator: Arc::new(OfflineGenerator::new()),
