@@ -42,6 +42,7 @@ fn every_route_documents_its_success_and_every_error_status() {
         ("/api/goals/{goalId}/start-activity", "post", "202"),
         ("/api/workflows/{executionArn}/status", "get", "200"),
         ("/api/workflows/{executionArn}/cancel", "post", "200"),
+        ("/api/workflows/{executionArn}/retry", "post", "202"),
     ];
     assert_eq!(keys(&spec["paths"]).len(), routes.len());
     for (path, method, success) in routes {
@@ -99,4 +100,13 @@ async fn bodies_have_exactly_the_documented_fields() {
     })
     .expect("json");
     assert_eq!(keys(&start), required(&spec, "StartResponse"));
+    // A retry answers with the same body as a start.
+    for path in [
+        "/api/goals/{goalId}/start-activity",
+        "/api/workflows/{executionArn}/retry",
+    ] {
+        let schema = &spec["paths"][path]["post"]["responses"]["202"]["content"]
+            ["application/json"]["schema"]["$ref"];
+        assert_eq!(schema, "#/components/schemas/StartResponse", "{path}");
+    }
 }
