@@ -1,5 +1,5 @@
-//! The API flow end to end over the AWS adapters, against moto: start, status, cancel, and many
-//! goals started at once.
+//! The API flow end to end over the AWS adapters, against moto: start, status, cancel, retrying a
+//! run's failed actions, and many goals started at once.
 
 #[path = "../../shared/tests/support/mod.rs"]
 mod support;
@@ -10,15 +10,21 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use shared::aws::{DynamoStore, StepFunctionsControl};
 use shared::examples::{example_goal, seed};
+use shared::memory::RecordingNotifier;
 use shared::metrics::NoMetrics;
 use shared::naming::task_id;
+use shared::outcome::RunOutcome;
 use shared::ports::{ExecutionControl, Store, SystemClock};
-use shared::records::{ExecutionStatus, GoalStatus, Task};
+use shared::records::{ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, Task};
+use shared::steps::{RunRef, RunSummary};
+use shared::workflow::update_goal_status;
 
 struct Stack {
     _moto: support::Moto,
     store: DynamoStore,
     control: StepFunctionsControl,
+    sfn: aws_sdk_sfn::Client,
+    state_machine_arn: String,
 }
 
 async fn stack(prefix: &str) -> Stack {
@@ -36,7 +42,9 @@ async fn stack(prefix: &str) -> Stack {
         .expect("state machine");
     Stack {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables),
-        control: StepFunctionsControl::new(sfn, machine.state_machine_arn()),
+        control: StepFunctionsControl::new(sfn.clone(), machine.state_machine_arn()),
+        state_machine_arn: machine.state_machine_arn().to_owned(),
+        sfn,
         _moto: moto,
     }
 }
@@ -96,6 +104,195 @@ async fn cancel(s: &Stack, user: &str, arn: &str) -> (i64, Value) {
         .await
         .expect("response");
     (r.status_code, body(&r))
+}
+
+async fn retry(s: &Stack, user: Option<&str>, arn: &str) -> (i64, Value) {
+    let event = api_event(
+        user,
+        "POST /api/workflows/{executionArn}/retry",
+        json!({"executionArn": arn}),
+        None,
+    );
+    let r = retry_failed::handle(&s.store, &s.control, &SystemClock, &NoMetrics, event)
+        .await
+        .expect("response");
+    (r.status_code, body(&r))
+}
+
+/// Plays a started run to its end as its steps would: tasks saved for every listed action except
+/// the `failed` ones, each outcome counted, then UpdateGoalStatus.
+async fn play_run(s: &Stack, arn: &str, goal_id: &str, action_ids: &[String], failed: &[String]) {
+    s.store
+        .set_total_actions(arn, action_ids.len() as u32)
+        .await
+        .expect("total");
+    let mut failures = Vec::new();
+    for id in action_ids {
+        let outcome = if failed.contains(id) {
+            let f = FailedAction::new(id.clone(), "PermanentError".into(), "bad output".into());
+            failures.push(f.clone());
+            ActionOutcome::failed(f)
+        } else {
+            let tasks: Vec<Task> = (0..3)
+                .map(|i| Task {
+                    task_id: task_id(arn, id, i),
+                    goal_id: goal_id.into(),
+                    action_id: id.clone(),
+                    execution_arn: arn.to_owned(),
+                    position: i,
+                    title: format!("task {i} of {id}"),
+                    description: "d".into(),
+                    estimated_minutes: 10,
+                    created_at: Utc::now(),
+                })
+                .collect();
+            assert_eq!(s.store.save_action_tasks(&tasks).await.expect("save"), 3);
+            ActionOutcome::succeeded(id)
+        };
+        s.store
+            .record_action_outcome(arn, &outcome, Utc::now())
+            .await
+            .expect("outcome");
+    }
+    let total = action_ids.len() as u32;
+    let summary = RunSummary {
+        run: RunRef {
+            execution_arn: arn.to_owned(),
+            goal_id: goal_id.into(),
+            user_id: "u1".into(),
+        },
+        total_actions: total,
+        succeeded_actions: total - failures.len() as u32,
+        outcome: RunOutcome::from_counts(total, failures.len() as u32),
+        failed_actions: failures,
+        tasks_written: 3 * (total - failed.len() as u32),
+    };
+    update_goal_status(
+        &s.store,
+        &RecordingNotifier::default(),
+        &SystemClock,
+        &NoMetrics,
+        summary,
+    )
+    .await
+    .expect("goal status");
+}
+
+async fn goal_status(s: &Stack, goal_id: &str) -> Option<GoalStatus> {
+    s.store
+        .get_goal(goal_id)
+        .await
+        .expect("goal")
+        .map(|g| g.status)
+}
+
+/// The ids of the actions that have tasks written by `arn`, and how many tasks.
+async fn task_actions(s: &Stack, arn: &str) -> (std::collections::BTreeSet<String>, usize) {
+    let tasks = s.store.list_execution_tasks(arn).await.expect("tasks");
+    let count = tasks.len();
+    (tasks.into_iter().map(|t| t.action_id).collect(), count)
+}
+
+#[tokio::test]
+async fn retry_the_failed_actions_of_a_partial_run() {
+    let s = stack("retry").await;
+    let (goal, actions) = example_goal("g1", "u1", 4, Utc::now());
+    seed(&s.store, &goal, &actions).await.expect("seed");
+    let ids: Vec<String> = actions.iter().map(|a| a.action_id.clone()).collect();
+    let failed = vec![ids[1].clone(), ids[3].clone()];
+
+    let (_, started) = start(&s, "u1", "g1", "k1").await;
+    let source = started["executionArn"].as_str().expect("arn").to_owned();
+    let (code, refused) = retry(&s, Some("u1"), &source).await;
+    assert_eq!(
+        (code, refused["error"]["code"].as_str()),
+        (409, Some("CONFLICT")),
+        "a running run: {refused}"
+    );
+
+    play_run(&s, &source, "g1", &ids, &failed).await;
+    assert_eq!(goal_status(&s, "g1").await, Some(GoalStatus::Partial));
+    let source_tasks = s.store.list_execution_tasks(&source).await.expect("tasks");
+    assert_eq!(source_tasks.len(), 6);
+
+    assert_eq!(retry(&s, Some("u2"), &source).await.0, 403, "a stranger");
+    assert_eq!(retry(&s, None, &source).await.0, 401, "no claims");
+    let unknown = format!("{}-none", source);
+    assert_eq!(retry(&s, Some("u1"), &unknown).await.0, 404);
+
+    // The retry: a new execution over exactly the failed actions.
+    let (code, first) = retry(&s, Some("u1"), &source).await;
+    assert_eq!(
+        (code, first["status"].as_str()),
+        (202, Some("RUNNING")),
+        "{first}"
+    );
+    let retry_arn = first["executionArn"].as_str().expect("arn").to_owned();
+    assert_ne!(retry_arn, source);
+    let described = s
+        .sfn
+        .describe_execution()
+        .execution_arn(&retry_arn)
+        .send()
+        .await
+        .expect("describe");
+    let input: Value = serde_json::from_str(described.input().unwrap_or("{}")).expect("input");
+    assert_eq!(input["actionIds"], json!(failed), "{input}");
+    assert_eq!(
+        (input["goalId"].as_str(), input["userId"].as_str()),
+        (Some("g1"), Some("u1"))
+    );
+    let record = s
+        .store
+        .get_execution(&retry_arn)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!(record.retry_of.as_deref(), Some(source.as_str()));
+    assert_eq!(record.actions_done_earlier, 2);
+    let goal = s.store.get_goal("g1").await.expect("goal").expect("goal");
+    assert_eq!(
+        (goal.status, goal.current_execution_arn.as_deref()),
+        (GoalStatus::Processing, Some(retry_arn.as_str()))
+    );
+
+    // A second retry of the same run is the same execution; no new one is started.
+    let (code, second) = retry(&s, Some("u1"), &source).await;
+    assert_eq!(
+        (code, &second["executionArn"]),
+        (202, &first["executionArn"])
+    );
+    let executions = s
+        .sfn
+        .list_executions()
+        .state_machine_arn(&s.state_machine_arn)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(executions.executions().len(), 2);
+
+    // The retry succeeds for both: the goal as a whole is active; the first run's tasks are
+    // untouched and no action has tasks from two runs.
+    play_run(&s, &retry_arn, "g1", &failed, &[]).await;
+    assert_eq!(goal_status(&s, "g1").await, Some(GoalStatus::Active));
+    assert_eq!(
+        s.store.list_execution_tasks(&source).await.expect("tasks"),
+        source_tasks
+    );
+    let (from_source, _) = task_actions(&s, &source).await;
+    let (from_retry, retry_count) = task_actions(&s, &retry_arn).await;
+    assert_eq!(retry_count, 6);
+    assert_eq!(from_retry, failed.iter().cloned().collect());
+    assert!(from_source.is_disjoint(&from_retry));
+    assert_eq!(from_source.len() + from_retry.len(), ids.len());
+
+    // A run that succeeded for every action has nothing to retry; the source answers its retry.
+    assert_eq!(retry(&s, Some("u1"), &retry_arn).await.0, 409);
+    let (code, again) = retry(&s, Some("u1"), &source).await;
+    assert_eq!(
+        (code, &again["executionArn"], again["status"].as_str()),
+        (202, &first["executionArn"], Some("SUCCEEDED"))
+    );
 }
 
 #[tokio::test]
