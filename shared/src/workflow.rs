@@ -159,10 +159,16 @@ pub async fn generate_tasks(
         ));
     }
     let goal_title = store.get_goal(&req.run.goal_id).await?.map(|g| g.title);
-    let generated = generator
-        .generate(goal_title.as_deref(), &req.action)
-        .await?;
+    let call_started = clock.now();
+    let generated = generator.generate(goal_title.as_deref(), &req.action).await;
     let created_at = clock.now();
+    // Every call's latency, answered or not: slow failures are what the timeout runbook looks for.
+    let latency_ms = (created_at - call_started).num_milliseconds().max(0) as f64;
+    metrics.emit(
+        &[Metric::new(MetricName::AiLatency, latency_ms)],
+        &properties,
+    );
+    let generated = generated?;
     let tasks = generated
         .into_iter()
         .enumerate()

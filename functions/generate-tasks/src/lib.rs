@@ -24,7 +24,7 @@ mod tests {
     use serde_json::json;
     use shared::examples::{mark, started_run};
     use shared::memory::InMemoryStore;
-    use shared::metrics::NoMetrics;
+    use shared::metrics::{NoMetrics, RecordingMetrics};
     use shared::offline::OfflineGenerator;
     use shared::ports::ManualClock;
     use shared::{ErrorCode, ErrorKind};
@@ -38,9 +38,13 @@ mod tests {
         let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1",
             "batchStartedAt": now, "action": actions[0]});
         let generator = OfflineGenerator::new();
-        let first = handle(&store, &generator, &clock, &NoMetrics, payload.clone())
+        let metrics = RecordingMetrics::default();
+        let first = handle(&store, &generator, &clock, &metrics, payload.clone())
             .await
             .unwrap();
+        let latency: serde_json::Value = serde_json::from_str(&metrics.lines()[0]).unwrap();
+        assert_eq!(latency["AiLatency"], 0.0, "the manual clock stood still");
+        assert_eq!(latency["actionId"], actions[0].action_id);
         let again = handle(&store, &generator, &clock, &NoMetrics, payload)
             .await
             .unwrap();
