@@ -308,3 +308,36 @@ fn every_function_gets_the_configuration_its_adapters_read() {
         }
     }
 }
+
+#[test]
+fn the_failure_rate_alarm_reads_the_metrics_the_product_emits() {
+    use shared::metrics::MetricName;
+    let template = template();
+    let alarm = &template["Resources"]["WorkflowFailureRateAlarm"]["Properties"];
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(
+        alarm["Threshold"].as_f64(),
+        Some(shared::outcome::ALERT_FAILURE_RATE * 100.0)
+    );
+    let mut names = Vec::new();
+    for query in alarm["Metrics"].as_sequence().into_iter().flatten() {
+        let metric = &query["MetricStat"]["Metric"];
+        if metric.is_null() {
+            continue;
+        }
+        assert_eq!(
+            target(&metric["Namespace"]).as_deref(),
+            Some("MetricsNamespace")
+        );
+        let dimension = &metric["Dimensions"][0];
+        assert_eq!(dimension["Name"], "Environment");
+        names.push(metric["MetricName"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(
+        names,
+        [
+            MetricName::ExecutionsStarted.as_str(),
+            MetricName::ExecutionsFailed.as_str()
+        ]
+    );
+}
