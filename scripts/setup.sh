@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs beyond Rust, Python 3 and Node, by package name only: a Python
-# virtualenv (.venv) with cargo-lambda (and its zig), the SAM CLI, cfn-lint and moto server, and the
-# npm validators in node_modules. Safe to run again: it reinstalls only when the pinned lists change.
+# virtualenv (.venv) with cargo-lambda (and its zig), the SAM CLI, cfn-lint, moto server and
+# selenium; the npm validators in node_modules; headless Chromium and its driver from Debian.
+# Safe to run again: it reinstalls only when the pinned lists change or a package is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,12 @@ fi
 if ! cmp -s package-lock.json node_modules/.installed 2>/dev/null; then
   npm ci --silent --no-audit --no-fund
   cp package-lock.json node_modules/.installed
+fi
+
+# Headless Chromium and its driver, for the status page's browser test (Debian packages).
+if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium chromium-driver > /dev/null
 fi

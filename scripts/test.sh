@@ -22,6 +22,10 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test (all features)"
 cargo test --workspace --all-features
 
+step "the status page in headless Chromium against sfn-local serve"
+cargo build --quiet -p sfn-local --all-features
+python tests/browser/status_page.py target/debug/sfn-local
+
 step "OpenAPI document"
 openapi-spec-validator docs/openapi.yaml
 

@@ -26,6 +26,7 @@ pub mod paths;
 pub mod query;
 pub mod retry;
 pub mod run;
+pub mod serve;
 mod states;
 
 pub use clock::{Clock, RealClock, VirtualClock};

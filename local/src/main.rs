@@ -27,7 +27,45 @@ enum Command {
     Run(RunArgs),
     /// Measure transitions and cost per run, simulated makespan and the executor's speed.
     Bench(BenchArgs),
+    /// Serve the HTTP API (same handlers as the Lambdas), the executor and a status page on
+    /// 127.0.0.1, over the embedded store seeded with example goals.
+    Serve(ServeArgs),
+    /// Print a development token for `serve`'s API.
+    Token(TokenArgs),
 }
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Port on 127.0.0.1 (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Users to seed example goals for.
+    #[arg(long = "user", default_value = "demo-user")]
+    users: Vec<String>,
+    /// Median simulated latency of one AI call, in seconds (real time).
+    #[arg(long, default_value_t = 1.0)]
+    ai_latency: f64,
+    /// Where the development signing key is kept (created on first use).
+    #[arg(long, default_value = DEV_KEY_FILE)]
+    key_file: PathBuf,
+    /// Use DynamoDB at this local AWS-API endpoint (e.g. moto) instead of the in-memory store.
+    #[arg(long)]
+    aws_endpoint: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// The user (`sub` claim) the token is for.
+    #[arg(long)]
+    user: String,
+    /// Minutes the token is valid.
+    #[arg(long, default_value_t = 60)]
+    minutes: u64,
+    #[arg(long, default_value = DEV_KEY_FILE)]
+    key_file: PathBuf,
+}
+
+const DEV_KEY_FILE: &str = ".sfn-local/dev-key";
 
 #[derive(clap::Args)]
 struct BenchArgs {
@@ -159,6 +197,31 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("sfn-local: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Token(args) => {
+            let token = sfn_local::serve::DevKey::load_or_create(&args.key_file)
+                .map_err(|e| format!("{}: {e}", args.key_file.display()))
+                .and_then(|key| {
+                    key.mint(&args.user, args.minutes)
+                        .map_err(|e| e.to_string())
+                });
+            match token {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("sfn-local: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Bench(args) => match bench(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -414,4 +477,57 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    use sfn_local::serve;
+    use std::io::Write;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let key = serve::DevKey::load_or_create(&args.key_file)
+        .map_err(|e| format!("{}: {e}", args.key_file.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(RealClock);
+    let store: Arc<dyn shared::ports::Store> = match &args.aws_endpoint {
+        Some(endpoint) => aws_store(endpoint)?,
+        None => Arc::new(shared::memory::InMemoryStore::new()),
+    };
+    let latency = run::lognormal_latency(args.ai_latency, 0.3, 1);
+    let stack = run::LocalStack::with_store(
+        store,
+        Arc::new(shared::offline::OfflineGenerator::new()),
+        clock,
+        Some(latency),
+        Arc::new(shared::metrics::NoMetrics),
+    )
+    .map_err(|e| format!("unusable definition: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let mut goals = Vec::new();
+        for user in &args.users {
+            goals.extend(serve::seed_goals(stack.store.as_ref(), user).await?);
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("sfn-local serve: listening on http://{address}");
+        for goal in &goals {
+            println!("  goal {} ({})", goal.goal_id, goal.label);
+        }
+        println!(
+            "  token: sfn-local token --user {}",
+            args.users.join(" | --user ")
+        );
+        let _ = std::io::stdout().flush();
+        axum::serve(listener, serve::router(Arc::new(stack), key, goals))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+    })
 }

@@ -1,0 +1,428 @@
+//! `sfn-local serve`: the product's HTTP API on 127.0.0.1 with the Lambdas' own handlers, behind a
+//! JWT check that answers as API Gateway's JWT authorizer does, runs executed by the local
+//! executor, and a status page. Tokens are signed with a local development key
+//! (`sfn-local token --user U`).
+
+use std::collections::HashSet;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Json, Router};
+use base64::Engine;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use shared::examples::{example_goal, mark, seed};
+use shared::ports::Store;
+
+use crate::run::LocalStack;
+
+/// Who issues the development tokens, and for whom: what the deployed authorizer's issuer and
+/// audience parameters are in AWS.
+pub const ISSUER: &str = "sfn-local";
+pub const AUDIENCE: &str = "start-activity-local";
+
+/// API Gateway's limit on a request body; the handlers apply their own, smaller one.
+const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// The HMAC key development tokens are signed with, kept in a file so `serve` and `token` agree.
+pub struct DevKey(Vec<u8>);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: String,
+    iat: u64,
+    exp: u64,
+}
+
+impl DevKey {
+    /// Reads the key at `path`, creating a random one there first if there is none.
+    pub fn load_or_create(path: &Path) -> io::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(DevKey(text.trim().as_bytes().to_vec())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let key = format!(
+                    "{:x}{:x}",
+                    uuid::Uuid::new_v4().as_u128(),
+                    uuid::Uuid::new_v4().as_u128()
+                );
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(path, &key)?;
+                Ok(DevKey(key.into_bytes()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A token for `user`, valid for `minutes` from now.
+    pub fn mint(&self, user: &str, minutes: u64) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.mint_at(user, now, minutes)
+    }
+
+    fn mint_at(
+        &self,
+        user: &str,
+        now: u64,
+        minutes: u64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = Claims {
+            sub: user.to_owned(),
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: now,
+            exp: now + minutes * 60,
+        };
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.0),
+        )
+    }
+
+    /// The claims of a valid `Authorization: Bearer` token, as the authorizer passes them on.
+    fn verify(&self, headers: &HeaderMap) -> Option<Map<String, Value>> {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 0;
+        let claims = decode::<Claims>(token, &DecodingKey::from_secret(&self.0), &validation)
+            .ok()?
+            .claims;
+        // API Gateway hands claims to the function as strings.
+        let mut map = Map::new();
+        map.insert("sub".into(), claims.sub.into());
+        map.insert("iss".into(), claims.iss.into());
+        map.insert("aud".into(), claims.aud.into());
+        map.insert("iat".into(), claims.iat.to_string().into());
+        map.insert("exp".into(), claims.exp.to_string().into());
+        Some(map)
+    }
+}
+
+/// A goal seeded for the page and the tests.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeededGoal {
+    pub goal_id: String,
+    pub label: &'static str,
+}
+
+/// Seeds `user`'s example goals: one that succeeds, one with failing actions, a small one.
+pub async fn seed_goals(store: &dyn Store, user: &str) -> Result<Vec<SeededGoal>, String> {
+    let now = chrono::Utc::now();
+    let mut seeded = Vec::new();
+    // The partial goal's failing actions are throttled on every attempt of the first run (1 + 3
+    // retries) and answer on the next: retrying the failed actions completes the goal.
+    for (suffix, label, count, failing) in [
+        ("example", "64 actions, all succeed", 64, 0),
+        ("partial", "16 actions, 4 fail until retried", 16, 4),
+        ("small", "8 actions, all succeed", 8, 0),
+    ] {
+        let goal_id = format!("{user}-{suffix}");
+        let (goal, mut actions) = example_goal(&goal_id, user, count, now);
+        mark(
+            &mut actions,
+            (0..count).step_by(4).take(failing),
+            "[flaky:4]",
+        );
+        seed(store, &goal, &actions)
+            .await
+            .map_err(|e| e.to_string())?;
+        seeded.push(SeededGoal { goal_id, label });
+    }
+    Ok(seeded)
+}
+
+struct App {
+    stack: Arc<LocalStack>,
+    key: DevKey,
+    goals: Vec<SeededGoal>,
+    /// Executions handed to the executor, so a repeated start never runs one twice.
+    running: Mutex<HashSet<String>>,
+}
+
+/// The routes: the API as deployed, the page, and two local-only helpers (`/local/...`).
+pub fn router(stack: Arc<LocalStack>, key: DevKey, goals: Vec<SeededGoal>) -> Router {
+    let app = Arc::new(App {
+        stack,
+        key,
+        goals,
+        running: Mutex::new(HashSet::new()),
+    });
+    Router::new()
+        .route(
+            "/api/goals/{goalId}/start-activity",
+            post_to("start-workflow"),
+        )
+        .route("/api/workflows/{executionArn}/status", get_to("get-status"))
+        .route("/api/workflows/{executionArn}/cancel", post_to("cancel"))
+        .route(
+            "/api/workflows/{executionArn}/retry",
+            post_to("retry-failed"),
+        )
+        .route("/local/goals", get(list_goals))
+        .route("/local/token", get(mint_token))
+        .route(
+            "/",
+            get(|| async {
+                page(
+                    "text/html; charset=utf-8",
+                    include_str!("../static/index.html"),
+                )
+            }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page("text/javascript", include_str!("../static/app.js")) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { page("text/css", include_str!("../static/style.css")) }),
+        )
+        .with_state(app)
+}
+
+fn page(content_type: &'static str, text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+fn post_to(function: &'static str) -> MethodRouter<Arc<App>> {
+    post(move |state, params, request| call(state, function, params, request))
+}
+
+fn get_to(function: &'static str) -> MethodRouter<Arc<App>> {
+    get(move |state, params, request| call(state, function, params, request))
+}
+
+/// What API Gateway's JWT authorizer answers when the token is missing or invalid.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({"message": "Unauthorized"})),
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// One API request: verify the token, build the HTTP API v2 event, run the function's handler,
+/// and hand the executor any run the handler started.
+async fn call(
+    State(app): State<Arc<App>>,
+    function: &'static str,
+    params: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let Some(claims) = app.key.verify(&parts.headers) else {
+        return unauthorized();
+    };
+    let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "the request body is over 10 MiB",
+        );
+    };
+    let headers: Map<String, Value> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), Value::from(value.to_str().ok()?)))
+        })
+        .collect();
+    let path_parameters: Map<String, Value> = params
+        .iter()
+        .map(|(name, value)| (name.to_owned(), Value::from(value)))
+        .collect();
+    let (body, is_base64) = match std::str::from_utf8(&body) {
+        Ok("") => (Value::Null, false),
+        Ok(text) => (Value::from(text), false),
+        Err(_) => (
+            Value::from(base64::engine::general_purpose::STANDARD.encode(&body)),
+            true,
+        ),
+    };
+    let path = parts.uri.path().to_owned();
+    let event = json!({
+        "version": "2.0",
+        "routeKey": format!("{} {}", parts.method, path),
+        "rawPath": path,
+        "rawQueryString": parts.uri.query().unwrap_or(""),
+        "headers": headers,
+        "pathParameters": path_parameters,
+        "requestContext": {
+            "http": {"method": parts.method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent").cloned().unwrap_or_default()},
+            "authorizer": {"jwt": {"claims": claims, "scopes": null}},
+            "requestId": uuid::Uuid::new_v4().to_string(),
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    });
+    let response = match app.stack.ports.invoke(function, event).await {
+        Ok(response) => response,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                &e.to_string(),
+            )
+        }
+    };
+    let status = response["statusCode"]
+        .as_u64()
+        .and_then(|s| StatusCode::from_u16(s as u16).ok());
+    let status = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = response["body"].as_str().unwrap_or_default().to_owned();
+    if status == StatusCode::ACCEPTED {
+        if let Some(arn) = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|b| b["executionArn"].as_str().map(str::to_owned))
+        {
+            execute(&app, arn);
+        }
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(text),
+    )
+        .into_response()
+}
+
+/// Runs a started execution in the background, once.
+fn execute(app: &Arc<App>, arn: String) {
+    let first = app
+        .running
+        .lock()
+        .map(|mut r| r.insert(arn.clone()))
+        .unwrap_or(false);
+    if first {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let result = app.stack.run(&arn).await;
+            tracing::info!(execution_arn = %arn, status = result.status.as_str(), "run ended");
+        });
+    }
+}
+
+/// The caller's seeded goals with their state, for the page's picker (local only).
+async fn list_goals(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let Some(claims) = app.key.verify(&headers) else {
+        return unauthorized();
+    };
+    let user = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut goals = Vec::new();
+    for seeded in &app.goals {
+        let Ok(Some(goal)) = app.stack.store.get_goal(&seeded.goal_id).await else {
+            continue;
+        };
+        if goal.user_id != user {
+            continue;
+        }
+        let actions = app
+            .stack
+            .store
+            .list_actions(&goal.goal_id)
+            .await
+            .map(|a| a.len())
+            .unwrap_or(0);
+        goals.push(json!({
+            "goalId": goal.goal_id,
+            "title": goal.title,
+            "label": seeded.label,
+            "status": goal.status,
+            "actions": actions,
+            "currentExecutionArn": goal.current_execution_arn,
+        }));
+    }
+    Json(goals).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    user: String,
+}
+
+/// A development token for the page (local only: the deployed API has no such route).
+async fn mint_token(
+    State(app): State<Arc<App>>,
+    query: axum::extract::Query<TokenQuery>,
+) -> Response {
+    match app.key.mint(&query.user, 60) {
+        Ok(token) => Json(json!({"token": token})).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            &e.to_string(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> DevKey {
+        DevKey(b"test key".to_vec())
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = format!("Bearer {token}").parse() {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        headers
+    }
+
+    #[test]
+    fn minted_tokens_verify_and_carry_the_user() {
+        let token = key().mint("u-1", 5).expect("token");
+        let claims = key().verify(&bearer(&token)).expect("valid");
+        assert_eq!(claims["sub"], "u-1");
+    }
+
+    #[test]
+    fn forged_expired_and_missing_tokens_are_refused() {
+        let forged = DevKey(b"another key".to_vec())
+            .mint("u-1", 5)
+            .expect("token");
+        assert!(key().verify(&bearer(&forged)).is_none());
+        let two_hours_ago = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() - 7200)
+            .unwrap_or(0);
+        let expired = key().mint_at("u-1", two_hours_ago, 60).expect("token");
+        assert!(key().verify(&bearer(&expired)).is_none());
+        assert!(key().verify(&HeaderMap::new()).is_none());
+        assert!(key().verify(&bearer("not.a.token")).is_none());
+    }
+}

@@ -1,0 +1,120 @@
+// The status page: start a goal's run, watch its progress by polling get-status every 2 s,
+// cancel it, and retry the failed actions of a finished run.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FINAL = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
+let token = null;
+let executionArn = null;
+let poller = null;
+
+async function api(method, path) {
+  const response = await fetch(path, {
+    method,
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = body.error || { message: body.message || response.statusText };
+    throw new Error(`${response.status} ${error.code || ""} ${error.message}`.trim());
+  }
+  return body;
+}
+
+async function signIn() {
+  const user = encodeURIComponent($("user").value.trim());
+  token = (await (await fetch(`/local/token?user=${user}`)).json()).token;
+  await listGoals();
+}
+
+async function listGoals() {
+  const chosen = $("goal").value;
+  const goals = await api("GET", "/local/goals");
+  $("goal").replaceChildren(
+    ...goals.map((g) => new Option(`${g.goalId} (${g.label}, ${g.status})`, g.goalId)),
+  );
+  if (chosen) $("goal").value = chosen;
+}
+
+function show(view) {
+  const done = view.processedActions || 0;
+  const total = view.totalActions || 0;
+  const percent = view.progressPercent || 0;
+  $("run").hidden = false;
+  $("fill").style.width = `${percent}%`;
+  $("percent").textContent = `${percent} %`;
+  document.querySelector(".bar").setAttribute("aria-valuenow", percent);
+  $("status").textContent = view.status;
+  $("counts").textContent = `${done}/${total} actions`;
+  const finished = FINAL.includes(view.status);
+  const eta = view.estimatedSecondsRemaining;
+  $("eta").textContent = finished ? "done" : eta == null ? "estimating…" : `about ${eta} s left`;
+  $("cancel").disabled = finished;
+  $("start").disabled = !finished;
+  const failed = view.failedActions || [];
+  $("failures").hidden = !(finished && failed.length > 0 && view.status !== "ABORTED");
+  $("failed").replaceChildren(
+    ...failed.map((f) => {
+      const item = document.createElement("li");
+      item.textContent = `${f.actionId} `;
+      const why = document.createElement("code");
+      why.textContent = f.error;
+      item.append(why);
+      return item;
+    }),
+  );
+  if (finished && poller) {
+    stopPolling();
+    act(listGoals);
+  }
+}
+
+function stopPolling() {
+  clearInterval(poller);
+  poller = null;
+}
+
+async function poll() {
+  try {
+    show(await api("GET", `/api/workflows/${encodeURIComponent(executionArn)}/status`));
+  } catch (e) {
+    $("message").textContent = e.message;
+  }
+}
+
+function watch(arn) {
+  executionArn = arn;
+  $("message").textContent = "";
+  stopPolling();
+  poll();
+  poller = setInterval(poll, 2000);
+}
+
+async function act(action) {
+  try {
+    await action();
+  } catch (e) {
+    $("message").textContent = e.message;
+  }
+}
+
+$("start").addEventListener("click", () => act(async () => {
+  const goal = $("goal").value;
+  if (!goal || !confirm(`Start the activity for ${goal}? Tasks will be generated for every action.`)) return;
+  const started = await api("POST", `/api/goals/${encodeURIComponent(goal)}/start-activity`);
+  watch(started.executionArn);
+}));
+
+$("cancel").addEventListener("click", () => act(async () => {
+  if (!confirm("Cancel this run? Tasks it already wrote are removed.")) return;
+  show(await api("POST", `/api/workflows/${encodeURIComponent(executionArn)}/cancel`));
+}));
+
+$("retry").addEventListener("click", () => act(async () => {
+  const retried = await api("POST", `/api/workflows/${encodeURIComponent(executionArn)}/retry`);
+  $("failures").hidden = true;
+  watch(retried.executionArn);
+}));
+
+$("user").addEventListener("change", () => act(signIn));
+act(signIn);

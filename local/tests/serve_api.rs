@@ -1,0 +1,331 @@
+//! `sfn-local serve` over real HTTP: every route's success and error codes, malformed and oversized
+//! bodies, and missing, forged and expired tokens, as the deployed API answers them.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sfn-local");
+
+struct Server {
+    child: Child,
+    base: String,
+    key_file: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(self.key_file.parent().unwrap_or(&self.key_file));
+    }
+}
+
+impl Server {
+    /// `sfn-local serve` on a free port, with a fresh key, seeded for users `u1` and `u2`.
+    fn start(ai_latency: &str) -> Server {
+        let dir = std::env::temp_dir().join(format!("sfn-local-serve-{}", uuid()));
+        let key_file = dir.join("dev-key");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--port", "0", "--user", "u1", "--user", "u2"])
+            .args(["--ai-latency", ai_latency, "--key-file"])
+            .arg(&key_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sfn-local serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().and_then(Result::ok).unwrap_or_default();
+        // Keep reading, so the server never writes to a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let base = line
+            .split_once("listening on ")
+            .map(|(_, url)| url.trim().to_owned())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Server {
+            child,
+            base,
+            key_file,
+        }
+    }
+
+    fn token(&self, user: &str, minutes: &str) -> String {
+        token(&self.key_file, user, minutes)
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = ureq::request(method, &format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let result = match body {
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        let body = response.into_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// Polls get-status until the run has ended.
+    fn wait_for_end(&self, token: &str, arn: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, view) = self.call("GET", &status_path(arn), Some(token), None);
+            assert_eq!(status, 200, "{view}");
+            if view["status"] != "RUNNING" || Instant::now() > deadline {
+                return view;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// `sfn-local token`, signed with the key in `key_file`.
+fn token(key_file: &std::path::Path, user: &str, minutes: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "--user", user, "--minutes", minutes, "--key-file"])
+        .arg(key_file)
+        .output()
+        .expect("sfn-local token");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn uuid() -> String {
+    format!("{}-{:?}", std::process::id(), Instant::now())
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+}
+
+fn status_path(arn: &str) -> String {
+    format!("/api/workflows/{arn}/status")
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn tokens_are_checked_as_the_jwt_authorizer_does() {
+    let server = Server::start("0.01");
+    let other_key = server.key_file.with_file_name("another-key");
+    let forged = token(&other_key, "u1", "60");
+    let expired = server.token("u1", "0");
+    std::thread::sleep(Duration::from_millis(1100));
+    let path = "/api/goals/u1-small/start-activity";
+    for token in [
+        None,
+        Some(forged.as_str()),
+        Some(expired.as_str()),
+        Some("not-a-jwt"),
+    ] {
+        let (status, body) = server.call("POST", path, token, None);
+        assert_eq!(
+            (status, &body),
+            (401, &serde_json::json!({"message": "Unauthorized"}))
+        );
+    }
+    let good = server.token("u1", "60");
+    assert_eq!(server.call("POST", path, Some(&good), None).0, 202);
+}
+
+#[test]
+fn every_route_answers_its_documented_codes() {
+    let server = Server::start("0.05");
+    let (u1, u2) = (server.token("u1", "60"), server.token("u2", "60"));
+
+    // Start: bad body, oversized body, unknown goal, someone else's goal, then a real start.
+    let start = "/api/goals/u1-example/start-activity";
+    let (status, body) = server.call("POST", start, Some(&u1), Some("{not json"));
+    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
+    let (status, body) = server.call("POST", start, Some(&u1), Some(r#"{"surprise": 1}"#));
+    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
+    let oversized = format!(r#"{{"idempotencyKey": "{}"}}"#, "k".repeat(20 * 1024));
+    let (status, body) = server.call("POST", start, Some(&u1), Some(&oversized));
+    assert_eq!(
+        (status, error_code(&body)),
+        (413, "PAYLOAD_TOO_LARGE"),
+        "{body}"
+    );
+    let (status, body) = server.call("POST", "/api/goals/nope/start-activity", Some(&u1), None);
+    assert_eq!((status, error_code(&body)), (404, "NOT_FOUND"), "{body}");
+    let (status, body) = server.call("POST", start, Some(&u2), None);
+    assert_eq!((status, error_code(&body)), (403, "FORBIDDEN"), "{body}");
+
+    let (status, started) = server.call(
+        "POST",
+        start,
+        Some(&u1),
+        Some(r#"{"idempotencyKey": "first"}"#),
+    );
+    assert_eq!(status, 202, "{started}");
+    let arn = started["executionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // The same request again is the same run; another start while it runs is refused.
+    let (status, again) = server.call(
+        "POST",
+        start,
+        Some(&u1),
+        Some(r#"{"idempotencyKey": "first"}"#),
+    );
+    assert_eq!(
+        (status, &again["executionArn"]),
+        (202, &started["executionArn"])
+    );
+    let (status, body) = server.call(
+        "POST",
+        start,
+        Some(&u1),
+        Some(r#"{"idempotencyKey": "second"}"#),
+    );
+    assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
+    // Retrying a run that has not ended is refused.
+    let (status, body) = server.call(
+        "POST",
+        &format!("/api/workflows/{arn}/retry"),
+        Some(&u1),
+        None,
+    );
+    assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
+
+    // Status: the owner, a stranger, an unknown run, a percent-encoded ARN.
+    assert_eq!(
+        server.call("GET", &status_path(&arn), Some(&u2), None).0,
+        403
+    );
+    let unknown = arn.replace("goal-u1-example", "goal-u1-unknown");
+    assert_eq!(
+        server
+            .call("GET", &status_path(&unknown), Some(&u1), None)
+            .0,
+        404
+    );
+    let encoded = arn.replace(':', "%3A");
+    assert_eq!(
+        server
+            .call("GET", &status_path(&encoded), Some(&u1), None)
+            .0,
+        200
+    );
+
+    // Cancel mid-run, twice; the run ends ABORTED and the goal goes back to draft.
+    let cancel = format!("/api/workflows/{arn}/cancel");
+    assert_eq!(server.call("POST", &cancel, Some(&u2), None).0, 403);
+    let (status, view) = server.call("POST", &cancel, Some(&u1), None);
+    assert_eq!(
+        (status, view["status"].as_str()),
+        (200, Some("ABORTED")),
+        "{view}"
+    );
+    assert_eq!(server.call("POST", &cancel, Some(&u1), None).0, 200);
+    assert_eq!(server.wait_for_end(&u1, &arn)["status"], "ABORTED");
+
+    // A finished run cannot be cancelled; a run without failures has nothing to retry.
+    let (status, small) = server.call(
+        "POST",
+        "/api/goals/u1-small/start-activity",
+        Some(&u1),
+        None,
+    );
+    assert_eq!(status, 202, "{small}");
+    let small = small["executionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(server.wait_for_end(&u1, &small)["status"], "SUCCEEDED");
+    let (status, body) = server.call(
+        "POST",
+        &format!("/api/workflows/{small}/cancel"),
+        Some(&u1),
+        None,
+    );
+    assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
+    let (status, body) = server.call(
+        "POST",
+        &format!("/api/workflows/{small}/retry"),
+        Some(&u1),
+        None,
+    );
+    assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
+}
+
+#[test]
+fn failed_actions_are_retried_once_and_complete_the_goal() {
+    let server = Server::start("0.01");
+    let u1 = server.token("u1", "60");
+    let (status, started) = server.call(
+        "POST",
+        "/api/goals/u1-partial/start-activity",
+        Some(&u1),
+        None,
+    );
+    assert_eq!(status, 202, "{started}");
+    let arn = started["executionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let ended = server.wait_for_end(&u1, &arn);
+    let failed: Vec<&str> = ended["failedActions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["actionId"].as_str())
+        .collect();
+    assert_eq!(failed.len(), 4, "{ended}");
+
+    let retry = format!("/api/workflows/{arn}/retry");
+    assert_eq!(
+        server
+            .call("POST", &retry, Some(&server.token("u2", "60")), None)
+            .0,
+        403
+    );
+    let (status, retried) = server.call("POST", &retry, Some(&u1), None);
+    assert_eq!(status, 202, "{retried}");
+    let (status, again) = server.call("POST", &retry, Some(&u1), None);
+    assert_eq!(
+        (status, &again["executionArn"]),
+        (202, &retried["executionArn"]),
+        "idempotent"
+    );
+    let second = retried["executionArn"].as_str().unwrap_or_default();
+    assert_ne!(second, arn);
+    let view = server.wait_for_end(&u1, second);
+    assert_eq!(
+        (view["status"].as_str(), view["totalActions"].as_u64()),
+        (Some("SUCCEEDED"), Some(4)),
+        "{view}"
+    );
+    assert_eq!(view["failedCount"], 0, "{view}");
+
+    let (_, goals) = server.call("GET", "/local/goals", Some(&u1), None);
+    let partial = goals
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["goalId"] == "u1-partial")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(partial["status"], "active", "{partial}");
+}

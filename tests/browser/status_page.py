@@ -1,0 +1,113 @@
+"""The status page in headless Chromium against `sfn-local serve`: start a run and watch the bar
+reach 100 %, cancel a run mid-way, and retry the failed actions of a partial run. Screenshots go to
+target/browser/.
+
+Usage: python tests/browser/status_page.py path/to/sfn-local
+"""
+
+import pathlib
+import subprocess
+import sys
+import tempfile
+import threading
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+SHOTS = pathlib.Path("target/browser")
+
+
+def serve(binary: str, key_file: pathlib.Path):
+    process = subprocess.Popen(
+        [binary, "serve", "--port", "0", "--ai-latency", "1", "--key-file", str(key_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = process.stdout.readline()
+    if "listening on " not in line:
+        process.kill()
+        raise SystemExit(f"sfn-local serve did not start: {line!r}")
+    # Keep draining stdout so the server never writes to a closed pipe.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    return process, line.split("listening on ")[1].strip()
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,800"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def text(driver, element_id):
+    return driver.find_element(By.ID, element_id).text
+
+
+def start(driver, wait, goal_id):
+    wait.until(lambda d: goal_id in [o.get_attribute("value") for o in Select(d.find_element(By.ID, "goal")).options])
+    Select(driver.find_element(By.ID, "goal")).select_by_value(goal_id)
+    wait.until(ready.element_to_be_clickable((By.ID, "start"))).click()
+    confirm = wait.until(ready.alert_is_present())
+    assert goal_id in confirm.text, confirm.text
+    confirm.accept()
+    wait.until(lambda d: text(d, "status") == "RUNNING" or text(d, "status") in FINAL)
+
+
+FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def main(binary: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        process, base = serve(binary, pathlib.Path(tmp) / "dev-key")
+        driver = browser()
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        try:
+            driver.get(base)
+
+            # Cancel mid-way, after confirming.
+            start(driver, wait, "demo-user-example")
+            wait.until(lambda d: 0 < int(text(d, "percent").split()[0]) < 100)
+            driver.find_element(By.ID, "cancel").click()
+            wait.until(ready.alert_is_present()).accept()
+            wait.until(lambda d: text(d, "status") == "ABORTED")
+            driver.save_screenshot(str(SHOTS / "1-cancelled.png"))
+            print(f"cancelled at {text(driver, 'percent')}, {text(driver, 'counts')}")
+
+            # A whole run: the bar reaches 100 %.
+            start(driver, wait, "demo-user-example")
+            seen = set()
+            wait.until(lambda d: seen.add(text(d, "percent")) or text(d, "status") == "SUCCEEDED")
+            assert text(driver, "percent") == "100 %", text(driver, "percent")
+            assert text(driver, "counts") == "64/64 actions", text(driver, "counts")
+            driver.save_screenshot(str(SHOTS / "2-complete.png"))
+            print(f"complete; the bar showed {sorted(seen, key=lambda p: int(p.split()[0]))}")
+
+            # A partial run lists its failed actions; retrying them completes the goal.
+            start(driver, wait, "demo-user-partial")
+            wait.until(lambda d: d.find_element(By.ID, "failures").is_displayed())
+            failed = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#failed li")]
+            assert len(failed) == 4, failed
+            driver.save_screenshot(str(SHOTS / "3-partial.png"))
+            driver.find_element(By.ID, "retry").click()
+            wait.until(lambda d: text(d, "counts") == "4/4 actions" and text(d, "status") == "SUCCEEDED")
+            assert not driver.find_element(By.ID, "failures").is_displayed()
+            driver.save_screenshot(str(SHOTS / "4-retried.png"))
+            print(f"partial run failed {len(failed)} actions; the retry completed them")
+        except Exception:
+            driver.save_screenshot(str(SHOTS / "failure.png"))
+            print(driver.page_source[:3000], file=sys.stderr)
+            raise
+        finally:
+            driver.quit()
+            process.kill()
+    print(f"browser test passed; screenshots in {SHOTS}/")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
