@@ -45,7 +45,8 @@ function show(view) {
   $("percent").textContent = `${percent} %`;
   document.querySelector(".bar").setAttribute("aria-valuenow", percent);
   $("status").textContent = view.status;
-  $("counts").textContent = `${done}/${total} actions`;
+  const failedCount = view.failedCount || 0;
+  $("counts").textContent = `${done}/${total} actions` + (failedCount ? `, ${failedCount} failed` : "");
   const finished = FINAL.includes(view.status);
   const eta = view.estimatedSecondsRemaining;
   $("eta").textContent = finished ? "done" : eta == null ? "estimating…" : `about ${eta} s left`;

@@ -106,6 +106,7 @@ def main(binary: str) -> None:
             wait.until(lambda d: d.find_element(By.ID, "failures").is_displayed())
             failed = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#failed li")]
             assert len(failed) == 4, failed
+            assert text(driver, "counts") == "16/16 actions, 4 failed", text(driver, "counts")
             driver.save_screenshot(str(SHOTS / "3-partial.png"))
             driver.find_element(By.ID, "retry").click()
             wait.until(lambda d: text(d, "counts") == "4/4 actions" and text(d, "status") == "SUCCEEDED")
