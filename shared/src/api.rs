@@ -386,37 +386,23 @@ pub async fn cancel_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
-    use crate::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
+    use crate::examples::ApiWorld;
+    use crate::memory::RecordingNotifier;
     use crate::metrics::NoMetrics;
     use crate::outcome::RunOutcome;
-    use crate::ports::ManualClock;
     use crate::records::ActionOutcome;
     use crate::steps::{RunRef, RunSummary};
     use crate::workflow::update_goal_status;
 
-    struct World {
-        store: InMemoryStore,
-        control: InMemoryExecutions,
-        clock: ManualClock,
-    }
-
-    async fn world(actions: usize) -> World {
-        let store = InMemoryStore::new();
-        let (goal, actions) = example_goal("g1", "u1", actions, Utc::now());
-        seed(&store, &goal, &actions).await.unwrap();
-        World {
-            store,
-            control: InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now),
-            clock: ManualClock::new(Utc::now()),
-        }
+    async fn world(actions: usize) -> ApiWorld {
+        ApiWorld::new(actions).await.unwrap()
     }
 
     fn action(i: usize) -> String {
         format!("g1-a0{i}")
     }
 
-    async fn start(w: &World, key: &str) -> Result<StartResponse, DomainError> {
+    async fn start(w: &ApiWorld, key: &str) -> Result<StartResponse, DomainError> {
         start_activity(
             &w.store,
             &w.control,
@@ -429,13 +415,13 @@ mod tests {
         .await
     }
 
-    async fn retry(w: &World, user: &str, arn: &str) -> Result<StartResponse, DomainError> {
+    async fn retry(w: &ApiWorld, user: &str, arn: &str) -> Result<StartResponse, DomainError> {
         retry_failed(&w.store, &w.control, &w.clock, &NoMetrics, user, arn).await
     }
 
     /// Plays a run to its end as the workflow does: every listed action processed, those at
     /// `failed` failing, then UpdateGoalStatus.
-    async fn finish(w: &World, arn: &str, actions: &[String], failed: &[String]) {
+    async fn finish(w: &ApiWorld, arn: &str, actions: &[String], failed: &[String]) {
         w.store
             .set_total_actions(arn, actions.len() as u32)
             .await
@@ -480,7 +466,7 @@ mod tests {
     }
 
     /// A run of the goal's `n` actions in which the ones at `failed` failed.
-    async fn finished_run(w: &World, n: usize, failed: &[usize]) -> String {
+    async fn finished_run(w: &ApiWorld, n: usize, failed: &[usize]) -> String {
         let arn = start(w, "k").await.unwrap().execution_arn;
         let all: Vec<String> = (0..n).map(action).collect();
         let failed: Vec<String> = failed.iter().copied().map(action).collect();
@@ -488,11 +474,11 @@ mod tests {
         arn
     }
 
-    async fn goal(w: &World) -> Goal {
+    async fn goal(w: &ApiWorld) -> Goal {
         w.store.get_goal("g1").await.unwrap().unwrap()
     }
 
-    fn input_of(w: &World, arn: &str) -> ExecutionInput {
+    fn input_of(w: &ApiWorld, arn: &str) -> ExecutionInput {
         let recorded = w.control.recorded();
         let execution = recorded
             .iter()

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::ports::Store;
+use crate::memory::{InMemoryExecutions, InMemoryStore};
+use crate::metrics::RecordingMetrics;
+use crate::ports::{ManualClock, Store};
 use crate::records::{Action, Goal, GoalStatus, WorkflowExecution};
 
 const SUB_GOALS: [(&str, [&str; 8]); 8] = [
@@ -189,6 +191,31 @@ pub async fn started_run(
 /// The state machine ARN local runs and tests use.
 pub const EXAMPLE_STATE_MACHINE_ARN: &str =
     "arn:aws:states:us-east-1:123456789012:stateMachine:StartActivity";
+
+/// Goal "g1" of user "u1" in the in-memory store, with in-memory executions, a manual clock and
+/// recorded metrics: where the API's tests start, watch, cancel and retry runs.
+pub struct ApiWorld {
+    pub store: InMemoryStore,
+    pub control: InMemoryExecutions,
+    pub clock: ManualClock,
+    pub metrics: RecordingMetrics,
+}
+
+impl ApiWorld {
+    /// The goal with `actions` example actions, in `draft`.
+    pub async fn new(actions: usize) -> Result<Self, StoreError> {
+        let store = InMemoryStore::new();
+        let now = Utc::now();
+        let (goal, actions) = example_goal("g1", "u1", actions, now);
+        seed(&store, &goal, &actions).await?;
+        Ok(Self {
+            store,
+            control: InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now),
+            clock: ManualClock::new(now),
+            metrics: RecordingMetrics::default(),
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -29,37 +29,19 @@ pub async fn handle(
 mod tests {
     use super::*;
     use aws_lambda_events::encodings::Body;
-    use chrono::Utc;
     use serde_json::json;
     use shared::api::start_activity;
-    use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
-    use shared::memory::{InMemoryExecutions, InMemoryStore};
-    use shared::metrics::{NoMetrics, RecordingMetrics};
-    use shared::ports::ManualClock;
+    use shared::examples::ApiWorld;
+    use shared::metrics::NoMetrics;
     use shared::records::{ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd};
     use shared::steps::ExecutionInput;
 
-    struct World {
-        store: InMemoryStore,
-        control: InMemoryExecutions,
-        clock: ManualClock,
-        metrics: RecordingMetrics,
-    }
-
-    async fn world() -> World {
-        let store = InMemoryStore::new();
-        let (goal, actions) = example_goal("g1", "u1", 3, Utc::now());
-        seed(&store, &goal, &actions).await.unwrap();
-        World {
-            store,
-            control: InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now),
-            clock: ManualClock::new(Utc::now()),
-            metrics: RecordingMetrics::default(),
-        }
+    async fn world() -> ApiWorld {
+        ApiWorld::new(3).await.unwrap()
     }
 
     /// Starts a run of the goal's three actions with `key`.
-    async fn started(w: &World, key: &str) -> String {
+    async fn started(w: &ApiWorld, key: &str) -> String {
         start_activity(
             &w.store,
             &w.control,
@@ -75,7 +57,7 @@ mod tests {
     }
 
     /// Ends a started run as UpdateGoalStatus would, with the actions at `failed` failed.
-    async fn finish(w: &World, arn: &str, failed: &[usize]) {
+    async fn finish(w: &ApiWorld, arn: &str, failed: &[usize]) {
         w.store.set_total_actions(arn, 3).await.unwrap();
         for i in 0..3 {
             let id = format!("g1-a0{i}");
@@ -114,7 +96,7 @@ mod tests {
             "isBase64Encoded": false})
     }
 
-    async fn call(w: &World, event: Value) -> (i64, Value) {
+    async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {
         let r = handle(&w.store, &w.control, &w.clock, &w.metrics, event)
             .await
             .unwrap();

@@ -53,31 +53,12 @@ pub async fn handle(
 mod tests {
     use super::*;
     use aws_lambda_events::encodings::Body;
-    use chrono::Utc;
     use serde_json::json;
-    use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
-    use shared::memory::{InMemoryExecutions, InMemoryStore};
-    use shared::metrics::RecordingMetrics;
-    use shared::ports::ManualClock;
+    use shared::examples::ApiWorld;
     use shared::records::GoalStatus;
 
-    struct World {
-        store: InMemoryStore,
-        control: InMemoryExecutions,
-        clock: ManualClock,
-        metrics: RecordingMetrics,
-    }
-
-    async fn world() -> World {
-        let store = InMemoryStore::new();
-        let (goal, actions) = example_goal("g1", "u1", 4, Utc::now());
-        seed(&store, &goal, &actions).await.unwrap();
-        World {
-            store,
-            control: InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now),
-            clock: ManualClock::new(Utc::now()),
-            metrics: RecordingMetrics::default(),
-        }
+    async fn world() -> ApiWorld {
+        ApiWorld::new(4).await.unwrap()
     }
 
     fn event(user: Option<&str>, goal: &str, body: Option<&str>, key: Option<&str>) -> Value {
@@ -94,7 +75,7 @@ mod tests {
             "body": body, "isBase64Encoded": false})
     }
 
-    async fn call(w: &World, event: Value) -> (i64, Value) {
+    async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {
         let r = handle(&w.store, &w.control, &w.clock, &w.metrics, event)
             .await
             .unwrap();
