@@ -134,6 +134,21 @@ impl World {
         result
     }
 
+    async fn start(&self, key: &str) -> String {
+        start_activity(
+            &self.store,
+            &self.control,
+            &self.clock,
+            &NoMetrics,
+            "u1",
+            "g1",
+            Some(key),
+        )
+        .await
+        .expect("start")
+        .execution_arn
+    }
+
     async fn retry(&self, execution_arn: &str) -> String {
         retry_failed(
             &self.store,
@@ -197,18 +212,7 @@ fn ids(w: &World, positions: &[usize]) -> Vec<String> {
 #[tokio::test]
 async fn a_partial_run_retried_until_every_action_has_tasks() {
     let w = world(&[3, 9, 17]).await;
-    let first = start_activity(
-        &w.store,
-        &w.control,
-        &w.clock,
-        &NoMetrics,
-        "u1",
-        "g1",
-        Some("k"),
-    )
-    .await
-    .expect("start")
-    .execution_arn;
+    let first = w.start("k").await;
     let result = w.run(&first).await;
     assert_eq!(result.goal_status, GoalStatus::Partial);
     let first_tasks = w.tasks_of(&first).await;
@@ -264,18 +268,7 @@ async fn a_partial_run_retried_until_every_action_has_tasks() {
 #[tokio::test]
 async fn a_retry_that_fails_again_leaves_the_goal_partial() {
     let w = world(&[0, 19]).await;
-    let first = start_activity(
-        &w.store,
-        &w.control,
-        &w.clock,
-        &NoMetrics,
-        "u1",
-        "g1",
-        Some("k"),
-    )
-    .await
-    .expect("start")
-    .execution_arn;
+    let first = w.start("k").await;
     w.run(&first).await;
     let before = w.store.all_tasks().len();
 
