@@ -402,19 +402,6 @@ mod tests {
         format!("g1-a0{i}")
     }
 
-    async fn start(w: &ApiWorld, key: &str) -> Result<StartResponse, DomainError> {
-        start_activity(
-            &w.store,
-            &w.control,
-            &w.clock,
-            &NoMetrics,
-            "u1",
-            "g1",
-            Some(key),
-        )
-        .await
-    }
-
     async fn retry(w: &ApiWorld, user: &str, arn: &str) -> Result<StartResponse, DomainError> {
         retry_failed(&w.store, &w.control, &w.clock, &NoMetrics, user, arn).await
     }
@@ -467,7 +454,7 @@ mod tests {
 
     /// A run of the goal's `n` actions in which the ones at `failed` failed.
     async fn finished_run(w: &ApiWorld, n: usize, failed: &[usize]) -> String {
-        let arn = start(w, "k").await.unwrap().execution_arn;
+        let arn = w.start("k").await.unwrap().execution_arn;
         let all: Vec<String> = (0..n).map(action).collect();
         let failed: Vec<String> = failed.iter().copied().map(action).collect();
         finish(w, &arn, &all, &failed).await;
@@ -585,7 +572,7 @@ mod tests {
     async fn runs_that_cannot_be_retried_are_conflicts() {
         let w = world(3).await;
         // Still running.
-        let running = start(&w, "k").await.unwrap().execution_arn;
+        let running = w.start("k").await.unwrap().execution_arn;
         assert_eq!(
             code(retry(&w, "u1", &running).await),
             Some(ErrorCode::Conflict)
@@ -604,7 +591,7 @@ mod tests {
             (ExecutionStatus::TimedOut, "States.Timeout"),
             (ExecutionStatus::Aborted, "Cancelled"),
         ] {
-            let arn = start(&w, error).await.unwrap().execution_arn;
+            let arn = w.start(error).await.unwrap().execution_arn;
             let failed = FailedAction::new(action(0), "PermanentError".into(), String::new());
             w.store
                 .record_action_outcome(&arn, &ActionOutcome::failed(failed), w.clock.now())
@@ -630,7 +617,7 @@ mod tests {
         let w = world(3).await;
         let source = finished_run(&w, 3, &[2]).await;
         // Another run of the goal is going.
-        let other = start(&w, "k2").await.unwrap().execution_arn;
+        let other = w.start("k2").await.unwrap().execution_arn;
         let busy = retry(&w, "u1", &source).await;
         assert_eq!(code(busy.clone()), Some(ErrorCode::Conflict));
         assert!(busy.err().is_some_and(|e| e.message.contains(&other)));

@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::error::StoreError;
+use crate::api::{start_activity, StartResponse};
+use crate::error::{DomainError, StoreError};
 use crate::memory::{InMemoryExecutions, InMemoryStore};
-use crate::metrics::RecordingMetrics;
+use crate::metrics::{NoMetrics, RecordingMetrics};
 use crate::ports::{ManualClock, Store};
 use crate::records::{Action, Goal, GoalStatus, WorkflowExecution};
 
@@ -214,6 +215,20 @@ impl ApiWorld {
             clock: ManualClock::new(now),
             metrics: RecordingMetrics::default(),
         })
+    }
+
+    /// Starts a run of the goal for its owner with the idempotency `key`.
+    pub async fn start(&self, key: &str) -> Result<StartResponse, DomainError> {
+        start_activity(
+            &self.store,
+            &self.control,
+            &self.clock,
+            &NoMetrics,
+            "u1",
+            "g1",
+            Some(key),
+        )
+        .await
     }
 }
 

@@ -30,9 +30,7 @@ mod tests {
     use super::*;
     use aws_lambda_events::encodings::Body;
     use serde_json::json;
-    use shared::api::start_activity;
     use shared::examples::ApiWorld;
-    use shared::metrics::NoMetrics;
     use shared::records::{ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd};
     use shared::steps::ExecutionInput;
 
@@ -42,18 +40,7 @@ mod tests {
 
     /// Starts a run of the goal's three actions with `key`.
     async fn started(w: &ApiWorld, key: &str) -> String {
-        start_activity(
-            &w.store,
-            &w.control,
-            &w.clock,
-            &NoMetrics,
-            "u1",
-            "g1",
-            Some(key),
-        )
-        .await
-        .unwrap()
-        .execution_arn
+        w.start(key).await.unwrap().execution_arn
     }
 
     /// Ends a started run as UpdateGoalStatus would, with the actions at `failed` failed.
