@@ -54,7 +54,10 @@ if $sizes; then
 import pathlib, zipfile
 print("| Function | bootstrap | zip |")
 print("|---|---:|---:|")
+functions = {d.name for d in pathlib.Path("functions").iterdir()}
 for archive in sorted(pathlib.Path("target-lambda/lambda").glob("*/bootstrap.zip")):
+    if archive.parent.name not in functions:
+        continue
     with zipfile.ZipFile(archive) as z:
         binary = z.getinfo("bootstrap").file_size
     print(f"| {archive.parent.name} | {binary / 2**20:.2f} MiB | {archive.stat().st_size / 2**20:.2f} MiB |")
