@@ -12,7 +12,8 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn read(relative: &str) -> String {
+/// A file of the repository, as text.
+pub fn read(relative: &str) -> String {
     std::fs::read_to_string(repo_root().join(relative))
         .unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
