@@ -20,7 +20,10 @@ step "cargo clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "cargo test (all features)"
-cargo test --workspace --all-features
+cargo test --workspace --all-features -- --skip conformance_pack
+
+step "the AWS-recorded conformance pack (../shared/conformance) through sfn-local exec"
+cargo test --quiet -p sfn-local --all-features --test conformance -- --nocapture
 
 step "the status page in headless Chromium against sfn-local serve"
 cargo build --quiet -p sfn-local --all-features

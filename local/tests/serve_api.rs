@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[cfg(feature = "aws")]
+#[path = "../../shared/tests/support/mod.rs"]
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sfn-local");
 
 struct Server {
@@ -27,12 +31,20 @@ impl Drop for Server {
 impl Server {
     /// `sfn-local serve` on a free port, with a fresh key, seeded for users `u1` and `u2`.
     fn start(ai_latency: &str) -> Server {
+        Server::start_with(ai_latency, |_| {})
+    }
+
+    /// The same, with more arguments or environment set by `configure`.
+    fn start_with(ai_latency: &str, configure: impl FnOnce(&mut Command)) -> Server {
         let dir = std::env::temp_dir().join(format!("sfn-local-serve-{}", uuid()));
         let key_file = dir.join("dev-key");
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--port", "0", "--user", "u1", "--user", "u2"])
             .args(["--ai-latency", ai_latency, "--key-file"])
-            .arg(&key_file)
+            .arg(&key_file);
+        configure(&mut command);
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -328,4 +340,52 @@ fn failed_actions_are_retried_once_and_complete_the_goal() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(partial["status"], "active", "{partial}");
+}
+
+/// With `--aws-endpoint`, the seeded goals and the runs' records live in DynamoDB (here moto).
+#[cfg(feature = "aws")]
+#[test]
+fn with_an_aws_endpoint_the_records_live_in_dynamodb() {
+    use shared::aws::DynamoStore;
+    use shared::ports::Store;
+    use shared::records::{ExecutionStatus, GoalStatus};
+
+    let moto = support::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let config = runtime.block_on(moto.sdk_config());
+    let tables = runtime.block_on(support::create_tables(&config, "serve"));
+    let server = Server::start_with("0.01", |command| {
+        command
+            .args(["--aws-endpoint", &moto.endpoint])
+            .env("GOALS_TABLE", &tables.goals)
+            .env("ACTIONS_TABLE", &tables.actions)
+            .env("TASKS_TABLE", &tables.tasks)
+            .env("EXECUTIONS_TABLE", &tables.executions);
+    });
+    let u1 = server.token("u1", "60");
+    let (status, started) = server.call(
+        "POST",
+        "/api/goals/u1-small/start-activity",
+        Some(&u1),
+        None,
+    );
+    assert_eq!(status, 202, "{started}");
+    let arn = started["executionArn"].as_str().unwrap_or_default();
+    let view = server.wait_for_end(&u1, arn);
+    assert_eq!(view["status"], "SUCCEEDED", "{view}");
+
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
+    let record = runtime
+        .block_on(store.get_execution(arn))
+        .expect("get")
+        .expect("the run's record is in DynamoDB");
+    assert_eq!(
+        (record.status, record.processed_actions, record.failed_count),
+        (ExecutionStatus::Succeeded, 8, 0)
+    );
+    let goal = runtime
+        .block_on(store.get_goal("u1-small"))
+        .expect("get")
+        .expect("the seeded goal is in DynamoDB");
+    assert_eq!(goal.status, GoalStatus::Active);
 }
