@@ -17,8 +17,9 @@ if ! cmp -s package-lock.json node_modules/.installed 2>/dev/null; then
   cp package-lock.json node_modules/.installed
 fi
 
-# Headless Chromium and its driver, for the status page's browser test (Debian packages).
-if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
+# Headless Chromium and its driver, for the status page's browser test (Debian packages), unless
+# CHROME_BIN and CHROMEDRIVER name a browser and driver already installed.
+if [ ! -x "${CHROME_BIN:-/usr/bin/chromium}" ] || [ ! -x "${CHROMEDRIVER:-/usr/bin/chromedriver}" ]; then
   as_root=""
   [ "$(id -u)" -eq 0 ] || as_root="sudo"
   $as_root apt-get update -qq

@@ -3,8 +3,10 @@ reach 100 %, cancel a run mid-way, and retry the failed actions of a partial run
 target/browser/.
 
 Usage: python tests/browser/status_page.py path/to/sfn-local
+Debian's chromium and chromedriver by default; CHROME_BIN and CHROMEDRIVER point elsewhere.
 """
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -38,7 +40,7 @@ def serve(binary: str, key_file: pathlib.Path):
 
 def browser():
     options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
+    options.binary_location = os.environ.get("CHROME_BIN", "/usr/bin/chromium")
     # No background networking: the test machine may have no way out, and Chromium's own update and
     # sync connections would only slow it down.
     for flag in (
@@ -54,7 +56,8 @@ def browser():
         "--window-size=1000,800",
     ):
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+    return webdriver.Chrome(service=Service(driver), options=options)
 
 
 def text(driver, element_id):
