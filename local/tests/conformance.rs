@@ -1,57 +1,159 @@
 //! Runs the AWS-recorded conformance pack through the built binary.
+//!
+//! Every case must pass except the ones below, which no faithful executor can pass: the recorder
+//! replaced values in their inputs or expectations with fixed words, so the recorded run is not the
+//! run the case's files describe. Each is listed with what was replaced. A case outside this list
+//! that fails, or a listed case that starts to pass, fails the test, so the list stays exact.
 
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The share of cases that must pass. 97 % was the goal; 19 of the 503 recorded cases cannot pass with
-/// faithful behaviour because the recorder replaced values in their inputs (timestamps became "date",
-/// function names became "lambda_function_name", random results became "RandomNumberGenerated") or
-/// recorded header lists in two different shapes. That caps the pack at 484/503 (96.2 %).
-const MIN_PASS_PERCENT: usize = 96;
+/// The pack's own goal.
+const TARGET_PERCENT: usize = 97;
+
+const UNPASSABLE: &[(&str, &str)] = &[
+    // The four pairs below have byte-identical definitions and inputs ("date" against "date") and
+    // opposite expected results, so at most one of each pair can pass.
+    (
+        "choice_operators__test_timestamp_greater_than__2",
+        "both timestamps recorded as \"date\"; identical to __1, which expects the opposite",
+    ),
+    (
+        "choice_operators__test_timestamp_greater_than_equals__2",
+        "both timestamps recorded as \"date\"; identical to __1, which expects the opposite",
+    ),
+    (
+        "choice_operators__test_timestamp_less_than__1",
+        "both timestamps recorded as \"date\"; identical to __2, which expects the opposite",
+    ),
+    (
+        "choice_operators__test_timestamp_less_than_equals__1",
+        "both timestamps recorded as \"date\"; identical to __2, which expects the opposite",
+    ),
+    (
+        "intrinsic_functions__test_math_random__exec_hist_resp_1",
+        "the random number is recorded as the word \"RandomNumberGenerated\"",
+    ),
+    (
+        "intrinsic_functions__test_math_random__exec_hist_resp_2",
+        "the random number is recorded as the word \"RandomNumberGenerated\"",
+    ),
+    (
+        "local_mocking__test_lambda_service_invoke",
+        "the function name is recorded as \"lambda_function_name\", which the stub does not serve",
+    ),
+    (
+        "scenarios__test_retry_interval_features_max_attempts_zero",
+        "the function name is recorded as \"lambda_function_name\", which the stub does not serve",
+    ),
+    (
+        "scenarios__test_wait_timestamp_jsonata",
+        "the valid timestamp the run waited for is recorded as \"date\"",
+    ),
+    (
+        "scenarios__test_wait_timestamp_jsonata__SECONDS",
+        "the valid timestamp the run waited for is recorded as \"date\"",
+    ),
+    (
+        "scenarios__test_wait_timestamp_path__NANOSECONDS",
+        "the valid timestamp the run waited for is recorded as \"date\"",
+    ),
+    (
+        "scenarios__test_wait_timestamp_path__SECONDS",
+        "the valid timestamp the run waited for is recorded as \"date\"",
+    ),
+    (
+        "scenarios__test_wait_timestamp_jsonata__NO_T",
+        "input recorded as \"timestamp\"; the cause quotes the original 2016-12-05 21:29:29Z",
+    ),
+    (
+        "scenarios__test_wait_timestamp_jsonata__NO_Z",
+        "input recorded as \"timestamp\"; the cause quotes the original 2016-12-05T21:29:29",
+    ),
+    (
+        "scenarios__test_wait_timestamp_path__INVALID_DATE",
+        "input recorded as \"timestamp\"; the cause quotes the original 2016-13-05T21:29:29Z",
+    ),
+    (
+        "scenarios__test_wait_timestamp_path__INVALID_ISO",
+        "input recorded as \"timestamp\"; the cause quotes the original 05-12-2016T21:29:29Z",
+    ),
+    (
+        "scenarios__test_wait_timestamp_path__NO_T",
+        "input recorded as \"timestamp\"; the cause quotes the original 2016-12-05 21:29:29Z",
+    ),
+    // Seven other cases record the Invoke envelope's request id header as the plain word
+    // "x-amzn-RequestId"; these two record it as a one-item list. Either shape fails the other cases.
+    (
+        "services__test_invoke_json_values__None",
+        "AllHttpHeaders' request id recorded as a list, where seven other cases record a string",
+    ),
+    (
+        "services__test_invoke_json_values__json_value7",
+        "AllHttpHeaders' request id recorded as a list, where seven other cases record a string",
+    ),
+];
 
 #[test]
 fn conformance_pack() {
     let pack = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
     if !pack.join("run_pack.py").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the conformance pack is missing at {}",
+            pack.display()
+        );
         println!("conformance pack not found at {}; skipping", pack.display());
         return;
     }
+    let results = std::env::temp_dir().join(format!("sfn-local-pack-{}.json", std::process::id()));
     let output = Command::new("python3")
         .arg(pack.join("run_pack.py"))
         .arg("--cases")
         .arg(pack.join("cases"))
         .arg("--exec")
         .arg(env!("CARGO_BIN_EXE_sfn-local"))
-        .output();
-    let output = match output {
-        Ok(o) => o,
-        Err(e) => {
-            println!("python3 is not available ({e}); skipping");
-            return;
-        }
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| l.ends_with(" failed"))
-        .unwrap_or_default();
-    println!("{stdout}");
-    let counts: Vec<usize> = last
-        .split_whitespace()
-        .filter_map(|w| w.trim_end_matches(',').parse().ok())
-        .collect();
-    let [passed, failed] = counts[..] else {
+        .arg("--json")
+        .arg(&results)
+        .output()
+        .expect("python3 runs the pack");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    let text = std::fs::read_to_string(&results).unwrap_or_else(|e| {
         panic!(
-            "no tally in the runner's output: {stdout}\n{}",
+            "the runner wrote no results ({e}): {}",
             String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    let total = passed + failed;
-    println!("conformance: {passed} of {total} cases passed");
+        )
+    });
+    let _ = std::fs::remove_file(&results);
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("the runner's results are JSON");
+
+    let failed: BTreeSet<&str> = cases
+        .iter()
+        .filter(|c| c["passed"] != Value::Bool(true))
+        .filter_map(|c| c["case"].as_str())
+        .collect();
+    let unpassable: BTreeSet<&str> = UNPASSABLE.iter().map(|(case, _)| *case).collect();
+    let total = cases.len();
+    let passed = total - failed.len();
+    let passable = total - unpassable.len();
+    println!(
+        "conformance: {passed} of {total} cases passed ({:.1} %); {passed} of the {passable} \
+         passable; {} unpassable as recorded (target {TARGET_PERCENT} % of all)",
+        passed as f64 * 100.0 / total as f64,
+        unpassable.len()
+    );
+    for (case, why) in UNPASSABLE {
+        println!("  unpassable {case}: {why}");
+    }
+
     assert!(total > 0, "no cases ran");
+    let regressions: Vec<_> = failed.difference(&unpassable).collect();
+    assert!(regressions.is_empty(), "cases that fail: {regressions:?}");
+    let now_passing: Vec<_> = unpassable.difference(&failed).collect();
     assert!(
-        passed * 100 >= total * MIN_PASS_PERCENT,
-        "only {passed} of {total} conformance cases passed"
+        now_passing.is_empty(),
+        "listed as unpassable but passing, take them off the list: {now_passing:?}"
     );
 }
