@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use crate::error::{DomainError, ErrorCode};
 use crate::ports::GeneratedTask;
+use crate::records::is_payload_text;
 
 pub const MAX_TASKS: usize = 8;
 pub const MAX_TITLE_CHARS: usize = 100;
@@ -96,10 +97,7 @@ pub fn parse_model_output(text: &str) -> Result<Vec<GeneratedTask>, DomainError>
                     "task {i}: description must be 1 to {MAX_DESCRIPTION_CHARS} characters"
                 )));
             }
-            if [&title, &description].iter().any(|text| {
-                text.chars()
-                    .any(|c| c.is_control() && c != '\n' && c != '\t')
-            }) {
+            if !is_payload_text(&title) || !is_payload_text(&description) {
                 return Err(invalid(format!("task {i}: control characters in the text")));
             }
             if !(MIN_MINUTES..=MAX_MINUTES).contains(&t.estimated_minutes) {

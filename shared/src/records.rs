@@ -48,6 +48,42 @@ pub struct Action {
     pub description: String,
 }
 
+impl Action {
+    /// With these bounds the 64 actions a run loads stay well inside a state's 256 KiB on their
+    /// way through GetActions and CreateBatches, even at 4 bytes a character.
+    pub const MAX_TITLE_CHARS: usize = 100;
+    pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+    /// Why this action cannot be processed, if it cannot.
+    pub fn refusal(&self) -> Option<String> {
+        let id = &self.action_id;
+        if self.title.chars().count() > Self::MAX_TITLE_CHARS {
+            return Some(format!(
+                "action {id}: title is longer than {} characters",
+                Self::MAX_TITLE_CHARS
+            ));
+        }
+        if self.description.chars().count() > Self::MAX_DESCRIPTION_CHARS {
+            return Some(format!(
+                "action {id}: description is longer than {} characters",
+                Self::MAX_DESCRIPTION_CHARS
+            ));
+        }
+        if !is_payload_text(&self.title) || !is_payload_text(&self.description) {
+            return Some(format!("action {id}: control characters in the text"));
+        }
+        None
+    }
+}
+
+/// Text that may travel in state payloads: no control characters but newline and tab, since JSON
+/// spells each of the others as six bytes and the payload bounds count characters.
+pub fn is_payload_text(text: &str) -> bool {
+    !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
@@ -305,6 +341,32 @@ pub struct RunEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn action(title: &str, description: &str) -> Action {
+        Action {
+            goal_id: "g".into(),
+            action_id: "a1".into(),
+            sub_goal_id: "s".into(),
+            position: 0,
+            title: title.into(),
+            description: description.into(),
+        }
+    }
+
+    #[test]
+    fn actions_are_bounded_in_characters_not_bytes() {
+        let title = "目".repeat(Action::MAX_TITLE_CHARS);
+        let description = "🎯\n\t".repeat(Action::MAX_DESCRIPTION_CHARS / 3);
+        assert_eq!(action(&title, &description).refusal(), None);
+        assert_eq!(action("", "").refusal(), None);
+
+        let long_title = action(&format!("{title}x"), "");
+        assert!(long_title.refusal().unwrap().contains("title"));
+        let long_description = action("t", &"x".repeat(Action::MAX_DESCRIPTION_CHARS + 1));
+        assert!(long_description.refusal().unwrap().contains("description"));
+        let control = action("t", "bell\u{7}");
+        assert!(control.refusal().unwrap().contains("control characters"));
+    }
 
     #[test]
     fn statuses_use_step_functions_names() {

@@ -14,7 +14,8 @@ use crate::outcome::RunOutcome;
 use crate::ports::{Alert, Clock, Notifier, Store, TaskGenerator};
 use crate::progress::{eta_seconds, progress_percent};
 use crate::records::{
-    ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task, ALL_ACTIONS_FAILED,
+    Action, ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task,
+    ALL_ACTIONS_FAILED,
 };
 use crate::steps::{
     ActionResult, AggregateRequest, BatchSummary, BatchedRun, ExecutionInput, GenerateTasksRequest,
@@ -111,6 +112,9 @@ pub async fn get_actions(store: &dyn Store, run: ValidatedRun) -> Result<RunActi
             run.run.goal_id,
             actions.len()
         )));
+    }
+    if let Some(refusal) = actions.iter().find_map(Action::refusal) {
+        return Err(DomainError::bad_request(refusal));
     }
     store
         .set_total_actions(&run.run.execution_arn, actions.len() as u32)

@@ -48,6 +48,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn refuses_an_action_too_long_to_travel_through_the_workflow() {
+        let store = InMemoryStore::new();
+        let (run, mut actions) = started_run(&store, "g1", "u1", 3, Utc::now())
+            .await
+            .unwrap();
+        actions[1].description = "x".repeat(shared::records::Action::MAX_DESCRIPTION_CHARS + 1);
+        store.put_actions(&actions).await.unwrap();
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1"});
+        let refused = handle(&store, payload).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::BadRequest);
+        assert!(refused.message.contains(&actions[1].action_id), "{refused}");
+        let record = store
+            .get_execution(&run.execution_arn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.total_actions, 0);
+    }
+
+    #[tokio::test]
     async fn refuses_unknown_actions_and_empty_goals() {
         let store = InMemoryStore::new();
         let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
