@@ -122,10 +122,11 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             Ok(v) => outputs[i] = v,
             Err(e) => {
                 failures += 1;
-                let within_count = tolerated_count.is_some_and(|c| failures as u64 <= c);
+                // With both thresholds set, exceeding either fails the Map.
+                let within_count = tolerated_count.is_none_or(|c| failures as u64 <= c);
                 let within_pct = tolerated_pct
-                    .is_some_and(|p| (failures as f64) * 100.0 / (total.max(1) as f64) <= p);
-                if within_count || within_pct {
+                    .is_none_or(|p| (failures as f64) * 100.0 / (total.max(1) as f64) <= p);
+                if tolerance_set && within_count && within_pct {
                     outputs[i] = e.to_output();
                     continue;
                 }
@@ -290,6 +291,54 @@ mod tests {
                 Some("States.ExceedToleratedFailureThreshold")
             )
         );
+    }
+
+    fn run_with_tolerance(tolerance: &str, items: serde_json::Value) -> ExecutionStatus {
+        let definition = format!(
+            r#"{{"StartAt":"M","States":{{"M":{{"Type":"Map",{tolerance},"End":true,
+                "ItemProcessor":{{"StartAt":"C","States":{{
+                    "C":{{"Type":"Choice","Choices":[{{"Variable":"$","BooleanEquals":true,"Next":"F"}}],"Default":"P"}},
+                    "F":{{"Type":"Fail","Error":"E"}},
+                    "P":{{"Type":"Pass","End":true}}}}}}}}}}}}"#
+        );
+        run(&definition, items).status
+    }
+
+    #[test]
+    fn tolerance_by_count_by_percentage_and_by_both() {
+        // Two of four items fail: 50 %.
+        let items = json!([true, false, true, false]);
+        let cases = [
+            (r#""ToleratedFailureCount":2"#, ExecutionStatus::Succeeded),
+            (r#""ToleratedFailureCount":1"#, ExecutionStatus::Failed),
+            (
+                r#""ToleratedFailurePercentage":50"#,
+                ExecutionStatus::Succeeded,
+            ),
+            (
+                r#""ToleratedFailurePercentage":49"#,
+                ExecutionStatus::Failed,
+            ),
+            (
+                r#""ToleratedFailureCount":2,"ToleratedFailurePercentage":50"#,
+                ExecutionStatus::Succeeded,
+            ),
+            (
+                r#""ToleratedFailureCount":5,"ToleratedFailurePercentage":25"#,
+                ExecutionStatus::Failed,
+            ),
+            (
+                r#""ToleratedFailureCount":1,"ToleratedFailurePercentage":100"#,
+                ExecutionStatus::Failed,
+            ),
+        ];
+        for (tolerance, status) in cases {
+            assert_eq!(
+                run_with_tolerance(tolerance, items.clone()),
+                status,
+                "{tolerance}"
+            );
+        }
     }
 
     #[test]
