@@ -498,7 +498,8 @@ async fn run_state(
         ) {
             return (Err(err), ctx.frame);
         }
-        if let Some(delay) = retries.next_delay(&err.error, jitter()) {
+        let jitter = jitter(&run, ctx.entered_id, retry_count);
+        if let Some(delay) = retries.next_delay(&err.error, jitter) {
             run.clock.sleep(delay).await;
             retry_count += 1;
             run.transitions.fetch_add(1, Ordering::SeqCst);
@@ -547,13 +548,24 @@ fn catch_outcome(
     })
 }
 
-/// A factor in [0, 1) for full jitter; precision does not matter, only spread.
-fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    f64::from(nanos % 1000) / 1000.0
+/// A factor in [0, 1) for full jitter, spread over executions, states and attempts but the same
+/// each time one execution is replayed, so runs on the virtual clock are reproducible.
+fn jitter(run: &Run, entered_id: u64, retry_count: u64) -> f64 {
+    use sha2::{Digest, Sha256};
+    let execution = run
+        .context_base
+        .get("Execution")
+        .and_then(|e| e.get("Id"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let digest = Sha256::new()
+        .chain_update(execution)
+        .chain_update(entered_id.to_be_bytes())
+        .chain_update(retry_count.to_be_bytes())
+        .finalize();
+    let mut bits = [0u8; 8];
+    bits.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(bits) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -718,6 +730,43 @@ mod tests {
             }
             // Entered once, plus one transition per retry.
             proptest::prop_assert_eq!(r.transitions, max + 1);
+        }
+
+        #[test]
+        fn full_jitter_stays_under_the_schedule_and_replays_the_same(
+            interval in 1u32..20,
+            max in 1u64..5,
+            cap in proptest::option::of(1u32..60),
+        ) {
+            let mut retrier = json!({"ErrorEquals": ["Flaky"], "IntervalSeconds": interval,
+                "BackoffRate": 2, "MaxAttempts": max, "JitterStrategy": "FULL"});
+            if let Some(c) = cap {
+                retrier["MaxDelaySeconds"] = json!(c);
+            }
+            let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task",
+                "Resource": "arn:aws:lambda:us-east-1:1:function:f", "Retry": [retrier], "End": true}}});
+            let gaps = || {
+                let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
+                let recorder = Arc::new(Recorder { clock: clock.clone(), calls: Default::default() });
+                let definition = Definition::parse(&def.to_string()).unwrap_or_else(|e| panic!("{e}"));
+                let executor = Executor::new(definition, recorder.clone(), clock.clone());
+                crate::clock::runtime(clock.as_ref())
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .block_on(executor.execute_named("replayed", json!({}), Box::pin(std::future::pending())));
+                let calls = recorder.calls.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                calls.windows(2).map(|p| (p[1] - p[0]).num_microseconds().unwrap_or(0)).collect::<Vec<_>>()
+            };
+            let first = gaps();
+            proptest::prop_assert_eq!(first.len() as u64, max);
+            for (n, got) in first.iter().enumerate() {
+                let mut ceiling = f64::from(interval) * 2f64.powi(n as i32);
+                if let Some(c) = cap {
+                    ceiling = ceiling.min(f64::from(c));
+                }
+                let got = *got as f64 / 1e6;
+                proptest::prop_assert!((0.0..=ceiling + 0.01).contains(&got), "retry {} after {got} s, ceiling {ceiling} s", n + 1);
+            }
+            proptest::prop_assert_eq!(gaps(), first);
         }
     }
 }
