@@ -3,17 +3,17 @@
 #[path = "../../shared/tests/support/mod.rs"]
 mod support;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::aws::{DynamoStore, S3Archive, SnsNotifier, StepFunctionsControl};
-use shared::examples::started_run;
+use shared::examples::{example_goal, seed, started_run};
 use shared::metrics::NoMetrics;
 use shared::operations::{archive_key, Finalised};
 use shared::ports::{Archive, ExecutionControl, ManualClock, Store, SystemClock};
-use shared::records::{ExecutionStatus, GoalStatus};
+use shared::records::{ExecutionStatus, GoalStatus, WorkflowExecution};
 
 struct Stack {
-    _moto: support::Moto,
+    moto: support::Moto,
     store: DynamoStore,
     control: StepFunctionsControl,
     notifier: SnsNotifier,
@@ -55,25 +55,43 @@ async fn stack(prefix: &str) -> Stack {
         control: StepFunctionsControl::new(sfn, machine.state_machine_arn()),
         notifier: SnsNotifier::new(sns, topic.topic_arn().unwrap_or_default()),
         archive: S3Archive::new(s3, "history"),
-        _moto: moto,
+        moto,
     }
 }
 
-/// The sample event of `events/`, about another execution and status.
-fn status_change(arn: &str, status: &str, error: Option<&str>) -> Value {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/finalize-execution.json");
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
-    event["detail"]["executionArn"] = json!(arn);
-    event["detail"]["status"] = json!(status);
-    event["detail"]["error"] = json!(error);
-    event["detail"]["cause"] = json!(error.map(|e| format!("{e} in state SaveTasks")));
-    event
+/// The run every sample in `events/` is about.
+const SAMPLE_RUN_ARN: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
+
+fn sample(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
 }
 
-async fn finalise(s: &Stack, event: Value) -> Finalised {
-    finalize_execution::handle(&s.store, &s.notifier, &SystemClock, &NoMetrics, event)
+/// Tables of their own on the stack's server holding what the samples describe: goal-demo of
+/// user-demo, processed by the sample run.
+async fn sample_world(s: &Stack, prefix: &str) -> DynamoStore {
+    let config = s.moto.sdk_config().await;
+    let tables = support::create_tables(&config, prefix).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
+    let start = DateTime::from_timestamp_millis(1_795_514_400_000).expect("start");
+    let (goal, actions) = example_goal("goal-demo", "user-demo", 3, start);
+    seed(&store, &goal, &actions).await.expect("seed");
+    let run = WorkflowExecution::started(
+        SAMPLE_RUN_ARN.into(),
+        "goal-demo-run-1".into(),
+        &goal,
+        "9b2f6c1e-start-1".into(),
+        start,
+    );
+    store.begin_run(&run).await.expect("run");
+    store
+}
+
+async fn finalise(store: &DynamoStore, notifier: &SnsNotifier, event: Value) -> Finalised {
+    finalize_execution::handle(store, notifier, &SystemClock, &NoMetrics, event)
         .await
         .expect("finalised")
 }
@@ -81,66 +99,62 @@ async fn finalise(s: &Stack, event: Value) -> Finalised {
 #[tokio::test]
 async fn failed_timed_out_and_aborted_runs_are_finalised_once() {
     let s = stack("final").await;
-    let now = Utc::now();
-    let (runtime, _) = started_run(&s.store, "g1", "u", 2, now).await.expect("run");
-    let (timed_out, _) = started_run(&s.store, "g2", "u", 2, now).await.expect("run");
-    let (aborted, _) = started_run(&s.store, "g3", "u", 2, now).await.expect("run");
-
-    let event = status_change(&runtime.execution_arn, "FAILED", Some("States.Runtime"));
-    assert_eq!(finalise(&s, event.clone()).await, Finalised::Ended);
-    assert_eq!(
-        finalise(&s, event).await,
-        Finalised::AlreadyEnded,
-        "a duplicate event changes nothing"
-    );
-    let record = s
-        .store
-        .get_execution(&runtime.execution_arn)
-        .await
-        .expect("get")
-        .expect("record");
-    assert_eq!(
-        (record.status, record.error.as_deref()),
-        (ExecutionStatus::Failed, Some("States.Runtime"))
-    );
-    assert!(record.stopped_at.is_some());
-
-    assert_eq!(
-        finalise(
-            &s,
-            status_change(&timed_out.execution_arn, "TIMED_OUT", None)
-        )
-        .await,
-        Finalised::Ended
-    );
-    let record = s
-        .store
-        .get_execution(&timed_out.execution_arn)
-        .await
-        .expect("get")
-        .expect("record");
-    assert_eq!(
-        (record.status, record.error.as_deref()),
-        (ExecutionStatus::TimedOut, Some("States.Timeout"))
-    );
-    assert_eq!(
-        s.store.get_goal("g2").await.expect("get").map(|g| g.status),
-        Some(GoalStatus::Failed)
-    );
-
-    assert_eq!(
-        finalise(&s, status_change(&aborted.execution_arn, "ABORTED", None)).await,
-        Finalised::Ended
-    );
-    assert_eq!(
-        s.store.get_goal("g3").await.expect("get").map(|g| g.status),
-        Some(GoalStatus::Draft)
-    );
-    // A late SUCCEEDED event for an aborted run is ignored.
-    assert_eq!(
-        finalise(&s, status_change(&aborted.execution_arn, "SUCCEEDED", None)).await,
-        Finalised::Ignored
-    );
+    let cases = [
+        (
+            "finalize-execution-failed",
+            ExecutionStatus::Failed,
+            "States.Runtime",
+            GoalStatus::Failed,
+        ),
+        (
+            "finalize-execution",
+            ExecutionStatus::TimedOut,
+            "States.Timeout",
+            GoalStatus::Failed,
+        ),
+        (
+            "finalize-execution-aborted",
+            ExecutionStatus::Aborted,
+            "ExecutionAborted",
+            GoalStatus::Draft,
+        ),
+    ];
+    for (name, status, error, goal_status) in cases {
+        let store = sample_world(&s, name).await;
+        let event = sample(name);
+        assert_eq!(
+            finalise(&store, &s.notifier, event.clone()).await,
+            Finalised::Ended,
+            "{name}"
+        );
+        assert_eq!(
+            finalise(&store, &s.notifier, event.clone()).await,
+            Finalised::AlreadyEnded,
+            "{name}: a duplicate event changes nothing"
+        );
+        let record = store
+            .get_execution(SAMPLE_RUN_ARN)
+            .await
+            .expect("get")
+            .expect("record");
+        let stop = event["detail"]["stopDate"]
+            .as_i64()
+            .and_then(DateTime::from_timestamp_millis);
+        assert_eq!(
+            (record.status, record.error.as_deref(), record.stopped_at),
+            (status, Some(error), stop),
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .get_goal("goal-demo")
+                .await
+                .expect("get")
+                .map(|g| g.status),
+            Some(goal_status),
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]

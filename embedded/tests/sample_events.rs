@@ -1,5 +1,6 @@
-//! Every function's sample event in `events/` is accepted by its handler: the files stay in step
-//! with the payloads the code reads.
+//! Every sample event in `events/` is accepted by its function's handler: the files stay in step
+//! with the payloads the code reads. A function's sample is `<function>.json`; further cases of
+//! the same function are `<function>-<case>.json`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,22 +98,63 @@ async fn world() -> Ports {
     }
 }
 
+/// The function a sample file (without `.json`) is for. The longest matching name wins, so that
+/// one function's name followed by a case is never taken for another function's sample.
+fn function_of(stem: &str) -> Option<&'static str> {
+    FUNCTION_NAMES
+        .iter()
+        .copied()
+        .filter(|function| {
+            stem.strip_prefix(function)
+                .is_some_and(|case| case.is_empty() || case.starts_with('-'))
+        })
+        .max_by_key(|function| function.len())
+}
+
+#[test]
+fn cases_belong_to_their_function() {
+    assert_eq!(
+        function_of("finalize-execution-aborted"),
+        Some("finalize-execution")
+    );
+    assert_eq!(function_of("get-status"), Some("get-status"));
+    assert_eq!(function_of("get-statuses"), None);
+    assert_eq!(function_of("unknown"), None);
+}
+
 #[tokio::test]
 async fn every_sample_event_is_handled() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.map(|e| e.path()).expect("directory entry"))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    samples.sort();
     for function in FUNCTION_NAMES {
-        let path = dir.join(format!("{function}.json"));
+        assert!(
+            dir.join(format!("{function}.json")).exists(),
+            "{function} has no sample event"
+        );
+    }
+    for path in samples {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let function = function_of(stem)
+            .unwrap_or_else(|| panic!("{} is no function's sample", path.display()));
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let event: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let result = world().await.invoke(function, event).await;
-        let answer = result.unwrap_or_else(|e| panic!("{function}: {e}"));
+        let answer = result.unwrap_or_else(|e| panic!("{stem}: {e}"));
         if let Some(status) = answer.get("statusCode") {
             let status = status.as_i64().unwrap_or_default();
             assert!(
                 (200..300).contains(&status),
-                "{function} answered {status}: {answer}"
+                "{stem} answered {status}: {answer}"
             );
         }
     }

@@ -33,81 +33,153 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
+    use chrono::{DateTime, Utc};
     use serde_json::json;
-    use shared::examples::started_run;
-    use shared::memory::{InMemoryStore, RecordingNotifier};
+    use shared::api::cancel_run;
+    use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
+    use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
     use shared::metrics::NoMetrics;
     use shared::ports::ManualClock;
-    use shared::records::{ExecutionStatus, GoalStatus};
+    use shared::records::{ExecutionStatus, GoalStatus, WorkflowExecution};
     use shared::ErrorCode;
 
-    fn event(arn: &str, status: &str) -> Value {
-        json!({
-            "version": "0", "id": "315c1398-40ff-a850-213b-158f73e60175",
-            "detail-type": DETAIL_TYPE, "source": "aws.states", "account": "123456789012",
-            "time": "2026-11-24T10:15:00Z", "region": "us-east-1", "resources": [arn],
-            "detail": {"executionArn": arn, "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:StartActivity",
-                "name": "x", "status": status, "startDate": 1795514400000i64, "stopDate": 1795515300000i64,
-                "input": "{}", "output": null, "error": "States.Runtime", "cause": "An error occurred while executing the state 'SaveTasks'"}
-        })
+    /// The run every sample in `events/` is about.
+    const SAMPLE_RUN_ARN: &str =
+        "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
+
+    fn sample(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events")
+            .join(format!("{name}.json"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn at_millis(millis: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(millis).unwrap_or_default()
+    }
+
+    /// goal-demo of user-demo being processed by the sample run, started at the samples'
+    /// `startDate`.
+    async fn world() -> (InMemoryStore, RecordingNotifier, ManualClock) {
+        let start = at_millis(1_795_514_400_000);
+        let store = InMemoryStore::new();
+        let (goal, actions) = example_goal("goal-demo", "user-demo", 3, start);
+        seed(&store, &goal, &actions).await.unwrap();
+        let run = WorkflowExecution::started(
+            SAMPLE_RUN_ARN.into(),
+            "goal-demo-run-1".into(),
+            &goal,
+            "9b2f6c1e-start-1".into(),
+            start,
+        );
+        store.begin_run(&run).await.unwrap();
+        let clock = ManualClock::new(at_millis(1_795_514_430_000));
+        (store, RecordingNotifier::default(), clock)
     }
 
     #[tokio::test]
-    async fn a_runtime_failure_is_recorded_with_its_error_once() {
-        let store = InMemoryStore::new();
-        let notifier = RecordingNotifier::default();
-        let clock = ManualClock::new(Utc::now());
-        let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
-        let first = handle(
-            &store,
-            &notifier,
-            &clock,
-            &NoMetrics,
-            event(&run.execution_arn, "FAILED"),
-        )
-        .await;
-        let again = handle(
-            &store,
-            &notifier,
-            &clock,
-            &NoMetrics,
-            event(&run.execution_arn, "FAILED"),
-        )
-        .await;
-        assert_eq!(
-            (first, again),
-            (Ok(Finalised::Ended), Ok(Finalised::AlreadyEnded))
-        );
-        let record = store
-            .get_execution(&run.execution_arn)
+    async fn each_sample_ends_the_run_once_with_its_status_and_error() {
+        let cases = [
+            (
+                "finalize-execution",
+                ExecutionStatus::TimedOut,
+                "States.Timeout",
+                GoalStatus::Failed,
+            ),
+            (
+                "finalize-execution-failed",
+                ExecutionStatus::Failed,
+                "States.Runtime",
+                GoalStatus::Failed,
+            ),
+            (
+                "finalize-execution-aborted",
+                ExecutionStatus::Aborted,
+                "ExecutionAborted",
+                GoalStatus::Draft,
+            ),
+        ];
+        for (name, status, error, goal_status) in cases {
+            let (store, notifier, clock) = world().await;
+            let event = sample(name);
+            let first = handle(&store, &notifier, &clock, &NoMetrics, event.clone()).await;
+            let again = handle(&store, &notifier, &clock, &NoMetrics, event.clone()).await;
+            assert_eq!(
+                (first, again),
+                (Ok(Finalised::Ended), Ok(Finalised::AlreadyEnded)),
+                "{name}"
+            );
+            let record = store.get_execution(SAMPLE_RUN_ARN).await.unwrap().unwrap();
+            let stop = event["detail"]["stopDate"].as_i64().map(at_millis);
+            assert_eq!(
+                (record.status, record.error.as_deref(), record.stopped_at),
+                (status, Some(error), stop),
+                "{name}"
+            );
+            assert_eq!(
+                record.cause.as_deref().unwrap_or_default(),
+                event["detail"]["cause"].as_str().unwrap_or_default(),
+                "{name}"
+            );
+            assert_eq!(
+                store.get_goal("goal-demo").await.unwrap().unwrap().status,
+                goal_status,
+                "{name}"
+            );
+            let alerts = notifier.alerts();
+            assert_eq!(alerts.len(), 1, "{name}: one alert, also for the duplicate");
+            assert_eq!(alerts[0].status, status, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_abort_of_a_run_cancel_already_ended_changes_nothing() {
+        let (store, notifier, clock) = world().await;
+        let control = InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now);
+        cancel_run(&store, &control, &clock, "user-demo", SAMPLE_RUN_ARN)
             .await
-            .unwrap()
             .unwrap();
+        let cancelled = store.get_execution(SAMPLE_RUN_ARN).await.unwrap().unwrap();
+        let goal = store.get_goal("goal-demo").await.unwrap().unwrap();
         assert_eq!(
-            (record.status, record.error.as_deref()),
-            (ExecutionStatus::Failed, Some("States.Runtime"))
+            (cancelled.status, goal.status),
+            (ExecutionStatus::Aborted, GoalStatus::Draft)
         );
+
+        let result = handle(
+            &store,
+            &notifier,
+            &clock,
+            &NoMetrics,
+            sample("finalize-execution-aborted"),
+        )
+        .await;
+        assert_eq!(result, Ok(Finalised::AlreadyEnded));
         assert_eq!(
-            store.get_goal("g").await.unwrap().unwrap().status,
-            GoalStatus::Failed
+            store.get_execution(SAMPLE_RUN_ARN).await.unwrap(),
+            Some(cancelled),
+            "the record keeps cancel's error, cause and stop time"
         );
-        assert_eq!(notifier.alerts().len(), 1);
+        assert_eq!(store.get_goal("goal-demo").await.unwrap(), Some(goal));
+        assert!(notifier.alerts().is_empty());
     }
 
     #[tokio::test]
     async fn other_events_are_refused() {
-        let store = InMemoryStore::new();
-        let mut other = event("arn", "FAILED");
+        let (store, notifier, clock) = world().await;
+        let mut other = sample("finalize-execution-failed");
         other["source"] = json!("aws.s3");
-        let e = handle(
-            &store,
-            &RecordingNotifier::default(),
-            &ManualClock::new(Utc::now()),
-            &NoMetrics,
-            other,
-        )
-        .await;
+        let e = handle(&store, &notifier, &clock, &NoMetrics, other).await;
         assert_eq!(e.map_err(|e| e.code), Err(ErrorCode::BadRequest));
+        assert_eq!(
+            store
+                .get_execution(SAMPLE_RUN_ARN)
+                .await
+                .unwrap()
+                .map(|r| r.status),
+            Some(ExecutionStatus::Running)
+        );
     }
 }
