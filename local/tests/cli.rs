@@ -1,0 +1,105 @@
+//! The command line's contract: `exec` exits 0 whatever the execution's status and non-zero only for
+//! an unusable definition or usage; `run --json` reports the whole goal.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+fn sfn_local(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sfn-local"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn exec(dir: &Path, definition: &Value, input: &Value) -> Output {
+    let definition_file = dir.join("definition.json");
+    let input_file = dir.join("input.json");
+    std::fs::write(&definition_file, definition.to_string()).expect("definition written");
+    std::fs::write(&input_file, input.to_string()).expect("input written");
+    sfn_local(&[
+        "exec",
+        "--definition",
+        definition_file.to_str().expect("utf-8 path"),
+        "--input",
+        input_file.to_str().expect("utf-8 path"),
+        "--clock",
+        "virtual",
+    ])
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sfn-local-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+#[test]
+fn exec_prints_a_failed_execution_and_exits_zero() {
+    let dir = scratch("failed");
+    let definition = json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 3600, "Next": "F"},
+        "F": {"Type": "Fail", "Error": "Custom.Error", "Cause": "it had to fail"}}});
+    let out = exec(&dir, &definition, &json!({}));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let result: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    assert_eq!(
+        result,
+        json!({"status": "FAILED", "output": null, "error": "Custom.Error", "cause": "it had to fail"})
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn exec_prints_a_succeeded_execution_with_its_output() {
+    let dir = scratch("succeeded");
+    let definition = json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, $.b)"}, "End": true}}});
+    let out = exec(&dir, &definition, &json!({"a": 2, "b": 3}));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let result: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    assert_eq!(result["status"], "SUCCEEDED");
+    assert_eq!(result["output"], json!({"sum": 5}));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn exec_refuses_an_unusable_definition_naming_the_state_and_field() {
+    let dir = scratch("unusable");
+    let definition = json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Next": "Nowhere"}}});
+    let out = exec(&dir, &definition, &json!({}));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("state 'P': field 'Next'"), "{message}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn usage_errors_exit_non_zero() {
+    let out = sfn_local(&["exec", "--definition", "only-a-definition.json"]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn run_json_reports_the_whole_goal() {
+    let out = sfn_local(&["run", "--json", "--fail", "3", "--flaky", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the report as JSON");
+    assert_eq!(report["status"], "SUCCEEDED");
+    assert_eq!(report["goalStatus"], "partial");
+    assert_eq!(report["totalActions"], 64);
+    assert_eq!(report["actionsSucceeded"], 61);
+    assert_eq!(report["actionsFailed"], 3);
+    assert_eq!(report["failedActionIds"].as_array().map(Vec::len), Some(3));
+    // 94 transitions for the run, one per retry of a throttled call, one per caught failure.
+    assert_eq!(report["stateTransitions"], 94 + 2 + 3);
+    assert!(report["tasksWritten"].as_u64().is_some_and(|n| n > 0));
+    assert!(report["simulatedMakespanSeconds"]
+        .as_f64()
+        .is_some_and(|s| s > 0.0));
+    assert!(report["estimatedCostUsd"].as_f64().is_some_and(|c| c > 0.0));
+}
