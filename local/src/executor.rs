@@ -176,6 +176,10 @@ impl StateCtx {
         }
         let mut vars = self.frame.vars.clone();
         vars.insert("states".into(), Value::Object(states));
+        vars.insert(
+            crate::jsonata::NOW_MILLIS.into(),
+            Value::from(self.run.clock.now().timestamp_millis()),
+        );
         vars
     }
 

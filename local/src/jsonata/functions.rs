@@ -29,12 +29,18 @@ fn string_of(v: &Value) -> String {
     }
 }
 
+fn now(vars: &Map<String, Value>) -> chrono::DateTime<chrono::Utc> {
+    vars.get(super::NOW_MILLIS)
+        .and_then(Value::as_i64)
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .unwrap_or_else(chrono::Utc::now)
+}
+
 pub fn call(
     name: &str,
     args: Vec<Option<Value>>,
     vars: &Map<String, Value>,
 ) -> Result<Option<Value>, JsonataError> {
-    let _ = vars;
     let arg = |i: usize| args.get(i).cloned().flatten();
     Ok(match name {
         "sum" => number(to_array(arg(0)).iter().filter_map(Value::as_f64).sum()),
@@ -220,9 +226,9 @@ pub fn call(
         "round" => number(num(&arg(0), name)?.round()),
         "abs" => number(num(&arg(0), name)?.abs()),
         "now" => Some(Value::String(
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            now(vars).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         )),
-        "millis" => Some(Value::from(chrono::Utc::now().timestamp_millis())),
+        "millis" => Some(Value::from(now(vars).timestamp_millis())),
         // Step Functions' additions to the library.
         "parse" => {
             let s = arg(0).as_ref().map(string_of).unwrap_or_default();

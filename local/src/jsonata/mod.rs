@@ -15,6 +15,11 @@ pub use parser::Expr;
 #[error("{0}")]
 pub struct JsonataError(pub String);
 
+/// The variable holding the evaluation's current instant (milliseconds since the epoch) that
+/// `$now()` and `$millis()` answer, set from the executor's clock so they follow a virtual clock.
+/// No variable of a definition can have this name.
+pub const NOW_MILLIS: &str = "\u{0}now";
+
 pub fn parse(text: &str) -> Result<Expr, JsonataError> {
     parser::parse(text)
 }

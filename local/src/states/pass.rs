@@ -50,6 +50,33 @@ mod tests {
     }
 
     #[test]
+    fn jsonata_now_and_millis_follow_the_virtual_clock() {
+        let r = run(
+            r#"{"QueryLanguage":"JSONata","StartAt":"W","States":{
+                "W":{"Type":"Wait","Seconds":3600,"Next":"P"},
+                "P":{"Type":"Pass","Output":{"now":"{% $now() %}","millis":"{% $millis() %}"},"End":true}}}"#,
+            json!({}),
+        );
+        let output = r.output.unwrap_or_default();
+        let now = output["now"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .unwrap_or_else(|| panic!("no time in {output}"));
+        assert_eq!(
+            now.timestamp_millis(),
+            output["millis"].as_i64().unwrap_or(0)
+        );
+        // $now() has millisecond precision; the start time has more.
+        let waited = (now.to_utc() - r.started_at)
+            .num_microseconds()
+            .unwrap_or(0);
+        assert!(
+            (3_599_999_000..=3_600_000_000).contains(&waited),
+            "{waited} µs"
+        );
+    }
+
+    #[test]
     fn null_paths() {
         let r = run(
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":null,"OutputPath":null,"End":true}}}"#,

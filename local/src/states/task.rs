@@ -131,7 +131,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         }
         Ok(Ok(payload)) => match kind {
             Integration::Direct(_) => payload,
-            Integration::Invoke => envelope(payload),
+            Integration::Invoke => envelope(payload, ctx.run.clock.now()),
         },
     };
     if result.to_string().len() > MAX_PAYLOAD_BYTES {
@@ -201,12 +201,10 @@ fn function_failure(e: &FunctionError, kind: &Integration) -> StatesError {
 }
 
 /// The Invoke API response as the lambda:invoke integration returns it.
-fn envelope(payload: Value) -> Value {
+fn envelope(payload: Value, now: chrono::DateTime<chrono::Utc>) -> Value {
     let length = payload.to_string().len().to_string();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let date = chrono::Utc::now()
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string();
+    let date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let trace = format!("Root=1-{}", uuid::Uuid::new_v4().simple());
     json!({
         "ExecutedVersion": "$LATEST",
