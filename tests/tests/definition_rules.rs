@@ -10,7 +10,8 @@ use shared::error::{ErrorKind, LAMBDA_SERVICE_ERRORS};
 use shared::model_output::{MAX_DESCRIPTION_CHARS, MAX_TASKS, MAX_TITLE_CHARS};
 use shared::records::{Action, FailedAction, Task};
 use shared::retry::AI_STEP_RETRY;
-use shared::steps::{ActionResult, BatchSummary, RunRef};
+use shared::steps::{ActionResult, BatchSummary, RunActions, RunRef};
+use shared::workflow::{create_batches, MAX_ACTIONS_PER_RUN};
 use workflow_tests::{all_states, definition, main_path};
 
 fn state<'a>(states: &'a [(String, Value)], name: &str) -> &'a Value {
@@ -140,6 +141,129 @@ fn only_retryable_errors_are_retried_and_every_task_survives_lambda_hiccups() {
     }
 }
 
+/// The error names Step Functions itself raises (its documented `States.*` names).
+const STATES_ERRORS: [&str; 16] = [
+    "States.ALL",
+    "States.BranchFailed",
+    "States.DataLimitExceeded",
+    "States.ExceedToleratedFailureThreshold",
+    "States.HeartbeatTimeout",
+    "States.Http.Socket",
+    "States.IntrinsicFailure",
+    "States.ItemReaderFailed",
+    "States.NoChoiceMatched",
+    "States.ParameterPathFailure",
+    "States.Permissions",
+    "States.QueryEvaluationError",
+    "States.ResultPathMatchFailure",
+    "States.ResultWriterFailed",
+    "States.TaskFailed",
+    "States.Timeout",
+];
+
+/// Every name in every Retry and Catch clause of a state, with the field it was found in.
+fn matched_errors(state: &Value) -> Vec<(&'static str, String)> {
+    ["Retry", "Catch"]
+        .into_iter()
+        .flat_map(|field| {
+            state[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|clause| {
+                    clause["ErrorEquals"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .map(move |name| (field, name.as_str().unwrap_or_default().to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_matched_error_is_one_something_can_raise() {
+    // A misspelt name in ErrorEquals matches nothing and fails silently, so each name must be
+    // one Step Functions, the Lambda service or a handler can actually report.
+    let known = |name: &str| {
+        STATES_ERRORS.contains(&name)
+            || LAMBDA_SERVICE_ERRORS.contains(&name)
+            || ErrorKind::from_error_type(name).is_some()
+    };
+    let states = all_states(&definition()["States"]);
+    for (state_name, state) in &states {
+        for (field, error) in matched_errors(state) {
+            assert!(
+                known(&error),
+                "{state_name} {field} matches unknown {error:?}"
+            );
+        }
+    }
+    // The nested GenerateTasks clauses must have been reached, not only the top-level ones.
+    assert!(
+        matched_errors(state(&states, "GenerateTasks"))
+            .iter()
+            .any(|(_, e)| e == "States.Timeout"),
+        "the walk reaches nested states"
+    );
+}
+
+#[test]
+fn every_retry_follows_the_domains_schedule() {
+    let states = all_states(&definition()["States"]);
+    let mut tasks_with_retry = 0;
+    for (name, state) in &states {
+        let retriers = state["Retry"].as_array().cloned().unwrap_or_default();
+        if state["Type"] == "Task" && !retriers.is_empty() {
+            tasks_with_retry += 1;
+        }
+        for retry in retriers {
+            assert_eq!(
+                retry["IntervalSeconds"],
+                json!(AI_STEP_RETRY.interval_seconds),
+                "{name} IntervalSeconds"
+            );
+            assert_eq!(
+                retry["BackoffRate"].as_f64(),
+                Some(AI_STEP_RETRY.backoff_rate),
+                "{name} BackoffRate"
+            );
+            assert_eq!(
+                retry["MaxAttempts"],
+                json!(AI_STEP_RETRY.max_attempts),
+                "{name} MaxAttempts"
+            );
+        }
+    }
+    // Every Task has a Retry, so none escaped the check above.
+    let tasks = states.iter().filter(|(_, s)| s["Type"] == "Task").count();
+    assert_eq!(tasks_with_retry, tasks);
+}
+
+#[test]
+fn nested_tasks_without_a_catch_rely_on_the_outer_maps_catch() {
+    let machine = definition();
+    let batches = &machine["States"]["ProcessBatches"];
+    let uncaught: Vec<String> = all_states(&batches["ItemProcessor"]["States"])
+        .into_iter()
+        .filter(|(_, s)| s["Type"] == "Task" && s["Catch"].is_null())
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(uncaught, ["SaveTasks", "UpdateProgress"]);
+    // Their failures, once retries run out, fail the batch and so the ProcessBatches Map: only its
+    // own catch-all keeps the run from failing without recording why.
+    let catch_all = batches["Catch"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["ErrorEquals"] == json!(["States.ALL"]));
+    assert_eq!(
+        catch_all.map(|c| &c["Next"]),
+        Some(&json!("HandleError")),
+        "ProcessBatches must catch States.ALL into HandleError, or a failed {uncaught:?} goes unrecorded"
+    );
+}
+
 #[test]
 fn every_task_invokes_a_substituted_function_and_passes_on_its_payload() {
     for (name, state) in all_states(&definition()["States"]) {
@@ -220,9 +344,37 @@ fn action(i: usize) -> Action {
         action_id: format!("{i:0>64}"),
         sub_goal_id: "s".repeat(64),
         position: i as u32,
-        title: widest(100),
-        description: widest(500),
+        title: widest(Action::MAX_TITLE_CHARS),
+        description: widest(Action::MAX_DESCRIPTION_CHARS),
     }
+}
+
+#[test]
+fn a_goal_of_the_longest_actions_fits_the_payload_limit_until_the_batches_are_replaced() {
+    // GetActions' and CreateBatches' results carry every action, at the bounds GetActions
+    // enforces, in 4-byte characters.
+    let actions: Vec<Action> = (0..MAX_ACTIONS_PER_RUN).map(action).collect();
+    assert!(actions.iter().all(|a| a.refusal().is_none()));
+    let loaded = RunActions {
+        run: run(),
+        actions,
+    };
+    let size = serde_json::to_string(&loaded).map_or(usize::MAX, |s| s.len());
+    assert!(size < PAYLOAD_LIMIT, "GetActions' result: {size} bytes");
+    let batched = serde_json::to_string(&create_batches(loaded)).map_or(usize::MAX, |s| s.len());
+    assert!(
+        batched < PAYLOAD_LIMIT,
+        "CreateBatches' result: {batched} bytes"
+    );
+
+    // ProcessBatches writes its results over the batches, so its output never holds both.
+    let machine = definition();
+    let process = &machine["States"]["ProcessBatches"];
+    assert_eq!(process["ResultPath"], process["ItemsPath"]);
+    assert_eq!(
+        machine["States"]["AggregateResults"]["Parameters"]["Payload"]["batchResults.$"],
+        process["ResultPath"]
+    );
 }
 
 #[test]
