@@ -2,11 +2,11 @@
 //! virtual clock.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sfn_local::run::{Latency, LocalStack};
-use sfn_local::{Clock, ExecutionStatus, VirtualClock};
+use sfn_local::{Clock, ExecutionResult, ExecutionStatus, VirtualClock};
 use shared::examples::{example_goal, mark, seed};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 
@@ -23,6 +23,24 @@ fn ai_latency(seconds: u64) -> Latency {
             Duration::ZERO
         }
     })
+}
+
+/// Milliseconds the run took on the virtual clock.
+fn simulated_ms(result: &ExecutionResult) -> i64 {
+    (result.stopped_at - result.started_at).num_milliseconds()
+}
+
+/// Runs a started execution to its end and prints its wall and simulated time: the ratio is what
+/// the virtual clock buys, and a jump in wall time points at a slowdown in the executor.
+async fn timed_run(s: &LocalStack, name: &str, arn: &str) -> ExecutionResult {
+    let wall = Instant::now();
+    let result = s.run(arn).await;
+    eprintln!(
+        "{name}: wall {:.3} s, simulated {:.1} s",
+        wall.elapsed().as_secs_f64(),
+        simulated_ms(&result) as f64 / 1000.0
+    );
+    result
 }
 
 async fn seeded(
@@ -45,12 +63,17 @@ async fn all_actions_succeed() {
     let s = stack(Some(ai_latency(5)));
     seeded(&s, "g", "u", 64, &[]).await;
     let arn = s.start("u", "g").await.expect("start");
-    let result = s.run(&arn).await;
+    let result = timed_run(&s, "all_actions_succeed", &arn).await;
     assert_eq!(
         result.status,
         ExecutionStatus::Succeeded,
         "{:?}",
         result.cause
+    );
+    assert_eq!(
+        simulated_ms(&result),
+        15_000,
+        "8 batches, 3 at a time: three waves of 5 s model calls"
     );
     assert!(
         result.transitions <= 96,
@@ -97,8 +120,13 @@ async fn partial_failure_keeps_successes_and_lists_exactly_the_failures() {
     let s = stack(Some(ai_latency(3)));
     let ids = seeded(&s, "g", "u", 20, &[2, 9, 17]).await;
     let arn = s.start("u", "g").await.expect("start");
-    let result = s.run(&arn).await;
+    let result = timed_run(&s, "partial_failure", &arn).await;
     assert_eq!(result.status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        simulated_ms(&result),
+        3_000,
+        "3 batches in one wave, and the failed actions are not retried"
+    );
     let record = s
         .store
         .get_execution(&arn)
@@ -140,7 +168,9 @@ async fn all_failing_fails_the_goal_and_alerts() {
     let s = stack(None);
     seeded(&s, "g", "u", 10, &(0..10).collect::<Vec<_>>()).await;
     let arn = s.start("u", "g").await.expect("start");
-    s.run(&arn).await;
+    let result = timed_run(&s, "all_failing", &arn).await;
+    // Calls take no virtual time here, so any wait would be a retry of a permanent failure.
+    assert_eq!(simulated_ms(&result), 0);
     let record = s
         .store
         .get_execution(&arn)
@@ -175,7 +205,7 @@ async fn a_run_over_fifteen_minutes_times_out_and_is_finalised() {
     let s = stack(Some(slow));
     seeded(&s, "g", "u", 64, &[]).await;
     let arn = s.start("u", "g").await.expect("start");
-    let result = s.run(&arn).await;
+    let result = timed_run(&s, "timeout", &arn).await;
     assert_eq!(result.status, ExecutionStatus::TimedOut);
     assert_eq!((result.stopped_at - result.started_at).num_seconds(), 900);
     let record = s
@@ -215,9 +245,20 @@ async fn concurrent_runs_for_different_goals_stay_apart() {
         );
     }
     // All runs progress together on the one runtime.
-    let results = futures::future::join_all(arns.iter().map(|arn| s.run(arn))).await;
+    let names: Vec<String> = (0..arns.len())
+        .map(|i| format!("concurrent g{i}"))
+        .collect();
+    let results = futures::future::join_all(
+        arns.iter()
+            .zip(&names)
+            .map(|(arn, name)| timed_run(&s, name, arn)),
+    )
+    .await;
     for (i, (arn, result)) in arns.iter().zip(results).enumerate() {
         assert_eq!(result.status, ExecutionStatus::Succeeded);
+        // Each run has its own 3 batch slots: run i has i + 1 batches, in waves of 4 s.
+        let waves = (i + 1).div_ceil(3) as i64;
+        assert_eq!(simulated_ms(&result), waves * 4_000, "run g{i}");
         let record = s
             .store
             .get_execution(arn)
@@ -269,9 +310,13 @@ async fn cancelling_mid_run_removes_its_tasks_and_returns_the_goal_to_draft() {
         s.api("cancel", "u", json!({"executionArn": arn}), None)
             .await
     };
-    let (result, answer) = tokio::join!(s.run(&arn), cancel);
+    let (result, answer) = tokio::join!(timed_run(&s, "cancel", &arn), cancel);
     assert_eq!(answer["statusCode"].as_i64(), Some(200), "{answer}");
     assert_eq!(result.status, ExecutionStatus::Aborted);
+    // Stopped after the first saved tasks (one 10 s model call) and before the 30 s a whole run
+    // of three waves takes.
+    let simulated = simulated_ms(&result);
+    assert!((10_000..30_000).contains(&simulated), "{simulated} ms");
     let record = s
         .store
         .get_execution(&arn)
