@@ -642,6 +642,53 @@ mod tests {
     }
 
     #[test]
+    fn payloads_over_256_kib_fail_with_data_limit_exceeded_which_states_all_does_not_catch() {
+        let half = json!({"s": "x".repeat(MAX_PAYLOAD_BYTES / 2)});
+        let doubled = json!({"a.$": "$.s", "b.$": "$.s"});
+        let task_with = |catch: Value| {
+            json!({"StartAt": "T", "States": {
+                "T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f",
+                      "Parameters": doubled, "Catch": catch, "End": true},
+                "Caught": {"Type": "Succeed"}}})
+        };
+        let status_and_error = |def: &Value, input: &Value| {
+            let r = executor(&def.to_string(), 0)
+                .execute_blocking(input.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+            (r.status, r.error)
+        };
+        let exceeded = (
+            ExecutionStatus::Failed,
+            Some("States.DataLimitExceeded".to_owned()),
+        );
+        // A task's result over the limit: States.ALL does not catch it, only its own name does.
+        assert_eq!(status_and_error(&task_with(json!([])), &half), exceeded);
+        let all = json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]);
+        assert_eq!(status_and_error(&task_with(all), &half), exceeded);
+        let named = json!([{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}]);
+        assert_eq!(
+            status_and_error(&task_with(named), &half),
+            (ExecutionStatus::Succeeded, None)
+        );
+        // A state's output over the limit ends the execution.
+        let pass = json!({"StartAt": "P", "States": {
+            "P": {"Type": "Pass", "Parameters": doubled, "End": true}}});
+        assert_eq!(status_and_error(&pass, &half), exceeded);
+        // An execution input over the limit never enters a state.
+        let def = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
+        let r = executor(def, 0)
+            .execute_blocking(json!({"s": "x".repeat(MAX_PAYLOAD_BYTES)}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.error.as_deref(), Some("States.DataLimitExceeded"));
+        assert_eq!(r.transitions, 0);
+        // Just under the limit is fine.
+        let r = executor(def, 0)
+            .execute_blocking(json!({"s": "x".repeat(MAX_PAYLOAD_BYTES - 16)}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, ExecutionStatus::Succeeded);
+    }
+
+    #[test]
     fn map_makespan_follows_concurrency_on_the_virtual_clock() {
         let def = r#"{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":2,"End":true,
             "ItemProcessor":{"StartAt":"T","States":{"T":{"Type":"Task",
