@@ -612,6 +612,44 @@ mod tests {
     }
 
     #[test]
+    fn timeout_seconds_path_reads_the_limit_from_the_input() {
+        let def = r#"{"StartAt":"T","States":{"T":{"Type":"Task",
+            "Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSecondsPath":"$.limit","End":true}}}"#;
+        let run = |input: Value| {
+            executor(def, 60)
+                .execute_blocking(input)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let r = run(json!({"limit": 10}));
+        assert_eq!(r.error.as_deref(), Some("States.Timeout"));
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 10);
+        let r = run(json!({"limit": 100}));
+        assert_eq!(r.status, ExecutionStatus::Succeeded);
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 60);
+        for bad in [json!({"limit": 0}), json!({"limit": "ten"}), json!({})] {
+            assert_eq!(
+                run(bad.clone()).error.as_deref(),
+                Some("States.Runtime"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_not_below_the_timeout_is_refused() {
+        let def = r#"{"StartAt":"T","States":{"T":{"Type":"Task",
+            "Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSeconds":10,
+            "HeartbeatSecondsPath":"$.beat","End":true}}}"#;
+        let run = |beat: u64| {
+            executor(def, 1)
+                .execute_blocking(json!({"beat": beat}))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(run(5).status, ExecutionStatus::Succeeded);
+        assert_eq!(run(10).error.as_deref(), Some("States.Runtime"));
+    }
+
+    #[test]
     fn task_over_timeout_fails_at_the_timeout_instant() {
         let r = executor(TASK, 60)
             .execute_blocking(json!({}))
