@@ -10,6 +10,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::error::DomainError;
+use crate::metrics::REQUEST_ID;
 
 pub use lambda_runtime::Error;
 
@@ -103,7 +104,12 @@ where
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let span = invocation_span(&event.context.request_id, &event.payload);
-        let result = handler(event.payload).instrument(span.clone()).await;
+        let result = REQUEST_ID
+            .scope(
+                event.context.request_id.clone(),
+                handler(event.payload).instrument(span.clone()),
+            )
+            .await;
         span.in_scope(|| match &result {
             Ok(_) => tracing::info!("invocation succeeded"),
             Err(e) => tracing::warn!(errorType = e.error_type(), error = %e, "invocation failed"),

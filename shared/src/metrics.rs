@@ -80,6 +80,12 @@ pub trait MetricSink: Send + Sync {
     fn emit(&self, metrics: &[Metric], properties: &[(&str, &str)]);
 }
 
+tokio::task_local! {
+    /// The Lambda request id of the invocation being handled, so its metric lines name it like
+    /// its log lines do.
+    pub static REQUEST_ID: String;
+}
+
 /// Builds EMF documents for one namespace and environment.
 #[derive(Debug, Clone)]
 pub struct EmfFormat {
@@ -125,6 +131,9 @@ impl EmfFormat {
         }
         for (k, v) in properties {
             doc.insert((*k).into(), json!(v));
+        }
+        if let Ok(request_id) = REQUEST_ID.try_with(Clone::clone) {
+            doc.insert("requestId".into(), json!(request_id));
         }
         Value::Object(doc)
     }
@@ -225,5 +234,21 @@ mod tests {
         assert_eq!(doc["Environment"], "prod");
         assert_eq!(doc["ExecutionsStarted"], 1.0);
         assert_eq!(doc["executionArn"], "arn:x");
+        assert_eq!(doc.get("requestId"), None);
+    }
+
+    #[tokio::test]
+    async fn documents_name_the_invocation_they_are_emitted_in() {
+        let format = EmfFormat {
+            namespace: "StartActivity".into(),
+            environment: "dev".into(),
+        };
+        let metrics = [Metric::count(MetricName::ExecutionsStarted, 1)];
+        let doc = REQUEST_ID
+            .scope("req-1".into(), async {
+                format.document(&metrics, &[], Utc::now())
+            })
+            .await;
+        assert_eq!(doc["requestId"], "req-1");
     }
 }
