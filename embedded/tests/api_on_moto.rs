@@ -1,5 +1,5 @@
-//! The API flow end to end over the AWS adapters, against moto: start, status, cancel, retrying a
-//! run's failed actions, and many goals started at once.
+//! The API flow end to end over the AWS adapters, against moto: start, status, cancel, repeating a
+//! start after its run closed, retrying a run's failed actions, and many goals started at once.
 
 #[path = "../../shared/tests/support/mod.rs"]
 mod support;
@@ -13,6 +13,7 @@ use shared::examples::{example_goal, seed};
 use shared::memory::RecordingNotifier;
 use shared::metrics::NoMetrics;
 use shared::naming::task_id;
+use shared::operations::{finalise_run, ExecutionStatusChange, Finalised};
 use shared::outcome::RunOutcome;
 use shared::ports::{ExecutionControl, Store, SystemClock};
 use shared::records::{ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, Task};
@@ -447,4 +448,72 @@ async fn twenty_goals_started_at_once_do_not_cross() {
         arns.insert(arn);
     }
     assert_eq!(arns.len(), 20);
+}
+
+/// Rule 1 after the run has closed: Step Functions keeps the name taken (a new StartExecution would
+/// be refused with ExecutionAlreadyExists), so a repeated start must answer from the record and
+/// neither start a second execution nor put the goal back to processing.
+#[tokio::test]
+async fn a_start_repeated_after_its_run_closed_answers_the_record() {
+    let s = stack("closed").await;
+    let (goal, actions) = example_goal("g1", "u1", 2, Utc::now());
+    seed(&s.store, &goal, &actions).await.expect("seed");
+    let (code, first) = start(&s, "u1", "g1", "k1").await;
+    assert_eq!(code, 202, "{first}");
+    let arn = first["executionArn"].as_str().expect("arn").to_owned();
+
+    // An operator stops the execution; the status-change event reaches the finaliser.
+    s.sfn
+        .stop_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .expect("stop");
+    let stopped = s
+        .control
+        .describe_execution(&arn)
+        .await
+        .expect("describe")
+        .expect("execution");
+    assert_eq!(stopped.status, ExecutionStatus::Aborted);
+    let change = ExecutionStatusChange {
+        execution_arn: arn.clone(),
+        state_machine_arn: s.state_machine_arn.clone(),
+        status: "ABORTED".into(),
+        start_date: None,
+        stop_date: stopped.stop_date.map(|d| d.timestamp_millis()),
+        error: None,
+        cause: None,
+    };
+    let finalised = finalise_run(
+        &s.store,
+        &RecordingNotifier::default(),
+        &SystemClock,
+        &NoMetrics,
+        &change,
+    )
+    .await
+    .expect("finalise");
+    assert_eq!(finalised, Finalised::Ended);
+
+    let (code, again) = start(&s, "u1", "g1", "k1").await;
+    assert_eq!(code, 202, "{again}");
+    assert_eq!(
+        (&again["executionArn"], again["status"].as_str()),
+        (&first["executionArn"], Some("ABORTED")),
+        "{again}"
+    );
+    let executions = s
+        .sfn
+        .list_executions()
+        .state_machine_arn(&s.state_machine_arn)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(executions.executions().len(), 1, "no second execution");
+    let goal = s.store.get_goal("g1").await.expect("goal").expect("goal");
+    assert_eq!(
+        (goal.status, goal.current_execution_arn.as_deref()),
+        (GoalStatus::Draft, Some(arn.as_str()))
+    );
 }
