@@ -3,6 +3,8 @@
 mod support;
 
 use aws_sdk_sfn::Client as SfnClient;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
 use shared::aws::{S3Archive, SnsNotifier, StepFunctionsControl};
 use shared::naming::execution_name;
 use shared::ports::{Alert, Archive, ExecutionControl, Notifier, StartOutcome};
@@ -94,7 +96,7 @@ async fn executions_start_once_per_name_and_stop() {
 }
 
 #[tokio::test]
-async fn alerts_are_published_to_the_topic() {
+async fn an_alert_reaches_a_subscriber_once_with_its_subject_and_body() {
     let moto = support::start();
     let config = moto.sdk_config().await;
     let client = aws_sdk_sns::Client::new(&config);
@@ -104,15 +106,76 @@ async fn alerts_are_published_to_the_topic() {
         .send()
         .await
         .expect("topic");
-    let notifier = SnsNotifier::new(client, topic.topic_arn().unwrap_or_default());
+    let topic_arn = topic.topic_arn().unwrap_or_default().to_owned();
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("alerts-inbox")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    client
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
+
+    let notifier = SnsNotifier::new(client, &topic_arn);
+    // SNS refuses subjects over 100 characters or with control characters.
     let alert = Alert {
-        subject: "x".repeat(300),
+        subject: format!("Run failed\n{}", "x".repeat(300)),
         execution_arn: "arn:x".into(),
         goal_id: Some("g".into()),
         status: ExecutionStatus::Failed,
         message: "boom".into(),
     };
     notifier.publish(&alert).await.expect("published");
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    let [message] = received.messages() else {
+        panic!("one message expected, got {:?}", received.messages());
+    };
+    let envelope: Value =
+        serde_json::from_str(message.body().unwrap_or_default()).expect("an SNS envelope");
+    assert_eq!(envelope["TopicArn"].as_str(), Some(topic_arn.as_str()));
+    let subject = format!("Run failed{}", "x".repeat(90));
+    assert_eq!(envelope["Subject"].as_str(), Some(subject.as_str()));
+    let body: Alert =
+        serde_json::from_str(envelope["Message"].as_str().unwrap_or_default()).expect("an alert");
+    assert_eq!(body, alert);
+    let later = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    assert!(later.messages().is_empty(), "{:?}", later.messages());
 }
 
 #[tokio::test]
