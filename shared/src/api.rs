@@ -193,16 +193,14 @@ async fn launch(
     let input = serde_json::to_string(&input)
         .map_err(|e| DomainError::permanent(ErrorCode::Internal, e.to_string()))?;
     let refusal = match control.start_execution(&record.execution_name, &input).await {
-        Ok(StartOutcome::Started { start_date, .. }) => {
+        Ok(StartOutcome::Started { .. }) => {
             metrics.emit(
                 &[Metric::count(MetricName::ExecutionsStarted, 1)],
                 &[("executionArn", &execution_arn), ("goalId", goal_id)],
             );
-            return Ok(StartResponse {
-                execution_arn,
-                start_date,
-                status: ExecutionStatus::Running,
-            });
+            // The record's start, not the service's: a repeated request answers from the record,
+            // and the same request must get the same answer.
+            return Ok(StartResponse::of(&record));
         }
         Ok(StartOutcome::AlreadyExists { .. }) => DomainError::conflict(match &record.retry_of {
             None => format!(
