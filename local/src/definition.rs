@@ -129,7 +129,7 @@ impl Definition {
             })?),
         };
         Ok(Definition {
-            root: Arc::new(parse_machine(&obj, ql, "definition")?),
+            root: Arc::new(parse_machine(&obj, ql, "definition", None)?),
             timeout_seconds,
             comment: obj.get("Comment").and_then(Value::as_str).map(String::from),
         })
@@ -159,10 +159,20 @@ fn substitute(value: Value, subs: &HashMap<String, String>) -> Value {
     }
 }
 
+/// Where a state is, for error messages: its name, after the states that contain it.
+fn state_path(parent: Option<&str>, name: &str) -> String {
+    match parent {
+        None => format!("state '{name}'"),
+        Some(parent) => format!("{parent} > '{name}'"),
+    }
+}
+
+/// `path` names the machine in its own errors; `parent` is the path of the state holding it, if any.
 fn parse_machine(
     obj: &Map<String, Value>,
     ql: QueryLanguage,
     path: &str,
+    parent: Option<&str>,
 ) -> Result<StateMachine, DefinitionError> {
     let start_at = obj
         .get("StartAt")
@@ -175,7 +185,7 @@ fn parse_machine(
         .ok_or_else(|| field_error(path, "States", "is required and must be an object"))?;
     let mut states = HashMap::new();
     for (name, raw) in states_obj {
-        let state = parse_state(name, raw, ql)?;
+        let state = parse_state(name, raw, ql, &state_path(parent, name))?;
         states.insert(name.clone(), Arc::new(state));
     }
     if !states.contains_key(&start_at) {
@@ -216,7 +226,7 @@ fn parse_machine(
         for (field, target) in targets {
             if !states.contains_key(target) {
                 return Err(field_error(
-                    &format!("state '{}'", state.name),
+                    &state_path(parent, &state.name),
                     field,
                     format!("refers to state '{target}' which does not exist"),
                 ));
@@ -234,11 +244,11 @@ fn parse_state(
     name: &str,
     raw: &Value,
     machine_ql: QueryLanguage,
+    path: &str,
 ) -> Result<State, DefinitionError> {
-    let path = format!("state '{name}'");
     let fields = raw
         .as_object()
-        .ok_or_else(|| field_error(&path, "Type", "the state must be an object"))?
+        .ok_or_else(|| field_error(path, "Type", "the state must be an object"))?
         .clone();
     let kind = match fields.get("Type").and_then(Value::as_str) {
         Some("Pass") => StateType::Pass,
@@ -251,14 +261,14 @@ fn parse_state(
         Some("Map") => StateType::Map,
         Some(other) => {
             return Err(field_error(
-                &path,
+                path,
                 "Type",
                 format!("unknown state type '{other}'"),
             ))
         }
-        None => return Err(field_error(&path, "Type", "is required")),
+        None => return Err(field_error(path, "Type", "is required")),
     };
-    let ql = QueryLanguage::parse(fields.get("QueryLanguage"), machine_ql, &path)?;
+    let ql = QueryLanguage::parse(fields.get("QueryLanguage"), machine_ql, path)?;
     // Each query language has its own fields; AWS rejects the other language's at creation.
     let foreign: &[&str] = match ql {
         QueryLanguage::Jsonata => &[
@@ -278,7 +288,7 @@ fn parse_state(
             "JSONPath"
         };
         return Err(field_error(
-            &path,
+            path,
             field,
             format!("is not supported in a {language} state"),
         ));
@@ -291,32 +301,23 @@ fn parse_state(
     );
     if !terminal && next.is_none() && !end {
         return Err(field_error(
-            &path,
+            path,
             "Next",
             "a non-terminal state needs Next or End: true",
         ));
     }
     if next.is_some() && end {
         return Err(field_error(
-            &path,
+            path,
             "End",
             "a state cannot have both Next and End",
         ));
     }
-    if kind == StateType::Task && !fields.contains_key("Resource") {
-        return Err(field_error(
-            &path,
-            "Resource",
-            "is required for a Task state",
-        ));
-    }
-    if kind == StateType::Choice
-        && fields
-            .get("Choices")
-            .and_then(Value::as_array)
-            .is_none_or(|a| a.is_empty())
-    {
-        return Err(field_error(&path, "Choices", "must be a non-empty array"));
+    match kind {
+        StateType::Wait => check_wait(&fields, ql, path)?,
+        StateType::Task => check_task(&fields, ql, path)?,
+        StateType::Choice => check_choice(&fields, ql, path)?,
+        _ => {}
     }
     for list in ["Retry", "Catch"] {
         let Some(entries) = fields.get(list) else {
@@ -324,7 +325,7 @@ fn parse_state(
         };
         let entries = entries
             .as_array()
-            .ok_or_else(|| field_error(&path, list, "must be an array"))?;
+            .ok_or_else(|| field_error(path, list, "must be an array"))?;
         for (i, entry) in entries.iter().enumerate() {
             let errors = entry
                 .get("ErrorEquals")
@@ -332,7 +333,7 @@ fn parse_state(
                 .filter(|a| !a.is_empty())
                 .ok_or_else(|| {
                     field_error(
-                        &path,
+                        path,
                         &format!("{list}[{i}].ErrorEquals"),
                         "must be a non-empty array",
                     )
@@ -340,14 +341,14 @@ fn parse_state(
             let has_all = errors.iter().any(|e| e == "States.ALL");
             if has_all && (errors.len() > 1 || i + 1 != entries.len()) {
                 return Err(field_error(
-                    &path,
+                    path,
                     &format!("{list}[{i}].ErrorEquals"),
                     "States.ALL must appear alone and in the last retrier or catcher",
                 ));
             }
             if list == "Catch" && entry.get("Next").and_then(Value::as_str).is_none() {
                 return Err(field_error(
-                    &path,
+                    path,
                     &format!("Catch[{i}].Next"),
                     "is required",
                 ));
@@ -360,17 +361,16 @@ fn parse_state(
             let branches = fields
                 .get("Branches")
                 .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    field_error(&path, "Branches", "is required and must be an array")
-                })?;
+                .ok_or_else(|| field_error(path, "Branches", "is required and must be an array"))?;
             for (i, b) in branches.iter().enumerate() {
                 let obj = b.as_object().ok_or_else(|| {
-                    field_error(&path, &format!("Branches[{i}]"), "must be an object")
+                    field_error(path, &format!("Branches[{i}]"), "must be an object")
                 })?;
                 children.push(Arc::new(parse_machine(
                     obj,
                     ql,
                     &format!("{path} Branches[{i}]"),
+                    Some(path),
                 )?));
             }
         }
@@ -380,7 +380,7 @@ fn parse_state(
                 (None, Some(p)) => ("Iterator", p),
                 (None, None) => {
                     return Err(field_error(
-                        &path,
+                        path,
                         "ItemProcessor",
                         "is required for a Map state",
                     ))
@@ -388,11 +388,12 @@ fn parse_state(
             };
             let obj = processor
                 .as_object()
-                .ok_or_else(|| field_error(&path, field, "must be an object"))?;
+                .ok_or_else(|| field_error(path, field, "must be an object"))?;
             children.push(Arc::new(parse_machine(
                 obj,
                 ql,
                 &format!("{path} {field}"),
+                Some(path),
             )?));
         }
         _ => {}
@@ -408,6 +409,122 @@ fn parse_state(
     })
 }
 
+/// A Wait without a duration would not wait at all, and one with two would have to pick one.
+fn check_wait(
+    fields: &Map<String, Value>,
+    ql: QueryLanguage,
+    path: &str,
+) -> Result<(), DefinitionError> {
+    let (durations, needed): (&[&str], _) = match ql {
+        QueryLanguage::JsonPath => (
+            &["Seconds", "Timestamp", "SecondsPath", "TimestampPath"],
+            "a Wait state needs one of Seconds, Timestamp, SecondsPath or TimestampPath",
+        ),
+        QueryLanguage::Jsonata => (
+            &["Seconds", "Timestamp"],
+            "a Wait state needs Seconds or Timestamp",
+        ),
+    };
+    let given: Vec<(&str, &Value)> = durations
+        .iter()
+        .filter_map(|f| fields.get(*f).map(|v| (*f, v)))
+        .collect();
+    let (field, value) = match given[..] {
+        [one] => one,
+        [] => return Err(field_error(path, "Seconds", needed)),
+        [(first, _), (second, _), ..] => {
+            return Err(field_error(
+                path,
+                second,
+                format!("cannot be combined with {first}"),
+            ))
+        }
+    };
+    // A JSONata string is an expression, evaluated and checked at run time.
+    let expression = ql == QueryLanguage::Jsonata && value.is_string();
+    match field {
+        "Seconds" if !expression && value.as_u64().is_none() => {
+            Err(field_error(path, field, "must be a non-negative integer"))
+        }
+        "Seconds" => Ok(()),
+        _ if !value.is_string() => Err(field_error(path, field, "must be a string")),
+        _ => Ok(()),
+    }
+}
+
+/// Literal limits are checked here; the `...Path` and JSONata forms only have values at run time.
+fn check_task(
+    fields: &Map<String, Value>,
+    ql: QueryLanguage,
+    path: &str,
+) -> Result<(), DefinitionError> {
+    if !fields.get("Resource").is_some_and(Value::is_string) {
+        return Err(field_error(
+            path,
+            "Resource",
+            "is required for a Task state and must be a string",
+        ));
+    }
+    let literal = |field: &str| match fields.get(field) {
+        None => Ok(None),
+        Some(Value::String(_)) if ql == QueryLanguage::Jsonata => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| field_error(path, field, "must be a positive integer")),
+    };
+    let timeout = literal("TimeoutSeconds")?;
+    let heartbeat = literal("HeartbeatSeconds")?;
+    match (heartbeat, timeout) {
+        (Some(h), Some(t)) if h >= t => Err(field_error(
+            path,
+            "HeartbeatSeconds",
+            format!("must be smaller than TimeoutSeconds ({t})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Every top-level rule leads somewhere; the shape of JSONPath rules is checked in `choice`.
+fn check_choice(
+    fields: &Map<String, Value>,
+    ql: QueryLanguage,
+    path: &str,
+) -> Result<(), DefinitionError> {
+    let rules = fields
+        .get("Choices")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| field_error(path, "Choices", "must be a non-empty array"))?;
+    for (i, rule) in rules.iter().enumerate() {
+        let at = format!("Choices[{i}]");
+        let Some(obj) = rule.as_object() else {
+            return Err(field_error(path, &at, "must be an object"));
+        };
+        if !obj.get("Next").is_some_and(Value::is_string) {
+            return Err(field_error(
+                path,
+                &format!("{at}.Next"),
+                "is required and must be a string",
+            ));
+        }
+        match ql {
+            QueryLanguage::Jsonata if !obj.contains_key("Condition") => {
+                return Err(field_error(
+                    path,
+                    &format!("{at}.Condition"),
+                    "is required in a JSONata state",
+                ))
+            }
+            QueryLanguage::Jsonata => {}
+            QueryLanguage::JsonPath => crate::choice::check_rule(rule, &at)
+                .map_err(|e| field_error(path, &e.field, e.message))?,
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,6 +537,143 @@ mod tests {
         assert!(
             text.contains("state 'A'") && text.contains("Next"),
             "{text}"
+        );
+    }
+
+    /// The error text of a definition that must be refused.
+    fn refusal(def: &str) -> String {
+        match Definition::parse(def) {
+            Ok(_) => panic!("accepted: {def}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn wait(fields: &str) -> String {
+        format!(r#"{{"StartAt":"W","States":{{"W":{{"Type":"Wait",{fields}"End":true}}}}}}"#)
+    }
+
+    fn task(fields: &str) -> String {
+        format!(r#"{{"StartAt":"T","States":{{"T":{{"Type":"Task",{fields}"End":true}}}}}}"#)
+    }
+
+    #[test]
+    fn a_wait_needs_exactly_one_duration() {
+        assert_eq!(
+            refusal(&wait("")),
+            "state 'W': field 'Seconds': a Wait state needs one of Seconds, Timestamp, \
+             SecondsPath or TimestampPath"
+        );
+        assert_eq!(
+            refusal(&wait(r#""Seconds":1,"SecondsPath":"$.s","#)),
+            "state 'W': field 'SecondsPath': cannot be combined with Seconds"
+        );
+        let jsonata = wait(r#""QueryLanguage":"JSONata","#);
+        assert!(refusal(&jsonata).contains("needs Seconds or Timestamp"));
+        assert!(Definition::parse(&wait(r#""SecondsPath":"$.s","#)).is_ok());
+    }
+
+    #[test]
+    fn literal_wait_durations_have_their_types() {
+        for seconds in ["-1", "1.5", r#""5""#] {
+            let text = refusal(&wait(&format!(r#""Seconds":{seconds},"#)));
+            assert!(
+                text.contains("'Seconds': must be a non-negative integer"),
+                "{text}"
+            );
+        }
+        assert!(refusal(&wait(r#""Timestamp":5,"#)).contains("'Timestamp': must be a string"));
+        assert!(refusal(&wait(r#""SecondsPath":5,"#)).contains("'SecondsPath': must be a string"));
+        let expression = wait(r#""QueryLanguage":"JSONata","Seconds":"{% $states.input.s %}","#);
+        assert!(Definition::parse(&expression).is_ok());
+        assert!(Definition::parse(&wait(r#""Seconds":0,"#)).is_ok());
+    }
+
+    #[test]
+    fn a_task_resource_is_a_string() {
+        assert!(refusal(&task("")).contains("field 'Resource'"));
+        assert!(refusal(&task(r#""Resource":5,"#)).contains("field 'Resource'"));
+    }
+
+    #[test]
+    fn literal_task_limits_are_positive_integers() {
+        for field in ["TimeoutSeconds", "HeartbeatSeconds"] {
+            for value in ["0", "1.5", r#""10""#] {
+                let text = refusal(&task(&format!(r#""Resource":"x","{field}":{value},"#)));
+                assert_eq!(
+                    text,
+                    format!("state 'T': field '{field}': must be a positive integer")
+                );
+            }
+        }
+        let expression =
+            task(r#""QueryLanguage":"JSONata","Resource":"x","TimeoutSeconds":"{% 5 %}","#);
+        assert!(Definition::parse(&expression).is_ok());
+    }
+
+    #[test]
+    fn a_literal_heartbeat_is_below_a_literal_timeout() {
+        let text = refusal(&task(
+            r#""Resource":"x","TimeoutSeconds":10,"HeartbeatSeconds":10,"#,
+        ));
+        assert!(
+            text.contains("'HeartbeatSeconds': must be smaller"),
+            "{text}"
+        );
+        let below = task(r#""Resource":"x","TimeoutSeconds":10,"HeartbeatSeconds":9,"#);
+        assert!(Definition::parse(&below).is_ok());
+        // A path's value is only known at run time, where it is checked.
+        let path = task(r#""Resource":"x","TimeoutSeconds":10,"HeartbeatSecondsPath":"$.h","#);
+        assert!(Definition::parse(&path).is_ok());
+    }
+
+    #[test]
+    fn choices_is_a_non_empty_array() {
+        let def = r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[],"Default":"E"},
+            "E":{"Type":"Succeed"}}}"#;
+        assert!(refusal(def).contains("field 'Choices'"));
+    }
+
+    #[test]
+    fn every_top_level_choice_rule_has_next() {
+        let def = r#"{"StartAt":"C","States":{"C":{"Type":"Choice",
+            "Choices":[{"Variable":"$.a","IsNull":true}],"Default":"E"},"E":{"Type":"Succeed"}}}"#;
+        assert_eq!(
+            refusal(def),
+            "state 'C': field 'Choices[0].Next': is required and must be a string"
+        );
+    }
+
+    #[test]
+    fn jsonpath_choice_rules_are_checked() {
+        let def = r#"{"StartAt":"C","States":{"C":{"Type":"Choice",
+            "Choices":[{"NumericEquals":1,"Next":"E"}]},"E":{"Type":"Succeed"}}}"#;
+        assert!(refusal(def).starts_with("state 'C': field 'Choices[0].Variable'"));
+    }
+
+    #[test]
+    fn jsonata_choice_rules_need_a_condition() {
+        let def = r#"{"QueryLanguage":"JSONata","StartAt":"C","States":{"C":{"Type":"Choice",
+            "Choices":[{"Next":"E"}]},"E":{"Type":"Succeed"}}}"#;
+        assert_eq!(
+            refusal(def),
+            "state 'C': field 'Choices[0].Condition': is required in a JSONata state"
+        );
+    }
+
+    #[test]
+    fn nested_states_are_named_by_their_path() {
+        let def = r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,"ItemProcessor":{
+            "StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[{
+                "StartAt":"T","States":{"T":{"Type":"Task","Resource":"x","TimeoutSeconds":0,"End":true}}}]}}}}}}"#;
+        assert_eq!(
+            refusal(def),
+            "state 'M' > 'P' > 'T': field 'TimeoutSeconds': must be a positive integer"
+        );
+        let def = r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[{
+            "StartAt":"A","States":{"A":{"Type":"Pass","Next":"Nowhere"}}}]}}}"#;
+        assert_eq!(
+            refusal(def),
+            "state 'P' > 'A': field 'Next': refers to state 'Nowhere' which does not exist"
         );
     }
 
