@@ -399,6 +399,7 @@ async fn start_watch_and_cancel_a_run() {
         at: Utc::now(),
         error: None,
         cause: None,
+        alert: None,
     };
     s.store.finish_run(&second, &end).await.expect("finish");
     assert_eq!(cancel(&s, "u1", &second).await.0, 409);

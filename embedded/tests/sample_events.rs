@@ -85,6 +85,7 @@ async fn world() -> Ports {
         at: at("2026-11-24T10:00:20Z"),
         error: None,
         cause: None,
+        alert: None,
     };
     store.finish_run(PARTIAL_RUN_ARN, &end).await.expect("end");
     Ports {

@@ -222,6 +222,7 @@ async fn launch(
                 at: clock.now(),
                 error: Some("StartExecutionFailed".to_owned()),
                 cause: Some(refusal.message.clone()),
+                alert: None,
             },
         )
         .await?;
@@ -368,6 +369,7 @@ pub async fn cancel_run(
         at: clock.now(),
         error: Some("Cancelled".to_owned()),
         cause: Some("Cancelled by the goal's owner".to_owned()),
+        alert: None,
     };
     let aborted_now = store.finish_run(execution_arn, &end).await?;
     let run = owned_execution(store, user_id, execution_arn).await?;
@@ -601,6 +603,7 @@ mod tests {
                 at: w.clock.now(),
                 error: Some(error.into()),
                 cause: None,
+                alert: None,
             };
             w.store.finish_run(&arn, &end).await.unwrap();
             let refused = retry(&w, "u1", &arn).await;

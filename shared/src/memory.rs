@@ -3,6 +3,7 @@
 //! thing there.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -245,6 +246,7 @@ impl Store for InMemoryStore {
         run.updated_at = end.at;
         run.error.clone_from(&end.error);
         run.cause.clone_from(&end.cause);
+        run.pending_alert.clone_from(&end.alert);
         if end.status == ExecutionStatus::Succeeded {
             run.eta_seconds = Some(0);
         }
@@ -257,6 +259,16 @@ impl Store for InMemoryStore {
             }
         }
         Ok(true)
+    }
+
+    async fn clear_pending_alert(&self, execution_arn: &str) -> Result<(), StoreError> {
+        let mut t = self.tables()?;
+        let run = t
+            .executions
+            .get_mut(execution_arn)
+            .ok_or_else(|| missing_execution(execution_arn))?;
+        run.pending_alert = None;
+        Ok(())
     }
 
     async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
@@ -333,9 +345,18 @@ impl Archive for InMemoryArchive {
 #[derive(Default)]
 pub struct RecordingNotifier {
     alerts: Mutex<Vec<Alert>>,
+    unavailable_for: AtomicU32,
 }
 
 impl RecordingNotifier {
+    /// A notifier whose first `publishes` attempts fail as an unreachable SNS would.
+    pub fn unavailable_for(publishes: u32) -> Self {
+        Self {
+            unavailable_for: AtomicU32::new(publishes),
+            ..Self::default()
+        }
+    }
+
     pub fn alerts(&self) -> Vec<Alert> {
         self.alerts.lock().map(|a| a.clone()).unwrap_or_default()
     }
@@ -344,6 +365,16 @@ impl RecordingNotifier {
 #[async_trait]
 impl Notifier for RecordingNotifier {
     async fn publish(&self, alert: &Alert) -> Result<(), DomainError> {
+        let unavailable = self
+            .unavailable_for
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if unavailable {
+            return Err(DomainError::transient(
+                crate::error::ErrorCode::Unavailable,
+                "the alerts topic is unavailable",
+            ));
+        }
         if let Ok(mut alerts) = self.alerts.lock() {
             alerts.push(alert.clone());
         }

@@ -11,7 +11,7 @@ use crate::error::{DomainError, StoreError};
 use crate::metrics::{MetricName, MetricSink};
 use crate::ports::{Alert, Archive, Clock, ExecutionControl, Notifier, Store};
 use crate::records::{ExecutionStatus, GoalStatus, RunEnd, WorkflowExecution};
-use crate::workflow::emit_run_end;
+use crate::workflow::{deliver_pending_alert, emit_run_end};
 
 /// The `detail` of an EventBridge "Step Functions Execution Status Change" event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,29 +106,7 @@ async fn end_run(
         at,
         error: Some(error.clone()),
         cause: Some(cause.clone()),
-    };
-    let ended_now = match store.finish_run(&run.execution_arn, &end).await {
-        Ok(ended) => ended,
-        Err(StoreError::ConditionFailed(_)) => false,
-        Err(e) => return Err(e.into()),
-    };
-    if aborted {
-        // Also after a cancel through the API: a save in flight may have landed after its clean-up.
-        store.delete_execution_tasks(&run.execution_arn).await?;
-    }
-    if !ended_now {
-        return Ok(Finalised::AlreadyEnded);
-    }
-    emit_run_end(
-        store,
-        metrics,
-        &run.execution_arn,
-        MetricName::ExecutionsFailed,
-        at,
-    )
-    .await?;
-    notifier
-        .publish(&Alert {
+        alert: Some(Alert {
             subject: format!(
                 "Start activity run {} for goal {}",
                 status.as_str(),
@@ -142,9 +120,33 @@ async fn end_run(
             } else {
                 format!("{error}: {cause}")
             },
-        })
+        }),
+    };
+    let ended_now = match store.finish_run(&run.execution_arn, &end).await {
+        Ok(ended) => ended,
+        Err(StoreError::ConditionFailed(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if aborted {
+        // Also after a cancel through the API: a save in flight may have landed after its clean-up.
+        store.delete_execution_tasks(&run.execution_arn).await?;
+    }
+    if ended_now {
+        emit_run_end(
+            store,
+            metrics,
+            &run.execution_arn,
+            MetricName::ExecutionsFailed,
+            at,
+        )
         .await?;
-    Ok(Finalised::Ended)
+    }
+    deliver_pending_alert(store, notifier, &run.execution_arn).await?;
+    Ok(if ended_now {
+        Finalised::Ended
+    } else {
+        Finalised::AlreadyEnded
+    })
 }
 
 /// What one maintenance sweep did.
@@ -321,6 +323,39 @@ mod tests {
             GoalStatus::Failed
         );
         assert_eq!(notifier.alerts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_alert_that_could_not_be_published_goes_out_with_the_next_attempt() {
+        let store = InMemoryStore::new();
+        let notifier = RecordingNotifier::unavailable_for(1);
+        let clock = ManualClock::new(Utc::now());
+        let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
+        let event = change(&run.execution_arn, "TIMED_OUT");
+        let failed = finalise_run(&store, &notifier, &clock, &NoMetrics, &event)
+            .await
+            .unwrap_err();
+        assert!(failed.is_retryable(), "{failed}");
+        let record = store.get_execution(&run.execution_arn).await.unwrap();
+        let record = record.unwrap();
+        assert_eq!(record.status, ExecutionStatus::TimedOut);
+        assert!(record.pending_alert.is_some());
+        assert!(notifier.alerts().is_empty());
+
+        // The invocation's retry finds the run ended and sends what the first attempt could not.
+        assert_eq!(
+            finalise_run(&store, &notifier, &clock, &NoMetrics, &event).await,
+            Ok(Finalised::AlreadyEnded)
+        );
+        let alerts = notifier.alerts();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].status, ExecutionStatus::TimedOut);
+        let record = store.get_execution(&run.execution_arn).await.unwrap();
+        assert_eq!(record.unwrap().pending_alert, None);
+        finalise_run(&store, &notifier, &clock, &NoMetrics, &event)
+            .await
+            .unwrap();
+        assert_eq!(notifier.alerts().len(), 1, "a late duplicate sends nothing");
     }
 
     #[tokio::test]

@@ -68,6 +68,8 @@ pub trait Store: Send + Sync {
     /// Ends a RUNNING run and moves its goal (if the goal is still owned by this run) in one step.
     /// Returns false, changing nothing, when the run had already ended.
     async fn finish_run(&self, execution_arn: &str, end: &RunEnd) -> Result<bool, StoreError>;
+    /// Forgets the run's pending alert, once it has been published.
+    async fn clear_pending_alert(&self, execution_arn: &str) -> Result<(), StoreError>;
 
     /// Writes one action's tasks all or none. Returns the number newly written: 0 when every one
     /// of them is already stored (a repeated save), never a partial write or a duplicate.
@@ -125,17 +127,7 @@ pub trait ExecutionControl: Send + Sync {
     async fn stop_execution(&self, execution_arn: &str, cause: &str) -> Result<(), DomainError>;
 }
 
-/// An operator alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Alert {
-    pub subject: String,
-    pub execution_arn: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub goal_id: Option<String>,
-    pub status: ExecutionStatus,
-    pub message: String,
-}
+pub use crate::records::Alert;
 
 /// Publishes alerts (SNS in production).
 #[async_trait]

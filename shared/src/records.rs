@@ -210,6 +210,10 @@ pub struct WorkflowExecution {
     /// for a run over the whole goal. The goal's final status counts them with this run's own.
     #[serde(default)]
     pub actions_done_earlier: u32,
+    /// An alert the run's end called for and that is not yet known to be delivered: written with
+    /// the end, removed once published, so a failed publish is retried, never lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_alert: Option<Alert>,
 }
 
 impl WorkflowExecution {
@@ -246,6 +250,7 @@ impl WorkflowExecution {
             expires_at: expiry_for(started_at),
             retry_of: None,
             actions_done_earlier: 0,
+            pending_alert: None,
         }
     }
 
@@ -328,6 +333,18 @@ impl ActionOutcome {
     }
 }
 
+/// An operator alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    pub subject: String,
+    pub execution_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_id: Option<String>,
+    pub status: ExecutionStatus,
+    pub message: String,
+}
+
 /// How a run ends, as written in one step to the record and the goal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunEnd {
@@ -336,6 +353,8 @@ pub struct RunEnd {
     pub at: DateTime<Utc>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// The alert this end calls for, kept in the record until it is delivered.
+    pub alert: Option<Alert>,
 }
 
 #[cfg(test)]

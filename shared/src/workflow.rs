@@ -332,6 +332,21 @@ pub async fn update_goal_status(
         .get_execution(&summary.run.execution_arn)
         .await?
         .map_or(0, |run| run.actions_done_earlier);
+    let alert = failed.then(|| Alert {
+        subject: format!("Start activity failed for goal {}", summary.run.goal_id),
+        execution_arn: summary.run.execution_arn.clone(),
+        goal_id: Some(summary.run.goal_id.clone()),
+        status: ExecutionStatus::Failed,
+        message: format!(
+            "Every one of the {} actions failed; first error: {}",
+            summary.total_actions,
+            summary
+                .failed_actions
+                .first()
+                .map(|f| f.error.as_str())
+                .unwrap_or("unknown")
+        ),
+    });
     let end = RunEnd {
         status: if failed {
             ExecutionStatus::Failed
@@ -342,6 +357,7 @@ pub async fn update_goal_status(
         at: now,
         error: failed.then(|| ALL_ACTIONS_FAILED.to_owned()),
         cause: failed.then(|| format!("all {} actions failed", summary.total_actions)),
+        alert,
     };
     let ended_now = store.finish_run(&summary.run.execution_arn, &end).await?;
     if ended_now {
@@ -359,25 +375,7 @@ pub async fn update_goal_status(
         )
         .await?;
     }
-    if ended_now && failed {
-        notifier
-            .publish(&Alert {
-                subject: format!("Start activity failed for goal {}", summary.run.goal_id),
-                execution_arn: summary.run.execution_arn.clone(),
-                goal_id: Some(summary.run.goal_id.clone()),
-                status: ExecutionStatus::Failed,
-                message: format!(
-                    "Every one of the {} actions failed; first error: {}",
-                    summary.total_actions,
-                    summary
-                        .failed_actions
-                        .first()
-                        .map(|f| f.error.as_str())
-                        .unwrap_or("unknown")
-                ),
-            })
-            .await?;
-    }
+    deliver_pending_alert(store, notifier, &summary.run.execution_arn).await?;
     let goal_status = if ended_now {
         end.goal_status
     } else {
@@ -415,28 +413,28 @@ pub async fn handle_error(
         at: clock.now(),
         error: Some(req.error.error.clone()),
         cause: Some(req.error.cause.clone()),
+        alert: Some(Alert {
+            subject: "Start activity run failed".to_owned(),
+            execution_arn: req.execution_arn.clone(),
+            goal_id: req.goal_id.clone(),
+            status: ExecutionStatus::Failed,
+            message: format!("{}: {}", req.error.error, req.error.cause),
+        }),
     };
     match store.finish_run(&req.execution_arn, &end).await {
-        Ok(true) => {
-            emit_run_end(
-                store,
-                metrics,
-                &req.execution_arn,
-                MetricName::ExecutionsFailed,
-                end.at,
-            )
-            .await?;
-            notifier
-                .publish(&Alert {
-                    subject: "Start activity run failed".to_owned(),
-                    execution_arn: req.execution_arn.clone(),
-                    goal_id: req.goal_id.clone(),
-                    status: ExecutionStatus::Failed,
-                    message: format!("{}: {}", req.error.error, req.error.cause),
-                })
+        Ok(ended_now) => {
+            if ended_now {
+                emit_run_end(
+                    store,
+                    metrics,
+                    &req.execution_arn,
+                    MetricName::ExecutionsFailed,
+                    end.at,
+                )
                 .await?;
+            }
+            deliver_pending_alert(store, notifier, &req.execution_arn).await?;
         }
-        Ok(false) => {}
         // The run failed before its record existed (e.g. a bad start): nothing to finish.
         Err(StoreError::ConditionFailed(_)) => {}
         Err(e) => return Err(e.into()),
@@ -445,6 +443,27 @@ pub async fn handle_error(
         error: req.error.error,
         cause: req.error.cause,
     })
+}
+
+/// Publishes the alert a run's end left pending, then forgets it. Every attempt to end a run calls
+/// this, so an alert whose publish failed goes out with the next attempt (the step's retry,
+/// HandleError, the status-change finaliser) rather than being lost; a publish that succeeded but
+/// was not forgotten is sent twice, never zero times.
+pub(crate) async fn deliver_pending_alert(
+    store: &dyn Store,
+    notifier: &dyn Notifier,
+    execution_arn: &str,
+) -> Result<(), DomainError> {
+    let Some(alert) = store
+        .get_execution(execution_arn)
+        .await?
+        .and_then(|run| run.pending_alert)
+    else {
+        return Ok(());
+    };
+    notifier.publish(&alert).await?;
+    store.clear_pending_alert(execution_arn).await?;
+    Ok(())
 }
 
 /// Emits how a run ended and how long it took.

@@ -9,7 +9,7 @@ use shared::aws::DynamoStore;
 use shared::error::StoreError;
 use shared::examples::{example_goal, seed, started_run};
 use shared::naming::task_id;
-use shared::ports::Store;
+use shared::ports::{Alert, Store};
 use shared::records::{
     ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task, WorkflowExecution,
 };
@@ -214,6 +214,7 @@ async fn progress_never_goes_back_and_runs_end_once() {
         at: Utc::now(),
         error: None,
         cause: None,
+        alert: None,
     };
     assert_eq!(store.finish_run(&run.execution_arn, &end).await, Ok(true));
     let late = RunEnd {
@@ -234,6 +235,45 @@ async fn progress_never_goes_back_and_runs_end_once() {
         (goal.status, goal.completed_at.is_some()),
         (GoalStatus::Active, true)
     );
+}
+
+#[tokio::test]
+async fn an_end_keeps_its_alert_until_it_is_cleared() {
+    let moto = support::start();
+    let store = store(&moto, "alert").await;
+    let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
+        .await
+        .expect("run");
+    let alert = Alert {
+        subject: "Start activity run failed".into(),
+        execution_arn: run.execution_arn.clone(),
+        goal_id: Some("g1".into()),
+        status: ExecutionStatus::Failed,
+        message: "States.TaskFailed: boom".into(),
+    };
+    let end = RunEnd {
+        status: ExecutionStatus::Failed,
+        goal_status: GoalStatus::Failed,
+        at: Utc::now(),
+        error: Some("States.TaskFailed".into()),
+        cause: Some("boom".into()),
+        alert: Some(alert.clone()),
+    };
+    assert_eq!(store.finish_run(&run.execution_arn, &end).await, Ok(true));
+    let record = store.get_execution(&run.execution_arn).await.expect("get");
+    assert_eq!(record.expect("record").pending_alert, Some(alert));
+    store
+        .clear_pending_alert(&run.execution_arn)
+        .await
+        .expect("clear");
+    let record = store.get_execution(&run.execution_arn).await.expect("get");
+    assert_eq!(record.expect("record").pending_alert, None);
+    // Clearing a run that does not exist creates nothing.
+    assert!(matches!(
+        store.clear_pending_alert("arn:unknown").await,
+        Err(StoreError::ConditionFailed(_))
+    ));
+    assert_eq!(store.get_execution("arn:unknown").await, Ok(None));
 }
 
 #[tokio::test]
@@ -261,6 +301,7 @@ async fn runs_are_found_by_goal_newest_first_and_by_status() {
                 at: started,
                 error: None,
                 cause: None,
+                alert: None,
             };
             store
                 .finish_run(&run.execution_arn, &end)

@@ -477,6 +477,7 @@ async fn cancel_or_finish(store: &InMemoryStore, execution_arn: &str, clock: &Ma
         at: clock.now(),
         error: None,
         cause: None,
+        alert: None,
     };
     store.finish_run(execution_arn, &end).await.expect("finish");
 }

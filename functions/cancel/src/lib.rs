@@ -112,6 +112,7 @@ mod tests {
             at: clock.now(),
             error: None,
             cause: None,
+            alert: None,
         };
         store.finish_run(&arn, &end).await.unwrap();
         let r = handle(&store, &control, &clock, event(Some("u1"), &arn))

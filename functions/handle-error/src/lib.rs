@@ -72,6 +72,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_alert_it_could_not_publish_is_sent_by_the_status_change_finaliser() {
+        let store = InMemoryStore::new();
+        let notifier = RecordingNotifier::unavailable_for(1);
+        let clock = ManualClock::new(Utc::now());
+        let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
+            .await
+            .unwrap();
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1",
+            "error": {"Error": "States.TaskFailed", "Cause": "boom"}});
+        let refused = handle(&store, &notifier, &clock, &NoMetrics, payload)
+            .await
+            .unwrap_err();
+        assert!(refused.is_retryable());
+        assert!(notifier.alerts().is_empty());
+
+        // The execution then fails; its status change reaches the finaliser, which finds the run
+        // already ended and sends HandleError's alert.
+        let change = shared::operations::ExecutionStatusChange {
+            execution_arn: run.execution_arn.clone(),
+            state_machine_arn: shared::examples::EXAMPLE_STATE_MACHINE_ARN.into(),
+            status: "FAILED".into(),
+            start_date: None,
+            stop_date: None,
+            error: Some("ErrorHandlingFailed".into()),
+            cause: None,
+        };
+        shared::operations::finalise_run(&store, &notifier, &clock, &NoMetrics, &change)
+            .await
+            .unwrap();
+        let alerts = notifier.alerts();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].message, "States.TaskFailed: boom");
+    }
+
+    #[tokio::test]
     async fn a_run_without_a_record_still_fails_with_its_error() {
         let payload = json!({"executionArn": "arn:x", "goalId": null, "error": {"Error": "ValidationError", "Cause": "bad"}});
         let failure = handle(

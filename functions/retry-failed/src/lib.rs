@@ -68,6 +68,7 @@ mod tests {
             at: w.clock.now(),
             error: None,
             cause: None,
+            alert: None,
         };
         w.store.finish_run(arn, &end).await.unwrap();
         w.control.close(arn, ExecutionStatus::Succeeded);

@@ -330,6 +330,10 @@ impl DynamoStore {
             set.push("cause = :cause");
             update = update.expression_attribute_values(":cause", s(cause));
         }
+        if let Some(alert) = &end.alert {
+            set.push("pendingAlert = :alert");
+            update = update.expression_attribute_values(":alert", to_value(alert)?);
+        }
         if end.status == ExecutionStatus::Succeeded {
             set.push("etaSeconds = :zero");
             update = update.expression_attribute_values(":zero", n(0));
@@ -543,6 +547,19 @@ impl Store for DynamoStore {
             .update_expression("SET totalActions = :t")
             .condition_expression("attribute_exists(executionArn)")
             .expression_attribute_values(":t", n(total))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn clear_pending_alert(&self, execution_arn: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(execution_arn))
+            .update_expression("REMOVE pendingAlert")
+            .condition_expression("attribute_exists(executionArn)")
             .send()
             .await
             .map_err(store_error)?;
