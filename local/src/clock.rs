@@ -87,7 +87,12 @@ pub fn runtime(clock: &dyn Clock) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_time();
     if clock.is_virtual() {
+        // No I/O driver: a paused clock jumps ahead whenever every task waits, so a task waiting
+        // on a socket would see time fly. I/O runs under spawn_blocking instead.
         builder.start_paused(true);
+    } else {
+        // Real time can wait on sockets (the DynamoDB store of `run --aws-endpoint`, say).
+        builder.enable_io();
     }
     builder.build()
 }
