@@ -1,18 +1,38 @@
-//! The full 64-action workflow with the DynamoDB store against moto: the records it leaves.
+//! The workflow with the DynamoDB store against moto: the records a 64-action run leaves, the
+//! fault cases of `faults` over DynamoDB, and `sfn-local run --aws-endpoint` through the binary.
 
 #[path = "../../shared/tests/support/mod.rs"]
 mod support;
 
-use std::collections::HashSet;
-use std::sync::Arc;
+mod common;
 
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use common::{
+    assert_model_outcome, assert_store_outcome, model, run_with, stack, Fault, FaultyStore,
+    SaveFault,
+};
+use serde_json::{json, Value};
 use sfn_local::run::LocalStack;
-use sfn_local::{ExecutionStatus, RealClock};
-use shared::aws::DynamoStore;
+use sfn_local::{ExecutionStatus, RealClock, VirtualClock};
+use shared::aws::{DynamoStore, TableNames};
 use shared::examples::{example_goal, mark, seed};
 use shared::metrics::NoMetrics;
-use shared::offline::OfflineGenerator;
-use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
+use shared::offline::{offline_tasks, OfflineGenerator};
+use shared::ports::{Counted, Store};
+use shared::records::{
+    Action, ActionOutcome, ExecutionStatus as RecordStatus, Goal, GoalStatus, RunEnd, Task,
+    WorkflowExecution,
+};
+use shared::StoreError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sixty_four_action_run_on_dynamodb() {
@@ -86,4 +106,349 @@ async fn a_sixty_four_action_run_on_dynamodb() {
         (goal.status, goal.completed_at.is_some()),
         (GoalStatus::Partial, true)
     );
+}
+
+/// A DynamoStore whose calls run on a runtime of real time, under `spawn_blocking`: the run's
+/// paused clock stands still while they wait on moto, so only virtual waits and timeouts elapse.
+struct OffClock {
+    inner: Arc<DynamoStore>,
+    io: tokio::runtime::Handle,
+}
+
+impl OffClock {
+    async fn call<T, F>(&self, f: impl FnOnce(Arc<DynamoStore>) -> F + Send + 'static) -> T
+    where
+        F: Future<Output = T>,
+        T: Send + 'static,
+    {
+        let (store, io) = (self.inner.clone(), self.io.clone());
+        tokio::task::spawn_blocking(move || io.block_on(f(store)))
+            .await
+            .expect("a DynamoDB call")
+    }
+}
+
+#[async_trait]
+impl Store for OffClock {
+    async fn get_goal(&self, goal_id: &str) -> Result<Option<Goal>, StoreError> {
+        let id = goal_id.to_owned();
+        self.call(move |s| async move { s.get_goal(&id).await })
+            .await
+    }
+    async fn put_goal(&self, goal: &Goal) -> Result<(), StoreError> {
+        let goal = goal.clone();
+        self.call(move |s| async move { s.put_goal(&goal).await })
+            .await
+    }
+    async fn put_actions(&self, actions: &[Action]) -> Result<(), StoreError> {
+        let actions = actions.to_vec();
+        self.call(move |s| async move { s.put_actions(&actions).await })
+            .await
+    }
+    async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError> {
+        let id = goal_id.to_owned();
+        self.call(move |s| async move { s.list_actions(&id).await })
+            .await
+    }
+    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.call(move |s| async move { s.begin_run(&record).await })
+            .await
+    }
+    async fn get_execution(&self, arn: &str) -> Result<Option<WorkflowExecution>, StoreError> {
+        let arn = arn.to_owned();
+        self.call(move |s| async move { s.get_execution(&arn).await })
+            .await
+    }
+    async fn list_goal_executions(
+        &self,
+        goal_id: &str,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        let id = goal_id.to_owned();
+        self.call(move |s| async move { s.list_goal_executions(&id).await })
+            .await
+    }
+    async fn list_running_started_before(
+        &self,
+        t: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        self.call(move |s| async move { s.list_running_started_before(t).await })
+            .await
+    }
+    async fn list_started_before(
+        &self,
+        t: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        self.call(move |s| async move { s.list_started_before(t).await })
+            .await
+    }
+    async fn set_total_actions(&self, arn: &str, total: u32) -> Result<(), StoreError> {
+        let arn = arn.to_owned();
+        self.call(move |s| async move { s.set_total_actions(&arn, total).await })
+            .await
+    }
+    async fn record_action_outcome(
+        &self,
+        arn: &str,
+        outcome: &ActionOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<Counted, StoreError> {
+        let (arn, outcome) = (arn.to_owned(), outcome.clone());
+        self.call(move |s| async move { s.record_action_outcome(&arn, &outcome, at).await })
+            .await
+    }
+    async fn set_progress(
+        &self,
+        arn: &str,
+        percent: u8,
+        eta: Option<u64>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let arn = arn.to_owned();
+        self.call(move |s| async move { s.set_progress(&arn, percent, eta, at).await })
+            .await
+    }
+    async fn finish_run(&self, arn: &str, end: &RunEnd) -> Result<bool, StoreError> {
+        let (arn, end) = (arn.to_owned(), end.clone());
+        self.call(move |s| async move { s.finish_run(&arn, &end).await })
+            .await
+    }
+    async fn clear_pending_alert(&self, arn: &str) -> Result<(), StoreError> {
+        let arn = arn.to_owned();
+        self.call(move |s| async move { s.clear_pending_alert(&arn).await })
+            .await
+    }
+    async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
+        let tasks = tasks.to_vec();
+        self.call(move |s| async move { s.save_action_tasks(&tasks).await })
+            .await
+    }
+    async fn list_execution_tasks(&self, arn: &str) -> Result<Vec<Task>, StoreError> {
+        let arn = arn.to_owned();
+        self.call(move |s| async move { s.list_execution_tasks(&arn).await })
+            .await
+    }
+    async fn delete_execution_tasks(&self, arn: &str) -> Result<u32, StoreError> {
+        let arn = arn.to_owned();
+        self.call(move |s| async move { s.delete_execution_tasks(&arn).await })
+            .await
+    }
+}
+
+/// A moto server and the runtime of real time its SDK calls run on.
+struct Dynamo {
+    // Fields drop in order: the runtime ends before moto stops.
+    io: tokio::runtime::Runtime,
+    config: SdkConfig,
+    _moto: support::Moto,
+}
+
+impl Dynamo {
+    fn start() -> Self {
+        let moto = support::start();
+        let io = tokio::runtime::Runtime::new().expect("runtime");
+        let config = io.block_on(moto.sdk_config());
+        Dynamo {
+            io,
+            config,
+            _moto: moto,
+        }
+    }
+
+    /// A store over tables of its own, created as the template defines them.
+    fn store(&self, prefix: &str) -> OffClock {
+        let tables = self
+            .io
+            .block_on(support::create_tables(&self.config, prefix));
+        OffClock {
+            inner: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&self.config),
+                tables,
+            )),
+            io: self.io.handle().clone(),
+        }
+    }
+}
+
+/// Runs `n` actions over `store` on the virtual clock and checks the records DynamoDB holds.
+fn run_on_dynamo(
+    store: Arc<dyn Store>,
+    generator: Arc<dyn shared::ports::TaskGenerator>,
+    n: usize,
+) -> common::Outcome {
+    let runtime = sfn_local::clock::runtime(&VirtualClock::default()).expect("runtime");
+    runtime.block_on(run_with(stack(store, generator), n))
+}
+
+#[test]
+fn model_faults_on_dynamodb() {
+    let dynamo = Dynamo::start();
+    let wall = Instant::now();
+    for fault in [Fault::Throttle, Fault::Timeout] {
+        for percent in [10, 50, 100] {
+            let store = Arc::new(dynamo.store(&format!("model-{fault:?}-{percent}")));
+            let outcome = run_on_dynamo(store, model(percent, fault), 32);
+            assert_model_outcome(percent, &outcome);
+        }
+    }
+    eprintln!(
+        "model faults on DynamoDB: {:.1} s",
+        wall.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn conditional_check_failures_and_lost_answers_on_dynamodb() {
+    let dynamo = Dynamo::start();
+    let wall = Instant::now();
+    for fault in [SaveFault::Conflict, SaveFault::Lost] {
+        for percent in [10, 50, 100] {
+            let tables = dynamo.store(&format!("store-{fault:?}-{percent}"));
+            let store = Arc::new(FaultyStore::new(tables, fault, percent));
+            let outcome = run_on_dynamo(store, Arc::new(OfflineGenerator::new()), 24);
+            assert_store_outcome(fault, percent, &outcome);
+        }
+    }
+    eprintln!(
+        "store faults on DynamoDB: {:.1} s",
+        wall.elapsed().as_secs_f64()
+    );
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `scripts/seed_moto.py` against `endpoint`: the tables the CLI expects, and their names.
+fn seed_moto(endpoint: &str) -> TableNames {
+    let python = std::env::var_os("MOTO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    let out = Command::new(python)
+        .arg(repo_root().join("scripts/seed_moto.py"))
+        .arg(endpoint)
+        .output()
+        .expect("seed_moto.py runs");
+    assert!(
+        out.status.success(),
+        "seed_moto.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let name = |key: &str| env.get(key).cloned().unwrap_or_default();
+    TableNames {
+        goals: name("GOALS_TABLE"),
+        actions: name("ACTIONS_TABLE"),
+        tasks: name("TASKS_TABLE"),
+        executions: name("EXECUTIONS_TABLE"),
+    }
+}
+
+#[test]
+fn sfn_local_run_with_an_aws_endpoint_keeps_its_records_in_dynamodb() {
+    let moto = support::start();
+    let tables = seed_moto(&moto.endpoint);
+    let wall = Instant::now();
+    // No table variables: the binary must find the tables under the names seed_moto.py gives.
+    let out = Command::new(env!("CARGO_BIN_EXE_sfn-local"))
+        .args(["run", "--aws-endpoint", &moto.endpoint, "--json"])
+        .args(["--actions", "16", "--ai-latency", "0.05"])
+        .env_remove("GOALS_TABLE")
+        .env_remove("ACTIONS_TABLE")
+        .env_remove("TASKS_TABLE")
+        .env_remove("EXECUTIONS_TABLE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("sfn-local runs");
+    eprintln!(
+        "sfn-local run on moto: {:.1} s",
+        wall.elapsed().as_secs_f64()
+    );
+    assert!(
+        out.status.success(),
+        "sfn-local run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let fields = [
+        "status",
+        "goalStatus",
+        "totalActions",
+        "actionsSucceeded",
+        "actionsFailed",
+    ];
+    assert_eq!(
+        fields.map(|f| report[f].clone()),
+        [
+            json!("SUCCEEDED"),
+            json!("active"),
+            json!(16),
+            json!(16),
+            json!(0)
+        ],
+        "{report}"
+    );
+    let arn = report["executionArn"].as_str().expect("executionArn");
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let config = runtime.block_on(moto.sdk_config());
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
+    let record = runtime
+        .block_on(store.get_execution(arn))
+        .expect("get")
+        .expect("the run's record is in DynamoDB");
+    assert_eq!(
+        (
+            record.status,
+            record.total_actions,
+            record.processed_actions,
+            record.failed_count,
+            record.progress_percent,
+        ),
+        (RecordStatus::Succeeded, 16, 16, 0, 100)
+    );
+    assert!(record.failed_actions.is_empty() && record.stopped_at.is_some());
+    let goal = runtime
+        .block_on(store.get_goal(sfn_local::run::EXAMPLE_GOAL_ID))
+        .expect("get")
+        .expect("the example goal is in DynamoDB");
+    assert_eq!(
+        (goal.status, goal.current_execution_arn.as_deref()),
+        (GoalStatus::Active, Some(arn))
+    );
+    let actions = runtime
+        .block_on(store.list_actions(&goal.goal_id))
+        .expect("actions");
+    assert_eq!(actions.len(), 16);
+    let tasks = runtime
+        .block_on(store.list_execution_tasks(arn))
+        .expect("tasks");
+    assert_eq!(Some(tasks.len() as u64), report["tasksWritten"].as_u64());
+    for action in &actions {
+        let mut titles: Vec<(u32, &str)> = tasks
+            .iter()
+            .filter(|t| t.action_id == action.action_id)
+            .map(|t| (t.position, t.title.as_str()))
+            .collect();
+        titles.sort_unstable();
+        let expected = offline_tasks(action);
+        assert_eq!(
+            titles,
+            expected
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i as u32, t.title.as_str()))
+                .collect::<Vec<_>>(),
+            "{}: its tasks",
+            action.action_id
+        );
+    }
 }
