@@ -218,6 +218,10 @@ impl Store for OffClock {
         self.call(move |s| async move { s.clear_pending_alert(&arn).await })
             .await
     }
+    async fn list_pending_alerts(&self) -> Result<Vec<WorkflowExecution>, StoreError> {
+        self.call(|s| async move { s.list_pending_alerts().await })
+            .await
+    }
     async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
         let tasks = tasks.to_vec();
         self.call(move |s| async move { s.save_action_tasks(&tasks).await })

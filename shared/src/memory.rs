@@ -271,6 +271,15 @@ impl Store for InMemoryStore {
         Ok(())
     }
 
+    async fn list_pending_alerts(&self) -> Result<Vec<WorkflowExecution>, StoreError> {
+        let t = self.tables()?;
+        Ok(t.executions
+            .values()
+            .filter(|run| run.pending_alert.is_some())
+            .cloned()
+            .collect())
+    }
+
     async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
         let mut t = self.tables()?;
         let stored = tasks

@@ -159,6 +159,10 @@ pub struct SweepReport {
     pub finalised: u32,
     /// Executions the service still reports running (left alone).
     pub still_running: u32,
+    /// Alerts that earlier writers of ended runs could not publish, published by this sweep.
+    pub alerts_delivered: u32,
+    /// Such alerts that could still not be published; the next sweep tries again.
+    pub alerts_undelivered: u32,
 }
 
 /// Ends runs still recorded RUNNING past the 15-minute limit, with the status the service reports
@@ -210,6 +214,17 @@ pub async fn sweep_overdue_runs(
             == Finalised::Ended
         {
             report.finalised += 1;
+        }
+    }
+    // No writer comes after the sweep, or after a status-change event that went to the
+    // dead-letter queue: the alerts they left pending are sent from here, day after day.
+    for run in store.list_pending_alerts().await? {
+        match deliver_pending_alert(store, notifier, &run.execution_arn).await {
+            Ok(()) => report.alerts_delivered += 1,
+            Err(e) => {
+                tracing::warn!(executionArn = %run.execution_arn, error = %e, "alert still undelivered");
+                report.alerts_undelivered += 1;
+            }
         }
     }
     Ok(report)
@@ -420,7 +435,7 @@ mod tests {
             SweepReport {
                 overdue: 1,
                 finalised: 1,
-                still_running: 0
+                ..SweepReport::default()
             }
         );
         let again = sweep_overdue_runs(&store, &control, &notifier, &clock, &NoMetrics)
@@ -439,6 +454,38 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(untouched.status, ExecutionStatus::Running);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_sends_the_alerts_ended_runs_left_pending_until_one_goes_out() {
+        let store = InMemoryStore::new();
+        let control = InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now);
+        let clock = ManualClock::new(Utc::now());
+        let (run, _) = started_run(&store, "g", "u", 2, Utc::now()).await.unwrap();
+        // The finaliser ended the run, but SNS refused its alert through all of its retries.
+        let down = RecordingNotifier::unavailable_for(u32::MAX);
+        let event = change(&run.execution_arn, "TIMED_OUT");
+        assert!(finalise_run(&store, &down, &clock, &NoMetrics, &event)
+            .await
+            .is_err());
+
+        let report = sweep_overdue_runs(&store, &control, &down, &clock, &NoMetrics)
+            .await
+            .unwrap();
+        assert_eq!((report.alerts_delivered, report.alerts_undelivered), (0, 1));
+
+        let notifier = RecordingNotifier::default();
+        let report = sweep_overdue_runs(&store, &control, &notifier, &clock, &NoMetrics)
+            .await
+            .unwrap();
+        assert_eq!((report.alerts_delivered, report.alerts_undelivered), (1, 0));
+        assert_eq!(notifier.alerts().len(), 1);
+        assert_eq!(notifier.alerts()[0].execution_arn, run.execution_arn);
+        let report = sweep_overdue_runs(&store, &control, &notifier, &clock, &NoMetrics)
+            .await
+            .unwrap();
+        assert_eq!(report, SweepReport::default());
+        assert_eq!(notifier.alerts().len(), 1);
     }
 }
 

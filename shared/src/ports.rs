@@ -70,6 +70,8 @@ pub trait Store: Send + Sync {
     async fn finish_run(&self, execution_arn: &str, end: &RunEnd) -> Result<bool, StoreError>;
     /// Forgets the run's pending alert, once it has been published.
     async fn clear_pending_alert(&self, execution_arn: &str) -> Result<(), StoreError>;
+    /// Ended runs whose alert is not yet delivered: the maintenance sweep's backstop.
+    async fn list_pending_alerts(&self) -> Result<Vec<WorkflowExecution>, StoreError>;
 
     /// Writes one action's tasks all or none. Returns the number newly written: 0 when every one
     /// of them is already stored (a repeated save), never a partial write or a duplicate.

@@ -261,13 +261,22 @@ async fn an_end_keeps_its_alert_until_it_is_cleared() {
     };
     assert_eq!(store.finish_run(&run.execution_arn, &end).await, Ok(true));
     let record = store.get_execution(&run.execution_arn).await.expect("get");
-    assert_eq!(record.expect("record").pending_alert, Some(alert));
+    assert_eq!(record.expect("record").pending_alert, Some(alert.clone()));
+    let pending = store.list_pending_alerts().await.expect("pending");
+    assert_eq!(
+        pending
+            .iter()
+            .map(|r| (r.execution_arn.as_str(), r.pending_alert.as_ref()))
+            .collect::<Vec<_>>(),
+        [(run.execution_arn.as_str(), Some(&alert))]
+    );
     store
         .clear_pending_alert(&run.execution_arn)
         .await
         .expect("clear");
     let record = store.get_execution(&run.execution_arn).await.expect("get");
     assert_eq!(record.expect("record").pending_alert, None);
+    assert_eq!(store.list_pending_alerts().await, Ok(Vec::new()));
     // Clearing a run that does not exist creates nothing.
     assert!(matches!(
         store.clear_pending_alert("arn:unknown").await,

@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value;
-use shared::aws::dynamodb::{EXECUTIONS_BY_GOAL, EXECUTIONS_BY_STATUS, TASKS_BY_EXECUTION};
+use shared::aws::dynamodb::{
+    ALERT_PENDING, EXECUTIONS_BY_GOAL, EXECUTIONS_BY_PENDING_ALERT, EXECUTIONS_BY_STATUS,
+    TASKS_BY_EXECUTION,
+};
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, AI_CLIENT_TIMEOUT_SECONDS, RUN_LIMIT_SECONDS};
 use shared::records::WorkflowExecution;
 use workflow_tests::{definition_text, repo_root, resources_of, samconfig, template};
@@ -168,6 +171,10 @@ fn tables_have_the_keys_and_indexes_the_adapters_query() {
     assert_eq!(
         index("WorkflowExecutionsTable", EXECUTIONS_BY_STATUS),
         ["status", "startedAt"]
+    );
+    assert_eq!(
+        index("WorkflowExecutionsTable", EXECUTIONS_BY_PENDING_ALERT),
+        [ALERT_PENDING, "startedAt"]
     );
     assert_eq!(
         index("TasksTable", TASKS_BY_EXECUTION),

@@ -176,6 +176,9 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn clear_pending_alert(&self, arn: &str) -> Result<(), StoreError> {
         self.inner.clear_pending_alert(arn).await
     }
+    async fn list_pending_alerts(&self) -> Result<Vec<WorkflowExecution>, StoreError> {
+        self.inner.list_pending_alerts().await
+    }
     async fn list_execution_tasks(&self, arn: &str) -> Result<Vec<Task>, StoreError> {
         self.inner.list_execution_tasks(arn).await
     }

@@ -34,6 +34,11 @@ const UNPROCESSED_RETRIES: u32 = 6;
 
 pub const EXECUTIONS_BY_GOAL: &str = "byGoal";
 pub const EXECUTIONS_BY_STATUS: &str = "byStatus";
+/// The sparse index of ended runs whose alert is not yet delivered, keyed by [`ALERT_PENDING`].
+pub const EXECUTIONS_BY_PENDING_ALERT: &str = "byPendingAlert";
+/// The attribute only a record with a pending alert has (always [`PENDING`]).
+pub const ALERT_PENDING: &str = "alertPending";
+const PENDING: &str = "PENDING";
 pub const TASKS_BY_EXECUTION: &str = "byExecution";
 
 /// The four tables, as the template names them in the functions' environment.
@@ -331,8 +336,11 @@ impl DynamoStore {
             update = update.expression_attribute_values(":cause", s(cause));
         }
         if let Some(alert) = &end.alert {
-            set.push("pendingAlert = :alert");
-            update = update.expression_attribute_values(":alert", to_value(alert)?);
+            set.push("pendingAlert = :alert, #alertPending = :pending");
+            update = update
+                .expression_attribute_names("#alertPending", ALERT_PENDING)
+                .expression_attribute_values(":alert", to_value(alert)?)
+                .expression_attribute_values(":pending", s(PENDING));
         }
         if end.status == ExecutionStatus::Succeeded {
             set.push("etaSeconds = :zero");
@@ -558,12 +566,28 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.tables.executions)
             .key("executionArn", s(execution_arn))
-            .update_expression("REMOVE pendingAlert")
+            .update_expression("REMOVE pendingAlert, #alertPending")
             .condition_expression("attribute_exists(executionArn)")
+            .expression_attribute_names("#alertPending", ALERT_PENDING)
             .send()
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn list_pending_alerts(&self) -> Result<Vec<WorkflowExecution>, StoreError> {
+        self.query_all(
+            &self.tables.executions,
+            Some(EXECUTIONS_BY_PENDING_ALERT),
+            "#alertPending = :pending",
+            &[("#alertPending", ALERT_PENDING)],
+            vec![(":pending", s(PENDING))],
+            false,
+        )
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect()
     }
 
     async fn record_action_outcome(
