@@ -12,7 +12,12 @@ import sys
 
 import boto3
 
-fn, answer = sys.argv[1], json.load(open(sys.argv[2]))
+fn = sys.argv[1]
+try:
+    answer = json.load(open(sys.argv[2]))
+except ValueError as e:
+    print(f"the answer is not JSON: {e}")
+    sys.exit(1)
 machine = os.environ["STATE_MACHINE_ARN"]
 RUN = "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1"
 A0, A1, A2 = "goal-demo-a00", "goal-demo-a01", "goal-demo-a02"

@@ -141,7 +141,13 @@ async fn end_run(
         )
         .await?;
     }
-    deliver_pending_alert(store, notifier, &run.execution_arn).await?;
+    deliver_pending_alert(
+        store,
+        notifier,
+        &run.execution_arn,
+        ended_now.then_some(&end),
+    )
+    .await?;
     Ok(if ended_now {
         Finalised::Ended
     } else {
@@ -219,7 +225,7 @@ pub async fn sweep_overdue_runs(
     // No writer comes after the sweep, or after a status-change event that went to the
     // dead-letter queue: the alerts they left pending are sent from here, day after day.
     for run in store.list_pending_alerts().await? {
-        match deliver_pending_alert(store, notifier, &run.execution_arn).await {
+        match deliver_pending_alert(store, notifier, &run.execution_arn, None).await {
             Ok(()) => report.alerts_delivered += 1,
             Err(e) => {
                 tracing::warn!(executionArn = %run.execution_arn, error = %e, "alert still undelivered");

@@ -375,7 +375,13 @@ pub async fn update_goal_status(
         )
         .await?;
     }
-    deliver_pending_alert(store, notifier, &summary.run.execution_arn).await?;
+    deliver_pending_alert(
+        store,
+        notifier,
+        &summary.run.execution_arn,
+        ended_now.then_some(&end),
+    )
+    .await?;
     let goal_status = if ended_now {
         end.goal_status
     } else {
@@ -433,7 +439,13 @@ pub async fn handle_error(
                 )
                 .await?;
             }
-            deliver_pending_alert(store, notifier, &req.execution_arn).await?;
+            deliver_pending_alert(
+                store,
+                notifier,
+                &req.execution_arn,
+                ended_now.then_some(&end),
+            )
+            .await?;
         }
         // The run failed before its record existed (e.g. a bad start): nothing to finish.
         Err(StoreError::ConditionFailed(_)) => {}
@@ -447,18 +459,23 @@ pub async fn handle_error(
 
 /// Publishes the alert a run's end left pending, then forgets it. Every attempt to end a run calls
 /// this, so an alert whose publish failed goes out with the next attempt (the step's retry,
-/// HandleError, the status-change finaliser) rather than being lost; a publish that succeeded but
-/// was not forgotten is sent twice, never zero times.
+/// HandleError, the status-change finaliser, the daily sweep) rather than being lost; a publish
+/// that succeeded but was not forgotten is sent twice, never zero times. `ended` is the end the
+/// caller has just written, whose alert it knows; without one the record tells.
 pub(crate) async fn deliver_pending_alert(
     store: &dyn Store,
     notifier: &dyn Notifier,
     execution_arn: &str,
+    ended: Option<&RunEnd>,
 ) -> Result<(), DomainError> {
-    let Some(alert) = store
-        .get_execution(execution_arn)
-        .await?
-        .and_then(|run| run.pending_alert)
-    else {
+    let alert = match ended {
+        Some(end) => end.alert.clone(),
+        None => store
+            .get_execution(execution_arn)
+            .await?
+            .and_then(|run| run.pending_alert),
+    };
+    let Some(alert) = alert else {
         return Ok(());
     };
     notifier.publish(&alert).await?;
