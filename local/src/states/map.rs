@@ -342,6 +342,23 @@ mod tests {
     }
 
     #[test]
+    fn iterator_and_parameters_are_the_older_names_and_settings_may_come_from_the_input() {
+        let r = run(
+            r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs","End":true,
+                "MaxConcurrencyPath":"$.limit","ToleratedFailureCountPath":"$.tolerated",
+                "Parameters":{"x.$":"$$.Map.Item.Value"},
+                "Iterator":{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":5,"End":true}}}}}}"#,
+            json!({"xs": [1, 2, 3, 4], "limit": 2, "tolerated": 0}),
+        );
+        assert_eq!(
+            r.output,
+            Some(json!([{"x": 1}, {"x": 2}, {"x": 3}, {"x": 4}]))
+        );
+        // Two at a time: two waves of 5 s.
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 10);
+    }
+
+    #[test]
     fn non_array_items_fail() {
         let r = run(
             r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,

@@ -318,6 +318,18 @@ mod tests {
     }
 
     #[test]
+    fn result_selector_shapes_the_result_before_result_path_and_output_path() {
+        let r = run(
+            r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke",
+                "InputPath":"$.in","Parameters":{"FunctionName":"echo","Payload.$":"$"},
+                "ResultSelector":{"got.$":"$.Payload.v","status.$":"$.StatusCode","ctx.$":"$$.State.Name"},
+                "ResultPath":"$.r","OutputPath":"$.r","End":true}}}"#,
+            json!({"in": {"v": 7}, "other": true}),
+        );
+        assert_eq!(r.output, Some(json!({"got": 7, "status": 200, "ctx": "T"})));
+    }
+
+    #[test]
     fn retry_then_catch() {
         let r = run(
             r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:fail",
