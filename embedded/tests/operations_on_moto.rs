@@ -6,11 +6,11 @@ mod support;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::aws::{DynamoStore, S3Archive, SnsNotifier, StepFunctionsControl};
-use shared::examples::{example_goal, seed, started_run};
+use shared::examples::{sample_run, started_run, SAMPLE_RUN_ARN};
 use shared::metrics::NoMetrics;
 use shared::operations::{archive_key, Finalised};
 use shared::ports::{Archive, ExecutionControl, ManualClock, Store, SystemClock};
-use shared::records::{ExecutionStatus, GoalStatus, WorkflowExecution};
+use shared::records::{ExecutionStatus, GoalStatus};
 
 struct Stack {
     moto: support::Moto,
@@ -59,10 +59,6 @@ async fn stack(prefix: &str) -> Stack {
     }
 }
 
-/// The run every sample in `events/` is about.
-const SAMPLE_RUN_ARN: &str =
-    "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
-
 fn sample(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../events")
@@ -76,17 +72,7 @@ async fn sample_world(s: &Stack, prefix: &str) -> DynamoStore {
     let config = s.moto.sdk_config().await;
     let tables = support::create_tables(&config, prefix).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
-    let start = DateTime::from_timestamp_millis(1_795_514_400_000).expect("start");
-    let (goal, actions) = example_goal("goal-demo", "user-demo", 3, start);
-    seed(&store, &goal, &actions).await.expect("seed");
-    let run = WorkflowExecution::started(
-        SAMPLE_RUN_ARN.into(),
-        "goal-demo-run-1".into(),
-        &goal,
-        "9b2f6c1e-start-1".into(),
-        start,
-    );
-    store.begin_run(&run).await.expect("run");
+    sample_run(&store).await.expect("sample run");
     store
 }
 

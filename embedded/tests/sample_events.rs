@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use embedded_handlers::{Ports, FUNCTION_NAMES};
 use serde_json::Value;
-use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
+use shared::examples::{example_goal, sample_run, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryArchive, InMemoryExecutions, InMemoryStore, RecordingNotifier};
 use shared::metrics::NoMetrics;
 use shared::offline::OfflineGenerator;
@@ -17,8 +17,6 @@ use shared::records::{
     ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, WorkflowExecution,
 };
 
-const EVENT_RUN_ARN: &str =
-    "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
 const PARTIAL_RUN_ARN: &str =
     "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-partial-run-1";
 
@@ -34,16 +32,7 @@ fn at(text: &str) -> DateTime<Utc> {
 async fn world() -> Ports {
     let start = at("2026-11-24T10:00:00Z");
     let store = Arc::new(InMemoryStore::new());
-    let (goal, actions) = example_goal("goal-demo", "user-demo", 3, start);
-    seed(store.as_ref(), &goal, &actions).await.expect("seed");
-    let run = WorkflowExecution::started(
-        EVENT_RUN_ARN.into(),
-        "goal-demo-run-1".into(),
-        &goal,
-        "k".into(),
-        start,
-    );
-    store.begin_run(&run).await.expect("run");
+    sample_run(store.as_ref()).await.expect("sample run");
     let (new_goal, new_actions) = example_goal("goal-new", "user-demo", 3, start);
     seed(store.as_ref(), &new_goal, &new_actions)
         .await

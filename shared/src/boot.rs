@@ -124,8 +124,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const RUN: &str =
-        "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
+    const RUN: &str = crate::examples::SAMPLE_RUN_ARN;
     const PARTIAL_RUN: &str =
         "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-partial-run-1";
 

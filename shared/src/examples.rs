@@ -189,6 +189,27 @@ pub async fn started_run(
     Ok((run, actions))
 }
 
+/// The run the sample events in `events/` are about.
+pub const SAMPLE_RUN_ARN: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
+
+/// What the sample events describe: goal-demo of user-demo (3 actions), processed by the sample
+/// run since the samples' start date.
+pub async fn sample_run(store: &dyn Store) -> Result<WorkflowExecution, StoreError> {
+    let start = DateTime::from_timestamp_millis(1_795_514_400_000).unwrap_or_default();
+    let (goal, actions) = example_goal("goal-demo", "user-demo", 3, start);
+    seed(store, &goal, &actions).await?;
+    let run = WorkflowExecution::started(
+        SAMPLE_RUN_ARN.into(),
+        "goal-demo-run-1".into(),
+        &goal,
+        "9b2f6c1e-start-1".into(),
+        start,
+    );
+    store.begin_run(&run).await?;
+    Ok(run)
+}
+
 /// The state machine ARN local runs and tests use.
 pub const EXAMPLE_STATE_MACHINE_ARN: &str =
     "arn:aws:states:us-east-1:123456789012:stateMachine:StartActivity";

@@ -36,16 +36,12 @@ mod tests {
     use chrono::{DateTime, Utc};
     use serde_json::json;
     use shared::api::cancel_run;
-    use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
+    use shared::examples::{sample_run, EXAMPLE_STATE_MACHINE_ARN, SAMPLE_RUN_ARN};
     use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
     use shared::metrics::NoMetrics;
     use shared::ports::ManualClock;
-    use shared::records::{ExecutionStatus, GoalStatus, WorkflowExecution};
+    use shared::records::{ExecutionStatus, GoalStatus};
     use shared::ErrorCode;
-
-    /// The run every sample in `events/` is about.
-    const SAMPLE_RUN_ARN: &str =
-        "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";
 
     fn sample(name: &str) -> Value {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,18 +59,8 @@ mod tests {
     /// goal-demo of user-demo being processed by the sample run, started at the samples'
     /// `startDate`.
     async fn world() -> (InMemoryStore, RecordingNotifier, ManualClock) {
-        let start = at_millis(1_795_514_400_000);
         let store = InMemoryStore::new();
-        let (goal, actions) = example_goal("goal-demo", "user-demo", 3, start);
-        seed(&store, &goal, &actions).await.unwrap();
-        let run = WorkflowExecution::started(
-            SAMPLE_RUN_ARN.into(),
-            "goal-demo-run-1".into(),
-            &goal,
-            "9b2f6c1e-start-1".into(),
-            start,
-        );
-        store.begin_run(&run).await.unwrap();
+        sample_run(&store).await.unwrap();
         let clock = ManualClock::new(at_millis(1_795_514_430_000));
         (store, RecordingNotifier::default(), clock)
     }
