@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use serde_json::Value;
-use shared::api::{StartResponse, StatusView};
-use shared::examples::started_run;
+use shared::api::{StartResponse, StatusView, MAX_IDEMPOTENCY_KEY_LEN};
+use shared::examples::{started_run, ApiWorld};
 use shared::memory::InMemoryStore;
 use shared::records::ExecutionStatus;
 use shared::ErrorCode;
@@ -109,4 +109,37 @@ async fn bodies_have_exactly_the_documented_fields() {
             ["application/json"]["schema"]["$ref"];
         assert_eq!(schema, "#/components/schemas/StartResponse", "{path}");
     }
+}
+
+#[tokio::test]
+async fn the_start_request_is_bounded_as_the_handler_bounds_it() {
+    let spec = spec();
+    let start = &spec["paths"]["/api/goals/{goalId}/start-activity"]["post"];
+    let body = &start["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["additionalProperties"], false);
+    assert_eq!(
+        keys(&body["properties"]),
+        BTreeSet::from(["idempotencyKey".to_owned()])
+    );
+    let header = start["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"))
+        .expect("the Idempotency-Key header");
+    for key in [&body["properties"]["idempotencyKey"], &header["schema"]] {
+        assert_eq!(key["minLength"], 1);
+        assert_eq!(key["maxLength"], MAX_IDEMPOTENCY_KEY_LEN);
+    }
+
+    // The handler takes exactly the documented lengths and refuses one more.
+    let world = ApiWorld::new(2).await.expect("world");
+    assert!(world
+        .start(&"k".repeat(MAX_IDEMPOTENCY_KEY_LEN))
+        .await
+        .is_ok());
+    let world = ApiWorld::new(2).await.expect("world");
+    let refused = world
+        .start(&"k".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1))
+        .await
+        .expect_err("too long");
+    assert_eq!(refused.code, ErrorCode::BadRequest);
 }
