@@ -6,11 +6,11 @@ mod support;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::aws::{DynamoStore, S3Archive, SnsNotifier, StepFunctionsControl};
-use shared::examples::{sample_run, started_run, SAMPLE_RUN_ARN};
+use shared::examples::{sample_run, started_run, SAMPLE_RUN_ARN, SAMPLE_STATUS_CHANGES};
 use shared::metrics::NoMetrics;
 use shared::operations::{archive_key, Finalised};
 use shared::ports::{Archive, ExecutionControl, ManualClock, Store, SystemClock};
-use shared::records::{ExecutionStatus, GoalStatus};
+use shared::records::ExecutionStatus;
 
 struct Stack {
     moto: support::Moto,
@@ -85,27 +85,7 @@ async fn finalise(store: &DynamoStore, notifier: &SnsNotifier, event: Value) -> 
 #[tokio::test]
 async fn failed_timed_out_and_aborted_runs_are_finalised_once() {
     let s = stack("final").await;
-    let cases = [
-        (
-            "finalize-execution-failed",
-            ExecutionStatus::Failed,
-            "States.Runtime",
-            GoalStatus::Failed,
-        ),
-        (
-            "finalize-execution",
-            ExecutionStatus::TimedOut,
-            "States.Timeout",
-            GoalStatus::Failed,
-        ),
-        (
-            "finalize-execution-aborted",
-            ExecutionStatus::Aborted,
-            "ExecutionAborted",
-            GoalStatus::Draft,
-        ),
-    ];
-    for (name, status, error, goal_status) in cases {
+    for (name, status, error, goal_status) in SAMPLE_STATUS_CHANGES {
         let store = sample_world(&s, name).await;
         let event = sample(name);
         assert_eq!(

@@ -8,7 +8,7 @@ use crate::error::{DomainError, StoreError};
 use crate::memory::{InMemoryExecutions, InMemoryStore};
 use crate::metrics::{NoMetrics, RecordingMetrics};
 use crate::ports::{ManualClock, Store};
-use crate::records::{Action, Goal, GoalStatus, WorkflowExecution};
+use crate::records::{Action, ExecutionStatus, Goal, GoalStatus, WorkflowExecution};
 
 const SUB_GOALS: [(&str, [&str; 8]); 8] = [
     (
@@ -209,6 +209,29 @@ pub async fn sample_run(store: &dyn Store) -> Result<WorkflowExecution, StoreErr
     store.begin_run(&run).await?;
     Ok(run)
 }
+
+/// The status-change samples in `events/` (by file stem) and what finalising each leaves: the
+/// run's status and error, and the goal's status.
+pub const SAMPLE_STATUS_CHANGES: [(&str, ExecutionStatus, &str, GoalStatus); 3] = [
+    (
+        "finalize-execution",
+        ExecutionStatus::TimedOut,
+        "States.Timeout",
+        GoalStatus::Failed,
+    ),
+    (
+        "finalize-execution-failed",
+        ExecutionStatus::Failed,
+        "States.Runtime",
+        GoalStatus::Failed,
+    ),
+    (
+        "finalize-execution-aborted",
+        ExecutionStatus::Aborted,
+        "ExecutionAborted",
+        GoalStatus::Draft,
+    ),
+];
 
 /// The state machine ARN local runs and tests use.
 pub const EXAMPLE_STATE_MACHINE_ARN: &str =

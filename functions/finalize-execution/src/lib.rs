@@ -36,7 +36,9 @@ mod tests {
     use chrono::{DateTime, Utc};
     use serde_json::json;
     use shared::api::cancel_run;
-    use shared::examples::{sample_run, EXAMPLE_STATE_MACHINE_ARN, SAMPLE_RUN_ARN};
+    use shared::examples::{
+        sample_run, EXAMPLE_STATE_MACHINE_ARN, SAMPLE_RUN_ARN, SAMPLE_STATUS_CHANGES,
+    };
     use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
     use shared::metrics::NoMetrics;
     use shared::ports::ManualClock;
@@ -67,27 +69,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_sample_ends_the_run_once_with_its_status_and_error() {
-        let cases = [
-            (
-                "finalize-execution",
-                ExecutionStatus::TimedOut,
-                "States.Timeout",
-                GoalStatus::Failed,
-            ),
-            (
-                "finalize-execution-failed",
-                ExecutionStatus::Failed,
-                "States.Runtime",
-                GoalStatus::Failed,
-            ),
-            (
-                "finalize-execution-aborted",
-                ExecutionStatus::Aborted,
-                "ExecutionAborted",
-                GoalStatus::Draft,
-            ),
-        ];
-        for (name, status, error, goal_status) in cases {
+        for (name, status, error, goal_status) in SAMPLE_STATUS_CHANGES {
             let (store, notifier, clock) = world().await;
             let event = sample(name);
             let first = handle(&store, &notifier, &clock, &NoMetrics, event.clone()).await;
