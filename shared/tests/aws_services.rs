@@ -148,14 +148,16 @@ async fn an_alert_reaches_a_subscriber_once_with_its_subject_and_body() {
     };
     notifier.publish(&alert).await.expect("published");
 
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .expect("receive");
+    let receive = || async {
+        sqs.receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive")
+    };
+    let received = receive().await;
     let [message] = received.messages() else {
         panic!("one message expected, got {:?}", received.messages());
     };
@@ -167,14 +169,7 @@ async fn an_alert_reaches_a_subscriber_once_with_its_subject_and_body() {
     let body: Alert =
         serde_json::from_str(envelope["Message"].as_str().unwrap_or_default()).expect("an alert");
     assert_eq!(body, alert);
-    let later = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .expect("receive");
+    let later = receive().await;
     assert!(later.messages().is_empty(), "{:?}", later.messages());
 }
 
