@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{RawPathParams, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -95,16 +95,23 @@ impl DevKey {
     }
 
     /// The claims of a valid `Authorization: Bearer` token, as the authorizer passes them on.
-    fn verify(&self, headers: &HeaderMap) -> Option<Map<String, Value>> {
-        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    fn verify(&self, headers: &HeaderMap) -> Result<Map<String, Value>, Refusal> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(Refusal::Missing)?
+            .to_str()
+            .map_err(|_| Refusal::Invalid("the token is malformed".into()))?;
         let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+        if token.is_empty() {
+            return Err(Refusal::Missing);
+        }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 0;
         let claims = decode::<Claims>(token, &DecodingKey::from_secret(&self.0), &validation)
-            .ok()?
+            .map_err(|e| Refusal::Invalid(describe(e.kind()).into()))?
             .claims;
         // API Gateway hands claims to the function as strings.
         let mut map = Map::new();
@@ -113,7 +120,27 @@ impl DevKey {
         map.insert("aud".into(), claims.aud.into());
         map.insert("iat".into(), claims.iat.to_string().into());
         map.insert("exp".into(), claims.exp.to_string().into());
-        Some(map)
+        Ok(map)
+    }
+}
+
+/// Why a request was not let through to the function.
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    Missing,
+    Invalid(String),
+}
+
+/// The `error_description` the authorizer's `www-authenticate` header gives a refused token.
+fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::InvalidAudience => "the token does not have a valid audience",
+        ErrorKind::InvalidIssuer => "the token does not have a valid issuer",
+        ErrorKind::InvalidSignature => "the token's signature is not valid",
+        ErrorKind::MissingRequiredClaim(_) => "the token is missing a required claim",
+        _ => "the token is malformed",
     }
 }
 
@@ -197,6 +224,9 @@ pub fn router(stack: Arc<LocalStack>, key: DevKey, goals: Vec<SeededGoal>) -> Ro
             "/style.css",
             get(|| async { page("text/css", include_str!("../static/style.css")) }),
         )
+        // No route matches: API Gateway answers 404 whatever the method.
+        .fallback(|| async { gateway_error(StatusCode::NOT_FOUND, "Not Found") })
+        .method_not_allowed_fallback(|| async { gateway_error(StatusCode::NOT_FOUND, "Not Found") })
         .with_state(app)
 }
 
@@ -205,21 +235,48 @@ fn page(content_type: &'static str, text: &'static str) -> Response {
 }
 
 fn post_to(function: &'static str) -> MethodRouter<Arc<App>> {
-    post(move |state, params, request| call(state, function, params, request))
+    post(move |state, request| call(state, function, request))
 }
 
 fn get_to(function: &'static str) -> MethodRouter<Arc<App>> {
-    get(move |state, params, request| call(state, function, params, request))
+    get(move |state, request| call(state, function, request))
 }
 
-/// What API Gateway's JWT authorizer answers when the token is missing or invalid.
-fn unauthorized() -> Response {
+/// Every API route is `/api/<collection>/{parameter}/...`: the parameter's name and its raw
+/// (still percent-encoded) value, as API Gateway hands it to the function.
+fn path_parameter(path: &str) -> Map<String, Value> {
+    let mut segments = path.split('/').skip(2);
+    let name = match segments.next() {
+        Some("goals") => "goalId",
+        _ => "executionArn",
+    };
+    segments
+        .next()
+        .map(|value| (name.to_owned(), Value::from(value)))
+        .into_iter()
+        .collect()
+}
+
+/// What API Gateway's JWT authorizer answers when the token is missing or invalid: 401 with
+/// `{"message":"Unauthorized"}`, and for a token it rejected, the reason in `www-authenticate`.
+fn unauthorized(refusal: Refusal) -> Response {
+    let challenge = match refusal {
+        Refusal::Missing => "Bearer".to_owned(),
+        Refusal::Invalid(why) => {
+            format!(r#"Bearer scope="" error="invalid_token" error_description="{why}""#)
+        }
+    };
     (
         StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
+        [(header::WWW_AUTHENTICATE, challenge)],
         Json(json!({"message": "Unauthorized"})),
     )
         .into_response()
+}
+
+/// API Gateway's own answers, for requests it refuses before any function sees them.
+fn gateway_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "message": message }))).into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -232,22 +289,14 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// One API request: verify the token, build the HTTP API v2 event, run the function's handler,
 /// and hand the executor any run the handler started.
-async fn call(
-    State(app): State<Arc<App>>,
-    function: &'static str,
-    params: RawPathParams,
-    request: Request,
-) -> Response {
+async fn call(State(app): State<Arc<App>>, function: &'static str, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Some(claims) = app.key.verify(&parts.headers) else {
-        return unauthorized();
+    let claims = match app.key.verify(&parts.headers) {
+        Ok(claims) => claims,
+        Err(refusal) => return unauthorized(refusal),
     };
     let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            "the request body is over 10 MiB",
-        );
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
     let headers: Map<String, Value> = parts
         .headers
@@ -255,10 +304,6 @@ async fn call(
         .filter_map(|(name, value)| {
             Some((name.as_str().to_owned(), Value::from(value.to_str().ok()?)))
         })
-        .collect();
-    let path_parameters: Map<String, Value> = params
-        .iter()
-        .map(|(name, value)| (name.to_owned(), Value::from(value)))
         .collect();
     let (body, is_base64) = match std::str::from_utf8(&body) {
         Ok("") => (Value::Null, false),
@@ -269,6 +314,7 @@ async fn call(
         ),
     };
     let path = parts.uri.path().to_owned();
+    let path_parameters = path_parameter(&path);
     let event = json!({
         "version": "2.0",
         "routeKey": format!("{} {}", parts.method, path),
@@ -333,8 +379,9 @@ fn execute(app: &Arc<App>, arn: String) {
 
 /// The caller's seeded goals with their state, for the page's picker (local only).
 async fn list_goals(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let Some(claims) = app.key.verify(&headers) else {
-        return unauthorized();
+    let claims = match app.key.verify(&headers) {
+        Ok(claims) => claims,
+        Err(refusal) => return unauthorized(refusal),
     };
     let user = claims
         .get("sub")
@@ -411,18 +458,29 @@ mod tests {
     }
 
     #[test]
-    fn forged_expired_and_missing_tokens_are_refused() {
+    fn forged_expired_and_missing_tokens_are_refused_with_the_reason() {
+        let invalid = |why: &str| Err(Refusal::Invalid(why.into()));
         let forged = DevKey(b"another key".to_vec())
             .mint("u-1", 5)
             .expect("token");
-        assert!(key().verify(&bearer(&forged)).is_none());
+        assert_eq!(
+            key().verify(&bearer(&forged)),
+            invalid("the token's signature is not valid")
+        );
         let two_hours_ago = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() - 7200)
             .unwrap_or(0);
         let expired = key().mint_at("u-1", two_hours_ago, 60).expect("token");
-        assert!(key().verify(&bearer(&expired)).is_none());
-        assert!(key().verify(&HeaderMap::new()).is_none());
-        assert!(key().verify(&bearer("not.a.token")).is_none());
+        assert_eq!(
+            key().verify(&bearer(&expired)),
+            invalid("the token has expired")
+        );
+        assert_eq!(key().verify(&HeaderMap::new()), Err(Refusal::Missing));
+        assert_eq!(key().verify(&bearer("")), Err(Refusal::Missing));
+        assert_eq!(
+            key().verify(&bearer("not.a.token")),
+            invalid("the token is malformed")
+        );
     }
 }

@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const FINAL = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 let token = null;
+let goals = [];
 let executionArn = null;
 let poller = null;
 
@@ -25,15 +26,27 @@ async function signIn() {
   const user = encodeURIComponent($("user").value.trim());
   token = (await (await fetch(`/local/token?user=${user}`)).json()).token;
   await listGoals();
+  showGoal();
 }
 
 async function listGoals() {
   const chosen = $("goal").value;
-  const goals = await api("GET", "/local/goals");
+  goals = await api("GET", "/local/goals");
   $("goal").replaceChildren(
     ...goals.map((g) => new Option(`${g.goalId} (${g.label}, ${g.status})`, g.goalId)),
   );
   if (chosen) $("goal").value = chosen;
+}
+
+// Shows the chosen goal's latest run, if it has one: a reload or a return to the goal resumes it.
+function showGoal() {
+  stopPolling();
+  executionArn = null;
+  $("run").hidden = true;
+  $("failures").hidden = true;
+  $("start").disabled = false;
+  const goal = goals.find((g) => g.goalId === $("goal").value);
+  if (goal && goal.currentExecutionArn) watch(goal.currentExecutionArn);
 }
 
 function show(view) {
@@ -76,8 +89,10 @@ function stopPolling() {
 }
 
 async function poll() {
+  const arn = executionArn;
   try {
-    show(await api("GET", `/api/workflows/${encodeURIComponent(executionArn)}/status`));
+    const view = await api("GET", `/api/workflows/${encodeURIComponent(arn)}/status`);
+    if (arn === executionArn) show(view);
   } catch (e) {
     $("message").textContent = e.message;
   }
@@ -85,6 +100,7 @@ async function poll() {
 
 function watch(arn) {
   executionArn = arn;
+  $("run").dataset.executionArn = arn;
   $("message").textContent = "";
   stopPolling();
   poll();
@@ -117,5 +133,6 @@ $("retry").addEventListener("click", () => act(async () => {
   watch(retried.executionArn);
 }));
 
+$("goal").addEventListener("change", showGoal);
 $("user").addEventListener("change", () => act(signIn));
 act(signIn);

@@ -76,6 +76,12 @@ impl Server {
         token: Option<&str>,
         body: Option<&str>,
     ) -> (u16, Value) {
+        let answer = self.send(method, path, token, body);
+        (answer.status, answer.body)
+    }
+
+    /// One request over HTTP, with what the tests read of the answer.
+    fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Answer {
         let mut request = ureq::request(method, &format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.set("Authorization", &format!("Bearer {token}"));
@@ -92,11 +98,13 @@ impl Server {
             Err(e) => panic!("{method} {path}: {e}"),
         };
         let status = response.status();
+        let challenge = response.header("www-authenticate").map(str::to_owned);
         let body = response.into_string().unwrap_or_default();
-        (
+        Answer {
             status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+            body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+            challenge,
+        }
     }
 
     /// Polls get-status until the run has ended.
@@ -111,6 +119,13 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    /// The `www-authenticate` header.
+    challenge: Option<String>,
 }
 
 /// `sfn-local token`, signed with the key in `key_file`.
@@ -144,20 +159,66 @@ fn tokens_are_checked_as_the_jwt_authorizer_does() {
     let expired = server.token("u1", "0");
     std::thread::sleep(Duration::from_millis(1100));
     let path = "/api/goals/u1-small/start-activity";
-    for token in [
-        None,
-        Some(forged.as_str()),
-        Some(expired.as_str()),
-        Some("not-a-jwt"),
+    let refused =
+        |why: &str| format!(r#"Bearer scope="" error="invalid_token" error_description="{why}""#);
+    for (token, challenge) in [
+        (None, "Bearer".to_owned()),
+        (
+            Some(forged.as_str()),
+            refused("the token's signature is not valid"),
+        ),
+        (Some(expired.as_str()), refused("the token has expired")),
+        (Some("not-a-jwt"), refused("the token is malformed")),
     ] {
-        let (status, body) = server.call("POST", path, token, None);
+        let answer = server.send("POST", path, token, None);
         assert_eq!(
-            (status, &body),
-            (401, &serde_json::json!({"message": "Unauthorized"}))
+            (answer.status, &answer.body, answer.challenge.as_deref()),
+            (
+                401,
+                &serde_json::json!({"message": "Unauthorized"}),
+                Some(challenge.as_str())
+            )
         );
     }
     let good = server.token("u1", "60");
     assert_eq!(server.call("POST", path, Some(&good), None).0, 202);
+}
+
+#[test]
+fn requests_no_route_takes_are_refused_as_api_gateway_does() {
+    let server = Server::start("0.01");
+    let u1 = server.token("u1", "60");
+    let not_found = (404, serde_json::json!({"message": "Not Found"}));
+    for (method, path) in [
+        ("GET", "/api/goals/u1-small/start-activity"),
+        ("DELETE", "/api/workflows/arn/status"),
+        ("POST", "/api/workflows/arn/unknown"),
+        ("GET", "/api/nothing-here"),
+    ] {
+        assert_eq!(
+            server.call(method, path, Some(&u1), None),
+            not_found,
+            "{method} {path}"
+        );
+    }
+    // Over API Gateway's 10 MiB, the body never reaches the function.
+    let huge = format!(
+        r#"{{"idempotencyKey": "{}"}}"#,
+        "k".repeat(10 * 1024 * 1024)
+    );
+    let (status, body) = server.call(
+        "POST",
+        "/api/goals/u1-small/start-activity",
+        Some(&u1),
+        Some(&huge),
+    );
+    assert_eq!(
+        (status, body),
+        (
+            413,
+            serde_json::json!({"message": "Request Entity Too Large"})
+        )
+    );
 }
 
 #[test]
@@ -177,6 +238,15 @@ fn every_route_answers_its_documented_codes() {
         (status, error_code(&body)),
         (413, "PAYLOAD_TOO_LARGE"),
         "{body}"
+    );
+    let long_key = "k".repeat(300);
+    let request = ureq::post(&format!("{}{start}", server.base))
+        .set("Authorization", &format!("Bearer {u1}"))
+        .set("Idempotency-Key", &long_key)
+        .call();
+    assert!(
+        matches!(request, Err(ureq::Error::Status(400, _))),
+        "an over-long Idempotency-Key header is a bad request"
     );
     let (status, body) = server.call("POST", "/api/goals/nope/start-activity", Some(&u1), None);
     assert_eq!((status, error_code(&body)), (404, "NOT_FOUND"), "{body}");
@@ -221,18 +291,30 @@ fn every_route_answers_its_documented_codes() {
     );
     assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
 
-    // Status: the owner, a stranger, an unknown run, a percent-encoded ARN.
+    // Status: a stranger; every run route: an unknown run, an ARN that is not UTF-8; the owner
+    // with a percent-encoded ARN.
     assert_eq!(
         server.call("GET", &status_path(&arn), Some(&u2), None).0,
         403
     );
     let unknown = arn.replace("goal-u1-example", "goal-u1-unknown");
-    assert_eq!(
-        server
-            .call("GET", &status_path(&unknown), Some(&u1), None)
-            .0,
-        404
-    );
+    for route in ["status", "cancel", "retry"] {
+        let method = if route == "status" { "GET" } else { "POST" };
+        let (status, body) = server.call(
+            method,
+            &format!("/api/workflows/{unknown}/{route}"),
+            Some(&u1),
+            None,
+        );
+        assert_eq!((status, error_code(&body)), (404, "NOT_FOUND"), "{body}");
+        let (status, body) = server.call(
+            method,
+            &format!("/api/workflows/%FF%FE/{route}"),
+            Some(&u1),
+            None,
+        );
+        assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
+    }
     let encoded = arn.replace(':', "%3A");
     assert_eq!(
         server
@@ -342,10 +424,12 @@ fn failed_actions_are_retried_once_and_complete_the_goal() {
     assert_eq!(partial["status"], "active", "{partial}");
 }
 
-/// With `--aws-endpoint`, the seeded goals and the runs' records live in DynamoDB (here moto).
+/// With `--aws-endpoint`, the seeded goals and the runs' records live in DynamoDB (here moto), and
+/// DynamoDB's failures answer 500 or 503.
 #[cfg(feature = "aws")]
 #[test]
 fn with_an_aws_endpoint_the_records_live_in_dynamodb() {
+    use aws_sdk_dynamodb::types::AttributeValue;
     use shared::aws::DynamoStore;
     use shared::ports::Store;
     use shared::records::{ExecutionStatus, GoalStatus};
@@ -374,6 +458,7 @@ fn with_an_aws_endpoint_the_records_live_in_dynamodb() {
     let view = server.wait_for_end(&u1, arn);
     assert_eq!(view["status"], "SUCCEEDED", "{view}");
 
+    let tables_executions = tables.executions.clone();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
     let record = runtime
         .block_on(store.get_execution(arn))
@@ -388,4 +473,24 @@ fn with_an_aws_endpoint_the_records_live_in_dynamodb() {
         .expect("get")
         .expect("the seeded goal is in DynamoDB");
     assert_eq!(goal.status, GoalStatus::Active);
+
+    // A record the store cannot read is the service's fault: 500.
+    let unreadable = arn.replace("goal-u1-small", "goal-u1-unreadable");
+    runtime
+        .block_on(
+            aws_sdk_dynamodb::Client::new(&config)
+                .put_item()
+                .table_name(&tables_executions)
+                .item("executionArn", AttributeValue::S(unreadable.clone()))
+                .item("status", AttributeValue::S("NOT_A_STATUS".into()))
+                .send(),
+        )
+        .expect("put");
+    let (status, body) = server.call("GET", &status_path(&unreadable), Some(&u1), None);
+    assert_eq!((status, error_code(&body)), (500, "INTERNAL"), "{body}");
+
+    // DynamoDB out of reach is a dependency outage: 503, which the caller may retry.
+    drop(moto);
+    let (status, body) = server.call("GET", &status_path(arn), Some(&u1), None);
+    assert_eq!((status, error_code(&body)), (503, "UNAVAILABLE"), "{body}");
 }

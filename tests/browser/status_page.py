@@ -1,5 +1,5 @@
 """The status page in headless Chromium against `sfn-local serve`: start a run and watch the bar
-reach 100 %, cancel a run mid-way, and retry the failed actions of a partial run. Screenshots go to
+reach 100 %, reload and cancel a run mid-way, and retry the failed actions of a partial run. Screenshots go to
 target/browser/.
 
 Usage: python tests/browser/status_page.py path/to/sfn-local
@@ -64,14 +64,21 @@ def text(driver, element_id):
     return driver.find_element(By.ID, element_id).text
 
 
+def watched(driver):
+    return driver.find_element(By.ID, "run").get_attribute("data-execution-arn")
+
+
 def start(driver, wait, goal_id):
+    """Starts the goal's run after confirming; returns once the page shows the new run."""
     wait.until(lambda d: goal_id in [o.get_attribute("value") for o in Select(d.find_element(By.ID, "goal")).options])
     Select(driver.find_element(By.ID, "goal")).select_by_value(goal_id)
+    before = watched(driver)
     wait.until(ready.element_to_be_clickable((By.ID, "start"))).click()
     confirm = wait.until(ready.alert_is_present())
     assert goal_id in confirm.text, confirm.text
     confirm.accept()
-    wait.until(lambda d: text(d, "status") == "RUNNING" or text(d, "status") in FINAL)
+    wait.until(lambda d: watched(d) not in (None, before) and text(d, "status") in ("RUNNING",) + FINAL)
+    return watched(driver)
 
 
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -86,8 +93,11 @@ def main(binary: str) -> None:
         try:
             driver.get(base)
 
-            # Cancel mid-way, after confirming.
-            start(driver, wait, "demo-user-example")
+            # A reload mid-run picks the run up again; cancel it mid-way, after confirming.
+            arn = start(driver, wait, "demo-user-example")
+            wait.until(lambda d: 0 < int(text(d, "percent").split()[0]) < 100)
+            driver.refresh()
+            wait.until(lambda d: watched(d) == arn and text(d, "status") == "RUNNING")
             wait.until(lambda d: 0 < int(text(d, "percent").split()[0]) < 100)
             driver.find_element(By.ID, "cancel").click()
             wait.until(ready.alert_is_present()).accept()
