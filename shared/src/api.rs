@@ -289,6 +289,8 @@ pub struct StatusView {
     pub failed_actions: Vec<FailedAction>,
     /// Absent until the first action finishes; 0 once the run has ended.
     pub estimated_seconds_remaining: Option<u64>,
+    /// Whether the run has ended with failed actions a retry may take up (see [`retry_failed`]).
+    pub can_retry: bool,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub stopped_at: Option<DateTime<Utc>>,
@@ -309,6 +311,7 @@ impl StatusView {
         Self {
             progress_percent: percent.max(run.progress_percent),
             estimated_seconds_remaining: eta,
+            can_retry: run.can_retry(),
             execution_arn: run.execution_arn,
             goal_id: run.goal_id,
             status: run.status,

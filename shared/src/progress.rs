@@ -10,8 +10,11 @@ pub fn progress_percent(processed: u32, total: u32) -> u8 {
 }
 
 /// Seconds left, extrapolating the mean time per finished action over the remaining ones;
-/// `None` before the first action finishes, `Some(0)` once all are.
+/// `None` before the actions are counted or the first one finishes, `Some(0)` once all are.
 pub fn eta_seconds(elapsed_seconds: u64, processed: u32, total: u32) -> Option<u64> {
+    if total == 0 {
+        return None;
+    }
     if processed >= total {
         return Some(0);
     }
@@ -38,6 +41,11 @@ mod tests {
     #[test]
     fn eta_extrapolates_the_mean_pace() {
         assert_eq!(eta_seconds(30, 0, 64), None);
+        assert_eq!(
+            eta_seconds(30, 0, 0),
+            None,
+            "the actions are not counted yet"
+        );
         assert_eq!(eta_seconds(30, 16, 64), Some(90));
         assert_eq!(eta_seconds(100, 64, 64), Some(0));
     }

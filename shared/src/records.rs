@@ -274,6 +274,11 @@ impl WorkflowExecution {
         }
     }
 
+    /// Whether the run's failed actions can be retried: it processed every action and some failed.
+    pub fn can_retry(&self) -> bool {
+        self.finished_every_action() && !self.failed_actions.is_empty()
+    }
+
     /// The ids of the run's failed actions, in the order they failed, each once.
     pub fn failed_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = Vec::with_capacity(self.failed_actions.len());
