@@ -30,7 +30,7 @@ pub fn run_example(
     let rt = runtime(clock.as_ref()).map_err(|e| e.to_string())?;
     rt.block_on(async {
         let arn = stack.start_example(&goal, clock.now()).await?;
-        let result = stack.run(&arn).await;
+        let result = stack.run(&arn).await?;
         Ok(stack.report(&arn, &result).await)
     })
 }

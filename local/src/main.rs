@@ -318,7 +318,7 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
             }
         };
         let result = tokio::select! {
-            result = stack.run(&arn) => result,
+            result = stack.run(&arn) => result?,
             () = watch => unreachable!("the progress watch never ends"),
         };
         bar.finish_and_clear();

@@ -373,9 +373,10 @@ impl LocalStack {
         }
     }
 
-    /// Executes a started run to its end, then does what the status-change rule does for runs that
-    /// end FAILED, TIMED_OUT or ABORTED (the finaliser).
-    pub async fn run(&self, execution_arn: &str) -> ExecutionResult {
+    /// Executes a run started through this stack to its end, then does what the status-change
+    /// rule does for runs that end FAILED, TIMED_OUT or ABORTED (the finaliser). Each started run
+    /// executes once: a run that has already executed, or was not started here, is refused.
+    pub async fn run(&self, execution_arn: &str) -> Result<ExecutionResult, String> {
         let name = naming::execution_name_of(execution_arn).to_owned();
         let (input, mut stop) = {
             let mut pending = self
@@ -383,7 +384,10 @@ impl LocalStack {
                 .pending
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            let input = pending.queued.remove(&name).unwrap_or_default();
+            let input = pending
+                .queued
+                .remove(&name)
+                .ok_or_else(|| format!("execution {execution_arn} is not waiting to run here"))?;
             let stop = pending.stops.get(execution_arn).map(|s| s.subscribe());
             (input, stop)
         };
@@ -423,7 +427,7 @@ impl LocalStack {
                 eprintln!("sfn-local: finalising {execution_arn} failed: {e}");
             }
         }
-        result
+        Ok(result)
     }
 
     /// The report of a finished run.

@@ -3,10 +3,9 @@
 //! executor, and a status page. Tokens are signed with a local development key
 //! (`sfn-local token --user U`).
 
-use std::collections::HashSet;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{to_bytes, Body};
@@ -35,7 +34,7 @@ const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// The HMAC key development tokens are signed with, kept in a file so `serve` and `token` agree.
 pub struct DevKey(Vec<u8>);
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Claims {
     sub: String,
     iss: String,
@@ -108,19 +107,23 @@ impl DevKey {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // As the authorizer: `exp` required, `nbf` checked when present; `sub` is the function's
+        // business (it answers 401 without one).
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = 0;
-        let claims = decode::<Claims>(token, &DecodingKey::from_secret(&self.0), &validation)
-            .map_err(|e| Refusal::Invalid(describe(e.kind()).into()))?
-            .claims;
-        // API Gateway hands claims to the function as strings.
-        let mut map = Map::new();
-        map.insert("sub".into(), claims.sub.into());
-        map.insert("iss".into(), claims.iss.into());
-        map.insert("aud".into(), claims.aud.into());
-        map.insert("iat".into(), claims.iat.to_string().into());
-        map.insert("exp".into(), claims.exp.to_string().into());
-        Ok(map)
+        let claims =
+            decode::<Map<String, Value>>(token, &DecodingKey::from_secret(&self.0), &validation)
+                .map_err(|e| Refusal::Invalid(describe(e.kind()).into()))?
+                .claims;
+        // API Gateway hands every claim to the function as a string.
+        Ok(claims
+            .into_iter()
+            .map(|(name, value)| match value {
+                Value::String(text) => (name, Value::String(text)),
+                other => (name, Value::String(other.to_string())),
+            })
+            .collect())
     }
 }
 
@@ -136,6 +139,7 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
     use jsonwebtoken::errors::ErrorKind;
     match kind {
         ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet",
         ErrorKind::InvalidAudience => "the token does not have a valid audience",
         ErrorKind::InvalidIssuer => "the token does not have a valid issuer",
         ErrorKind::InvalidSignature => "the token's signature is not valid",
@@ -182,18 +186,11 @@ struct App {
     stack: Arc<LocalStack>,
     key: DevKey,
     goals: Vec<SeededGoal>,
-    /// Executions handed to the executor, so a repeated start never runs one twice.
-    running: Mutex<HashSet<String>>,
 }
 
 /// The routes: the API as deployed, the page, and two local-only helpers (`/local/...`).
 pub fn router(stack: Arc<LocalStack>, key: DevKey, goals: Vec<SeededGoal>) -> Router {
-    let app = Arc::new(App {
-        stack,
-        key,
-        goals,
-        running: Mutex::new(HashSet::new()),
-    });
+    let app = Arc::new(App { stack, key, goals });
     Router::new()
         .route(
             "/api/goals/{goalId}/start-activity",
@@ -333,11 +330,9 @@ async fn call(State(app): State<Arc<App>>, function: &'static str, request: Requ
     let response = match app.stack.ports.invoke(function, event).await {
         Ok(response) => response,
         Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                &e.to_string(),
-            )
+            // A function that fails rather than answers: API Gateway's own 500.
+            tracing::error!(function, error = %e, "the function failed");
+            return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
         }
     };
     let status = response["statusCode"]
@@ -361,20 +356,18 @@ async fn call(State(app): State<Arc<App>>, function: &'static str, request: Requ
         .into_response()
 }
 
-/// Runs a started execution in the background, once.
+/// Runs a started execution in the background. A repeated start or retry answers the ARN of a
+/// run that is already executing (or done): the stack refuses to execute it again.
 fn execute(app: &Arc<App>, arn: String) {
-    let first = app
-        .running
-        .lock()
-        .map(|mut r| r.insert(arn.clone()))
-        .unwrap_or(false);
-    if first {
-        let app = app.clone();
-        tokio::spawn(async move {
-            let result = app.stack.run(&arn).await;
-            tracing::info!(execution_arn = %arn, status = result.status.as_str(), "run ended");
-        });
-    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        match app.stack.run(&arn).await {
+            Ok(result) => {
+                tracing::info!(execution_arn = %arn, status = result.status.as_str(), "run ended")
+            }
+            Err(not_queued) => tracing::debug!("{not_queued}"),
+        }
+    });
 }
 
 /// The caller's seeded goals with their state, for the page's picker (local only).

@@ -8,6 +8,7 @@ let token = null;
 let goals = [];
 let executionArn = null;
 let poller = null;
+let polls = 0; // bumped whenever polling stops, so an answer to an earlier poll is dropped
 
 async function api(method, path) {
   const response = await fetch(path, {
@@ -17,7 +18,9 @@ async function api(method, path) {
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = body.error || { message: body.message || response.statusText };
-    throw new Error(`${response.status} ${error.code || ""} ${error.message}`.trim());
+    const failure = new Error(`${response.status} ${error.code || ""} ${error.message}`.trim());
+    failure.status = response.status;
+    throw failure;
   }
   return body;
 }
@@ -67,6 +70,7 @@ function show(view) {
   $("start").disabled = !finished;
   const failed = view.failedActions || [];
   $("failures").hidden = !(finished && failed.length > 0 && view.status !== "ABORTED");
+  $("retry").hidden = !view.canRetry;
   $("failed").replaceChildren(
     ...failed.map((f) => {
       const item = document.createElement("li");
@@ -77,34 +81,37 @@ function show(view) {
       return item;
     }),
   );
-  if (finished && poller) {
-    stopPolling();
-    act(listGoals);
-  }
 }
 
 function stopPolling() {
-  clearInterval(poller);
+  polls += 1;
+  clearTimeout(poller);
   poller = null;
 }
 
-async function poll() {
-  const arn = executionArn;
-  try {
-    const view = await api("GET", `/api/workflows/${encodeURIComponent(arn)}/status`);
-    if (arn === executionArn) show(view);
-  } catch (e) {
-    $("message").textContent = e.message;
-  }
-}
-
+// Polls the run's status every 2 s, one request at a time, until it has ended. An expired token
+// is renewed; a run the caller cannot see (403, 404) stops the polling.
 function watch(arn) {
+  stopPolling();
   executionArn = arn;
   $("run").dataset.executionArn = arn;
   $("message").textContent = "";
-  stopPolling();
-  poll();
-  poller = setInterval(poll, 2000);
+  const current = polls;
+  const tick = async () => {
+    try {
+      const view = await api("GET", `/api/workflows/${encodeURIComponent(arn)}/status`);
+      if (current !== polls) return;
+      show(view);
+      if (FINAL.includes(view.status)) return act(listGoals);
+    } catch (e) {
+      if (current !== polls) return;
+      $("message").textContent = e.message;
+      if (e.status === 401) return act(signIn);
+      if (e.status === 403 || e.status === 404) return;
+    }
+    poller = setTimeout(tick, 2000);
+  };
+  tick();
 }
 
 async function act(action) {
@@ -118,8 +125,14 @@ async function act(action) {
 $("start").addEventListener("click", () => act(async () => {
   const goal = $("goal").value;
   if (!goal || !confirm(`Start the activity for ${goal}? Tasks will be generated for every action.`)) return;
-  const started = await api("POST", `/api/goals/${encodeURIComponent(goal)}/start-activity`);
-  watch(started.executionArn);
+  $("start").disabled = true;
+  try {
+    const started = await api("POST", `/api/goals/${encodeURIComponent(goal)}/start-activity`);
+    watch(started.executionArn);
+  } catch (e) {
+    $("start").disabled = false;
+    throw e;
+  }
 }));
 
 $("cancel").addEventListener("click", () => act(async () => {
@@ -128,7 +141,9 @@ $("cancel").addEventListener("click", () => act(async () => {
 }));
 
 $("retry").addEventListener("click", () => act(async () => {
-  const retried = await api("POST", `/api/workflows/${encodeURIComponent(executionArn)}/retry`);
+  $("retry").disabled = true;
+  const retried = await api("POST", `/api/workflows/${encodeURIComponent(executionArn)}/retry`)
+    .finally(() => { $("retry").disabled = false; });
   $("failures").hidden = true;
   watch(retried.executionArn);
 }));

@@ -56,7 +56,7 @@ async fn a_sixty_four_action_run_on_dynamodb() {
     mark(&mut actions, [5, 40], "[fail]");
     seed(store.as_ref(), &goal, &actions).await.expect("seed");
     let arn = stack.start("u", "g").await.expect("start");
-    let result = stack.run(&arn).await;
+    let result = stack.run(&arn).await.expect("the started run executes");
     assert_eq!(
         result.status,
         ExecutionStatus::Succeeded,

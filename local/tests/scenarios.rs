@@ -34,7 +34,7 @@ fn simulated_ms(result: &ExecutionResult) -> i64 {
 /// the virtual clock buys, and a jump in wall time points at a slowdown in the executor.
 async fn timed_run(s: &LocalStack, name: &str, arn: &str) -> ExecutionResult {
     let wall = Instant::now();
-    let result = s.run(arn).await;
+    let result = s.run(arn).await.expect("the started run executes");
     eprintln!(
         "{name}: wall {:.3} s, simulated {:.1} s",
         wall.elapsed().as_secs_f64(),

@@ -158,7 +158,6 @@ fn tokens_are_checked_as_the_jwt_authorizer_does() {
     let forged = token(&other_key, "u1", "60");
     let expired = server.token("u1", "0");
     std::thread::sleep(Duration::from_millis(1100));
-    let path = "/api/goals/u1-small/start-activity";
     let refused =
         |why: &str| format!(r#"Bearer scope="" error="invalid_token" error_description="{why}""#);
     for (token, challenge) in [
@@ -170,17 +169,27 @@ fn tokens_are_checked_as_the_jwt_authorizer_does() {
         (Some(expired.as_str()), refused("the token has expired")),
         (Some("not-a-jwt"), refused("the token is malformed")),
     ] {
-        let answer = server.send("POST", path, token, None);
-        assert_eq!(
-            (answer.status, &answer.body, answer.challenge.as_deref()),
-            (
-                401,
-                &serde_json::json!({"message": "Unauthorized"}),
-                Some(challenge.as_str())
-            )
-        );
+        for (method, path) in [
+            ("POST", "/api/goals/u1-small/start-activity"),
+            ("GET", "/api/workflows/arn/status"),
+            ("POST", "/api/workflows/arn/cancel"),
+            ("POST", "/api/workflows/arn/retry"),
+            ("GET", "/local/goals"),
+        ] {
+            let answer = server.send(method, path, token, None);
+            assert_eq!(
+                (answer.status, &answer.body, answer.challenge.as_deref()),
+                (
+                    401,
+                    &serde_json::json!({"message": "Unauthorized"}),
+                    Some(challenge.as_str())
+                ),
+                "{method} {path}"
+            );
+        }
     }
     let good = server.token("u1", "60");
+    let path = "/api/goals/u1-small/start-activity";
     assert_eq!(server.call("POST", path, Some(&good), None).0, 202);
 }
 
@@ -223,7 +232,8 @@ fn requests_no_route_takes_are_refused_as_api_gateway_does() {
 
 #[test]
 fn every_route_answers_its_documented_codes() {
-    let server = Server::start("0.05");
+    // Slow enough model calls that the 64-action run is still going when it is cancelled.
+    let server = Server::start("0.5");
     let (u1, u2) = (server.token("u1", "60"), server.token("u2", "60"));
 
     // Start: bad body, oversized body, unknown goal, someone else's goal, then a real start.

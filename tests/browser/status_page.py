@@ -8,6 +8,7 @@ Debian's chromium and chromedriver by default; CHROME_BIN and CHROMEDRIVER point
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -99,8 +100,11 @@ def main(binary: str) -> None:
             driver.refresh()
             wait.until(lambda d: watched(d) == arn and text(d, "status") == "RUNNING")
             wait.until(lambda d: 0 < int(text(d, "percent").split()[0]) < 100)
+            assert re.fullmatch(r"about \d+ s left", text(driver, "eta")), text(driver, "eta")
             driver.find_element(By.ID, "cancel").click()
-            wait.until(ready.alert_is_present()).accept()
+            confirm = wait.until(ready.alert_is_present())
+            assert "Cancel this run?" in confirm.text, confirm.text
+            confirm.accept()
             wait.until(lambda d: text(d, "status") == "ABORTED")
             driver.save_screenshot(str(SHOTS / "1-cancelled.png"))
             print(f"cancelled at {text(driver, 'percent')}, {text(driver, 'counts')}")
@@ -111,6 +115,8 @@ def main(binary: str) -> None:
             wait.until(lambda d: seen.add(text(d, "percent")) or text(d, "status") == "SUCCEEDED")
             assert text(driver, "percent") == "100 %", text(driver, "percent")
             assert text(driver, "counts") == "64/64 actions", text(driver, "counts")
+            assert text(driver, "eta") == "done", text(driver, "eta")
+            assert any(0 < int(p.split()[0]) < 100 for p in seen), f"no progress between 0 and 100 %: {seen}"
             driver.save_screenshot(str(SHOTS / "2-complete.png"))
             print(f"complete; the bar showed {sorted(seen, key=lambda p: int(p.split()[0]))}")
 
@@ -120,10 +126,12 @@ def main(binary: str) -> None:
             failed = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#failed li")]
             assert len(failed) == 4, failed
             assert text(driver, "counts") == "16/16 actions, 4 failed", text(driver, "counts")
+            assert driver.find_element(By.ID, "retry").is_displayed()
             driver.save_screenshot(str(SHOTS / "3-partial.png"))
             driver.find_element(By.ID, "retry").click()
             wait.until(lambda d: text(d, "counts") == "4/4 actions" and text(d, "status") == "SUCCEEDED")
             assert not driver.find_element(By.ID, "failures").is_displayed()
+            wait.until(lambda d: "active)" in Select(d.find_element(By.ID, "goal")).first_selected_option.text)
             driver.save_screenshot(str(SHOTS / "4-retried.png"))
             print(f"partial run failed {len(failed)} actions; the retry completed them")
         except Exception:

@@ -229,7 +229,7 @@ pub async fn run_with(stack: LocalStack, n: usize) -> Outcome {
         .await
         .expect("seed");
     let arn = stack.start("u", "g").await.expect("start");
-    let result = stack.run(&arn).await;
+    let result = stack.run(&arn).await.expect("the started run executes");
     assert_ne!(
         result.status,
         ExecutionStatus::TimedOut,
