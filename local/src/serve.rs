@@ -156,7 +156,8 @@ pub struct SeededGoal {
     pub label: &'static str,
 }
 
-/// Seeds `user`'s example goals: one that succeeds, one with failing actions, a small one.
+/// Seeds `user`'s example goals, unless they exist: one that succeeds, one with failing actions,
+/// a small one.
 pub async fn seed_goals(store: &dyn Store, user: &str) -> Result<Vec<SeededGoal>, String> {
     let now = chrono::Utc::now();
     let mut seeded = Vec::new();
@@ -168,15 +169,23 @@ pub async fn seed_goals(store: &dyn Store, user: &str) -> Result<Vec<SeededGoal>
         ("small", "8 actions, all succeed", 8, 0),
     ] {
         let goal_id = format!("{user}-{suffix}");
-        let (goal, mut actions) = example_goal(&goal_id, user, count, now);
-        mark(
-            &mut actions,
-            (0..count).step_by(4).take(failing),
-            "[flaky:4]",
-        );
-        seed(store, &goal, &actions)
+        // A goal kept from an earlier `serve` (on DynamoDB) stays as it is, with its runs and tasks.
+        if store
+            .get_goal(&goal_id)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            let (goal, mut actions) = example_goal(&goal_id, user, count, now);
+            mark(
+                &mut actions,
+                (0..count).step_by(4).take(failing),
+                "[flaky:4]",
+            );
+            seed(store, &goal, &actions)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         seeded.push(SeededGoal { goal_id, label });
     }
     Ok(seeded)
