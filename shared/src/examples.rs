@@ -189,6 +189,28 @@ pub async fn started_run(
     Ok((run, actions))
 }
 
+/// Begins a retry of `source` (a run [`started_run`] began) once its goal has ended partial with
+/// `latest` as its latest run: what [`Store::begin_run`] answers.
+pub async fn begin_retry_after(
+    store: &dyn Store,
+    source: &WorkflowExecution,
+    latest: &str,
+) -> Result<(), StoreError> {
+    let mut goal = store
+        .get_goal(&source.goal_id)
+        .await?
+        .ok_or_else(|| StoreError::Other(format!("no goal {}", source.goal_id)))?;
+    goal.status = GoalStatus::Partial;
+    goal.current_execution_arn = Some(latest.to_owned());
+    store.put_goal(&goal).await?;
+    let key = format!("retry:{}", source.execution_name);
+    let name = crate::naming::execution_name(&goal.goal_id, &key);
+    let arn = crate::naming::execution_arn(EXAMPLE_STATE_MACHINE_ARN, &name);
+    let retry =
+        WorkflowExecution::started(arn, name, &goal, key, source.started_at).retrying(source);
+    store.begin_run(&retry).await
+}
+
 /// The run the sample events in `events/` are about.
 pub const SAMPLE_RUN_ARN: &str =
     "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1";

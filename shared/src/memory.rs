@@ -110,6 +110,14 @@ impl Store for InMemoryStore {
                 record.goal_id
             )));
         }
+        if let Some(source) = &record.retry_of {
+            if goal.current_execution_arn.as_ref() != Some(source) {
+                return Err(StoreError::ConditionFailed(format!(
+                    "goal {}'s latest run is no longer {source}",
+                    record.goal_id
+                )));
+            }
+        }
         goal.status = GoalStatus::Processing;
         goal.current_execution_arn = Some(record.execution_arn.clone());
         goal.updated_at = record.started_at;

@@ -23,8 +23,9 @@ pub trait Store: Send + Sync {
     async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError>;
 
     /// In one atomic step: writes `record` (which must not exist yet) and moves its goal to
-    /// `processing` owned by the record's execution (the goal must exist and not be processing).
-    /// `ConditionFailed` when either requirement does not hold; nothing is written then.
+    /// `processing` owned by the record's execution (the goal must exist and not be processing;
+    /// for a retry, its latest run must still be the one retried). `ConditionFailed` when any
+    /// requirement does not hold; nothing is written then.
     async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError>;
     async fn get_execution(
         &self,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use shared::aws::DynamoStore;
 use shared::error::StoreError;
-use shared::examples::{example_goal, seed, started_run};
+use shared::examples::{begin_retry_after, example_goal, seed, started_run};
 use shared::naming::task_id;
 use shared::ports::{Alert, Store};
 use shared::records::{
@@ -79,6 +79,25 @@ async fn goals_actions_and_conditional_run_start() {
         store.begin_run(&other).await,
         Err(StoreError::ConditionFailed(_))
     ));
+}
+
+/// A retry begins only while the run it retries is still its goal's latest: a newer run that
+/// started and ended after the retry read the goal makes the store refuse it.
+#[tokio::test]
+async fn a_retry_begins_only_while_its_run_is_the_goals_latest() {
+    let moto = support::start();
+    let store = store(&moto, "retry").await;
+    let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
+        .await
+        .expect("run");
+    assert!(matches!(
+        begin_retry_after(&store, &run, "arn:newer-run").await,
+        Err(StoreError::ConditionFailed(_))
+    ));
+    assert_eq!(
+        begin_retry_after(&store, &run, &run.execution_arn).await,
+        Ok(())
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use shared::api::{retry_failed, start_activity};
-use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
+use shared::error::StoreError;
+use shared::examples::{
+    begin_retry_after, example_goal, mark, seed, started_run, EXAMPLE_STATE_MACHINE_ARN,
+};
 use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
 use shared::metrics::NoMetrics;
 use shared::offline::OfflineGenerator;
@@ -281,4 +284,19 @@ async fn a_retry_that_fails_again_leaves_the_goal_partial() {
     assert_eq!(result.goal_status, GoalStatus::Partial);
     assert_eq!(w.goal_status().await, GoalStatus::Partial);
     assert_eq!(w.store.all_tasks().len(), before);
+}
+
+/// In memory as on DynamoDB: a retry begins only while its run is still the goal's latest.
+#[tokio::test]
+async fn a_retry_begins_only_while_its_run_is_the_goals_latest() {
+    let store = InMemoryStore::new();
+    let (run, _) = started_run(&store, "g1", "u1", 2, t0()).await.expect("run");
+    assert!(matches!(
+        begin_retry_after(&store, &run, "arn:newer-run").await,
+        Err(StoreError::ConditionFailed(_))
+    ));
+    assert_eq!(
+        begin_retry_after(&store, &run, &run.execution_arn).await,
+        Ok(())
+    );
 }

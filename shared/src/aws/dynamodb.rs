@@ -419,7 +419,7 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(executionArn)")
             .build()
             .map_err(build_error)?;
-        let goal = Update::builder()
+        let mut goal = Update::builder()
             .table_name(&self.tables.goals)
             .key("goalId", s(&record.goal_id))
             .update_expression(
@@ -429,9 +429,15 @@ impl Store for DynamoStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":processing", to_value(&GoalStatus::Processing)?)
             .expression_attribute_values(":arn", s(&record.execution_arn))
-            .expression_attribute_values(":at", s(record.started_at.to_rfc3339()))
-            .build()
-            .map_err(build_error)?;
+            .expression_attribute_values(":at", s(record.started_at.to_rfc3339()));
+        if let Some(source) = &record.retry_of {
+            goal = goal
+                .condition_expression(
+                    "attribute_exists(goalId) AND #status <> :processing AND currentExecutionArn = :source",
+                )
+                .expression_attribute_values(":source", s(source));
+        }
+        let goal = goal.build().map_err(build_error)?;
         let result = self
             .client
             .transact_write_items()
@@ -444,7 +450,7 @@ impl Store for DynamoStore {
             Err(e) => match cancellation_codes(&e) {
                 Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
                     Err(StoreError::ConditionFailed(format!(
-                        "cannot begin {}: the run exists already, or goal {} is missing or processing",
+                        "cannot begin {}: the run exists already, or goal {} is missing, processing or (for a retry) has a newer run",
                         record.execution_arn, record.goal_id
                     )))
                 }
