@@ -119,9 +119,12 @@ impl DevKey {
         // API Gateway hands every claim to the function as a string.
         Ok(claims
             .into_iter()
-            .map(|(name, value)| match value {
-                Value::String(text) => (name, Value::String(text)),
-                other => (name, Value::String(other.to_string())),
+            .map(|(name, value)| {
+                let text = match value {
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                (name, Value::String(text))
             })
             .collect())
     }
