@@ -203,7 +203,7 @@ pub async fn begin_retry_after(
     goal.status = GoalStatus::Partial;
     goal.current_execution_arn = Some(latest.to_owned());
     store.put_goal(&goal).await?;
-    let key = format!("retry:{}", source.execution_name);
+    let key = crate::api::retry_key(&source.execution_name);
     let name = crate::naming::execution_name(&goal.goal_id, &key);
     let arn = crate::naming::execution_arn(EXAMPLE_STATE_MACHINE_ARN, &name);
     let retry =
