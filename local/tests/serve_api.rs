@@ -310,20 +310,14 @@ fn every_route_answers_its_documented_codes() {
     let unknown = arn.replace("goal-u1-example", "goal-u1-unknown");
     for route in ["status", "cancel", "retry"] {
         let method = if route == "status" { "GET" } else { "POST" };
-        let (status, body) = server.call(
-            method,
-            &format!("/api/workflows/{unknown}/{route}"),
-            Some(&u1),
-            None,
-        );
-        assert_eq!((status, error_code(&body)), (404, "NOT_FOUND"), "{body}");
-        let (status, body) = server.call(
-            method,
-            &format!("/api/workflows/%FF%FE/{route}"),
-            Some(&u1),
-            None,
-        );
-        assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
+        for (run, expected) in [
+            (unknown.as_str(), (404, "NOT_FOUND")),
+            ("%FF%FE", (400, "BAD_REQUEST")),
+        ] {
+            let path = format!("/api/workflows/{run}/{route}");
+            let (status, body) = server.call(method, &path, Some(&u1), None);
+            assert_eq!((status, error_code(&body)), expected, "{path}: {body}");
+        }
     }
     let encoded = arn.replace(':', "%3A");
     assert_eq!(
