@@ -348,3 +348,169 @@ fn the_failure_rate_alarm_reads_the_metrics_the_product_emits() {
         ]
     );
 }
+
+/// The statements of a policy document.
+fn statements(document: &Value) -> Vec<Value> {
+    document["Statement"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The service principals a policy document's statements name.
+fn service_principals(document: &Value) -> BTreeSet<String> {
+    statements(document)
+        .iter()
+        .flat_map(|s| strings(&s["Principal"]["Service"]))
+        .collect()
+}
+
+/// Each statement of every function's inline policies, with the function's logical id.
+fn function_statements(template: &Value) -> Vec<(String, Value)> {
+    functions(template)
+        .into_iter()
+        .flat_map(|(id, function)| {
+            function["Properties"]["Policies"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .flat_map(statements)
+                .map(|s| (id.clone(), s))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn alarms_reach_the_topic_through_the_stacks_own_key() {
+    let template = template();
+    let resources = &template["Resources"];
+    let topic = &resources["AlertsTopic"]["Properties"];
+    assert_eq!(
+        target(&topic["KmsMasterKeyId"]).as_deref(),
+        Some("AlertsKey"),
+        "an AWS managed key's policy cannot let CloudWatch use it"
+    );
+    let key = &resources["AlertsKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let alias = &resources["AlertsKeyAlias"];
+    assert_eq!(alias["Type"], "AWS::KMS::Alias");
+    assert_eq!(
+        target(&alias["Properties"]["TargetKeyId"]).as_deref(),
+        Some("AlertsKey")
+    );
+
+    let policy = &key["Properties"]["KeyPolicy"];
+    let account = statements(policy)
+        .into_iter()
+        .find(|s| {
+            serde_yaml_ng::to_string(&s["Principal"]["AWS"])
+                .unwrap_or_default()
+                .contains(":iam::${AWS::AccountId}:root")
+        })
+        .expect("a statement keeps the account administering the key");
+    assert_eq!(strings(&account["Action"]), ["kms:*"]);
+    let services: Vec<Value> = statements(policy)
+        .into_iter()
+        .filter(|s| !s["Principal"]["Service"].is_null())
+        .collect();
+    assert!(!services.is_empty());
+    for statement in &services {
+        assert_eq!(statement["Effect"], "Allow");
+        assert_eq!(
+            strings(&statement["Action"]),
+            ["kms:GenerateDataKey*", "kms:Decrypt"]
+        );
+        assert_eq!(
+            target(&statement["Condition"]["StringEquals"]["aws:SourceAccount"]).as_deref(),
+            Some("AWS::AccountId")
+        );
+    }
+    assert_eq!(
+        service_principals(policy),
+        BTreeSet::from(["cloudwatch.amazonaws.com".to_owned()])
+    );
+
+    let topic_policies = resources_of(&template, "AWS::SNS::TopicPolicy");
+    let [(_, topic_policy)] = topic_policies.as_slice() else {
+        panic!("one topic policy: {topic_policies:?}");
+    };
+    let topic_policy = &topic_policy["Properties"];
+    assert_eq!(
+        topic_policy["Topics"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(target)
+            .collect::<Vec<_>>(),
+        ["AlertsTopic"]
+    );
+    for statement in statements(&topic_policy["PolicyDocument"]) {
+        assert_eq!(strings(&statement["Action"]), ["sns:Publish"]);
+        assert_eq!(
+            target(&statement["Resource"]).as_deref(),
+            Some("AlertsTopic")
+        );
+        assert_eq!(
+            target(&statement["Condition"]["StringEquals"]["aws:SourceAccount"]).as_deref(),
+            Some("AWS::AccountId")
+        );
+    }
+    assert_eq!(
+        service_principals(&topic_policy["PolicyDocument"]),
+        service_principals(policy),
+        "the services that may publish are the services that may use the key"
+    );
+
+    // Nothing publishes through EventBridge, which is why events.amazonaws.com is named nowhere.
+    for kind in [
+        "AWS::Events::Rule",
+        "AWS::Scheduler::Schedule",
+        "AWS::Pipes::Pipe",
+    ] {
+        for (id, resource) in resources_of(&template, kind) {
+            let text = serde_yaml_ng::to_string(&resource).unwrap_or_default();
+            assert!(!text.contains("AlertsTopic"), "{id} targets the topic");
+        }
+    }
+    for (id, alarm) in resources_of(&template, "AWS::CloudWatch::Alarm") {
+        let actions: Vec<String> = alarm["Properties"]["AlarmActions"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(target)
+            .collect();
+        assert_eq!(actions, ["AlertsTopic"], "{id}");
+    }
+}
+
+#[test]
+fn every_publisher_of_the_alerts_topic_may_use_its_key() {
+    let template = template();
+    let statements = function_statements(&template);
+    let grants = |id: &str, action: &str, resource: &str| {
+        statements.iter().any(|(holder, s)| {
+            holder == id
+                && strings(&s["Action"]).iter().any(|a| a == action)
+                && target(&s["Resource"]).as_deref() == Some(resource)
+        })
+    };
+    let publishers: BTreeSet<String> = statements
+        .iter()
+        .filter(|(id, _)| grants(id, "sns:Publish", "AlertsTopic"))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let told_the_topic: BTreeSet<String> = functions(&template)
+        .into_iter()
+        .filter(|(_, f)| !f["Properties"]["Environment"]["Variables"]["ALERTS_TOPIC_ARN"].is_null())
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!publishers.is_empty());
+    assert_eq!(publishers, told_the_topic);
+    for id in &publishers {
+        for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+            assert!(grants(id, action, "AlertsKey"), "{id}: {action}");
+        }
+    }
+}
