@@ -514,3 +514,71 @@ fn every_publisher_of_the_alerts_topic_may_use_its_key() {
         }
     }
 }
+
+/// The arguments of a short-form intrinsic function (`!Name [...]`) when `value` is that function.
+fn call<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == name => Some(&tagged.value),
+        _ => None,
+    }
+}
+
+#[test]
+fn prod_is_never_deployed_without_an_alert_address() {
+    let template = template();
+    let rule = &template["Rules"]["ProdHasAlertEmail"];
+    let condition = call(&rule["RuleCondition"], "Equals").expect("!Equals");
+    assert_eq!(target(&condition[0]).as_deref(), Some("Environment"));
+    assert_eq!(condition[1], "prod");
+    let assertions = rule["Assertions"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    let [assertion] = assertions.as_slice() else {
+        panic!("one assertion: {assertions:?}");
+    };
+    let not = call(&assertion["Assert"], "Not").expect("!Not");
+    let equals = call(&not[0], "Equals").expect("!Not [!Equals ...]");
+    assert_eq!(target(&equals[0]).as_deref(), Some("AlertEmail"));
+    assert_eq!(equals[1], "");
+    assert!(assertion["AssertDescription"].is_string());
+
+    let parameters = &template["Parameters"];
+    assert!(strings(&parameters["Environment"]["AllowedValues"]).contains(&"prod".to_owned()));
+    assert_eq!(
+        parameters["AlertEmail"]["Default"], "",
+        "dev may go without"
+    );
+    let subscription = &template["Resources"]["AlertsEmailSubscription"];
+    assert_eq!(subscription["Condition"], "HasAlertEmail");
+    let subscription = &subscription["Properties"];
+    assert_eq!(subscription["Protocol"], "email");
+    assert_eq!(
+        target(&subscription["TopicArn"]).as_deref(),
+        Some("AlertsTopic")
+    );
+    assert_eq!(
+        target(&subscription["Endpoint"]).as_deref(),
+        Some("AlertEmail")
+    );
+
+    // An address samconfig.toml passes must be a real one: a placeholder would pass the rule and
+    // send prod's alerts nowhere. (It names none: see docs/deployment.md.)
+    let config = samconfig();
+    for env in ["dev", "prod"] {
+        let overrides = config[env]["deploy"]["parameters"]["parameter_overrides"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for address in overrides
+            .iter()
+            .filter_map(|o| o.strip_prefix("AlertEmail="))
+        {
+            let domain = address.rsplit('@').next().unwrap_or_default();
+            assert!(
+                address.contains('@') && !domain.starts_with("example."),
+                "{env}: AlertEmail={address}"
+            );
+        }
+    }
+}
