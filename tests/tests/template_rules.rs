@@ -582,3 +582,134 @@ fn prod_is_never_deployed_without_an_alert_address() {
         }
     }
 }
+
+/// The operations dashboard's body as JSON, each `${Name}` of its `!Sub` replaced by `Name`.
+fn dashboard(template: &Value) -> serde_json::Value {
+    let body = &template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"];
+    let text = call(body, "Sub")
+        .and_then(Value::as_str)
+        .expect("DashboardBody: !Sub text");
+    let mut substituted = String::new();
+    let mut rest = text;
+    while let Some((before, after)) = rest.split_once("${") {
+        let (name, after) = after.split_once('}').expect("a closed ${...}");
+        substituted.push_str(before);
+        substituted.push_str(name);
+        rest = after;
+    }
+    substituted.push_str(rest);
+    serde_json::from_str(&substituted).expect("the dashboard body is JSON")
+}
+
+/// A widget's metric rows with CloudWatch's `"."` shorthand resolved: `[namespace, name,
+/// dimension, value, ...]` and the row's options, expressions left out.
+fn metric_rows(widget: &serde_json::Value) -> Vec<(Vec<String>, serde_json::Value)> {
+    let mut rows = Vec::new();
+    let mut previous: Vec<String> = Vec::new();
+    for row in widget["properties"]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let items = row.as_array().cloned().unwrap_or_default();
+        let (fields, options): (Vec<_>, Vec<_>) = items.iter().partition(|i| i.is_string());
+        if fields.is_empty() {
+            continue;
+        }
+        let fields: Vec<String> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match f.as_str() {
+                Some(".") => previous.get(i).cloned().unwrap_or_default(),
+                other => other.unwrap_or_default().to_owned(),
+            })
+            .collect();
+        previous.clone_from(&fields);
+        let options = options.first().map(|o| (*o).clone()).unwrap_or_default();
+        rows.push((fields, options));
+    }
+    rows
+}
+
+#[test]
+fn the_dashboards_outcome_rates_read_the_metrics_the_product_emits() {
+    use shared::metrics::MetricName;
+    let emitted = [
+        MetricName::ExecutionsStarted,
+        MetricName::ExecutionsSucceeded,
+        MetricName::ExecutionsPartial,
+        MetricName::ExecutionsFailed,
+        MetricName::ExecutionDuration,
+        MetricName::ActionsProcessed,
+        MetricName::ActionsFailed,
+        MetricName::AiLatency,
+        MetricName::AiRetries,
+    ]
+    .map(MetricName::as_str);
+    let dashboard = dashboard(&template());
+    let widgets = dashboard["widgets"].as_array().cloned().unwrap_or_default();
+
+    // Wherever the dashboard reads the product's namespace, it reads a metric the product emits,
+    // by the Environment dimension the functions write.
+    for widget in &widgets {
+        for (fields, _) in metric_rows(widget) {
+            if fields[0] != "MetricsNamespace" {
+                continue;
+            }
+            assert!(emitted.contains(&fields[1].as_str()), "{fields:?}");
+            assert_eq!(fields[2..], ["Environment", "Environment"], "{fields:?}");
+        }
+    }
+
+    let outcomes = widgets
+        .iter()
+        .find(|w| {
+            w["properties"]["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|row| row[0]["label"] == "success %")
+        })
+        .expect("a widget shows the success rate");
+    let expressions: Vec<(String, String)> = outcomes["properties"]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| {
+            let expression = row[0]["expression"].as_str()?;
+            Some((row[0]["label"].as_str()?.to_owned(), expression.to_owned()))
+        })
+        .collect();
+    let labels: Vec<&str> = expressions.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["success %", "partial %", "failed %"]);
+
+    let mut by_id = std::collections::BTreeMap::new();
+    for (fields, options) in metric_rows(outcomes) {
+        assert_eq!(fields[0], "MetricsNamespace", "not AWS/States: {fields:?}");
+        assert_eq!(options["stat"], "Sum");
+        let id = options["id"].as_str().expect("a row the expressions name");
+        by_id.insert(id.to_owned(), fields[1].clone());
+    }
+    let expected = [
+        ("started", MetricName::ExecutionsStarted),
+        ("succeeded", MetricName::ExecutionsSucceeded),
+        ("partial", MetricName::ExecutionsPartial),
+        ("failed", MetricName::ExecutionsFailed),
+    ];
+    assert_eq!(
+        by_id,
+        expected
+            .iter()
+            .map(|(id, name)| ((*id).to_owned(), name.as_str().to_owned()))
+            .collect()
+    );
+    for ((_, expression), id) in expressions.iter().zip(["succeeded", "partial", "failed"]) {
+        assert_eq!(
+            expression,
+            &format!(
+                "IF(started > 0, 100 * {id} / started, {})",
+                if id == "succeeded" { 100 } else { 0 }
+            )
+        );
+    }
+}
