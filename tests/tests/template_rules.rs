@@ -11,7 +11,9 @@ use shared::aws::dynamodb::{
 };
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, AI_CLIENT_TIMEOUT_SECONDS, RUN_LIMIT_SECONDS};
 use shared::records::WorkflowExecution;
-use workflow_tests::{definition_text, repo_root, resources_of, samconfig, template};
+use workflow_tests::{
+    all_states, definition, definition_text, repo_root, resources_of, samconfig, template,
+};
 
 /// CloudWatch Logs' vended-delivery API, which has no resource-level permissions: the only
 /// actions a statement may grant on every resource (Step Functions logging needs them).
@@ -712,4 +714,64 @@ fn the_dashboards_outcome_rates_read_the_metrics_the_product_emits() {
             )
         );
     }
+}
+
+/// How many times each state named `name` can run at once within one execution: the product of
+/// the `MaxConcurrency` of the Maps around it (0, unbounded, counts as no bound: `None`).
+fn concurrency_of(states: &serde_json::Value, name: &str, around: Option<u64>) -> Vec<Option<u64>> {
+    let mut found = Vec::new();
+    for (state_name, state) in states.as_object().into_iter().flatten() {
+        if state_name == name {
+            found.push(around);
+        }
+        let inner = state.get("ItemProcessor").or_else(|| state.get("Iterator"));
+        if let Some(inner) = inner {
+            let bound = match state["MaxConcurrency"].as_u64() {
+                Some(n) if n > 0 => around.map(|a| a * n),
+                _ => None,
+            };
+            found.extend(concurrency_of(&inner["States"], name, bound));
+        }
+        for branch in state["Branches"].as_array().into_iter().flatten() {
+            found.extend(concurrency_of(&branch["States"], name, around));
+        }
+    }
+    found
+}
+
+#[test]
+fn generate_tasks_reserves_the_model_calls_one_run_makes_at_once() {
+    let template = template();
+    let reserved = template["Resources"]["GenerateTasksFunction"]["Properties"]
+        ["ReservedConcurrentExecutions"]
+        .as_u64()
+        .expect("GenerateTasksFunction has reserved concurrency");
+    let at_once = concurrency_of(&definition()["States"], "GenerateTasks", Some(1));
+    assert_eq!(at_once, [Some(reserved)], "outer Map × inner Map");
+    // Calls beyond the reservation are throttled by Lambda; the state machine retries those.
+    let states = all_states(&definition()["States"]);
+    let (_, generate) = states
+        .iter()
+        .find(|(name, _)| name == "GenerateTasks")
+        .expect("GenerateTasks");
+    let retried = generate["Retry"][0]["ErrorEquals"].as_array();
+    assert!(retried
+        .into_iter()
+        .flatten()
+        .any(|e| e == "Lambda.TooManyRequestsException"));
+}
+
+#[test]
+fn the_http_api_is_throttled_as_a_whole() {
+    let template = template();
+    let settings = &template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    let rate = settings["ThrottlingRateLimit"]
+        .as_u64()
+        .expect("a steady rate, requests per second");
+    let burst = settings["ThrottlingBurstLimit"]
+        .as_u64()
+        .expect("a burst, requests");
+    assert!(rate > 0 && burst >= rate, "rate {rate}, burst {burst}");
+    // A status page polls get-status every 2 s: the rate carries 100 pages watching at once.
+    assert!(rate * 2 >= 100, "rate {rate}");
 }
