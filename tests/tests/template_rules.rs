@@ -1,6 +1,8 @@
 //! The rules the SAM template must keep beyond what cfn-lint and `sam validate` check: every
 //! function built the same way, least privilege, the tables the adapters query, the definition's
-//! substitutions, the status-change rule and the per-environment schedule.
+//! substitutions, the status-change rule, the per-environment schedule, alerts that reach someone
+//! (the topic's key and policies, prod's address), the metrics the dashboard and alarms read, and
+//! the guards on cost and abuse.
 
 use std::collections::BTreeSet;
 
@@ -774,4 +776,108 @@ fn the_http_api_is_throttled_as_a_whole() {
     assert!(rate > 0 && burst >= rate, "rate {rate}, burst {burst}");
     // A status page polls get-status every 2 s: the rate carries 100 pages watching at once.
     assert!(rate * 2 >= 100, "rate {rate}");
+}
+
+/// An alarm's single metric: namespace, name, and its dimensions as (name, value) pairs.
+fn alarm_metric(alarm: &Value) -> (String, String, Vec<(String, Value)>) {
+    let properties = &alarm["Properties"];
+    let dimensions = properties["Dimensions"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["Name"].as_str().unwrap_or_default().to_owned(),
+                d["Value"].clone(),
+            )
+        })
+        .collect();
+    (
+        properties["Namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        properties["MetricName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        dimensions,
+    )
+}
+
+#[test]
+fn a_day_of_model_calls_above_the_limit_alerts_in_every_region() {
+    let template = template();
+    let alarm = &template["Resources"]["ModelInvocationsDailyAlarm"];
+    assert!(
+        alarm["Condition"].is_null(),
+        "Bedrock's metrics exist wherever it runs"
+    );
+    let (namespace, name, dimensions) = alarm_metric(alarm);
+    assert_eq!(
+        (namespace.as_str(), name.as_str()),
+        ("AWS/Bedrock", "Invocations")
+    );
+    let [(dimension, model)] = dimensions.as_slice() else {
+        panic!("one dimension: {dimensions:?}");
+    };
+    assert_eq!(dimension, "ModelId");
+    assert_eq!(target(model).as_deref(), Some("BedrockModelId"));
+    let properties = &alarm["Properties"];
+    assert_eq!(properties["Statistic"], "Sum");
+    assert_eq!(properties["Period"].as_u64(), Some(86_400));
+    assert_eq!(properties["EvaluationPeriods"].as_u64(), Some(1));
+    assert_eq!(properties["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(
+        target(&properties["Threshold"]).as_deref(),
+        Some("DailyModelInvocationLimit")
+    );
+    assert_eq!(
+        target(&properties["AlarmActions"][0]).as_deref(),
+        Some("AlertsTopic")
+    );
+    let limit = &template["Parameters"]["DailyModelInvocationLimit"];
+    assert_eq!(limit["Type"], "Number");
+    let default = limit["Default"].as_u64().unwrap_or_default();
+    assert!(
+        default >= shared::workflow::MAX_ACTIONS_PER_RUN as u64,
+        "a day allows at least one full run: {default}"
+    );
+}
+
+#[test]
+fn the_billing_alarm_is_made_only_where_billing_metrics_exist() {
+    let template = template();
+    let condition = call(&template["Conditions"]["IsUsEast1"], "Equals").expect("!Equals");
+    assert_eq!(target(&condition[0]).as_deref(), Some("AWS::Region"));
+    assert_eq!(condition[1], "us-east-1");
+
+    let billing: Vec<(String, Value)> = resources_of(&template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, alarm)| alarm_metric(alarm).0 == "AWS/Billing")
+        .collect();
+    let [(id, alarm)] = billing.as_slice() else {
+        panic!("one billing alarm: {billing:?}");
+    };
+    assert_eq!(alarm["Condition"], "IsUsEast1", "{id}");
+    let (_, name, dimensions) = alarm_metric(alarm);
+    assert_eq!(name, "EstimatedCharges");
+    let [(dimension, currency)] = dimensions.as_slice() else {
+        panic!("one dimension: {dimensions:?}");
+    };
+    assert_eq!(
+        (dimension.as_str(), currency),
+        ("Currency", &Value::from("USD"))
+    );
+    let properties = &alarm["Properties"];
+    assert_eq!(properties["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(
+        target(&properties["Threshold"]).as_deref(),
+        Some("MonthlyBudgetUsd")
+    );
+    assert_eq!(
+        target(&properties["AlarmActions"][0]).as_deref(),
+        Some("AlertsTopic")
+    );
+    assert_eq!(template["Parameters"]["MonthlyBudgetUsd"]["Type"], "Number");
 }
