@@ -59,6 +59,43 @@ impl TableNames {
             executions: super::env("EXECUTIONS_TABLE")?,
         })
     }
+
+    /// Each table with the environment variable [`TableNames::from_env`] reads its name from.
+    pub fn by_variable(&self) -> [(&'static str, &str); 4] {
+        [
+            ("GOALS_TABLE", &self.goals),
+            ("ACTIONS_TABLE", &self.actions),
+            ("TASKS_TABLE", &self.tasks),
+            ("EXECUTIONS_TABLE", &self.executions),
+        ]
+    }
+}
+
+/// Why [`DynamoStore::check_tables`] found the store unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TablesError {
+    /// A table the store uses does not exist.
+    #[error("table {table} (named by {variable}) does not exist")]
+    Missing {
+        table: String,
+        variable: &'static str,
+    },
+    /// The endpoint did not answer: refused, unresolvable, or silent past the deadline.
+    #[error("cannot reach DynamoDB: {0}")]
+    Unreachable(String),
+    /// DynamoDB answered with another error (credentials, a malformed answer, ...).
+    #[error("cannot describe table {table}: {cause}")]
+    Other { table: String, cause: String },
+}
+
+/// The innermost cause of an error, which says what went wrong in the fewest words
+/// ("Connection refused (os error 111)").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = e;
+    while let Some(source) = e.source() {
+        e = source;
+    }
+    e.to_string()
 }
 
 pub struct DynamoStore {
@@ -74,6 +111,49 @@ impl DynamoStore {
     /// The store a function's environment names.
     pub fn from_env(sdk_config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self::new(Client::new(sdk_config), TableNames::from_env()?))
+    }
+
+    /// Describes the four tables, in [`TableNames::by_variable`] order, and stops at the first
+    /// that is missing or cannot be described; an endpoint silent for `within` is unreachable.
+    pub async fn check_tables(&self, within: Duration) -> Result<(), TablesError> {
+        let check = async {
+            for (variable, table) in self.tables.by_variable() {
+                let Err(e) = self.client.describe_table().table_name(table).send().await else {
+                    continue;
+                };
+                return Err(match &e {
+                    SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                        TablesError::Unreachable(root_cause(&e))
+                    }
+                    _ if e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                    {
+                        TablesError::Missing {
+                            table: table.to_owned(),
+                            variable,
+                        }
+                    }
+                    _ => TablesError::Other {
+                        table: table.to_owned(),
+                        cause: match (e.code(), e.message()) {
+                            (Some(code), Some(message)) => format!("{code}: {message}"),
+                            (Some(code), None) => code.to_owned(),
+                            _ => root_cause(&e),
+                        },
+                    },
+                });
+            }
+            Ok(())
+        };
+        tokio::time::timeout(within, check)
+            .await
+            .unwrap_or_else(|_| {
+                Err(TablesError::Unreachable(format!(
+                    "no answer within {} s",
+                    within.as_secs_f64()
+                )))
+            })
     }
 }
 

@@ -8,7 +8,7 @@ pub mod sfn;
 pub mod sns;
 
 pub use bedrock::BedrockGenerator;
-pub use dynamodb::{DynamoStore, TableNames};
+pub use dynamodb::{DynamoStore, TableNames, TablesError};
 pub use s3::S3Archive;
 pub use sfn::StepFunctionsControl;
 pub use sns::SnsNotifier;
