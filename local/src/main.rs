@@ -119,10 +119,16 @@ struct RunArgs {
     aws_endpoint: Option<String>,
 }
 
+/// How long `--aws-endpoint`'s table check waits for the endpoint before calling it unreachable.
+#[cfg(feature = "aws")]
+const TABLE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[cfg(feature = "aws")]
 fn aws_store(endpoint: &str) -> Result<Arc<dyn shared::ports::Store>, String> {
     use shared::aws::{DynamoStore, TableNames};
-    let tables = TableNames::from_env().unwrap_or_else(|_| TableNames {
+    let named = TableNames::from_env().ok();
+    let from_env = named.is_some();
+    let tables = named.unwrap_or_else(|| TableNames {
         goals: "GoalsTable".into(),
         actions: "ActionsTable".into(),
         tasks: "TasksTable".into(),
@@ -145,10 +151,50 @@ fn aws_store(endpoint: &str) -> Result<Arc<dyn shared::ports::Store>, String> {
         ));
     }
     let config = runtime.block_on(loader.load());
-    Ok(Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        tables,
-    )))
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
+    runtime
+        .block_on(store.check_tables(TABLE_CHECK_TIMEOUT))
+        .map_err(|e| tables_message(&e, endpoint, from_env))?;
+    Ok(Arc::new(store))
+}
+
+/// What `--aws-endpoint` says when its tables cannot be used: which table, where, and how to
+/// create it.
+#[cfg(feature = "aws")]
+fn tables_message(e: &shared::aws::TablesError, endpoint: &str, from_env: bool) -> String {
+    use shared::aws::TablesError;
+    match e {
+        TablesError::Unreachable(cause) => {
+            format!("cannot reach the AWS endpoint {endpoint}: {cause}")
+        }
+        TablesError::Missing { table, variable } => {
+            let (missing, seed) = if from_env {
+                (
+                    format!("table {table}, named by {variable}, does not exist at {endpoint}."),
+                    "unset GOALS_TABLE, ACTIONS_TABLE, TASKS_TABLE and EXECUTIONS_TABLE and \
+                     create the tables under their template names",
+                )
+            } else {
+                (
+                    format!(
+                        "table {table} does not exist at {endpoint} (the default name; {variable} \
+                         names it instead once GOALS_TABLE, ACTIONS_TABLE, TASKS_TABLE and \
+                         EXECUTIONS_TABLE are all set)."
+                    ),
+                    "create the tables",
+                )
+            };
+            format!(
+                "{missing} Either deploy the stack to a local moto server with `python3 \
+                 scripts/deploy-local.py --serve dev`, which keeps the server running and prints \
+                 its endpoint and the table names, then pass that endpoint to --aws-endpoint and \
+                 set GOALS_TABLE, ACTIONS_TABLE, TASKS_TABLE and EXECUTIONS_TABLE to those names; \
+                 or {seed} from template.yaml at this endpoint with `python3 scripts/seed_moto.py \
+                 {endpoint}`."
+            )
+        }
+        TablesError::Other { .. } => format!("AWS endpoint {endpoint}: {e}"),
+    }
 }
 
 #[cfg(not(feature = "aws"))]
