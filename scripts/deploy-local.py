@@ -5,9 +5,10 @@ samconfig.toml defines, and reads the deployed stacks back.
     python3 scripts/deploy-local.py --serve        ... and keep the server running until Ctrl-C
     python3 scripts/deploy-local.py --verify       the deployment test the test command runs
 
-Each deploy is what `sam deploy` does in an account, with two steps moto's CloudFormation does not
-take done here first: the SAM transform (samtranslator, the SAM CLI's own library, run on the
-template `sam package` wrote) and reading a state machine's DefinitionS3Location. The SSM parameters
+Each deploy is what `sam deploy` does in an account, with what moto's CloudFormation does not do
+done here: the SAM transform (samtranslator, the SAM CLI's own library, run on the template
+`sam package` wrote), reading a state machine's DefinitionS3Location, parsing a key policy given as
+an object, and enabling a table's TimeToLiveSpecification. The SSM parameters
 an environment names are seeded first. The functions' code is the host build of each binary
 (`cargo build --bins`; moto stores the code and never runs it), or `sam build`'s when
 .aws-sam/build/template.yaml exists.
@@ -256,10 +257,25 @@ def deploy(env, account, built, workdir, template_override=None):
                "--no-resolve-s3", "--region", env.region, "--no-confirm-changeset",
                "--no-fail-on-empty-changeset", "--parameter-overrides", *overrides]
     try:
-        return run(command, account, f"sam deploy of {env.stack}")
+        output = run(command, account, f"sam deploy of {env.stack}")
     except DeployError as e:
         reasons = stack_failures(account, env.stack)
         raise DeployError(f"{e}\n{reasons}" if reasons else str(e)) from None
+    enable_time_to_live(account, json.loads(transformed.read_text()), env.stack)
+    return output
+
+
+def enable_time_to_live(account, template, stack):
+    """Turns on each table's TimeToLiveSpecification, which moto's CloudFormation ignores."""
+    cfn = account.client("cloudformation")
+    ddb = account.client("dynamodb")
+    for logical, resource in template["Resources"].items():
+        ttl = resource.get("Properties", {}).get("TimeToLiveSpecification")
+        if resource["Type"] == "AWS::DynamoDB::Table" and ttl and ttl.get("Enabled"):
+            table = cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical)
+            name = table["StackResourceDetail"]["PhysicalResourceId"]
+            if ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]["TimeToLiveStatus"] != "ENABLED":
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
 
 
 def stack_failures(account, stack):

@@ -16,14 +16,16 @@ use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
 use shared::metrics::{MetricSink, NoMetrics};
 use shared::naming;
 use shared::offline::OfflineGenerator;
-use shared::ports::{ExecutionControl, ExecutionDescription, StartOutcome, Store, TaskGenerator};
+use shared::ports::{
+    ExecutionControl, ExecutionDescription, Notifier, StartOutcome, Store, TaskGenerator,
+};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 use shared::{DomainError, ErrorCode};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::definition::{Definition, DefinitionError};
-use crate::executor::{ExecutionResult, ExecutionStatus, Executor};
+use crate::executor::{ExecutionResult, Executor};
 use crate::invoker::{FunctionError, LambdaInvoker, LatencyInvoker};
 
 /// The definition the product deploys, built into the binary.
@@ -59,6 +61,26 @@ pub fn local_definition() -> Result<Definition, DefinitionError> {
     Definition::parse_with(DEFINITION, &substitutions)
 }
 
+/// Whether an EventBridge event pattern matches `event`: every field the pattern names must hold
+/// one of the pattern's values (an object matches field by field). Content filters (prefix,
+/// numeric, exists, ...) are not supported and match nothing.
+pub fn event_pattern_matches(pattern: &Value, event: &Value) -> bool {
+    let Some(fields) = pattern.as_object() else {
+        return false;
+    };
+    fields.iter().all(|(field, expected)| {
+        let actual = &event[field.as_str()];
+        match expected {
+            Value::Object(_) => event_pattern_matches(expected, actual),
+            Value::Array(values) => values.iter().any(|v| match actual {
+                Value::Array(items) => items.contains(v),
+                other => !v.is_object() && v == other,
+            }),
+            _ => false,
+        }
+    })
+}
+
 /// The handlers' view of the executor's clock.
 struct HandlerClock(Arc<dyn Clock>);
 
@@ -68,9 +90,38 @@ impl shared::ports::Clock for HandlerClock {
     }
 }
 
+/// The project's handlers and the ports they run over: one set of ports for every function (the
+/// embedded default), or each function of a deployed stack with its own.
+enum Handlers {
+    Shared(Ports),
+    /// Deployed function name -> the binary it runs and the ports its environment names.
+    Deployed(HashMap<String, (String, Ports)>),
+}
+
+impl Handlers {
+    /// Invokes a function by name or ARN; a deployed stack's are also found by their binary's name.
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, DomainError> {
+        match self {
+            Handlers::Shared(ports) => ports.invoke(function, payload).await,
+            Handlers::Deployed(functions) => {
+                let name = embedded_handlers::function_name(function);
+                let found = functions
+                    .get(name)
+                    .or_else(|| functions.values().find(|(binary, _)| binary == name));
+                match found {
+                    Some((binary, ports)) => ports.invoke(binary, payload).await,
+                    None => Err(DomainError::not_found(format!(
+                        "no function named {name} in this stack"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
 /// Calls the project's handlers in process; counts invocations for the cost estimate.
 pub struct InProcessInvoker {
-    ports: Ports,
+    handlers: Arc<Handlers>,
     invocations: Mutex<u64>,
 }
 
@@ -80,7 +131,7 @@ impl LambdaInvoker for InProcessInvoker {
         if let Ok(mut n) = self.invocations.lock() {
             *n += 1;
         }
-        self.ports
+        self.handlers
             .invoke(function_name, payload)
             .await
             .map_err(|e| FunctionError::unhandled(e.error_type(), e.to_string()))
@@ -98,11 +149,20 @@ struct Pending {
 /// Step Functions for start-workflow and cancel: a start is queued for [`LocalStack::run`] to
 /// execute; a stop ends the running execution ABORTED. Names follow the service's rules.
 pub struct LocalExecutions {
+    state_machine_arn: String,
     clock: Arc<dyn Clock>,
     pending: Mutex<Pending>,
 }
 
 impl LocalExecutions {
+    fn new(state_machine_arn: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(LocalExecutions {
+            state_machine_arn: state_machine_arn.to_owned(),
+            clock,
+            pending: Mutex::new(Pending::default()),
+        })
+    }
+
     fn pending(&self) -> Result<std::sync::MutexGuard<'_, Pending>, DomainError> {
         self.pending
             .lock()
@@ -113,7 +173,7 @@ impl LocalExecutions {
 #[async_trait]
 impl ExecutionControl for LocalExecutions {
     fn execution_arn(&self, name: &str) -> String {
-        naming::execution_arn(EXAMPLE_STATE_MACHINE_ARN, name)
+        naming::execution_arn(&self.state_machine_arn, name)
     }
 
     async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, DomainError> {
@@ -213,14 +273,42 @@ impl ExampleGoal {
     }
 }
 
+/// The EventBridge rule that sends a run's status changes to the finaliser.
+#[derive(Debug, Clone)]
+pub struct StatusChangeRule {
+    /// The rule's event pattern.
+    pub pattern: Value,
+    /// The function it targets, by name or ARN.
+    pub target: String,
+}
+
+/// A function of a deployed stack: its name, the binary its code is, and the ports its deployed
+/// environment names.
+pub struct DeployedFunction {
+    pub name: String,
+    pub binary: String,
+    pub store: Arc<dyn Store>,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+/// A deployed stack, read back: what [`LocalStack::deployed`] runs.
+pub struct Deployment {
+    pub state_machine_arn: String,
+    pub definition: Definition,
+    pub functions: Vec<DeployedFunction>,
+    pub status_change_rule: StatusChangeRule,
+}
+
 /// The embedded product: store, handlers, executor.
 pub struct LocalStack {
     pub store: Arc<dyn Store>,
+    /// The alerts of the embedded handlers (a deployed stack's go to its own topic).
     pub notifier: Arc<RecordingNotifier>,
-    pub ports: Ports,
+    handlers: Arc<Handlers>,
     executions: Arc<LocalExecutions>,
     invoker: Arc<InProcessInvoker>,
     executor: Executor,
+    status_change_rule: StatusChangeRule,
 }
 
 /// What a run did, for people (`sfn-local run`) and machines (`--json`).
@@ -264,10 +352,7 @@ impl LocalStack {
         metrics: Arc<dyn MetricSink>,
     ) -> Result<Self, DefinitionError> {
         let notifier = Arc::new(RecordingNotifier::default());
-        let executions = Arc::new(LocalExecutions {
-            clock: clock.clone(),
-            pending: Mutex::new(Pending::default()),
-        });
+        let executions = LocalExecutions::new(EXAMPLE_STATE_MACHINE_ARN, clock.clone());
         let ports = Ports {
             store: store.clone(),
             generator,
@@ -277,8 +362,80 @@ impl LocalStack {
             clock: Arc::new(HandlerClock(clock.clone())),
             metrics,
         };
+        let rule = StatusChangeRule {
+            pattern: json!({
+                "source": ["aws.states"],
+                "detail-type": ["Step Functions Execution Status Change"],
+                "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [EXAMPLE_STATE_MACHINE_ARN]},
+            }),
+            target: "finalize-execution".into(),
+        };
+        Ok(Self::assemble(
+            store,
+            notifier,
+            Handlers::Shared(ports),
+            executions,
+            local_definition()?,
+            rule,
+            clock,
+            latency,
+        ))
+    }
+
+    /// A deployed stack's definition and functions, each function over the ports its deployed
+    /// environment names; `store` is the one the caller reads (the same tables).
+    pub fn deployed(
+        deployment: Deployment,
+        store: Arc<dyn Store>,
+        generator: Arc<dyn TaskGenerator>,
+        clock: Arc<dyn Clock>,
+        latency: Option<Latency>,
+        metrics: Arc<dyn MetricSink>,
+    ) -> Self {
+        let executions = LocalExecutions::new(&deployment.state_machine_arn, clock.clone());
+        let archive: Arc<dyn shared::ports::Archive> = Arc::new(InMemoryArchive::default());
+        let functions = deployment
+            .functions
+            .into_iter()
+            .map(|f| {
+                let ports = Ports {
+                    store: f.store,
+                    generator: generator.clone(),
+                    notifier: f.notifier,
+                    control: executions.clone(),
+                    archive: archive.clone(),
+                    clock: Arc::new(HandlerClock(clock.clone())),
+                    metrics: metrics.clone(),
+                };
+                (f.name, (f.binary, ports))
+            })
+            .collect();
+        Self::assemble(
+            store,
+            Arc::new(RecordingNotifier::default()),
+            Handlers::Deployed(functions),
+            executions,
+            deployment.definition,
+            deployment.status_change_rule,
+            clock,
+            latency,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        store: Arc<dyn Store>,
+        notifier: Arc<RecordingNotifier>,
+        handlers: Handlers,
+        executions: Arc<LocalExecutions>,
+        definition: Definition,
+        status_change_rule: StatusChangeRule,
+        clock: Arc<dyn Clock>,
+        latency: Option<Latency>,
+    ) -> Self {
+        let handlers = Arc::new(handlers);
         let invoker = Arc::new(InProcessInvoker {
-            ports: ports.clone(),
+            handlers: handlers.clone(),
             invocations: Mutex::new(0),
         });
         let dispatch: Arc<dyn LambdaInvoker> = match latency {
@@ -289,16 +446,22 @@ impl LocalStack {
             }),
             None => invoker.clone(),
         };
-        let executor = Executor::new(local_definition()?, dispatch, clock)
-            .with_state_machine_arn(EXAMPLE_STATE_MACHINE_ARN);
-        Ok(Self {
+        let executor = Executor::new(definition, dispatch, clock)
+            .with_state_machine_arn(&executions.state_machine_arn);
+        Self {
             store,
             notifier,
-            ports,
+            handlers,
             executions,
             invoker,
             executor,
-        })
+            status_change_rule,
+        }
+    }
+
+    /// Invokes one of the stack's functions, as Lambda would.
+    pub async fn invoke(&self, function: &str, payload: Value) -> Result<Value, DomainError> {
+        self.handlers.invoke(function, payload).await
     }
 
     /// Calls an API route's handler as API Gateway would, for `user`.
@@ -324,7 +487,6 @@ impl LocalStack {
             "isBase64Encoded": false,
         });
         let response = self
-            .ports
             .invoke(function, event)
             .await
             .unwrap_or_else(|e| json!({"error": e.to_string()}));
@@ -373,9 +535,10 @@ impl LocalStack {
         }
     }
 
-    /// Executes a run started through this stack to its end, then does what the status-change
-    /// rule does for runs that end FAILED, TIMED_OUT or ABORTED (the finaliser). Each started run
-    /// executes once: a run that has already executed, or was not started here, is refused.
+    /// Executes a run started through this stack to its end, then sends its status change to
+    /// the rule's target when the rule's pattern matches it, as EventBridge does (the finaliser,
+    /// for runs that end FAILED, TIMED_OUT or ABORTED). Each started run executes once: a run that
+    /// has already executed, or was not started here, is refused.
     pub async fn run(&self, execution_arn: &str) -> Result<ExecutionResult, String> {
         let name = naming::execution_name_of(execution_arn).to_owned();
         let (input, mut stop) = {
@@ -410,20 +573,23 @@ impl LocalStack {
                 d.cause.clone_from(&result.cause);
             }
         }
-        if result.status != ExecutionStatus::Succeeded {
-            let event = json!({
-                "version": "0", "id": uuid::Uuid::new_v4().to_string(),
-                "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
-                "account": "123456789012", "time": result.stopped_at, "region": "us-east-1",
-                "resources": [execution_arn],
-                "detail": {
-                    "executionArn": execution_arn, "stateMachineArn": EXAMPLE_STATE_MACHINE_ARN,
-                    "name": name, "status": result.status.as_str(),
-                    "startDate": result.started_at.timestamp_millis(), "stopDate": result.stopped_at.timestamp_millis(),
-                    "error": result.error, "cause": result.cause,
-                },
-            });
-            if let Err(e) = self.ports.invoke("finalize-execution", event).await {
+        let state_machine_arn = &self.executions.state_machine_arn;
+        let arn_part = |i: usize| state_machine_arn.split(':').nth(i).unwrap_or_default();
+        let event = json!({
+            "version": "0", "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+            "account": arn_part(4), "time": result.stopped_at, "region": arn_part(3),
+            "resources": [execution_arn],
+            "detail": {
+                "executionArn": execution_arn, "stateMachineArn": state_machine_arn,
+                "name": name, "status": result.status.as_str(),
+                "startDate": result.started_at.timestamp_millis(), "stopDate": result.stopped_at.timestamp_millis(),
+                "error": result.error, "cause": result.cause,
+            },
+        });
+        let rule = &self.status_change_rule;
+        if event_pattern_matches(&rule.pattern, &event) {
+            if let Err(e) = self.invoke(&rule.target, event).await {
                 eprintln!("sfn-local: finalising {execution_arn} failed: {e}");
             }
         }
@@ -479,5 +645,31 @@ impl LocalStack {
                 + lambda_invocations as f64 * PRICE_PER_LAMBDA_REQUEST,
             alerts: self.notifier.alerts().len(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_patterns_match_field_by_field() {
+        let pattern =
+            json!({"source": ["aws.states"], "detail": {"status": ["FAILED", "ABORTED"]}});
+        let event = |status: &str| json!({"source": "aws.states", "detail": {"status": status}});
+        assert!(event_pattern_matches(&pattern, &event("ABORTED")));
+        assert!(!event_pattern_matches(&pattern, &event("SUCCEEDED")));
+        assert!(!event_pattern_matches(
+            &pattern,
+            &json!({"source": "aws.events", "detail": {"status": "FAILED"}})
+        ));
+        assert!(event_pattern_matches(
+            &json!({"resources": ["arn:x"]}),
+            &json!({"resources": ["arn:y", "arn:x"]})
+        ));
+        assert!(!event_pattern_matches(
+            &json!({"source": [{"prefix": "aws."}]}),
+            &json!({"source": "aws.states"})
+        ));
     }
 }

@@ -339,7 +339,7 @@ async fn call(State(app): State<Arc<App>>, function: &'static str, request: Requ
         "body": body,
         "isBase64Encoded": is_base64,
     });
-    let response = match app.stack.ports.invoke(function, event).await {
+    let response = match app.stack.invoke(function, event).await {
         Ok(response) => response,
         Err(e) => {
             // A function that fails rather than answers: API Gateway's own 500.

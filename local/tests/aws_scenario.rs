@@ -7,32 +7,26 @@ mod support;
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use aws_config::SdkConfig;
-use chrono::{DateTime, Utc};
 use common::{
     assert_model_outcome, assert_store_outcome, model, run_with, stack, Fault, FaultyStore,
     SaveFault,
 };
 use serde_json::{json, Value};
+use sfn_local::offclock::OffClockStore;
 use sfn_local::run::LocalStack;
 use sfn_local::{ExecutionStatus, RealClock, VirtualClock};
 use shared::aws::{DynamoStore, TableNames};
 use shared::examples::{example_goal, mark, seed};
 use shared::metrics::NoMetrics;
 use shared::offline::{offline_tasks, OfflineGenerator};
-use shared::ports::{Counted, Store};
-use shared::records::{
-    Action, ActionOutcome, ExecutionStatus as RecordStatus, Goal, GoalStatus, RunEnd, Task,
-    WorkflowExecution,
-};
-use shared::StoreError;
+use shared::ports::Store;
+use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sixty_four_action_run_on_dynamodb() {
@@ -108,137 +102,6 @@ async fn a_sixty_four_action_run_on_dynamodb() {
     );
 }
 
-/// A DynamoStore whose calls run on a runtime of real time, under `spawn_blocking`: the run's
-/// paused clock stands still while they wait on moto, so only virtual waits and timeouts elapse.
-struct OffClock {
-    inner: Arc<DynamoStore>,
-    io: tokio::runtime::Handle,
-}
-
-impl OffClock {
-    async fn call<T, F>(&self, f: impl FnOnce(Arc<DynamoStore>) -> F + Send + 'static) -> T
-    where
-        F: Future<Output = T>,
-        T: Send + 'static,
-    {
-        let (store, io) = (self.inner.clone(), self.io.clone());
-        tokio::task::spawn_blocking(move || io.block_on(f(store)))
-            .await
-            .expect("a DynamoDB call")
-    }
-}
-
-#[async_trait]
-impl Store for OffClock {
-    async fn get_goal(&self, goal_id: &str) -> Result<Option<Goal>, StoreError> {
-        let id = goal_id.to_owned();
-        self.call(move |s| async move { s.get_goal(&id).await })
-            .await
-    }
-    async fn put_goal(&self, goal: &Goal) -> Result<(), StoreError> {
-        let goal = goal.clone();
-        self.call(move |s| async move { s.put_goal(&goal).await })
-            .await
-    }
-    async fn put_actions(&self, actions: &[Action]) -> Result<(), StoreError> {
-        let actions = actions.to_vec();
-        self.call(move |s| async move { s.put_actions(&actions).await })
-            .await
-    }
-    async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError> {
-        let id = goal_id.to_owned();
-        self.call(move |s| async move { s.list_actions(&id).await })
-            .await
-    }
-    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
-        let record = record.clone();
-        self.call(move |s| async move { s.begin_run(&record).await })
-            .await
-    }
-    async fn get_execution(&self, arn: &str) -> Result<Option<WorkflowExecution>, StoreError> {
-        let arn = arn.to_owned();
-        self.call(move |s| async move { s.get_execution(&arn).await })
-            .await
-    }
-    async fn list_goal_executions(
-        &self,
-        goal_id: &str,
-    ) -> Result<Vec<WorkflowExecution>, StoreError> {
-        let id = goal_id.to_owned();
-        self.call(move |s| async move { s.list_goal_executions(&id).await })
-            .await
-    }
-    async fn list_running_started_before(
-        &self,
-        t: DateTime<Utc>,
-    ) -> Result<Vec<WorkflowExecution>, StoreError> {
-        self.call(move |s| async move { s.list_running_started_before(t).await })
-            .await
-    }
-    async fn list_started_before(
-        &self,
-        t: DateTime<Utc>,
-    ) -> Result<Vec<WorkflowExecution>, StoreError> {
-        self.call(move |s| async move { s.list_started_before(t).await })
-            .await
-    }
-    async fn set_total_actions(&self, arn: &str, total: u32) -> Result<(), StoreError> {
-        let arn = arn.to_owned();
-        self.call(move |s| async move { s.set_total_actions(&arn, total).await })
-            .await
-    }
-    async fn record_action_outcome(
-        &self,
-        arn: &str,
-        outcome: &ActionOutcome,
-        at: DateTime<Utc>,
-    ) -> Result<Counted, StoreError> {
-        let (arn, outcome) = (arn.to_owned(), outcome.clone());
-        self.call(move |s| async move { s.record_action_outcome(&arn, &outcome, at).await })
-            .await
-    }
-    async fn set_progress(
-        &self,
-        arn: &str,
-        percent: u8,
-        eta: Option<u64>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let arn = arn.to_owned();
-        self.call(move |s| async move { s.set_progress(&arn, percent, eta, at).await })
-            .await
-    }
-    async fn finish_run(&self, arn: &str, end: &RunEnd) -> Result<bool, StoreError> {
-        let (arn, end) = (arn.to_owned(), end.clone());
-        self.call(move |s| async move { s.finish_run(&arn, &end).await })
-            .await
-    }
-    async fn clear_pending_alert(&self, arn: &str) -> Result<(), StoreError> {
-        let arn = arn.to_owned();
-        self.call(move |s| async move { s.clear_pending_alert(&arn).await })
-            .await
-    }
-    async fn list_pending_alerts(&self) -> Result<Vec<WorkflowExecution>, StoreError> {
-        self.call(|s| async move { s.list_pending_alerts().await })
-            .await
-    }
-    async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
-        let tasks = tasks.to_vec();
-        self.call(move |s| async move { s.save_action_tasks(&tasks).await })
-            .await
-    }
-    async fn list_execution_tasks(&self, arn: &str) -> Result<Vec<Task>, StoreError> {
-        let arn = arn.to_owned();
-        self.call(move |s| async move { s.list_execution_tasks(&arn).await })
-            .await
-    }
-    async fn delete_execution_tasks(&self, arn: &str) -> Result<u32, StoreError> {
-        let arn = arn.to_owned();
-        self.call(move |s| async move { s.delete_execution_tasks(&arn).await })
-            .await
-    }
-}
-
 /// A moto server and the runtime of real time its SDK calls run on.
 struct Dynamo {
     // Fields drop in order: the runtime ends before moto stops.
@@ -260,17 +123,17 @@ impl Dynamo {
     }
 
     /// A store over tables of its own, created as the template defines them.
-    fn store(&self, prefix: &str) -> OffClock {
+    fn store(&self, prefix: &str) -> OffClockStore {
         let tables = self
             .io
             .block_on(support::create_tables(&self.config, prefix));
-        OffClock {
-            inner: Arc::new(DynamoStore::new(
+        OffClockStore::new(
+            Arc::new(DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&self.config),
                 tables,
             )),
-            io: self.io.handle().clone(),
-        }
+            self.io.handle().clone(),
+        )
     }
 }
 
