@@ -267,13 +267,13 @@ def deploy(env, account, built, workdir, template_override=None):
 
 def enable_time_to_live(account, template, stack):
     """Turns on each table's TimeToLiveSpecification, which moto's CloudFormation ignores."""
-    cfn = account.client("cloudformation")
+    _, resources = stack_summary(account, stack)
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
     ddb = account.client("dynamodb")
     for logical, resource in template["Resources"].items():
         ttl = resource.get("Properties", {}).get("TimeToLiveSpecification")
         if resource["Type"] == "AWS::DynamoDB::Table" and ttl and ttl.get("Enabled"):
-            table = cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical)
-            name = table["StackResourceDetail"]["PhysicalResourceId"]
+            name = physical[logical]
             if ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]["TimeToLiveStatus"] != "ENABLED":
                 ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
 
