@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check the project has: formatting, lints, all tests (unit, property, moto-backed
 # adapter and API tests, workflow scenarios, the conformance pack), the third-party validators and
-# a live invocation of every function.
+# a local deployment of the stack and a live invocation of every function.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +37,9 @@ actionlint .github/workflows/*.yml
 
 step "template and state machine validators"
 bash scripts/validate.sh
+
+step "the stack deployed into moto with sam deploy (dev and prod), read back and run end to end"
+python3 scripts/deploy-local.py --verify
 
 step "every function under cargo lambda watch, invoked with its sample event, against moto"
 bash scripts/invoke-functions.sh
