@@ -97,10 +97,11 @@ class Moto:
 
 
 class Environment:
-    """One samconfig.toml environment: its stack, region, tags and parameters."""
+    """One samconfig.toml environment: its stack, region, artifacts prefix and parameters (sam
+    deploy reads the rest, capabilities and tags, from the file itself)."""
 
-    def __init__(self, name, config_file=ROOT / "samconfig.toml"):
-        config = tomllib.loads(pathlib.Path(config_file).read_text())
+    def __init__(self, name):
+        config = tomllib.loads((ROOT / "samconfig.toml").read_text())
         if name not in Environment.names(config):
             raise DeployError(f"unknown environment '{name}': samconfig.toml deploys "
                               f"{', '.join(Environment.names(config))}")
@@ -109,8 +110,6 @@ class Environment:
         self.stack = deploy["stack_name"]
         self.region = deploy["region"]
         self.prefix = deploy.get("s3_prefix", self.stack)
-        self.capabilities = deploy["capabilities"].split()
-        self.tags = deploy.get("tags", "")
         self.parameters = dict(p.split("=", 1) for p in deploy["parameter_overrides"])
         if self.parameters.get("Environment") == "prod":
             self.parameters.setdefault("AlertEmail", ALERT_EMAIL)
@@ -181,8 +180,8 @@ def built_template(workdir):
 
 
 def template_parameters(template, env, account):
-    """The values CloudFormation gives the template's parameters (defaults, then overrides), with
-    the pseudo parameters; an SSM-typed parameter keeps the name of the SSM parameter."""
+    """The values CloudFormation gives the template's parameters (defaults, then overrides); an
+    SSM-typed parameter keeps the name of the SSM parameter, which must exist."""
     values = {name: str(p["Default"]) for name, p in template.get("Parameters", {}).items() if "Default" in p}
     values.update(env.parameters)
     missing = [name for name in template.get("Parameters", {}) if name not in values]
