@@ -216,7 +216,7 @@ async fn retry_the_failed_actions_of_a_partial_run() {
     let source_tasks = s.store.list_execution_tasks(&source).await.expect("tasks");
     assert_eq!(source_tasks.len(), 6);
 
-    assert_eq!(retry(&s, Some("u2"), &source).await.0, 403, "a stranger");
+    assert_eq!(retry(&s, Some("u2"), &source).await.0, 404, "a stranger");
     assert_eq!(retry(&s, None, &source).await.0, 401, "no claims");
     let unknown = format!("{}-none", source);
     assert_eq!(retry(&s, Some("u1"), &unknown).await.0, 404);
@@ -330,11 +330,11 @@ async fn start_watch_and_cancel_a_run() {
         409,
         "already processing"
     );
-    assert_eq!(start(&s, "u2", "g1", "k3").await.0, 403);
+    assert_eq!(start(&s, "u2", "g1", "k3").await.0, 404);
     assert_eq!(start(&s, "u1", "nope", "k4").await.0, 404);
 
     assert_eq!(status(&s, "u1", &arn).await.0, 200);
-    assert_eq!(status(&s, "u2", &arn).await.0, 403);
+    assert_eq!(status(&s, "u2", &arn).await.0, 404);
     assert_eq!(
         status(
             &s,

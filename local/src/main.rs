@@ -569,11 +569,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             args.users.join(" | --user ")
         );
         let _ = std::io::stdout().flush();
-        axum::serve(listener, serve::router(Arc::new(stack), key, goals))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| e.to_string())
+        axum::serve(
+            listener,
+            serve::router(Arc::new(stack), key, goals, address),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
     })
 }

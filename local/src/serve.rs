@@ -4,6 +4,7 @@
 //! (`sfn-local token --user U`).
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -198,11 +199,25 @@ struct App {
     stack: Arc<LocalStack>,
     key: DevKey,
     goals: Vec<SeededGoal>,
+    /// The `Host` a request to the server's own loopback address carries (`127.0.0.1:8080`).
+    host: String,
 }
 
-/// The routes: the API as deployed, the page, and two local-only helpers (`/local/...`).
-pub fn router(stack: Arc<LocalStack>, key: DevKey, goals: Vec<SeededGoal>) -> Router {
-    let app = Arc::new(App { stack, key, goals });
+/// The routes: the API as deployed, the page, and two local-only helpers (`/local/...`), for a
+/// server listening on `address`.
+pub fn router(
+    stack: Arc<LocalStack>,
+    key: DevKey,
+    goals: Vec<SeededGoal>,
+    address: SocketAddr,
+) -> Router {
+    let host = address.to_string();
+    let app = Arc::new(App {
+        stack,
+        key,
+        goals,
+        host,
+    });
     Router::new()
         .route(
             "/api/goals/{goalId}/start-activity",
@@ -424,11 +439,22 @@ struct TokenQuery {
     user: String,
 }
 
-/// A development token for the page (local only: the deployed API has no such route).
+/// A development token for the page (local only: the deployed API has no such route). Only for a
+/// request addressed to the loopback address the server listens on: a page of another site
+/// whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name as `Host` and gets none.
 async fn mint_token(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     query: axum::extract::Query<TokenQuery>,
 ) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if host != Some(app.host.as_str()) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            &format!("tokens are given only to requests for {}", app.host),
+        );
+    }
     match app.key.mint(&query.user, 60) {
         Ok(token) => Json(json!({"token": token})).into_response(),
         Err(e) => error(

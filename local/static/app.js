@@ -90,7 +90,7 @@ function stopPolling() {
 }
 
 // Polls the run's status every 2 s, one request at a time, until it has ended. An expired token
-// is renewed; a run the caller cannot see (403, 404) stops the polling.
+// is renewed; a run the caller cannot see (404) stops the polling.
 function watch(arn) {
   stopPolling();
   executionArn = arn;
@@ -107,7 +107,7 @@ function watch(arn) {
       if (current !== polls) return;
       $("message").textContent = e.message;
       if (e.status === 401) return act(signIn);
-      if (e.status === 403 || e.status === 404) return;
+      if (e.status === 404) return;
     }
     poller = setTimeout(tick, 2000);
   };

@@ -18,6 +18,8 @@ struct Server {
     child: Child,
     base: String,
     key_file: PathBuf,
+    /// What the server logs (its standard error).
+    log: PathBuf,
 }
 
 impl Drop for Server {
@@ -37,7 +39,9 @@ impl Server {
     /// The same, with more arguments or environment set by `configure`.
     fn start_with(ai_latency: &str, configure: impl FnOnce(&mut Command)) -> Server {
         let dir = std::env::temp_dir().join(format!("sfn-local-serve-{}", uuid()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
         let key_file = dir.join("dev-key");
+        let log = dir.join("serve.log");
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--port", "0", "--user", "u1", "--user", "u2"])
@@ -46,7 +50,7 @@ impl Server {
         configure(&mut command);
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("the log file"))
             .spawn()
             .expect("sfn-local serve starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -62,7 +66,57 @@ impl Server {
             child,
             base,
             key_file,
+            log,
         }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The loopback address and port the server listens on (`127.0.0.1:PORT`).
+    fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// A GET sent as raw HTTP/1.1 with exactly the given `Host` header (none for `None`): the
+    /// status code and body.
+    fn get_with_host(&self, path: &str, host: Option<&str>) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.address()).expect("connect");
+        let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read");
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
+        (status, body)
+    }
+
+    /// A POST whose body is these bytes, as they are.
+    fn post_bytes(&self, path: &str, token: &str, body: &[u8]) -> (u16, Value) {
+        let result = ureq::post(&format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_bytes(body);
+        let response = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("POST {path}: {e}"),
+        };
+        let status = response.status();
+        let body = response.into_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
     }
 
     fn token(&self, user: &str, minutes: &str) -> String {
@@ -261,7 +315,7 @@ fn every_route_answers_its_documented_codes() {
     let (status, body) = server.call("POST", "/api/goals/nope/start-activity", Some(&u1), None);
     assert_eq!((status, error_code(&body)), (404, "NOT_FOUND"), "{body}");
     let (status, body) = server.call("POST", start, Some(&u2), None);
-    assert_eq!((status, error_code(&body)), (403, "FORBIDDEN"), "{body}");
+    assert_eq!((status, error_code(&body)), (404, "NOT_FOUND"), "{body}");
 
     let (status, started) = server.call(
         "POST",
@@ -305,7 +359,7 @@ fn every_route_answers_its_documented_codes() {
     // with a percent-encoded ARN.
     assert_eq!(
         server.call("GET", &status_path(&arn), Some(&u2), None).0,
-        403
+        404
     );
     let unknown = arn.replace("goal-u1-example", "goal-u1-unknown");
     for route in ["status", "cancel", "retry"] {
@@ -329,7 +383,7 @@ fn every_route_answers_its_documented_codes() {
 
     // Cancel mid-run, twice; the run ends ABORTED and the goal goes back to draft.
     let cancel = format!("/api/workflows/{arn}/cancel");
-    assert_eq!(server.call("POST", &cancel, Some(&u2), None).0, 403);
+    assert_eq!(server.call("POST", &cancel, Some(&u2), None).0, 404);
     let (status, view) = server.call("POST", &cancel, Some(&u1), None);
     assert_eq!(
         (status, view["status"].as_str()),
@@ -368,6 +422,162 @@ fn every_route_answers_its_documented_codes() {
     assert_eq!((status, error_code(&body)), (409, "CONFLICT"), "{body}");
 }
 
+/// The body a request for `id` got, with `id` replaced by `as_id`: two answers that differ only
+/// in the id asked about compare equal.
+fn with_id(body: &Value, id: &str, as_id: &str) -> Value {
+    serde_json::from_str(&body.to_string().replace(id, as_id)).unwrap_or_default()
+}
+
+#[test]
+fn another_users_goal_or_run_answers_exactly_as_a_missing_one() {
+    let server = Server::start("0.01");
+    let (u1, u2) = (server.token("u1", "60"), server.token("u2", "60"));
+    let start = |goal: &str| format!("/api/goals/{goal}/start-activity");
+
+    // A goal: u2 asking for u1's goal gets what u1 gets for a goal that does not exist.
+    let (status, stranger) = server.call("POST", &start("u1-small"), Some(&u2), None);
+    let (missing_status, missing) = server.call("POST", &start("u1-nothing"), Some(&u1), None);
+    assert_eq!((status, missing_status), (404, 404), "{stranger} {missing}");
+    assert_eq!(
+        with_id(&stranger, "u1-small", "ID"),
+        with_id(&missing, "u1-nothing", "ID")
+    );
+    assert_eq!(
+        missing,
+        serde_json::json!({"error": {"code": "NOT_FOUND", "message": "goal u1-nothing does not exist"}})
+    );
+
+    // A run, on every run route.
+    let (status, started) = server.call("POST", &start("u1-small"), Some(&u1), None);
+    assert_eq!(status, 202, "{started}");
+    let arn = started["executionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    server.wait_for_end(&u1, &arn);
+    let unknown = arn.replace("goal-u1-small", "goal-u1-unknown");
+    for (method, route) in [("GET", "status"), ("POST", "cancel"), ("POST", "retry")] {
+        let (status, stranger) = server.call(
+            method,
+            &format!("/api/workflows/{arn}/{route}"),
+            Some(&u2),
+            None,
+        );
+        let (missing_status, missing) = server.call(
+            method,
+            &format!("/api/workflows/{unknown}/{route}"),
+            Some(&u1),
+            None,
+        );
+        assert_eq!((status, missing_status), (404, 404), "{route}: {stranger}");
+        assert_eq!(
+            with_id(&stranger, &arn, "ID"),
+            with_id(&missing, &unknown, "ID"),
+            "{route}"
+        );
+    }
+    // The run is as it was: the stranger's cancel and retry did nothing.
+    assert_eq!(server.wait_for_end(&u1, &arn)["status"], "SUCCEEDED");
+}
+
+#[test]
+fn the_subject_claim_is_compared_exactly() {
+    let server = Server::start("0.01");
+    let u1 = server.token("u1", "60");
+    let (status, started) = server.call(
+        "POST",
+        "/api/goals/u1-small/start-activity",
+        Some(&u1),
+        None,
+    );
+    assert_eq!(status, 202, "{started}");
+    let arn = started["executionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for lookalike in ["u1 ", " u1", "U1", "u1\t"] {
+        let token = server.token(lookalike, "60");
+        let (status, body) = server.call("GET", &status_path(&arn), Some(&token), None);
+        assert_eq!(
+            (status, error_code(&body)),
+            (404, "NOT_FOUND"),
+            "{lookalike:?}: {body}"
+        );
+        let (status, body) = server.call(
+            "POST",
+            "/api/goals/u1-partial/start-activity",
+            Some(&token),
+            None,
+        );
+        assert_eq!(
+            (status, error_code(&body)),
+            (404, "NOT_FOUND"),
+            "{lookalike:?}: {body}"
+        );
+    }
+    assert_eq!(
+        server.call("GET", &status_path(&arn), Some(&u1), None).0,
+        200
+    );
+}
+
+#[test]
+fn a_binary_body_is_bounded_by_its_decoded_size() {
+    // API Gateway hands a body that is not UTF-8 to the function base64-encoded; the function
+    // allows 16 KiB once decoded.
+    const LIMIT: usize = 16 * 1024;
+    let server = Server::start("0.01");
+    let u1 = server.token("u1", "60");
+    let path = "/api/goals/u1-small/start-activity";
+    let (status, body) = server.post_bytes(path, &u1, &vec![0xFF; LIMIT]);
+    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
+    let (status, body) = server.post_bytes(path, &u1, &vec![0xFF; LIMIT + 1]);
+    assert_eq!(
+        (status, error_code(&body)),
+        (413, "PAYLOAD_TOO_LARGE"),
+        "{body}"
+    );
+    // Nothing was started by either.
+    let (status, started) = server.call("POST", path, Some(&u1), None);
+    assert_eq!(status, 202, "{started}");
+}
+
+#[test]
+fn the_local_token_route_answers_only_its_own_loopback_address() {
+    let server = Server::start("0.01");
+    let path = "/local/token?user=u1";
+    let (status, body) = server.get_with_host(path, Some(server.address()));
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        server.call("GET", "/local/goals", Some(&token), None).0,
+        200
+    );
+
+    let port = server
+        .address()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    for host in [
+        Some("evil.example".to_owned()),
+        Some(format!("evil.example:{port}")),
+        Some(format!("localhost:{port}")),
+        Some("127.0.0.1".to_owned()),
+        Some(format!("127.0.0.2:{port}")),
+        None,
+    ] {
+        let (status, body) = server.get_with_host(path, host.as_deref());
+        assert_eq!(
+            (status, error_code(&body)),
+            (403, "FORBIDDEN"),
+            "{host:?}: {body}"
+        );
+        assert!(body.get("token").is_none(), "{host:?}");
+    }
+}
+
 #[test]
 fn failed_actions_are_retried_once_and_complete_the_goal() {
     let server = Server::start("0.01");
@@ -397,7 +607,7 @@ fn failed_actions_are_retried_once_and_complete_the_goal() {
         server
             .call("POST", &retry, Some(&server.token("u2", "60")), None)
             .0,
-        403
+        404
     );
     let (status, retried) = server.call("POST", &retry, Some(&u1), None);
     assert_eq!(status, 202, "{retried}");
@@ -490,11 +700,38 @@ fn with_an_aws_endpoint_the_records_live_in_dynamodb() {
                 .send(),
         )
         .expect("put");
+    // It says only that, with the request id; the store's error goes to the log under that id.
     let (status, body) = server.call("GET", &status_path(&unreadable), Some(&u1), None);
-    assert_eq!((status, error_code(&body)), (500, "INTERNAL"), "{body}");
+    let request_id = body["error"]["requestId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!request_id.is_empty(), "{body}");
+    assert_eq!(
+        (status, body),
+        (
+            500,
+            serde_json::json!({"error": {"code": "INTERNAL", "message": "internal error", "requestId": request_id}})
+        )
+    );
+    let logged = server.log();
+    let line = logged
+        .lines()
+        .find(|l| l.contains(&request_id))
+        .unwrap_or_else(|| panic!("no log line for request {request_id} in {logged}"));
+    assert!(
+        line.contains("unreadable item"),
+        "the detail is logged: {line}"
+    );
 
-    // DynamoDB out of reach is a dependency outage: 503, which the caller may retry.
+    // DynamoDB out of reach is a dependency outage: 503, which the caller may retry; the
+    // connection error is not the caller's business either.
     drop(moto);
     let (status, body) = server.call("GET", &status_path(arn), Some(&u1), None);
     assert_eq!((status, error_code(&body)), (503, "UNAVAILABLE"), "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "the service is briefly unavailable; retry later"
+    );
+    assert!(body["error"]["requestId"].is_string(), "{body}");
 }

@@ -246,33 +246,29 @@ fn already_processing(goal_id: &str, execution_arn: Option<&str>) -> DomainError
     ))
 }
 
+/// The caller's goal. Another user's goal is answered exactly as a missing one, so that ids cannot
+/// be probed: both are 404 with the same message.
 async fn owned_goal(store: &dyn Store, user_id: &str, goal_id: &str) -> Result<Goal, DomainError> {
-    let goal = store
-        .get_goal(goal_id)
-        .await?
-        .ok_or_else(|| DomainError::not_found(format!("goal {goal_id} does not exist")))?;
-    if goal.user_id != user_id {
-        return Err(DomainError::forbidden(format!(
-            "goal {goal_id} belongs to another user"
-        )));
+    match store.get_goal(goal_id).await? {
+        Some(goal) if goal.user_id == user_id => Ok(goal),
+        _ => Err(DomainError::not_found(format!(
+            "goal {goal_id} does not exist"
+        ))),
     }
-    Ok(goal)
 }
 
+/// The caller's run; another user's run is answered exactly as a missing one (see [`owned_goal`]).
 async fn owned_execution(
     store: &dyn Store,
     user_id: &str,
     execution_arn: &str,
 ) -> Result<WorkflowExecution, DomainError> {
-    let run = store.get_execution(execution_arn).await?.ok_or_else(|| {
-        DomainError::not_found(format!("execution {execution_arn} does not exist"))
-    })?;
-    if run.user_id != user_id {
-        return Err(DomainError::forbidden(format!(
-            "execution {execution_arn} belongs to another user"
-        )));
+    match store.get_execution(execution_arn).await? {
+        Some(run) if run.user_id == user_id => Ok(run),
+        _ => Err(DomainError::not_found(format!(
+            "execution {execution_arn} does not exist"
+        ))),
     }
-    Ok(run)
 }
 
 /// The 200 answer to a status request.
@@ -642,14 +638,16 @@ mod tests {
     async fn only_the_owner_may_retry() {
         let w = world(3).await;
         let source = finished_run(&w, 3, &[0]).await;
-        assert_eq!(
-            code(retry(&w, "u2", &source).await),
-            Some(ErrorCode::Forbidden)
-        );
-        assert_eq!(
-            code(retry(&w, "u1", "arn:aws:states:x:1:execution:M:none").await),
-            Some(ErrorCode::NotFound)
-        );
+        // A stranger learns nothing: the answer is the one for a run that does not exist.
+        let missing = "arn:aws:states:x:1:execution:M:none";
+        for (user, arn) in [("u2", source.as_str()), ("u1", missing)] {
+            assert_eq!(
+                retry(&w, user, arn).await.err(),
+                Some(DomainError::not_found(format!(
+                    "execution {arn} does not exist"
+                )))
+            );
+        }
         assert_eq!(w.control.recorded().len(), 1);
         assert_eq!(goal(&w).await.status, GoalStatus::Partial);
     }

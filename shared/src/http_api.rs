@@ -9,7 +9,7 @@ use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{DomainError, ErrorCode};
+use crate::error::{DomainError, ErrorCode, ErrorKind};
 
 /// Bodies larger than this are refused (the API carries small JSON documents only).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -23,16 +23,16 @@ pub fn parse_event(event: Value) -> Result<ApiGatewayV2httpRequest, DomainError>
         .map_err(|e| DomainError::bad_request(format!("not an HTTP API request event: {e}")))
 }
 
-/// The user the verified token names; 401 when the request carries no such claim.
+/// The user the verified token names, exactly as signed (never trimmed or folded: `" u1"` is not
+/// `"u1"`); 401 when the request carries no such claim.
 pub fn caller(req: &ApiGatewayV2httpRequest) -> Result<String, DomainError> {
     req.request_context
         .authorizer
         .as_ref()
         .and_then(|a| a.jwt.as_ref())
         .and_then(|jwt| jwt.claims.get(USER_CLAIM))
-        .map(|sub| sub.trim())
         .filter(|sub| !sub.is_empty())
-        .map(str::to_owned)
+        .cloned()
         .ok_or_else(|| DomainError::unauthorized("the request carries no verified user claim"))
 }
 
@@ -63,23 +63,49 @@ pub fn json_body(req: &ApiGatewayV2httpRequest) -> Result<Option<Value>, DomainE
     let Some(body) = req.body.as_deref().filter(|b| !b.trim().is_empty()) else {
         return Ok(None);
     };
+    let too_large = || {
+        DomainError::validation(
+            ErrorCode::PayloadTooLarge,
+            format!("body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    };
     let bytes = if req.is_base64_encoded {
+        // Sized from its text before anything is decoded, so a huge body costs no allocation.
+        let encoded = body.trim();
+        if base64_decoded_len(encoded) > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
         BASE64_STANDARD
-            .decode(body.trim())
+            .decode(encoded)
             .map_err(|_| DomainError::bad_request("body is not valid base64"))?
     } else {
         body.as_bytes().to_vec()
     };
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(DomainError::new(
-            crate::ErrorKind::Validation,
-            ErrorCode::PayloadTooLarge,
-            format!("body is larger than {MAX_BODY_BYTES} bytes"),
-        ));
+        return Err(too_large());
     }
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| DomainError::bad_request(format!("body is not valid JSON: {e}")))
+}
+
+/// How many bytes padded base64 text decodes to: three for every four characters, less one for
+/// each `=` of padding. A trailing group of 2 or 3 characters (unpadded) counts as the 1 or 2
+/// bytes it would carry; such text is refused when decoded anyway.
+pub fn base64_decoded_len(encoded: &str) -> usize {
+    let groups = encoded.len() / 4 * 3;
+    let padding = encoded
+        .bytes()
+        .rev()
+        .take(2)
+        .take_while(|&b| b == b'=')
+        .count();
+    let trailing = match encoded.len() % 4 {
+        2 => 1,
+        3 => 2,
+        _ => 0,
+    };
+    (groups + trailing).saturating_sub(padding)
 }
 
 /// A JSON response with the given status.
@@ -94,28 +120,55 @@ pub fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayV2httpResp
     response
 }
 
-/// The error body every route answers with: `{"error": {"code", "message"}}`.
-pub fn error_response(error: &DomainError) -> ApiGatewayV2httpResponse {
-    json_response(
-        error.code.http_status(),
-        &json!({"error": {"code": error.code, "message": error.message}}),
-    )
+/// What a caller is told of a failure that is not theirs (5xx, 429): a fixed sentence per code.
+/// What really happened is logged with the request id the answer carries, never sent.
+pub fn public_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Throttled => "too many requests; retry later",
+        ErrorCode::Unavailable | ErrorCode::DeadlineExceeded => {
+            "the service is briefly unavailable; retry later"
+        }
+        _ => "internal error",
+    }
 }
 
-/// `status` with the value, or the error's status and body.
+/// The error body every route answers with: `{"error": {"code", "message"}}`. A request's own
+/// fault (4xx but 429) says what is wrong with it; any other failure says only
+/// [`public_message`] and the request id, and its detail goes to the log.
+pub fn error_response(error: &DomainError, request_id: &str) -> ApiGatewayV2httpResponse {
+    let body = if error.kind == ErrorKind::Validation {
+        json!({"error": {"code": error.code, "message": error.message}})
+    } else {
+        tracing::error!(
+            apiRequestId = request_id,
+            error.code = %error.code,
+            error.message = %error.message,
+            "request failed"
+        );
+        json!({"error": {
+            "code": error.code,
+            "message": public_message(error.code),
+            "requestId": request_id,
+        }})
+    };
+    json_response(error.code.http_status(), &body)
+}
+
+/// `status` with the value, or the error's status and body (see [`error_response`]).
 pub fn respond<T: Serialize>(
+    req: &ApiGatewayV2httpRequest,
     status: u16,
     result: Result<T, DomainError>,
 ) -> ApiGatewayV2httpResponse {
     match result {
         Ok(value) => json_response(status, &value),
-        Err(e) => {
-            if e.code.http_status() >= 500 {
-                tracing::error!(error.code = %e.code, error.message = %e.message, "request failed");
-            }
-            error_response(&e)
-        }
+        Err(e) => error_response(&e, request_id(req)),
     }
+}
+
+/// API Gateway's id of the request, which its access log and the functions' logs share.
+pub fn request_id(req: &ApiGatewayV2httpRequest) -> &str {
+    req.request_context.request_id.as_deref().unwrap_or("")
 }
 
 #[cfg(test)]
@@ -141,10 +194,16 @@ mod tests {
     }
 
     #[test]
-    fn the_caller_comes_from_the_subject_claim() {
+    fn the_caller_is_the_subject_claim_exactly() {
         assert_eq!(caller(&event(json!({"sub": "u1"}), None)), Ok("u1".into()));
-        let missing = caller(&event(json!({"email": "x"}), None));
-        assert_eq!(missing.map_err(|e| e.code), Err(ErrorCode::Unauthorized));
+        assert_eq!(
+            caller(&event(json!({"sub": " u1\t"}), None)),
+            Ok(" u1\t".into())
+        );
+        for claims in [json!({"email": "x"}), json!({"sub": ""})] {
+            let missing = caller(&event(claims, None));
+            assert_eq!(missing.map_err(|e| e.code), Err(ErrorCode::Unauthorized));
+        }
     }
 
     #[test]
@@ -171,24 +230,96 @@ mod tests {
         assert_eq!(big.map_err(|e| e.code), Err(ErrorCode::PayloadTooLarge));
     }
 
+    fn base64_event(encoded: &str) -> ApiGatewayV2httpRequest {
+        let mut req = event(json!({}), Some(encoded));
+        req.is_base64_encoded = true;
+        req
+    }
+
     #[test]
     fn base64_bodies_are_decoded() {
-        let mut req = event(json!({}), Some("eyJhIjoxfQ=="));
-        req.is_base64_encoded = true;
-        assert_eq!(json_body(&req), Ok(Some(json!({"a": 1}))));
+        assert_eq!(
+            json_body(&base64_event("eyJhIjoxfQ==")),
+            Ok(Some(json!({"a": 1})))
+        );
+        let bad = json_body(&base64_event("e$$$"));
+        assert_eq!(bad.map_err(|e| e.code), Err(ErrorCode::BadRequest));
+    }
+
+    #[test]
+    fn base64_text_says_its_decoded_size() {
+        for len in 0..200 {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let encoded = BASE64_STANDARD.encode(&bytes);
+            assert_eq!(base64_decoded_len(&encoded), len, "{encoded}");
+            let unpadded = encoded.trim_end_matches('=');
+            assert_eq!(base64_decoded_len(unpadded), len, "{unpadded}");
+        }
+    }
+
+    #[test]
+    fn a_base64_body_is_sized_before_it_is_decoded() {
+        let limit = BASE64_STANDARD.encode(vec![b' '; MAX_BODY_BYTES]);
+        let over = BASE64_STANDARD.encode(vec![b' '; MAX_BODY_BYTES + 1]);
+        let code = |text: &str| json_body(&base64_event(text)).map_err(|e| e.code);
+        // Spaces only: at the limit it is decoded (and is no JSON), one byte more is refused.
+        assert_eq!(code(&limit), Err(ErrorCode::BadRequest));
+        assert_eq!(code(&over), Err(ErrorCode::PayloadTooLarge));
+        // Text that is not even base64 is refused for its size: it was never decoded.
+        let junk = "!".repeat(over.len());
+        assert_eq!(code(&junk), Err(ErrorCode::PayloadTooLarge));
+        assert_eq!(code(&"!".repeat(8)), Err(ErrorCode::BadRequest));
+    }
+
+    fn body_of(r: ApiGatewayV2httpResponse) -> Value {
+        match r.body {
+            Some(Body::Text(text)) => serde_json::from_str(&text).unwrap_or_default(),
+            _ => Value::Null,
+        }
     }
 
     #[test]
     fn errors_have_the_documented_shape() {
-        let r = error_response(&DomainError::not_found("no goal g"));
+        let r = error_response(&DomainError::not_found("no goal g"), "r1");
         assert_eq!(r.status_code, 404);
-        let Some(Body::Text(text)) = r.body else {
-            panic!("text body expected")
-        };
-        let body: Value = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(
-            body,
+            body_of(r),
             json!({"error": {"code": "NOT_FOUND", "message": "no goal g"}})
         );
+    }
+
+    #[test]
+    fn failures_that_are_not_the_callers_say_nothing_but_the_request_id() {
+        let detail = "dispatch failure: Connection refused (os error 111) on table GoalsTable";
+        for (error, status, message) in [
+            (
+                DomainError::permanent(ErrorCode::Internal, detail),
+                500,
+                "internal error",
+            ),
+            (
+                crate::StoreError::Other(detail.into()).into(),
+                500,
+                "internal error",
+            ),
+            (
+                crate::StoreError::Unavailable(detail.into()).into(),
+                503,
+                "the service is briefly unavailable; retry later",
+            ),
+            (
+                DomainError::transient(ErrorCode::Throttled, detail),
+                429,
+                "too many requests; retry later",
+            ),
+        ] {
+            let code = error.code;
+            let r = respond::<()>(&event(json!({}), None), 200, Err(error));
+            assert_eq!(r.status_code, status);
+            assert_eq!(
+                body_of(r),
+                json!({"error": {"code": code, "message": message, "requestId": "r1"}})
+            );
+        }
     }
 }

@@ -20,7 +20,7 @@ pub async fn handle(
         api::cancel_run(store, control, clock, &user, &execution_arn).await
     }
     .await;
-    Ok(respond(200, result))
+    Ok(respond(&req, 200, result))
 }
 
 #[cfg(test)]
@@ -126,7 +126,7 @@ mod tests {
     async fn only_the_owner_may_cancel() {
         let (store, control, clock, arn) = running().await;
         for (event, status) in [
-            (event(Some("u2"), &arn), 403),
+            (event(Some("u2"), &arn), 404),
             (event(None, &arn), 401),
             (event(Some("u1"), "arn:none"), 404),
         ] {

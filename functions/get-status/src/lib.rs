@@ -18,7 +18,7 @@ pub async fn handle(
         api::get_status(store, clock, &user, &execution_arn).await
     }
     .await;
-    Ok(respond(200, result))
+    Ok(respond(&req, 200, result))
 }
 
 #[cfg(test)]
@@ -81,7 +81,7 @@ mod tests {
             .unwrap();
         let clock = ManualClock::new(Utc::now());
         for (event, status) in [
-            (event(Some("u2"), &run.execution_arn), 403),
+            (event(Some("u2"), &run.execution_arn), 404),
             (
                 event(Some("u1"), "arn:aws:states:us-east-1:1:execution:x:none"),
                 404,

@@ -22,7 +22,7 @@ pub async fn handle(
         api::retry_failed(store, control, clock, metrics, &user, &execution_arn).await
     }
     .await;
-    Ok(respond(202, result))
+    Ok(respond(&req, 202, result))
 }
 
 #[cfg(test)]
@@ -138,7 +138,7 @@ mod tests {
         let unknown = "arn:aws:states:us-east-1:123456789012:execution:StartActivity:none";
         for (event, status) in [
             (event(None, Some(&running)), 401),
-            (event(Some("u2"), Some(&running)), 403),
+            (event(Some("u2"), Some(&running)), 404),
             (event(Some("u1"), Some(unknown)), 404),
             (event(Some("u1"), None), 400),
             (event(Some("u1"), Some(" ")), 400),

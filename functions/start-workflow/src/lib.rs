@@ -46,7 +46,7 @@ pub async fn handle(
         .await
     }
     .await;
-    Ok(respond(202, result))
+    Ok(respond(&req, 202, result))
 }
 
 #[cfg(test)]
@@ -121,7 +121,7 @@ mod tests {
         let w = world().await;
         for (event, status) in [
             (event(None, "g1", None, None), 401),
-            (event(Some("u2"), "g1", None, None), 403),
+            (event(Some("u2"), "g1", None, None), 404),
             (event(Some("u1"), "nope", None, None), 404),
             (event(Some("u1"), "g1", Some("{not json"), None), 400),
             (event(Some("u1"), "g1", Some(r#"{"other":1}"#), None), 400),
