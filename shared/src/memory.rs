@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::error::{DomainError, StoreError};
 use crate::naming;
 use crate::ports::{
-    Alert, Archive, Counted, ExecutionControl, ExecutionDescription, Notifier, StartOutcome, Store,
+    Alert, Archive, Counted, ExecutionControl, ExecutionDescription, Notifier, RunsAfter, RunsPage,
+    StartOutcome, Store,
 };
 use crate::records::{
     Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task, WorkflowExecution,
@@ -24,6 +25,8 @@ struct Tables {
     /// goalId -> actionId -> action
     actions: HashMap<String, BTreeMap<String, Action>>,
     tasks: HashMap<String, Task>,
+    /// (goalId, actionId) -> the run whose tasks the action holds, and their ids.
+    generations: HashMap<(String, String), (String, Vec<String>)>,
     executions: HashMap<String, WorkflowExecution>,
 }
 
@@ -73,6 +76,9 @@ impl Store for InMemoryStore {
     async fn put_actions(&self, actions: &[Action]) -> Result<(), StoreError> {
         let mut t = self.tables()?;
         for a in actions {
+            // A put replaces the whole item, as DynamoDB's does, and with it the tasks it names.
+            t.generations
+                .remove(&(a.goal_id.clone(), a.action_id.clone()));
             t.actions
                 .entry(a.goal_id.clone())
                 .or_default()
@@ -137,16 +143,22 @@ impl Store for InMemoryStore {
     async fn list_goal_executions(
         &self,
         goal_id: &str,
-    ) -> Result<Vec<WorkflowExecution>, StoreError> {
+        limit: usize,
+        after: Option<&RunsAfter>,
+    ) -> Result<RunsPage, StoreError> {
+        let limit = limit.max(1);
+        let place = |r: &WorkflowExecution| (r.started_at, r.execution_arn.clone());
         let mut runs: Vec<WorkflowExecution> = self
             .tables()?
             .executions
             .values()
             .filter(|e| e.goal_id == goal_id)
+            .filter(|e| after.is_none_or(|a| place(e) < (a.started_at, a.execution_arn.clone())))
             .cloned()
             .collect();
-        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
-        Ok(runs)
+        runs.sort_by_key(|r| std::cmp::Reverse(place(r)));
+        runs.truncate(limit + 1);
+        Ok(RunsPage::of(runs, limit))
     }
 
     async fn list_running_started_before(
@@ -289,24 +301,53 @@ impl Store for InMemoryStore {
     }
 
     async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
-        let mut t = self.tables()?;
-        let stored = tasks
-            .iter()
-            .filter(|task| t.tasks.contains_key(&task.task_id))
-            .count();
-        if stored == tasks.len() {
+        let Some(first) = tasks.first() else {
             return Ok(0);
+        };
+        let mut t = self.tables()?;
+        let key = (first.goal_id.clone(), first.action_id.clone());
+        let exists = t
+            .actions
+            .get(&first.goal_id)
+            .is_some_and(|a| a.contains_key(&first.action_id));
+        if !exists {
+            return Err(StoreError::ConditionFailed(format!(
+                "no action {} in goal {}",
+                first.action_id, first.goal_id
+            )));
         }
-        if stored > 0 {
+        let ids: Vec<String> = tasks.iter().map(|task| task.task_id.clone()).collect();
+        let previous = t.generations.get(&key).cloned();
+        if let Some((run, held)) = &previous {
+            if *run == first.execution_arn {
+                return if *held == ids {
+                    Ok(0)
+                } else {
+                    Err(StoreError::ConditionFailed(format!(
+                        "action {} holds other tasks of this run",
+                        first.action_id
+                    )))
+                };
+            }
+        }
+        if let Some(stored) = tasks
+            .iter()
+            .find(|task| t.tasks.contains_key(&task.task_id))
+        {
             // The transaction's conditions fail as a whole: nothing is written.
             return Err(StoreError::ConditionFailed(format!(
-                "{stored} of {} tasks already stored",
-                tasks.len()
+                "task {} already stored",
+                stored.task_id
             )));
+        }
+        for old in previous.map(|(_, held)| held).unwrap_or_default() {
+            t.tasks.remove(&old);
         }
         for task in tasks {
             t.tasks.insert(task.task_id.clone(), task.clone());
         }
+        t.generations
+            .insert(key, (first.execution_arn.clone(), ids));
         Ok(tasks.len() as u32)
     }
 
@@ -327,6 +368,7 @@ impl Store for InMemoryStore {
         let before = t.tasks.len();
         t.tasks
             .retain(|_, task| task.execution_arn != execution_arn);
+        t.generations.retain(|_, (run, _)| run != execution_arn);
         Ok((before - t.tasks.len()) as u32)
     }
 }

@@ -31,11 +31,15 @@ pub trait Store: Send + Sync {
         &self,
         execution_arn: &str,
     ) -> Result<Option<WorkflowExecution>, StoreError>;
-    /// A goal's runs, newest first (the goalId index).
+    /// Up to `limit` of a goal's runs, newest first (the goalId index): from the newest, or from
+    /// the run after `after`. The page says where the next one starts, and says nothing when no
+    /// run is left, so an empty page is never needed to learn that the last was the last.
     async fn list_goal_executions(
         &self,
         goal_id: &str,
-    ) -> Result<Vec<WorkflowExecution>, StoreError>;
+        limit: usize,
+        after: Option<&RunsAfter>,
+    ) -> Result<RunsPage, StoreError>;
     /// Runs still RUNNING that started before `started_before` (the maintenance sweep).
     async fn list_running_started_before(
         &self,
@@ -74,13 +78,55 @@ pub trait Store: Send + Sync {
     /// Ended runs whose alert is not yet delivered: the maintenance sweep's backstop.
     async fn list_pending_alerts(&self) -> Result<Vec<WorkflowExecution>, StoreError>;
 
-    /// Writes one action's tasks all or none. Returns the number newly written: 0 when every one
-    /// of them is already stored (a repeated save), never a partial write or a duplicate.
+    /// Makes one run's tasks of one action the tasks the action holds, replacing those an earlier
+    /// run generated for it in the same atomic write: a reader sees the old set or the new, never
+    /// both, and a run that dies half way leaves every action with one whole set. Returns the
+    /// number newly written: 0 when the action already holds these tasks (a repeated save).
+    /// Refused ([`StoreError::ConditionFailed`]) when the action does not exist or changed
+    /// meanwhile.
     async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError>;
     /// The tasks a run wrote (the tasks' execution index).
     async fn list_execution_tasks(&self, execution_arn: &str) -> Result<Vec<Task>, StoreError>;
-    /// Deletes the tasks a run wrote; returns how many were deleted.
+    /// Deletes the tasks a run wrote, and the actions holding them hold none; returns how many were
+    /// deleted.
     async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError>;
+}
+
+/// A place in a goal's runs, newest first: just after the run that started at `started_at` with
+/// this ARN. Runs that started at the same instant come in descending ARN order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsAfter {
+    pub started_at: DateTime<Utc>,
+    pub execution_arn: String,
+}
+
+impl RunsAfter {
+    /// Just after `run`.
+    pub fn of(run: &WorkflowExecution) -> Self {
+        Self {
+            started_at: run.started_at,
+            execution_arn: run.execution_arn.clone(),
+        }
+    }
+}
+
+/// One page of a goal's runs, newest first, and where the next page starts (`None`: no more).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunsPage {
+    pub runs: Vec<WorkflowExecution>,
+    pub next: Option<RunsAfter>,
+}
+
+impl RunsPage {
+    /// The page of at most `limit` runs out of `runs` (newest first, already after the cursor),
+    /// of which the adapter fetched one more than `limit` when it could: that one only says
+    /// whether a next page exists.
+    pub fn of(mut runs: Vec<WorkflowExecution>, limit: usize) -> Self {
+        let more = runs.len() > limit;
+        runs.truncate(limit);
+        let next = if more { runs.last().map(RunsAfter::of) } else { None };
+        Self { runs, next }
+    }
 }
 
 /// What recording an action's outcome counted.

@@ -104,10 +104,11 @@ async fn a_retry_begins_only_while_its_run_is_the_goals_latest() {
 async fn an_actions_tasks_are_written_all_or_none_and_once() {
     let moto = support::start();
     let store = store(&moto, "tasks").await;
-    let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
+    let (run, actions) = started_run(&store, "g1", "u1", 2, Utc::now())
         .await
         .expect("run");
-    let tasks = tasks_for(&run, "a1", 5);
+    let (a1, a2) = (&actions[0].action_id, &actions[1].action_id);
+    let tasks = tasks_for(&run, a1, 5);
     assert_eq!(store.save_action_tasks(&tasks).await, Ok(5));
     assert_eq!(
         store.save_action_tasks(&tasks).await,
@@ -116,7 +117,7 @@ async fn an_actions_tasks_are_written_all_or_none_and_once() {
     );
 
     // One task already stored makes the whole transaction fail: nothing of the rest is written.
-    let mut mixed = tasks_for(&run, "a2", 3);
+    let mut mixed = tasks_for(&run, a2, 3);
     mixed.push(tasks[0].clone());
     assert!(matches!(
         store.save_action_tasks(&mixed).await,
@@ -127,7 +128,13 @@ async fn an_actions_tasks_are_written_all_or_none_and_once() {
         .await
         .expect("list");
     assert_eq!(stored.len(), 5);
-    assert!(stored.iter().all(|t| t.action_id == "a1"));
+    assert!(stored.iter().all(|t| &t.action_id == a1));
+
+    // Tasks of an action the goal does not have are refused.
+    assert!(matches!(
+        store.save_action_tasks(&tasks_for(&run, "nope", 1)).await,
+        Err(StoreError::ConditionFailed(_))
+    ));
 
     assert_eq!(
         store.delete_execution_tasks(&run.execution_arn).await,
@@ -138,6 +145,38 @@ async fn an_actions_tasks_are_written_all_or_none_and_once() {
         .await
         .expect("list")
         .is_empty());
+    // The action holds nothing now: the same tasks can be saved again.
+    assert_eq!(store.save_action_tasks(&tasks).await, Ok(5));
+}
+
+#[tokio::test]
+async fn a_later_runs_tasks_replace_an_actions_earlier_ones() {
+    let moto = support::start();
+    let store = store(&moto, "replace").await;
+    let (first, actions) = started_run(&store, "g1", "u1", 2, Utc::now())
+        .await
+        .expect("run");
+    let a1 = &actions[0].action_id;
+    let mut second = first.clone();
+    second.execution_arn = format!("{}-again", first.execution_arn);
+    assert_eq!(
+        store.save_action_tasks(&tasks_for(&first, a1, 5)).await,
+        Ok(5)
+    );
+    let again = tasks_for(&second, a1, 3);
+    assert_eq!(store.save_action_tasks(&again).await, Ok(3));
+    assert!(store
+        .list_execution_tasks(&first.execution_arn)
+        .await
+        .expect("list")
+        .is_empty());
+    let mut held = store
+        .list_execution_tasks(&second.execution_arn)
+        .await
+        .expect("list");
+    held.sort_by_key(|t| t.position);
+    assert_eq!(held, again);
+    assert_eq!(store.save_action_tasks(&again).await, Ok(0));
 }
 
 #[tokio::test]

@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update,
-    WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -18,7 +17,7 @@ use serde::Serialize;
 
 use super::ConfigError;
 use crate::error::StoreError;
-use crate::ports::{Counted, Store};
+use crate::ports::{Counted, RunsAfter, RunsPage, Store};
 use crate::records::{
     sortable_timestamp, Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task,
     WorkflowExecution,
@@ -28,7 +27,6 @@ type Item = HashMap<String, AttributeValue>;
 
 /// A batch write takes at most 25 requests; a transaction at most 100 items.
 const BATCH_WRITE_LIMIT: usize = 25;
-const BATCH_GET_LIMIT: usize = 100;
 /// Unprocessed batch items are retried this many times, with growing pauses.
 const UNPROCESSED_RETRIES: u32 = 6;
 
@@ -40,6 +38,10 @@ pub const EXECUTIONS_BY_PENDING_ALERT: &str = "byPendingAlert";
 pub const ALERT_PENDING: &str = "alertPending";
 const PENDING: &str = "PENDING";
 pub const TASKS_BY_EXECUTION: &str = "byExecution";
+/// An action item's record of the tasks it holds: the run that generated them and their ids.
+/// Only the store writes them; they are not part of [`Action`].
+const TASKS_RUN: &str = "tasksExecutionArn";
+const TASK_IDS: &str = "taskIds";
 
 /// The four tables, as the template names them in the functions' environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,39 +311,37 @@ impl DynamoStore {
     }
 
     /// How many of these task ids are stored.
-    async fn stored_task_count(&self, tasks: &[Task]) -> Result<usize, StoreError> {
-        let mut found = 0;
-        for chunk in tasks.chunks(BATCH_GET_LIMIT) {
-            let mut keys = KeysAndAttributes::builder().projection_expression("taskId");
-            for t in chunk {
-                keys = keys.keys(HashMap::from([("taskId".to_owned(), s(&t.task_id))]));
-            }
-            let mut request = HashMap::from([(
-                self.tables.tasks.clone(),
-                keys.consistent_read(true).build().map_err(build_error)?,
-            )]);
-            for attempt in 0..=UNPROCESSED_RETRIES {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-                }
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(request))
-                    .send()
-                    .await
-                    .map_err(store_error)?;
-                found += out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.tables.tasks))
-                    .map_or(0, |items| items.len());
-                match out.unprocessed_keys {
-                    Some(rest) if !rest.is_empty() => request = rest,
-                    _ => break,
-                }
-            }
-        }
-        Ok(found)
+    /// The run whose tasks an action holds and their ids, read consistently.
+    async fn held_tasks(
+        &self,
+        goal_id: &str,
+        action_id: &str,
+    ) -> Result<Option<(String, Vec<String>)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.actions)
+            .key("goalId", s(goal_id))
+            .key("actionId", s(action_id))
+            .projection_expression("#run, #ids")
+            .expression_attribute_names("#run", TASKS_RUN)
+            .expression_attribute_names("#ids", TASK_IDS)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let Some(run) = item.get(TASKS_RUN).and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        let ids = item
+            .get(TASK_IDS)
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default();
+        Ok(Some((run.clone(), ids)))
     }
 
     /// One atomic update: adds `id` to the `ids` list, 1 to `counter` and the optional item to its
@@ -562,19 +562,44 @@ impl Store for DynamoStore {
     async fn list_goal_executions(
         &self,
         goal_id: &str,
-    ) -> Result<Vec<WorkflowExecution>, StoreError> {
-        self.query_all(
-            &self.tables.executions,
-            Some(EXECUTIONS_BY_GOAL),
-            "goalId = :g",
-            &[],
-            vec![(":g", s(goal_id))],
-            true,
-        )
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect()
+        limit: usize,
+        after: Option<&RunsAfter>,
+    ) -> Result<RunsPage, StoreError> {
+        let limit = limit.max(1);
+        // An index's start key is the item's table key and index key.
+        let mut start: Option<Item> = after.map(|a| {
+            HashMap::from([
+                ("executionArn".to_owned(), s(&a.execution_arn)),
+                ("goalId".to_owned(), s(goal_id)),
+                ("startedAt".to_owned(), s(sortable_timestamp(a.started_at))),
+            ])
+        });
+        let mut runs = Vec::new();
+        // One more than the page, to know whether another follows; a query can stop short of its
+        // limit at 1 MB, so it goes on until it has them or the goal has no more runs.
+        while runs.len() <= limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.executions)
+                .index_name(EXECUTIONS_BY_GOAL)
+                .key_condition_expression("goalId = :g")
+                .expression_attribute_values(":g", s(goal_id))
+                .scan_index_forward(false)
+                .limit((limit + 1 - runs.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items.unwrap_or_default() {
+                runs.push(from_item::<WorkflowExecution>(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(RunsPage::of(runs, limit))
     }
 
     async fn list_running_started_before(
@@ -810,8 +835,13 @@ impl Store for DynamoStore {
     }
 
     async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {
-        if tasks.is_empty() {
+        let Some(first) = tasks.first() else {
             return Ok(0);
+        };
+        let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
+        let previous = self.held_tasks(&first.goal_id, &first.action_id).await?;
+        if let Some(answer) = repeated_save(previous.as_ref(), first, &ids) {
+            return answer;
         }
         let mut transaction = self.client.transact_write_items();
         for task in tasks {
@@ -823,6 +853,37 @@ impl Store for DynamoStore {
                 .map_err(build_error)?;
             transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());
         }
+        for old in previous.iter().flat_map(|(_, held)| held) {
+            let delete = Delete::builder()
+                .table_name(&self.tables.tasks)
+                .key("taskId", s(old))
+                .build()
+                .map_err(build_error)?;
+            transaction =
+                transaction.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        // The action still holds what was read above: no other save came in between.
+        let mut hold = Update::builder()
+            .table_name(&self.tables.actions)
+            .key("goalId", s(&first.goal_id))
+            .key("actionId", s(&first.action_id))
+            .update_expression("SET #run = :run, #ids = :ids")
+            .expression_attribute_names("#run", TASKS_RUN)
+            .expression_attribute_names("#ids", TASK_IDS)
+            .expression_attribute_values(":run", s(&first.execution_arn))
+            .expression_attribute_values(":ids", AttributeValue::L(ids.iter().map(s).collect()));
+        hold = match &previous {
+            Some((run, _)) => hold
+                .condition_expression("#run = :previous")
+                .expression_attribute_values(":previous", s(run)),
+            None => hold
+                .condition_expression("attribute_exists(actionId) AND attribute_not_exists(#run)"),
+        };
+        transaction = transaction.transact_items(
+            TransactWriteItem::builder()
+                .update(hold.build().map_err(build_error)?)
+                .build(),
+        );
         let Err(e) = transaction.send().await else {
             return Ok(tasks.len() as u32);
         };
@@ -832,15 +893,14 @@ impl Store for DynamoStore {
                     .iter()
                     .all(|c| c == "ConditionalCheckFailed" || c == "None") =>
             {
-                let stored = self.stored_task_count(tasks).await?;
-                if stored == tasks.len() {
-                    Ok(0)
-                } else {
+                // A lost answer to this very save, or another save in between.
+                let now = self.held_tasks(&first.goal_id, &first.action_id).await?;
+                repeated_save(now.as_ref(), first, &ids).unwrap_or_else(|| {
                     Err(StoreError::ConditionFailed(format!(
-                        "{stored} of {} tasks already stored",
-                        tasks.len()
+                        "action {} of goal {} does not exist or changed meanwhile",
+                        first.action_id, first.goal_id
                     )))
-                }
+                })
             }
             Some(_) => Err(StoreError::Unavailable(format!(
                 "transaction cancelled: {}",
@@ -878,6 +938,50 @@ impl Store for DynamoStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.batch_write(&self.tables.tasks, requests).await?;
+        let actions: std::collections::BTreeSet<_> =
+            tasks.iter().map(|t| (&t.goal_id, &t.action_id)).collect();
+        for (goal_id, action_id) in actions {
+            let released = self
+                .client
+                .update_item()
+                .table_name(&self.tables.actions)
+                .key("goalId", s(goal_id))
+                .key("actionId", s(action_id))
+                .update_expression("REMOVE #run, #ids")
+                .condition_expression("#run = :run")
+                .expression_attribute_names("#run", TASKS_RUN)
+                .expression_attribute_names("#ids", TASK_IDS)
+                .expression_attribute_values(":run", s(execution_arn))
+                .send()
+                .await
+                .map_err(store_error);
+            // Another run's tasks replaced these meanwhile: the action keeps those.
+            if let Err(e) = released {
+                if !matches!(e, StoreError::ConditionFailed(_)) {
+                    return Err(e);
+                }
+            }
+        }
         Ok(tasks.len() as u32)
     }
+}
+
+/// The answer to a save of `ids`, `first`'s run's tasks of its action, when the action already
+/// holds that run's tasks: done when they are these, refused when they are others.
+fn repeated_save(
+    held: Option<&(String, Vec<String>)>,
+    first: &Task,
+    ids: &[String],
+) -> Option<Result<u32, StoreError>> {
+    let (run, held) = held?;
+    (*run == first.execution_arn).then(|| {
+        if held == ids {
+            Ok(0)
+        } else {
+            Err(StoreError::ConditionFailed(format!(
+                "action {} holds other tasks of this run",
+                first.action_id
+            )))
+        }
+    })
 }
