@@ -1,0 +1,255 @@
+//! A goal's actions hold one set of tasks each, whatever sequence of runs it goes through: random
+//! sequences of full starts, cancels, time-outs, model failures and retries of the failed actions
+//! on one goal, run by the real definition and handlers over the in-memory store on the virtual
+//! clock. After every run, each action holds the tasks of exactly one run (or none), and which one
+//! follows from how the run ended.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use proptest::prelude::*;
+use serde_json::json;
+use sfn_local::run::{Latency, LocalStack};
+use sfn_local::{ExecutionStatus, VirtualClock};
+use shared::examples::{example_goal, seed};
+use shared::memory::InMemoryStore;
+use shared::metrics::NoMetrics;
+use shared::offline::OfflineGenerator;
+use shared::ports::{GeneratedTask, TaskGenerator};
+use shared::records::Action;
+use shared::{DomainError, ErrorCode};
+
+const ACTIONS: usize = 24;
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// A full start; the model fails for good on the actions the mask picks.
+    Start { failing: u32 },
+    /// A full start cancelled through the API once its first tasks are saved.
+    Cancel,
+    /// A full start whose saves are too slow for the 900 s limit.
+    TimeOut,
+    /// A retry of the latest run's failed actions (refused when it has none).
+    Retry { failing: u32 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => any::<u32>().prop_map(|failing| Step::Start { failing }),
+        1 => Just(Step::Cancel),
+        1 => Just(Step::TimeOut),
+        2 => any::<u32>().prop_map(|failing| Step::Retry { failing }),
+    ]
+}
+
+/// The offline model, failing for good on the actions in `failing`.
+#[derive(Default)]
+struct Model {
+    offline: OfflineGenerator,
+    failing: Mutex<HashSet<String>>,
+}
+
+#[async_trait]
+impl TaskGenerator for Model {
+    async fn generate(
+        &self,
+        goal_title: Option<&str>,
+        action: &Action,
+    ) -> Result<Vec<GeneratedTask>, DomainError> {
+        let fails = self
+            .failing
+            .lock()
+            .map(|f| f.contains(&action.action_id))
+            .unwrap_or(false);
+        if fails {
+            return Err(DomainError::permanent(
+                ErrorCode::InvalidModelOutput,
+                "not task JSON",
+            ));
+        }
+        self.offline.generate(goal_title, action).await
+    }
+}
+
+struct World {
+    stack: LocalStack,
+    model: Arc<Model>,
+    slow: Arc<AtomicBool>,
+    actions: Vec<String>,
+    runs: Vec<String>,
+    /// The run whose tasks each action is expected to hold, or the runs it may hold after a run
+    /// that ended part way.
+    holder: HashMap<String, Option<String>>,
+}
+
+impl World {
+    async fn new() -> Self {
+        let model = Arc::new(Model::default());
+        let slow = Arc::new(AtomicBool::new(false));
+        let latency: Latency = {
+            let slow = slow.clone();
+            Box::new(move |f: &str| {
+                let slow = slow.load(Ordering::SeqCst);
+                Duration::from_secs(match f {
+                    f if f.ends_with("generate-tasks") => 10,
+                    f if f.ends_with("save-tasks") && slow => 400,
+                    _ => 0,
+                })
+            })
+        };
+        let stack = LocalStack::with_store(
+            Arc::new(InMemoryStore::new()),
+            model.clone(),
+            Arc::new(VirtualClock::default()),
+            Some(latency),
+            Arc::new(NoMetrics),
+        )
+        .expect("stack");
+        let (goal, actions) = example_goal("g", "u", ACTIONS, chrono::Utc::now());
+        seed(stack.store.as_ref(), &goal, &actions)
+            .await
+            .expect("seed");
+        let actions: Vec<String> = actions.into_iter().map(|a| a.action_id).collect();
+        let holder = actions.iter().map(|a| (a.clone(), None)).collect();
+        World {
+            stack,
+            model,
+            slow,
+            actions,
+            runs: Vec::new(),
+            holder,
+        }
+    }
+
+    fn fail(&self, mask: u32) -> HashSet<String> {
+        let failing: HashSet<String> = self
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << (i % 32)) != 0 && i % 3 == 0)
+            .map(|(_, a)| a.clone())
+            .collect();
+        if let Ok(mut f) = self.model.failing.lock() {
+            f.clone_from(&failing);
+        }
+        failing
+    }
+
+    /// Each action's tasks, by the run that wrote them.
+    async fn held(&self) -> HashMap<String, HashMap<String, Vec<u32>>> {
+        let mut held: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
+        for run in &self.runs {
+            for t in self
+                .stack
+                .store
+                .list_execution_tasks(run)
+                .await
+                .expect("tasks")
+            {
+                held.entry(t.action_id)
+                    .or_default()
+                    .entry(t.execution_arn)
+                    .or_default()
+                    .push(t.position);
+            }
+        }
+        held
+    }
+
+    async fn apply(&mut self, step: &Step) {
+        let failing = match step {
+            Step::Start { failing } | Step::Retry { failing } => self.fail(*failing),
+            _ => self.fail(0),
+        };
+        self.slow
+            .store(matches!(step, Step::TimeOut), Ordering::SeqCst);
+        let (arn, scope) = match step {
+            Step::Retry { .. } => {
+                let Some(latest) = self.runs.last() else {
+                    return;
+                };
+                let answer = self
+                    .stack
+                    .api("retry-failed", "u", json!({"executionArn": latest}), None)
+                    .await;
+                if answer["statusCode"] != 202 {
+                    return;
+                }
+                let source = self.stack.store.get_execution(latest).await.expect("get");
+                let scope: Vec<String> = source
+                    .map(|r| r.failed_actions.into_iter().map(|f| f.action_id).collect())
+                    .unwrap_or_default();
+                let arn = answer["body"]["executionArn"].as_str().expect("arn");
+                (arn.to_owned(), scope)
+            }
+            _ => {
+                let arn = self.stack.start("u", "g").await.expect("a full start");
+                (arn, self.actions.clone())
+            }
+        };
+        self.runs.push(arn.clone());
+        let result = if matches!(step, Step::Cancel) {
+            let cancel = async {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let saved = self.stack.store.list_execution_tasks(&arn).await;
+                    if saved.is_ok_and(|t| !t.is_empty()) {
+                        break;
+                    }
+                }
+                self.stack
+                    .api("cancel", "u", json!({"executionArn": arn}), None)
+                    .await
+            };
+            tokio::join!(self.stack.run(&arn), cancel).0
+        } else {
+            self.stack.run(&arn).await
+        };
+        let status = result.expect("the run executes").status;
+
+        let held = self.held().await;
+        for action in &self.actions {
+            let runs = held.get(action).cloned().unwrap_or_default();
+            assert!(runs.len() <= 1, "{action} holds tasks of {runs:?}");
+            let actual = runs.keys().next().cloned();
+            if let Some(positions) = runs.values().next() {
+                let distinct: HashSet<_> = positions.iter().collect();
+                assert_eq!(distinct.len(), positions.len(), "{action}: {positions:?}");
+            }
+            let before = self.holder[action].clone();
+            let expected: Vec<Option<String>> = if !scope.contains(action) {
+                vec![before]
+            } else {
+                match status {
+                    ExecutionStatus::Succeeded if failing.contains(action) => vec![before],
+                    ExecutionStatus::Succeeded => vec![Some(arn.clone())],
+                    ExecutionStatus::Aborted => vec![before, None],
+                    _ => vec![before, Some(arn.clone())],
+                }
+            };
+            assert!(
+                expected.contains(&actual),
+                "{step:?} ended {status:?}: {action} holds {actual:?}, expected one of {expected:?}"
+            );
+            self.holder.insert(action.clone(), actual);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_action_holds_one_set_of_tasks(steps in prop::collection::vec(step(), 1..6)) {
+        let runtime = sfn_local::clock::runtime(&VirtualClock::default()).expect("runtime");
+        runtime.block_on(async {
+            let mut world = World::new().await;
+            for step in &steps {
+                world.apply(step).await;
+            }
+        });
+    }
+}
