@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shared::ports::{Counted, Notifier, Store};
+use shared::ports::{Counted, Notifier, RunsAfter, RunsPage, Store};
 use shared::records::{Action, ActionOutcome, Alert, Goal, RunEnd, Task, WorkflowExecution};
 use shared::{DomainError, ErrorCode, StoreError};
 use tokio::runtime::Handle;
@@ -78,9 +78,11 @@ impl Store for OffClockStore {
     async fn list_goal_executions(
         &self,
         goal_id: &str,
-    ) -> Result<Vec<WorkflowExecution>, StoreError> {
-        let id = goal_id.to_owned();
-        self.call(move |s| async move { s.list_goal_executions(&id).await })
+        limit: usize,
+        after: Option<&RunsAfter>,
+    ) -> Result<RunsPage, StoreError> {
+        let (id, after) = (goal_id.to_owned(), after.cloned());
+        self.call(move |s| async move { s.list_goal_executions(&id, limit, after.as_ref()).await })
             .await
     }
     async fn list_running_started_before(

@@ -101,19 +101,8 @@ pub async fn retry_failed(
 
     let action_ids = actions_to_retry(&source)?;
     let goal = owned_goal(store, user_id, &source.goal_id).await?;
-    if goal.status == GoalStatus::Processing {
-        return Err(already_processing(
-            &goal.goal_id,
-            goal.current_execution_arn.as_deref(),
-        ));
-    }
-    if goal.current_execution_arn.as_deref() != Some(source.execution_arn.as_str()) {
-        return Err(DomainError::conflict(format!(
-            "execution {} is no longer goal {}'s latest run (now {}); retry that one instead",
-            source.execution_arn,
-            goal.goal_id,
-            goal.current_execution_arn.as_deref().unwrap_or("none")
-        )));
+    if let Some(refusal) = goal_refuses_retry(&goal, &source) {
+        return Err(refusal);
     }
 
     let record =
@@ -128,6 +117,32 @@ pub async fn retry_failed(
         Some(action_ids),
     )
     .await
+}
+
+/// Why `goal` refuses a retry of its run `run` now, if it does: another run of it is processing,
+/// or a newer run has replaced `run`.
+fn goal_refuses_retry(goal: &Goal, run: &WorkflowExecution) -> Option<DomainError> {
+    if goal.status == GoalStatus::Processing {
+        return Some(already_processing(
+            &goal.goal_id,
+            goal.current_execution_arn.as_deref(),
+        ));
+    }
+    if goal.current_execution_arn.as_deref() != Some(run.execution_arn.as_str()) {
+        return Some(DomainError::conflict(format!(
+            "execution {} is no longer goal {}'s latest run (now {}); retry that one instead",
+            run.execution_arn,
+            goal.goal_id,
+            goal.current_execution_arn.as_deref().unwrap_or("none")
+        )));
+    }
+    None
+}
+
+/// Whether [`retry_failed`] would start a retry of `goal`'s run `run` now: the run processed
+/// every action with some failed, and the goal takes a retry of it.
+pub fn retry_possible(goal: &Goal, run: &WorkflowExecution) -> bool {
+    run.can_retry() && goal_refuses_retry(goal, run).is_none()
 }
 
 /// The actions a retry of `run` processes: exactly its failed ones, once it has processed every
@@ -248,7 +263,11 @@ fn already_processing(goal_id: &str, execution_arn: Option<&str>) -> DomainError
 
 /// The caller's goal. Another user's goal is answered exactly as a missing one, so that ids cannot
 /// be probed: both are 404 with the same message.
-async fn owned_goal(store: &dyn Store, user_id: &str, goal_id: &str) -> Result<Goal, DomainError> {
+pub(crate) async fn owned_goal(
+    store: &dyn Store,
+    user_id: &str,
+    goal_id: &str,
+) -> Result<Goal, DomainError> {
     match store.get_goal(goal_id).await? {
         Some(goal) if goal.user_id == user_id => Ok(goal),
         _ => Err(DomainError::not_found(format!(

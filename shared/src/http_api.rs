@@ -53,6 +53,12 @@ pub fn path_param(req: &ApiGatewayV2httpRequest, name: &str) -> Result<String, D
     Ok(value.into_owned())
 }
 
+/// A query-string parameter's value, percent-decoded, if the request has it (the first, when it
+/// is repeated).
+pub fn query_param<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Option<&'a str> {
+    req.query_string_parameters.first(name)
+}
+
 /// A request header's value, if present and readable.
 pub fn header<'a>(req: &'a ApiGatewayV2httpRequest, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())

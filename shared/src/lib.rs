@@ -10,6 +10,7 @@ pub mod boot;
 pub mod deadlines;
 pub mod error;
 pub mod examples;
+pub mod history;
 pub mod http_api;
 pub mod memory;
 pub mod metrics;

@@ -157,7 +157,7 @@ impl Store for InMemoryStore {
             .cloned()
             .collect();
         runs.sort_by_key(|r| std::cmp::Reverse(place(r)));
-        runs.truncate(limit + 1);
+        runs.truncate(limit.saturating_add(1));
         Ok(RunsPage::of(runs, limit))
     }
 
@@ -397,6 +397,10 @@ impl Archive for InMemoryArchive {
             objects.insert(key.to_owned(), body);
         }
         Ok(())
+    }
+
+    fn location(&self, key: &str) -> String {
+        format!("memory:///{key}")
     }
 }
 

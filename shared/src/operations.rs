@@ -252,12 +252,33 @@ pub struct ArchiveReport {
     pub already_archived: u32,
 }
 
+/// Where in the archive the history is kept: one object per start date below it.
+pub const ARCHIVE_PREFIX: &str = "execution-history/";
+
 /// The archive object holding the runs that started on `date`.
 pub fn archive_key(date: NaiveDate) -> String {
     format!(
-        "execution-history/date={}/executions.jsonl",
+        "{ARCHIVE_PREFIX}date={}/executions.jsonl",
         date.format("%Y-%m-%d")
     )
+}
+
+/// Where the archive keeps `run` once the table no longer does: past its TTL, DynamoDB deletes
+/// the record within days and may return it until then; its day was archived before (see
+/// [`ARCHIVE_AFTER_DAYS`]). `None` while the table keeps it.
+pub fn archived_location(
+    run: &WorkflowExecution,
+    now: DateTime<Utc>,
+    archive: &dyn Archive,
+) -> Option<String> {
+    (run.expires_at <= now.timestamp())
+        .then(|| archive.location(&archive_key(run.started_at.date_naive())))
+}
+
+/// The first instant whose runs the table still keeps: runs that started before it are only in
+/// the archive.
+pub fn kept_since(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::days(crate::records::EXECUTION_RETENTION_DAYS)
 }
 
 /// Copies the history of every whole day older than [`ARCHIVE_AFTER_DAYS`] to the archive as JSON

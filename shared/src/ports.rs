@@ -93,7 +93,8 @@ pub trait Store: Send + Sync {
 }
 
 /// A place in a goal's runs, newest first: just after the run that started at `started_at` with
-/// this ARN. Runs that started at the same instant come in descending ARN order.
+/// this ARN. Runs that started in the same millisecond come in an order each adapter keeps from
+/// one page to the next (the in-memory one: descending ARN).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunsAfter {
     pub started_at: DateTime<Utc>,
@@ -124,7 +125,11 @@ impl RunsPage {
     pub fn of(mut runs: Vec<WorkflowExecution>, limit: usize) -> Self {
         let more = runs.len() > limit;
         runs.truncate(limit);
-        let next = if more { runs.last().map(RunsAfter::of) } else { None };
+        let next = if more {
+            runs.last().map(RunsAfter::of)
+        } else {
+            None
+        };
         Self { runs, next }
     }
 }
@@ -190,6 +195,8 @@ pub trait Archive: Send + Sync {
     async fn exists(&self, key: &str) -> Result<bool, DomainError>;
     /// Writes (or overwrites) the object at `key`.
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), DomainError>;
+    /// Where the object at `key` is, as a person or a tool would name it (`s3://bucket/key`).
+    fn location(&self, key: &str) -> String;
 }
 
 /// One task as the generator proposes it, before it gets its id and position.

@@ -377,7 +377,11 @@ async fn runs_are_found_by_goal_newest_first_and_by_status() {
         }
         arns.push(run.execution_arn);
     }
-    let history = store.list_goal_executions("g1").await.expect("history");
+    let history = store
+        .list_goal_executions("g1", 10, None)
+        .await
+        .expect("history")
+        .runs;
     let order: Vec<_> = history.iter().map(|r| r.execution_arn.clone()).collect();
     assert_eq!(order, ["arn:run-2", "arn:run-1", "arn:run-0"]);
 

@@ -441,7 +441,7 @@ proptest! {
                     _ => { cancel_run(&store, &control, &clock, "u", &run.execution_arn).await.expect("cancel"); }
                 }
             }
-            let history = store.list_goal_executions("g").await.expect("history");
+            let history = store.list_goal_executions("g", usize::MAX, None).await.expect("history").runs;
             prop_assert_eq!(history.len(), endings.len());
             for w in history.windows(2) {
                 prop_assert!(w[0].started_at >= w[1].started_at);

@@ -106,6 +106,10 @@ mod tests {
                 Box::pin(async { Err(unavailable("archive")) })
             }
         }
+
+        fn location(&self, key: &str) -> String {
+            self.inner.location(key)
+        }
     }
 
     /// Step Functions answering nothing but errors.

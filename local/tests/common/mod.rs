@@ -18,7 +18,7 @@ use shared::batching::plan_batches;
 use shared::examples::{example_goal, seed};
 use shared::metrics::NoMetrics;
 use shared::offline::{offline_tasks, OfflineGenerator};
-use shared::ports::{Counted, GeneratedTask, Store, TaskGenerator};
+use shared::ports::{Counted, GeneratedTask, RunsAfter, RunsPage, Store, TaskGenerator};
 use shared::records::{
     Action, ActionOutcome, ExecutionStatus as RecordStatus, Goal, GoalStatus, RunEnd, Task,
     WorkflowExecution,
@@ -135,8 +135,10 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn list_goal_executions(
         &self,
         goal_id: &str,
-    ) -> Result<Vec<WorkflowExecution>, StoreError> {
-        self.inner.list_goal_executions(goal_id).await
+        limit: usize,
+        after: Option<&RunsAfter>,
+    ) -> Result<RunsPage, StoreError> {
+        self.inner.list_goal_executions(goal_id, limit, after).await
     }
     async fn list_running_started_before(
         &self,

@@ -577,7 +577,8 @@ impl Store for DynamoStore {
         let mut runs = Vec::new();
         // One more than the page, to know whether another follows; a query can stop short of its
         // limit at 1 MB, so it goes on until it has them or the goal has no more runs.
-        while runs.len() <= limit {
+        let wanted = limit.saturating_add(1);
+        while runs.len() < wanted {
             let out = self
                 .client
                 .query()
@@ -586,7 +587,7 @@ impl Store for DynamoStore {
                 .key_condition_expression("goalId = :g")
                 .expression_attribute_values(":g", s(goal_id))
                 .scan_index_forward(false)
-                .limit((limit + 1 - runs.len()) as i32)
+                .limit(i32::try_from(wanted - runs.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

@@ -58,4 +58,8 @@ impl Archive for S3Archive {
             .map_err(|e| super::sdk_error("S3 PutObject", e, |_| None))?;
         Ok(())
     }
+
+    fn location(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
 }
