@@ -19,7 +19,7 @@ use shared::memory::InMemoryStore;
 use shared::metrics::NoMetrics;
 use shared::offline::OfflineGenerator;
 use shared::ports::{GeneratedTask, TaskGenerator};
-use shared::records::Action;
+use shared::records::{Action, GoalStatus};
 use shared::{DomainError, ErrorCode};
 
 const ACTIONS: usize = 24;
@@ -83,6 +83,8 @@ struct World {
     /// The run whose tasks each action is expected to hold, or the runs it may hold after a run
     /// that ended part way.
     holder: HashMap<String, Option<String>>,
+    /// Whether each action's latest outcome in a run that ran to its end was a success.
+    succeeded: HashMap<String, bool>,
 }
 
 impl World {
@@ -121,6 +123,7 @@ impl World {
             actions,
             runs: Vec::new(),
             holder,
+            succeeded: HashMap::new(),
         }
     }
 
@@ -236,6 +239,37 @@ impl World {
             );
             self.holder.insert(action.clone(), actual);
         }
+
+        // A run that ran to its end leaves the goal's status to its actions' latest outcomes: all
+        // succeeded, some, or none. A cancelled run returns the goal to draft; a timed-out one
+        // fails it.
+        for action in &scope {
+            if status == ExecutionStatus::Succeeded {
+                self.succeeded
+                    .insert(action.clone(), !failing.contains(action));
+            }
+        }
+        let succeeded = self.succeeded.values().filter(|s| **s).count();
+        let expected = match status {
+            ExecutionStatus::Aborted => GoalStatus::Draft,
+            ExecutionStatus::Succeeded if succeeded == self.actions.len() => GoalStatus::Active,
+            ExecutionStatus::Succeeded if succeeded == 0 => GoalStatus::Failed,
+            ExecutionStatus::Succeeded => GoalStatus::Partial,
+            _ => GoalStatus::Failed,
+        };
+        let goal = self
+            .stack
+            .store
+            .get_goal("g")
+            .await
+            .expect("get")
+            .expect("goal");
+        assert_eq!(
+            goal.status,
+            expected,
+            "{step:?} ended {status:?}; {succeeded} of {} actions' latest outcome is success",
+            self.actions.len()
+        );
     }
 }
 
