@@ -1,8 +1,12 @@
 //! A goal's actions hold one set of tasks each, whatever sequence of runs it goes through: random
 //! sequences of full starts, cancels, time-outs, model failures and retries of the failed actions
-//! on one goal, run by the real definition and handlers over the in-memory store on the virtual
-//! clock. After every run, each action holds the tasks of exactly one run (or none), and which one
-//! follows from how the run ended.
+//! on one goal, run by the real definition and handlers over the in-memory store, and over
+//! DynamoDB on moto, on the virtual clock. After every run, each action holds the tasks of exactly
+//! one run (or none), and which one follows from how the run ended.
+
+#[cfg(feature = "aws")]
+#[path = "../../shared/tests/support/mod.rs"]
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +22,7 @@ use shared::examples::{example_goal, seed};
 use shared::memory::InMemoryStore;
 use shared::metrics::NoMetrics;
 use shared::offline::OfflineGenerator;
-use shared::ports::{GeneratedTask, TaskGenerator};
+use shared::ports::{GeneratedTask, Store, TaskGenerator};
 use shared::records::{Action, GoalStatus};
 use shared::{DomainError, ErrorCode};
 
@@ -88,7 +92,7 @@ struct World {
 }
 
 impl World {
-    async fn new() -> Self {
+    async fn new(store: Arc<dyn Store>) -> Self {
         let model = Arc::new(Model::default());
         let slow = Arc::new(AtomicBool::new(false));
         let latency: Latency = {
@@ -103,7 +107,7 @@ impl World {
             })
         };
         let stack = LocalStack::with_store(
-            Arc::new(InMemoryStore::new()),
+            store,
             model.clone(),
             Arc::new(VirtualClock::default()),
             Some(latency),
@@ -273,17 +277,49 @@ impl World {
     }
 }
 
+/// Runs `steps` on one goal over `store`, on the virtual clock.
+fn run_steps(store: Arc<dyn Store>, steps: &[Step]) {
+    let runtime = sfn_local::clock::runtime(&VirtualClock::default()).expect("runtime");
+    runtime.block_on(async {
+        let mut world = World::new(store).await;
+        for step in steps {
+            world.apply(step).await;
+        }
+    });
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
     fn every_action_holds_one_set_of_tasks(steps in prop::collection::vec(step(), 1..6)) {
-        let runtime = sfn_local::clock::runtime(&VirtualClock::default()).expect("runtime");
-        runtime.block_on(async {
-            let mut world = World::new().await;
-            for step in &steps {
-                world.apply(step).await;
-            }
-        });
+        run_steps(Arc::new(InMemoryStore::new()), &steps);
+    }
+}
+
+#[cfg(feature = "aws")]
+mod on_dynamodb {
+    use std::sync::atomic::AtomicU32;
+
+    use sfn_local::offclock::OffClockStore;
+    use shared::aws::DynamoStore;
+
+    use super::*;
+
+    static CASE: AtomicU32 = AtomicU32::new(0);
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_action_holds_one_set_of_tasks_on_dynamodb(steps in prop::collection::vec(step(), 1..5)) {
+            let moto = support::start();
+            let io = tokio::runtime::Runtime::new().expect("runtime");
+            let config = io.block_on(moto.sdk_config());
+            let prefix = format!("case{}", CASE.fetch_add(1, Ordering::SeqCst));
+            let tables = io.block_on(support::create_tables(&config, &prefix));
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
+            run_steps(Arc::new(OffClockStore::new(Arc::new(store), io.handle().clone())), &steps);
+        }
     }
 }
