@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 
 import boto3
 
@@ -20,6 +21,7 @@ except ValueError as e:
     sys.exit(1)
 machine = os.environ["STATE_MACHINE_ARN"]
 RUN = "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-demo-run-1"
+PARTIAL_RUN = "arn:aws:states:us-east-1:123456789012:execution:StartActivity:goal-partial-run-1"
 A0, A1, A2 = "goal-demo-a00", "goal-demo-a01", "goal-demo-a02"
 RUN_REF = {"executionArn": RUN, "goalId": "goal-demo", "userId": "user-demo"}
 BATCH = {**RUN_REF, "batchIndex": 0, "succeededActionIds": [A0, A1], "tasksWritten": 7}
@@ -111,6 +113,17 @@ def check():
         fields(http(200), executionArn=arn, goalId="goal-new", status="ABORTED")
         status = described(arn)["status"]
         assert status == "ABORTED", f"moto reports the execution {status}"
+    elif fn == "list-executions":
+        # retry-failed has started a run over goal-partial's failed action: it comes first.
+        page = fields(http(200), goalId="goal-partial", nextCursor=None)
+        retry, partial = page["executions"]
+        fields(retry, executionArn=execution_arn("goal-partial", "retry:goal-partial-run-1"), status="RUNNING",
+               retryOf=PARTIAL_RUN, canRetry=False)
+        # Retried already, so no longer retryable; archived once its 90 days are over.
+        expired = time.time() >= 1803289800
+        fields(partial, executionArn=PARTIAL_RUN, status="SUCCEEDED", totalActions=3, processedActions=3,
+               failedCount=1, canRetry=False, archived=expired)
+        fields(page["olderRuns"], location="s3://history/execution-history/")
     else:
         raise AssertionError(f"no expectation for {fn}")
 

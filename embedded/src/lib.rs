@@ -23,7 +23,7 @@ pub struct Ports {
 
 /// The functions the state machine's Task states, the API and the EventBridge rules call, by the
 /// name each is deployed under.
-pub const FUNCTION_NAMES: [&str; 15] = [
+pub const FUNCTION_NAMES: [&str; 16] = [
     "start-workflow",
     "validate-input",
     "get-actions",
@@ -36,6 +36,7 @@ pub const FUNCTION_NAMES: [&str; 15] = [
     "get-status",
     "cancel",
     "retry-failed",
+    "list-executions",
     "handle-error",
     "finalize-execution",
     "maintenance",
@@ -93,6 +94,10 @@ impl Ports {
             "cancel" => to_value(cancel::handle(store, control, clock, payload).await),
             "retry-failed" => {
                 to_value(retry_failed::handle(store, control, clock, metrics, payload).await)
+            }
+            "list-executions" => {
+                let archive = self.archive.as_ref();
+                to_value(list_executions::handle(store, archive, clock, payload).await)
             }
             "handle-error" => {
                 to_value(handle_error::handle(store, notifier, clock, metrics, payload).await)

@@ -8,7 +8,9 @@ use chrono::Utc;
 use serde_json::Value;
 use shared::api::{StartResponse, StatusView, MAX_IDEMPOTENCY_KEY_LEN};
 use shared::examples::{started_run, ApiWorld};
-use shared::memory::InMemoryStore;
+use shared::history::{goal_executions, MAX_PAGE_SIZE};
+use shared::memory::{InMemoryArchive, InMemoryStore};
+use shared::ports::SystemClock;
 use shared::records::ExecutionStatus;
 use shared::ErrorCode;
 
@@ -40,6 +42,7 @@ fn every_route_documents_its_success_and_every_error_status() {
     let spec = spec();
     let routes = [
         ("/api/goals/{goalId}/start-activity", "post", "202"),
+        ("/api/goals/{goalId}/executions", "get", "200"),
         ("/api/workflows/{executionArn}/status", "get", "200"),
         ("/api/workflows/{executionArn}/cancel", "post", "200"),
         ("/api/workflows/{executionArn}/retry", "post", "202"),
@@ -103,6 +106,21 @@ async fn bodies_have_exactly_the_documented_fields() {
     })
     .expect("json");
     assert_eq!(keys(&start), required(&spec, "StartResponse"));
+    let page = goal_executions(
+        &store,
+        &InMemoryArchive::default(),
+        &SystemClock,
+        "u",
+        "g",
+        50,
+        None,
+    )
+    .await
+    .expect("page");
+    let page = serde_json::to_value(page).expect("json");
+    assert_eq!(keys(&page), required(&spec, "ExecutionsPage"));
+    assert_eq!(keys(&page["executions"][0]), required(&spec, "RunEntry"));
+    assert_eq!(keys(&page["olderRuns"]), required(&spec, "OlderRuns"));
     // A retry answers with the same body as a start.
     for path in [
         "/api/goals/{goalId}/start-activity",
@@ -145,4 +163,24 @@ async fn the_start_request_is_bounded_as_the_handler_bounds_it() {
         .await
         .expect_err("too long");
     assert_eq!(refused.code, ErrorCode::BadRequest);
+}
+
+#[test]
+fn the_history_page_is_bounded_as_the_handler_bounds_it() {
+    let spec = spec();
+    let list = &spec["paths"]["/api/goals/{goalId}/executions"]["get"];
+    let limit = list["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+        .expect("the limit parameter");
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], MAX_PAGE_SIZE);
+    assert_eq!(
+        limit["schema"]["default"],
+        shared::history::DEFAULT_PAGE_SIZE
+    );
+    assert_eq!(
+        spec["components"]["schemas"]["ExecutionsPage"]["properties"]["executions"]["maxItems"],
+        MAX_PAGE_SIZE
+    );
 }

@@ -223,6 +223,7 @@ pub fn router(
             "/api/goals/{goalId}/start-activity",
             post_to("start-workflow"),
         )
+        .route("/api/goals/{goalId}/executions", get_to("list-executions"))
         .route("/api/workflows/{executionArn}/status", get_to("get-status"))
         .route("/api/workflows/{executionArn}/cancel", post_to("cancel"))
         .route(
@@ -279,6 +280,27 @@ fn path_parameter(path: &str) -> Map<String, Value> {
         .map(|value| (name.to_owned(), Value::from(value)))
         .into_iter()
         .collect()
+}
+
+/// The query string's parameters, decoded, as API Gateway hands them to the function: a name
+/// given more than once has its values joined with commas.
+fn query_parameters(uri: &axum::http::Uri) -> Map<String, Value> {
+    let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let mut parameters = Map::new();
+    for (name, value) in pairs {
+        match parameters.get_mut(&name) {
+            Some(Value::String(joined)) => {
+                joined.push(',');
+                joined.push_str(&value);
+            }
+            _ => {
+                parameters.insert(name, Value::String(value));
+            }
+        }
+    }
+    parameters
 }
 
 /// What API Gateway's JWT authorizer answers when the token is missing or invalid: 401 with
@@ -339,11 +361,13 @@ async fn call(State(app): State<Arc<App>>, function: &'static str, request: Requ
     };
     let path = parts.uri.path().to_owned();
     let path_parameters = path_parameter(&path);
+    let query = query_parameters(&parts.uri);
     let event = json!({
         "version": "2.0",
         "routeKey": format!("{} {}", parts.method, path),
         "rawPath": path,
         "rawQueryString": parts.uri.query().unwrap_or(""),
+        "queryStringParameters": query,
         "headers": headers,
         "pathParameters": path_parameters,
         "requestContext": {

@@ -225,6 +225,7 @@ fn tokens_are_checked_as_the_jwt_authorizer_does() {
     ] {
         for (method, path) in [
             ("POST", "/api/goals/u1-small/start-activity"),
+            ("GET", "/api/goals/u1-small/executions"),
             ("GET", "/api/workflows/arn/status"),
             ("POST", "/api/workflows/arn/cancel"),
             ("POST", "/api/workflows/arn/retry"),
@@ -254,6 +255,7 @@ fn requests_no_route_takes_are_refused_as_api_gateway_does() {
     let not_found = (404, serde_json::json!({"message": "Not Found"}));
     for (method, path) in [
         ("GET", "/api/goals/u1-small/start-activity"),
+        ("POST", "/api/goals/u1-small/executions"),
         ("DELETE", "/api/workflows/arn/status"),
         ("POST", "/api/workflows/arn/unknown"),
         ("GET", "/api/nothing-here"),
@@ -579,7 +581,7 @@ fn the_local_token_route_answers_only_its_own_loopback_address() {
 }
 
 #[test]
-fn failed_actions_are_retried_once_and_complete_the_goal() {
+fn failed_actions_are_retried_once_complete_the_goal_and_both_runs_are_listed() {
     let server = Server::start("0.01");
     let u1 = server.token("u1", "60");
     let (status, started) = server.call(
@@ -636,6 +638,94 @@ fn failed_actions_are_retried_once_and_complete_the_goal() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(partial["status"], "active", "{partial}");
+
+    // The goal's history: the retry, then the run it retried, a page each.
+    let history = "/api/goals/u1-partial/executions";
+    let (status, first) = server.call("GET", &format!("{history}?limit=1"), Some(&u1), None);
+    assert_eq!(status, 200, "{first}");
+    let cursor = first["nextCursor"].as_str().unwrap_or_default().to_owned();
+    assert!(!cursor.is_empty(), "{first}");
+    let (status, second) = server.call(
+        "GET",
+        &format!("{history}?limit=1&cursor={cursor}"),
+        Some(&u1),
+        None,
+    );
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["nextCursor"], Value::Null, "{second}");
+    let newest = &first["executions"][0];
+    let oldest = &second["executions"][0];
+    assert_eq!(
+        (
+            &newest["executionArn"],
+            &newest["retryOf"],
+            &oldest["executionArn"]
+        ),
+        (
+            &retried["executionArn"],
+            &Value::from(arn.as_str()),
+            &Value::from(arn.as_str())
+        ),
+    );
+    assert_eq!(
+        (
+            &newest["status"],
+            &newest["failedCount"],
+            &newest["canRetry"]
+        ),
+        (
+            &Value::from("SUCCEEDED"),
+            &Value::from(0),
+            &Value::from(false)
+        )
+    );
+    // Its failed actions were retried by a newer run: no longer retryable.
+    assert_eq!(
+        (
+            &oldest["failedCount"],
+            &oldest["totalActions"],
+            &oldest["canRetry"]
+        ),
+        (&Value::from(4), &Value::from(16), &Value::from(false))
+    );
+    assert_eq!(oldest["archived"], false);
+    let (_, whole) = server.call("GET", history, Some(&u1), None);
+    assert_eq!(
+        whole["executions"].as_array().map(Vec::len),
+        Some(2),
+        "{whole}"
+    );
+
+    // A stranger's answer is a missing goal's; pages and cursors are checked.
+    let u2 = server.token("u2", "60");
+    let (status, stranger) = server.call("GET", history, Some(&u2), None);
+    let (_, missing) = server.call("GET", "/api/goals/u1-nothing/executions", Some(&u1), None);
+    assert_eq!(status, 404, "{stranger}");
+    assert_eq!(
+        with_id(&stranger, "u1-partial", "ID"),
+        with_id(&missing, "u1-nothing", "ID")
+    );
+    for query in [
+        "limit=0".to_owned(),
+        "limit=51".to_owned(),
+        "cursor=nonsense".to_owned(),
+        format!("limit=1&cursor={cursor}x"),
+    ] {
+        let (status, body) = server.call("GET", &format!("{history}?{query}"), Some(&u1), None);
+        assert_eq!(
+            (status, error_code(&body)),
+            (400, "BAD_REQUEST"),
+            "{query}: {body}"
+        );
+    }
+    // A cursor of one goal does not page through another.
+    let (status, body) = server.call(
+        "GET",
+        &format!("/api/goals/u1-small/executions?cursor={cursor}"),
+        Some(&u1),
+        None,
+    );
+    assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST"), "{body}");
 }
 
 /// With `--aws-endpoint`, the seeded goals and the runs' records live in DynamoDB (here moto), and
@@ -671,6 +761,10 @@ fn with_an_aws_endpoint_the_records_live_in_dynamodb() {
     let arn = started["executionArn"].as_str().unwrap_or_default();
     let view = server.wait_for_end(&u1, arn);
     assert_eq!(view["status"], "SUCCEEDED", "{view}");
+    let (status, page) = server.call("GET", "/api/goals/u1-small/executions", Some(&u1), None);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["executions"][0]["executionArn"], arn, "{page}");
+    assert_eq!(page["executions"][0]["status"], "SUCCEEDED", "{page}");
 
     let tables_executions = tables.executions.clone();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
