@@ -13,6 +13,7 @@ pub use s3::S3Archive;
 pub use sfn::StepFunctionsControl;
 pub use sns::SnsNotifier;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::{DomainError, ErrorCode};
@@ -46,16 +47,19 @@ const THROTTLING: [&str; 6] = [
     "ServiceUnavailableException",
 ];
 
+/// Statuses of a passing fault whatever code, if any, the answer names: throttling, and what a
+/// service or a gateway in front of it answers while briefly unwell (the SDKs' own retry rule).
+const TRANSIENT_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
+
 /// Maps an SDK failure to the taxonomy: network trouble, timeouts, throttling and 5xx are
 /// transient; the rest is permanent unless `classify` says otherwise for a service code.
-pub(crate) fn sdk_error<E, R>(
+pub(crate) fn sdk_error<E>(
     service: &str,
-    e: SdkError<E, R>,
+    e: SdkError<E, HttpResponse>,
     classify: impl Fn(&str) -> Option<DomainError>,
 ) -> DomainError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     let message = format!(
         "{service}: {}",
@@ -73,9 +77,15 @@ where
             Some(code) if code.starts_with("Internal") => {
                 DomainError::transient(ErrorCode::Unavailable, message)
             }
-            Some(code) => classify(code)
-                .unwrap_or_else(|| DomainError::permanent(ErrorCode::Internal, message)),
-            None => DomainError::permanent(ErrorCode::Internal, message),
+            code => code.and_then(classify).unwrap_or_else(|| {
+                match e.raw_response().map(|r| r.status().as_u16()) {
+                    Some(429) => DomainError::transient(ErrorCode::Throttled, message),
+                    Some(status) if TRANSIENT_STATUSES.contains(&status) => {
+                        DomainError::transient(ErrorCode::Unavailable, message)
+                    }
+                    _ => DomainError::permanent(ErrorCode::Internal, message),
+                }
+            }),
         },
     }
 }
