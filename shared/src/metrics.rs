@@ -30,6 +30,8 @@ pub enum MetricName {
     ActionsFailed,
     AiLatency,
     AiRetries,
+    AiInputTokens,
+    AiOutputTokens,
 }
 
 impl MetricName {
@@ -44,6 +46,8 @@ impl MetricName {
             MetricName::ActionsFailed => "ActionsFailed",
             MetricName::AiLatency => "AiLatency",
             MetricName::AiRetries => "AiRetries",
+            MetricName::AiInputTokens => "AiInputTokens",
+            MetricName::AiOutputTokens => "AiOutputTokens",
         }
     }
 
