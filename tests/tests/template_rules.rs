@@ -321,6 +321,18 @@ fn every_function_gets_the_configuration_its_adapters_read() {
 }
 
 #[test]
+fn the_model_generate_tasks_calls_is_named_in_ssm() {
+    let template = template();
+    assert_eq!(
+        template["Parameters"]["BedrockModelId"]["Type"],
+        "AWS::SSM::Parameter::Value<String>"
+    );
+    let function = &template["Resources"]["GenerateTasksFunction"]["Properties"];
+    let variable = &function["Environment"]["Variables"]["BEDROCK_MODEL_ID"];
+    assert_eq!(target(variable).as_deref(), Some("BedrockModelId"));
+}
+
+#[test]
 fn the_failure_rate_alarm_reads_the_metrics_the_product_emits() {
     use shared::metrics::MetricName;
     let template = template();
@@ -648,6 +660,8 @@ fn the_dashboards_outcome_rates_read_the_metrics_the_product_emits() {
         MetricName::ActionsFailed,
         MetricName::AiLatency,
         MetricName::AiRetries,
+        MetricName::AiInputTokens,
+        MetricName::AiOutputTokens,
     ]
     .map(MetricName::as_str);
     let dashboard = dashboard(&template());
