@@ -124,6 +124,13 @@ def check():
         fields(partial, executionArn=PARTIAL_RUN, status="SUCCEEDED", totalActions=3, processedActions=3,
                failedCount=1, canRetry=False, archived=expired)
         fields(page["olderRuns"], location="s3://history/execution-history/")
+    elif fn == "get-goal":
+        # goal-partial is processing the retry retry-failed started; no run has saved tasks for it.
+        goal = fields(http(200), goalId="goal-partial", status="processing", taskCount=0)
+        ids = [a["actionId"] for a in goal["actions"]]
+        assert ids == [f"goal-partial-a0{i}" for i in range(3)], f"actions {ids!r}"
+        fields(goal["latestRun"], executionArn=execution_arn("goal-partial", "retry:goal-partial-run-1"),
+               status="RUNNING")
     else:
         raise AssertionError(f"no expectation for {fn}")
 

@@ -30,7 +30,7 @@ wait_for "$watch_port" 600 || { echo "cargo lambda watch did not start"; tail -2
 
 functions=(validate-input get-actions create-batches generate-tasks save-tasks update-progress
   aggregate-results get-status start-workflow retry-failed update-goal-status handle-error finalize-execution
-  maintenance cancel list-executions)
+  maintenance cancel list-executions get-goal)
 export STATE_MACHINE_ARN MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
 STATE_MACHINE_ARN=$(sed -n 's/^STATE_MACHINE_ARN=//p' "$work/functions.env")
 failed=0

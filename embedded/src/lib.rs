@@ -23,7 +23,7 @@ pub struct Ports {
 
 /// The functions the state machine's Task states, the API and the EventBridge rules call, by the
 /// name each is deployed under.
-pub const FUNCTION_NAMES: [&str; 16] = [
+pub const FUNCTION_NAMES: [&str; 17] = [
     "start-workflow",
     "validate-input",
     "get-actions",
@@ -36,6 +36,7 @@ pub const FUNCTION_NAMES: [&str; 16] = [
     "get-status",
     "cancel",
     "retry-failed",
+    "get-goal",
     "list-executions",
     "handle-error",
     "finalize-execution",
@@ -95,6 +96,7 @@ impl Ports {
             "retry-failed" => {
                 to_value(retry_failed::handle(store, control, clock, metrics, payload).await)
             }
+            "get-goal" => to_value(get_goal::handle(store, clock, payload).await),
             "list-executions" => {
                 let archive = self.archive.as_ref();
                 to_value(list_executions::handle(store, archive, clock, payload).await)

@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::Value;
 use shared::api::{StartResponse, StatusView, MAX_IDEMPOTENCY_KEY_LEN};
 use shared::examples::{started_run, ApiWorld};
-use shared::history::{goal_executions, MAX_PAGE_SIZE};
+use shared::history::{goal_executions, goal_view, MAX_PAGE_SIZE};
 use shared::memory::{InMemoryArchive, InMemoryStore};
 use shared::ports::SystemClock;
 use shared::records::ExecutionStatus;
@@ -42,6 +42,7 @@ fn every_route_documents_its_success_and_every_error_status() {
     let spec = spec();
     let routes = [
         ("/api/goals/{goalId}/start-activity", "post", "202"),
+        ("/api/goals/{goalId}", "get", "200"),
         ("/api/goals/{goalId}/executions", "get", "200"),
         ("/api/workflows/{executionArn}/status", "get", "200"),
         ("/api/workflows/{executionArn}/cancel", "post", "200"),
@@ -121,6 +122,13 @@ async fn bodies_have_exactly_the_documented_fields() {
     assert_eq!(keys(&page), required(&spec, "ExecutionsPage"));
     assert_eq!(keys(&page["executions"][0]), required(&spec, "RunEntry"));
     assert_eq!(keys(&page["olderRuns"]), required(&spec, "OlderRuns"));
+    let goal = goal_view(&store, &SystemClock, "u", "g")
+        .await
+        .expect("goal");
+    let goal = serde_json::to_value(goal).expect("json");
+    assert_eq!(keys(&goal), required(&spec, "GoalView"));
+    assert_eq!(keys(&goal["actions"][0]), required(&spec, "ActionEntry"));
+    assert_eq!(keys(&goal["latestRun"]), required(&spec, "StatusView"));
     // A retry answers with the same body as a start.
     for path in [
         "/api/goals/{goalId}/start-activity",

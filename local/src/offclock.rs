@@ -3,6 +3,7 @@
 //! run each call on a runtime of real time, under `spawn_blocking`, during which the paused clock
 //! stands still. Only the run's own waits, retry intervals and timeouts elapse virtually.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -152,6 +153,11 @@ impl Store for OffClockStore {
     async fn delete_execution_tasks(&self, arn: &str) -> Result<u32, StoreError> {
         let arn = arn.to_owned();
         self.call(move |s| async move { s.delete_execution_tasks(&arn).await })
+            .await
+    }
+    async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError> {
+        let id = goal_id.to_owned();
+        self.call(move |s| async move { s.count_action_tasks(&id).await })
             .await
     }
 }

@@ -223,6 +223,7 @@ pub fn router(
             "/api/goals/{goalId}/start-activity",
             post_to("start-workflow"),
         )
+        .route("/api/goals/{goalId}", get_to("get-goal"))
         .route("/api/goals/{goalId}/executions", get_to("list-executions"))
         .route("/api/workflows/{executionArn}/status", get_to("get-status"))
         .route("/api/workflows/{executionArn}/cancel", post_to("cancel"))

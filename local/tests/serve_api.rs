@@ -225,6 +225,7 @@ fn tokens_are_checked_as_the_jwt_authorizer_does() {
     ] {
         for (method, path) in [
             ("POST", "/api/goals/u1-small/start-activity"),
+            ("GET", "/api/goals/u1-small"),
             ("GET", "/api/goals/u1-small/executions"),
             ("GET", "/api/workflows/arn/status"),
             ("POST", "/api/workflows/arn/cancel"),
@@ -256,6 +257,7 @@ fn requests_no_route_takes_are_refused_as_api_gateway_does() {
     for (method, path) in [
         ("GET", "/api/goals/u1-small/start-activity"),
         ("POST", "/api/goals/u1-small/executions"),
+        ("DELETE", "/api/goals/u1-small"),
         ("DELETE", "/api/workflows/arn/status"),
         ("POST", "/api/workflows/arn/unknown"),
         ("GET", "/api/nothing-here"),
@@ -696,8 +698,30 @@ fn failed_actions_are_retried_once_complete_the_goal_and_both_runs_are_listed() 
         "{whole}"
     );
 
+    // The goal itself: active, every action holding the tasks of one run, the retry its latest.
+    let (status, goal) = server.call("GET", "/api/goals/u1-partial", Some(&u1), None);
+    assert_eq!(status, 200, "{goal}");
+    assert_eq!(goal["status"], "active", "{goal}");
+    let actions = goal["actions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(actions.len(), 16, "{goal}");
+    let counts: Vec<u64> = actions
+        .iter()
+        .map(|a| a["taskCount"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(counts.iter().all(|&n| n > 0), "{goal}");
+    assert_eq!(goal["taskCount"].as_u64(), Some(counts.iter().sum()));
+    assert_eq!(goal["latestRun"]["executionArn"], retried["executionArn"]);
+    assert_eq!(goal["latestRun"]["status"], "SUCCEEDED");
+
     // A stranger's answer is a missing goal's; pages and cursors are checked.
     let u2 = server.token("u2", "60");
+    let (status, stranger) = server.call("GET", "/api/goals/u1-partial", Some(&u2), None);
+    let (_, missing) = server.call("GET", "/api/goals/u1-nothing", Some(&u1), None);
+    assert_eq!(status, 404, "{stranger}");
+    assert_eq!(
+        with_id(&stranger, "u1-partial", "ID"),
+        with_id(&missing, "u1-nothing", "ID")
+    );
     let (status, stranger) = server.call("GET", history, Some(&u2), None);
     let (_, missing) = server.call("GET", "/api/goals/u1-nothing/executions", Some(&u1), None);
     assert_eq!(status, 404, "{stranger}");

@@ -1,16 +1,89 @@
-//! A goal's runs as its owner reads them: newest first, a page at a time behind an opaque cursor,
-//! each with its counts, whether it can be retried and, once the table no longer keeps it, where
-//! the archive does.
+//! A goal and its runs as its owner reads them: the goal with its actions, their tasks and its
+//! latest run; its runs newest first, a page at a time behind an opaque cursor, each with its
+//! counts, whether it can be retried and, once the table no longer keeps it, where the archive
+//! does.
 
 use base64::prelude::{Engine, BASE64_URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{owned_goal, retry_possible};
+use crate::api::{owned_goal, retry_possible, StatusView};
 use crate::error::DomainError;
 use crate::operations::{archived_location, kept_since, ARCHIVE_PREFIX};
 use crate::ports::{Archive, Clock, RunsAfter, Store};
-use crate::records::{ExecutionStatus, Goal, WorkflowExecution};
+use crate::records::{ExecutionStatus, Goal, GoalStatus, WorkflowExecution};
+
+/// One of a goal's actions, with how many tasks it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionEntry {
+    pub action_id: String,
+    pub sub_goal_id: String,
+    pub position: u32,
+    pub title: String,
+    /// The tasks the action holds: one run's set, the latest that saved it; 0 before any has.
+    pub task_count: u32,
+}
+
+/// The 200 answer to a goal request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoalView {
+    pub goal_id: String,
+    pub title: String,
+    pub status: GoalStatus,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// In position order.
+    pub actions: Vec<ActionEntry>,
+    /// The tasks all its actions hold.
+    pub task_count: u32,
+    /// The run processing the goal, or the last one that did; `null` before the first, or once
+    /// the table no longer keeps it.
+    pub latest_run: Option<StatusView>,
+}
+
+/// The caller's goal: its status, its actions with their tasks, and its latest run as the status
+/// route shows it.
+pub async fn goal_view(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    user_id: &str,
+    goal_id: &str,
+) -> Result<GoalView, DomainError> {
+    let goal = owned_goal(store, user_id, goal_id).await?;
+    let counts = store.count_action_tasks(goal_id).await?;
+    let actions: Vec<ActionEntry> = store
+        .list_actions(goal_id)
+        .await?
+        .into_iter()
+        .map(|a| ActionEntry {
+            task_count: counts.get(&a.action_id).copied().unwrap_or(0),
+            action_id: a.action_id,
+            sub_goal_id: a.sub_goal_id,
+            position: a.position,
+            title: a.title,
+        })
+        .collect();
+    let latest_run = match &goal.current_execution_arn {
+        Some(arn) => store
+            .get_execution(arn)
+            .await?
+            .filter(|run| run.user_id == user_id)
+            .map(|run| StatusView::of(run, clock.now())),
+        None => None,
+    };
+    Ok(GoalView {
+        task_count: actions.iter().map(|a| a.task_count).sum(),
+        actions,
+        latest_run,
+        goal_id: goal.goal_id,
+        title: goal.title,
+        status: goal.status,
+        updated_at: goal.updated_at,
+        completed_at: goal.completed_at,
+    })
+}
 
 /// How many runs a page holds when the caller does not say.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
@@ -358,6 +431,54 @@ mod tests {
             assert_eq!(entry.archive_location, expected);
         }
         assert_eq!(entries.iter().filter(|e| e.archived).count(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_goal_view_counts_the_tasks_its_actions_hold_and_shows_its_latest_run() {
+        let store = InMemoryStore::new();
+        let (goal, actions) = example_goal("g", "u", 3, t0());
+        seed(&store, &goal, &actions).await.unwrap();
+        let clock = ManualClock::new(t0());
+        let fresh = goal_view(&store, &clock, "u", "g").await.unwrap();
+        assert_eq!((fresh.status, fresh.task_count), (GoalStatus::Draft, 0));
+        assert_eq!(fresh.latest_run, None);
+        let ids: Vec<&str> = fresh.actions.iter().map(|a| a.action_id.as_str()).collect();
+        let expected: Vec<&str> = actions.iter().map(|a| a.action_id.as_str()).collect();
+        assert_eq!(ids, expected);
+
+        let run = WorkflowExecution::started("arn:1".into(), "1".into(), &goal, "k".into(), t0());
+        store.begin_run(&run).await.unwrap();
+        // Two tasks for the first action, three for the third.
+        for (action, n) in [(&actions[0], 2), (&actions[2], 3)] {
+            let tasks: Vec<crate::records::Task> = (0..n)
+                .map(|i| crate::records::Task {
+                    task_id: crate::naming::task_id("arn:1", &action.action_id, i),
+                    goal_id: "g".into(),
+                    action_id: action.action_id.clone(),
+                    execution_arn: "arn:1".into(),
+                    position: i,
+                    title: format!("t{i}"),
+                    description: String::new(),
+                    estimated_minutes: 10,
+                    created_at: t0(),
+                })
+                .collect();
+            store.save_action_tasks(&tasks).await.unwrap();
+        }
+        let view = goal_view(&store, &clock, "u", "g").await.unwrap();
+        let counts: Vec<u32> = view.actions.iter().map(|a| a.task_count).collect();
+        assert_eq!((counts, view.task_count), (vec![2, 0, 3], 5));
+        assert_eq!(view.status, GoalStatus::Processing);
+        let latest = view.latest_run.expect("the latest run");
+        assert_eq!(
+            (latest.execution_arn.as_str(), latest.status),
+            ("arn:1", ExecutionStatus::Running)
+        );
+
+        assert_eq!(
+            goal_view(&store, &clock, "v", "g").await.err(),
+            Some(DomainError::not_found("goal g does not exist"))
+        );
     }
 
     #[tokio::test]

@@ -371,6 +371,16 @@ impl Store for InMemoryStore {
         t.generations.retain(|_, (run, _)| run != execution_arn);
         Ok((before - t.tasks.len()) as u32)
     }
+
+    async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError> {
+        Ok(self
+            .tables()?
+            .generations
+            .iter()
+            .filter(|((goal, _), _)| goal == goal_id)
+            .map(|((_, action), (_, ids))| (action.clone(), ids.len() as u32))
+            .collect())
+    }
 }
 
 /// Keeps archived objects in memory.

@@ -1,6 +1,8 @@
 //! The ports: what the domain needs from the outside world. Adapters live in `memory`, `offline`
 //! and `aws`; handlers receive them as trait objects built once at start-up.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -90,6 +92,9 @@ pub trait Store: Send + Sync {
     /// Deletes the tasks a run wrote, and the actions holding them hold none; returns how many were
     /// deleted.
     async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError>;
+    /// How many tasks each of a goal's actions holds (one run's set, see
+    /// [`Store::save_action_tasks`]), by action id; an action that holds none is absent.
+    async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError>;
 }
 
 /// A place in a goal's runs, newest first: just after the run that started at `started_at` with

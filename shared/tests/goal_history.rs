@@ -1,17 +1,18 @@
 //! A goal's runs a page at a time, in memory and on DynamoDB (moto, the byGoal index): every page
 //! size walks the same history newest first, each run once, and says there is no next page
-//! exactly on the last.
+//! exactly on the last. The tasks each action holds are counted the same way by both.
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use shared::aws::DynamoStore;
 use shared::examples::example_goal;
 use shared::memory::InMemoryStore;
+use shared::naming::task_id;
 use shared::ports::{RunsAfter, Store};
-use shared::records::{ExecutionStatus, GoalStatus, RunEnd, WorkflowExecution};
+use shared::records::{ExecutionStatus, GoalStatus, RunEnd, Task, WorkflowExecution};
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
@@ -128,4 +129,97 @@ async fn pages_on_dynamodb() {
     let tables = support::create_tables(&config, "history").await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
     walks_the_history(&store).await;
+}
+
+fn tasks(run: &WorkflowExecution, action_id: &str, n: u32) -> Vec<Task> {
+    (0..n)
+        .map(|i| Task {
+            task_id: task_id(&run.execution_arn, action_id, i),
+            goal_id: run.goal_id.clone(),
+            action_id: action_id.to_owned(),
+            execution_arn: run.execution_arn.clone(),
+            position: i,
+            title: format!("task {i}"),
+            description: String::new(),
+            estimated_minutes: 15,
+            created_at: t0(),
+        })
+        .collect()
+}
+
+/// Two runs of a three-action goal: the second replaces one action's tasks; cancelling it leaves
+/// that action holding none.
+async fn counts_the_tasks_actions_hold(store: &dyn Store) {
+    let (goal, actions) = example_goal("g", "u", 3, t0());
+    store.put_goal(&goal).await.expect("goal");
+    store.put_actions(&actions).await.expect("actions");
+    let count = |pairs: &[(usize, u32)]| -> BTreeMap<String, u32> {
+        pairs
+            .iter()
+            .map(|(i, n)| (actions[*i].action_id.clone(), *n))
+            .collect()
+    };
+    assert_eq!(
+        store.count_action_tasks("g").await.expect("count"),
+        count(&[])
+    );
+
+    let first = WorkflowExecution::started("arn:1".into(), "1".into(), &goal, "k1".into(), t0());
+    store.begin_run(&first).await.expect("begin");
+    store
+        .save_action_tasks(&tasks(&first, &actions[0].action_id, 4))
+        .await
+        .expect("save");
+    store
+        .save_action_tasks(&tasks(&first, &actions[1].action_id, 2))
+        .await
+        .expect("save");
+    let end = RunEnd {
+        status: ExecutionStatus::Succeeded,
+        goal_status: GoalStatus::Partial,
+        at: t0() + Duration::seconds(5),
+        error: None,
+        cause: None,
+        alert: None,
+    };
+    store.finish_run("arn:1", &end).await.expect("finish");
+    assert_eq!(
+        store.count_action_tasks("g").await.expect("count"),
+        count(&[(0, 4), (1, 2)])
+    );
+
+    let later = t0() + Duration::minutes(1);
+    let second = WorkflowExecution::started("arn:2".into(), "2".into(), &goal, "k2".into(), later);
+    store.begin_run(&second).await.expect("begin");
+    store
+        .save_action_tasks(&tasks(&second, &actions[1].action_id, 5))
+        .await
+        .expect("save");
+    assert_eq!(
+        store.count_action_tasks("g").await.expect("count"),
+        count(&[(0, 4), (1, 5)])
+    );
+    store.delete_execution_tasks("arn:2").await.expect("delete");
+    assert_eq!(
+        store.count_action_tasks("g").await.expect("count"),
+        count(&[(0, 4)])
+    );
+    assert_eq!(
+        store.count_action_tasks("other").await.expect("count"),
+        count(&[])
+    );
+}
+
+#[tokio::test]
+async fn task_counts_in_memory() {
+    counts_the_tasks_actions_hold(&InMemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn task_counts_on_dynamodb() {
+    let moto = support::start();
+    let config = moto.sdk_config().await;
+    let tables = support::create_tables(&config, "counts").await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
+    counts_the_tasks_actions_hold(&store).await;
 }

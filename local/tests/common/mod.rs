@@ -5,7 +5,7 @@
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -186,6 +186,10 @@ impl<S: Store> Store for FaultyStore<S> {
     }
     async fn delete_execution_tasks(&self, arn: &str) -> Result<u32, StoreError> {
         self.inner.delete_execution_tasks(arn).await
+    }
+
+    async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError> {
+        self.inner.count_action_tasks(goal_id).await
     }
 
     async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError> {

@@ -1,7 +1,7 @@
 //! The [`Store`] on DynamoDB. Items are mapped with serde_dynamo; every rule the port states is a
 //! condition expression or a transaction here, so concurrent writers cannot break it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -964,6 +964,36 @@ impl Store for DynamoStore {
             }
         }
         Ok(tasks.len() as u32)
+    }
+
+    async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError> {
+        let mut counts = BTreeMap::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.actions)
+                .key_condition_expression("goalId = :g")
+                .expression_attribute_values(":g", s(goal_id))
+                .projection_expression("actionId, #ids")
+                .expression_attribute_names("#ids", TASK_IDS)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items.unwrap_or_default() {
+                let held = item.get(TASK_IDS).and_then(|v| v.as_l().ok());
+                let action = item.get("actionId").and_then(|v| v.as_s().ok());
+                if let (Some(action), Some(held)) = (action, held) {
+                    counts.insert(action.clone(), held.len() as u32);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(counts),
+            }
+        }
     }
 }
 
