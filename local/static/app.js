@@ -1,5 +1,5 @@
 // The status page: start a goal's run, watch its progress by polling get-status every 2 s,
-// cancel it, and retry the failed actions of a finished run.
+// cancel it, retry the failed actions of a finished run, and list the goal's runs.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +9,8 @@ let goals = [];
 let executionArn = null;
 let poller = null;
 let polls = 0; // bumped whenever polling stops, so an answer to an earlier poll is dropped
+let runsCursor = null; // where the next page of the goal's runs starts; null after the last
+const RUNS_PER_PAGE = 10;
 
 async function api(method, path) {
   const response = await fetch(path, {
@@ -50,6 +52,54 @@ function showGoal() {
   $("start").disabled = false;
   const goal = goals.find((g) => g.goalId === $("goal").value);
   if (goal && goal.currentExecutionArn) watch(goal.currentExecutionArn);
+  act(() => listRuns(false));
+}
+
+// The chosen goal (its status, actions and tasks) and its runs, newest first: the first page, or
+// with `more` the page after those listed.
+async function listRuns(more) {
+  const goalId = $("goal").value;
+  if (!goalId) return;
+  const path = `/api/goals/${encodeURIComponent(goalId)}`;
+  const cursor = more && runsCursor ? `&cursor=${encodeURIComponent(runsCursor)}` : "";
+  const [goal, page] = await Promise.all([
+    api("GET", path),
+    api("GET", `${path}/executions?limit=${RUNS_PER_PAGE}${cursor}`),
+  ]);
+  if (goalId !== $("goal").value) return;
+  $("summary").textContent =
+    `${goal.status} · ${goal.actions.length} actions · ${goal.taskCount} tasks`;
+  const rows = page.executions.map(runRow);
+  if (more) $("runs").append(...rows);
+  else $("runs").replaceChildren(...rows);
+  runsCursor = page.nextCursor;
+  $("more").hidden = !runsCursor;
+  const before = new Date(page.olderRuns.startedBefore).toISOString().slice(0, 10);
+  $("older").textContent = `Runs started before ${before} are in the archive: ${page.olderRuns.location}`;
+  $("history").hidden = false;
+}
+
+function runRow(run) {
+  const notes = [
+    run.retryOf ? "retry" : "",
+    run.canRetry ? "can be retried" : "",
+    run.archived ? `archived at ${run.archiveLocation}` : "",
+  ];
+  const cells = [
+    new Date(run.startedAt).toLocaleString(),
+    run.status,
+    `${run.processedActions}/${run.totalActions}`,
+    String(run.failedCount),
+    notes.filter(Boolean).join(", "),
+  ];
+  const row = document.createElement("tr");
+  row.dataset.executionArn = run.executionArn;
+  row.replaceChildren(...cells.map((text) => {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    return cell;
+  }));
+  return row;
 }
 
 function show(view) {
@@ -102,7 +152,10 @@ function watch(arn) {
       const view = await api("GET", `/api/workflows/${encodeURIComponent(arn)}/status`);
       if (current !== polls) return;
       show(view);
-      if (FINAL.includes(view.status)) return act(listGoals);
+      if (FINAL.includes(view.status)) {
+        await act(listGoals);
+        return act(() => listRuns(false));
+      }
     } catch (e) {
       if (current !== polls) return;
       $("message").textContent = e.message;
@@ -129,6 +182,7 @@ $("start").addEventListener("click", () => act(async () => {
   try {
     const started = await api("POST", `/api/goals/${encodeURIComponent(goal)}/start-activity`);
     watch(started.executionArn);
+    await listRuns(false);
   } catch (e) {
     $("start").disabled = false;
     throw e;
@@ -146,7 +200,10 @@ $("retry").addEventListener("click", () => act(async () => {
     .finally(() => { $("retry").disabled = false; });
   $("failures").hidden = true;
   watch(retried.executionArn);
+  await listRuns(false);
 }));
+
+$("more").addEventListener("click", () => act(() => listRuns(true)));
 
 $("goal").addEventListener("change", showGoal);
 $("user").addEventListener("change", () => act(signIn));

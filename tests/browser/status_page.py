@@ -1,6 +1,6 @@
 """The status page in headless Chromium against `sfn-local serve`: start a run and watch the bar
-reach 100 %, reload and cancel a run mid-way, and retry the failed actions of a partial run. Screenshots go to
-target/browser/.
+reach 100 %, reload and cancel a run mid-way, retry the failed actions of a partial run, and read each
+goal's runs in the history list. Screenshots go to target/browser/.
 
 Usage: python tests/browser/status_page.py path/to/sfn-local
 Debian's chromium and chromedriver by default; CHROME_BIN and CHROMEDRIVER point elsewhere.
@@ -65,6 +65,12 @@ def text(driver, element_id):
     return driver.find_element(By.ID, element_id).text
 
 
+def runs(driver):
+    """The history list's rows: status, actions, failed and notes of each run, newest first."""
+    rows = driver.find_elements(By.CSS_SELECTOR, "#runs tr")
+    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")][1:] for row in rows]
+
+
 def watched(driver):
     return driver.find_element(By.ID, "run").get_attribute("data-execution-arn")
 
@@ -117,6 +123,11 @@ def main(binary: str) -> None:
             assert text(driver, "counts") == "64/64 actions", text(driver, "counts")
             assert text(driver, "eta") == "done", text(driver, "eta")
             assert any(0 < int(p.split()[0]) < 100 for p in seen), f"no progress between 0 and 100 %: {seen}"
+            # The history lists both runs of the goal, newest first, and the goal holds its tasks.
+            wait.until(lambda d: [r[0] for r in runs(d)] == ["SUCCEEDED", "ABORTED"])
+            assert runs(driver)[0][:3] == ["SUCCEEDED", "64/64", "0"], runs(driver)
+            summary = re.fullmatch(r"active · 64 actions · (\d+) tasks", text(driver, "summary"))
+            assert summary and int(summary[1]) >= 64, text(driver, "summary")
             driver.save_screenshot(str(SHOTS / "2-complete.png"))
             print(f"complete; the bar showed {sorted(seen, key=lambda p: int(p.split()[0]))}")
 
@@ -132,6 +143,10 @@ def main(binary: str) -> None:
             wait.until(lambda d: text(d, "counts") == "4/4 actions" and text(d, "status") == "SUCCEEDED")
             assert not driver.find_element(By.ID, "failures").is_displayed()
             wait.until(lambda d: "active)" in Select(d.find_element(By.ID, "goal")).first_selected_option.text)
+            wait.until(lambda d: len(runs(d)) == 2 and runs(d)[0][0] == "SUCCEEDED")
+            assert runs(driver) == [["SUCCEEDED", "4/4", "0", "retry"], ["SUCCEEDED", "16/16", "4", ""]], runs(driver)
+            assert text(driver, "summary").startswith("active · 16 actions · "), text(driver, "summary")
+            assert "execution-history/" in text(driver, "older"), text(driver, "older")
             driver.save_screenshot(str(SHOTS / "4-retried.png"))
             print(f"partial run failed {len(failed)} actions; the retry completed them")
         except Exception:
