@@ -10,7 +10,9 @@ pub fn progress_percent(processed: u32, total: u32) -> u8 {
 }
 
 /// Seconds left, extrapolating the mean time per finished action over the remaining ones;
-/// `None` before the actions are counted or the first one finishes, `Some(0)` once all are.
+/// `None` before the actions are counted or the first one finishes, `Some(0)` once all are, and
+/// at least 1 while any remains (actions that finished within the first second do not make an
+/// unfinished run look done).
 pub fn eta_seconds(elapsed_seconds: u64, processed: u32, total: u32) -> Option<u64> {
     if total == 0 {
         return None;
@@ -22,7 +24,11 @@ pub fn eta_seconds(elapsed_seconds: u64, processed: u32, total: u32) -> Option<u
         return None;
     }
     let remaining = u64::from(total - processed);
-    Some((elapsed_seconds * remaining).div_ceil(u64::from(processed)))
+    Some(
+        (elapsed_seconds * remaining)
+            .div_ceil(u64::from(processed))
+            .max(1),
+    )
 }
 
 #[cfg(test)]
@@ -48,5 +54,6 @@ mod tests {
         );
         assert_eq!(eta_seconds(30, 16, 64), Some(90));
         assert_eq!(eta_seconds(100, 64, 64), Some(0));
+        assert_eq!(eta_seconds(0, 1, 64), Some(1), "not done, so not zero");
     }
 }
