@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-/// The state machine's TimeoutSeconds.
+/// The state machine's TimeoutSeconds; the maintenance sweep ends records still RUNNING past it.
 pub const RUN_LIMIT_SECONDS: i64 = 15 * 60;
 /// GenerateTasks' TimeoutSeconds.
 pub const AI_CALL_LIMIT_SECONDS: i64 = 2 * 60;
@@ -23,11 +23,6 @@ pub fn may_start_ai_call(batch_started_at: DateTime<Utc>, now: DateTime<Utc>) ->
     now + Duration::seconds(AI_CALL_LIMIT_SECONDS) <= batch_deadline(batch_started_at)
 }
 
-/// Whether a run that started at `started_at` has outlived the run limit at `now`.
-pub fn run_overdue(started_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    now - started_at > Duration::seconds(RUN_LIMIT_SECONDS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,11 +37,5 @@ mod tests {
         assert!(may_start_ai_call(t(0), t(180)));
         assert!(!may_start_ai_call(t(0), t(181)));
         assert!(!may_start_ai_call(t(0), t(400)));
-    }
-
-    #[test]
-    fn runs_are_overdue_after_fifteen_minutes() {
-        assert!(!run_overdue(t(0), t(900)));
-        assert!(run_overdue(t(0), t(901)));
     }
 }

@@ -22,7 +22,6 @@ pub mod outcome;
 pub mod ports;
 pub mod progress;
 pub mod records;
-pub mod retry;
 pub mod steps;
 pub mod workflow;
 

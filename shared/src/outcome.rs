@@ -1,4 +1,5 @@
-//! The rules that turn counts into verdicts: a run's goal status and the failure-rate alert.
+//! The rule that turns a run's counts into its outcome and its goal's status (all / some / none).
+//! The failure-rate alert is the template's WorkflowFailureRateAlarm over the runs' metrics.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,16 +49,6 @@ impl RunOutcome {
     }
 }
 
-/// The failure rate above which the workflow alert fires.
-pub const ALERT_FAILURE_RATE: f64 = 0.10;
-
-/// Whether `failed` failures out of `total` runs in the window should raise the alert: strictly
-/// more than 10 %, never at or below it.
-pub fn failure_rate_alert(failed: u64, total: u64) -> bool {
-    // failed / total > 1 / 10, in integers so 10 % exactly never fires.
-    total > 0 && failed * 10 > total
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,14 +93,5 @@ mod tests {
             GoalStatus::Failed
         );
         assert_eq!(RunOutcome::Succeeded.for_goal(0), RunOutcome::Succeeded);
-    }
-
-    #[test]
-    fn alert_fires_only_above_ten_percent() {
-        assert!(!failure_rate_alert(0, 0));
-        assert!(!failure_rate_alert(10, 100));
-        assert!(failure_rate_alert(11, 100));
-        assert!(failure_rate_alert(1, 9));
-        assert!(!failure_rate_alert(1, 10));
     }
 }

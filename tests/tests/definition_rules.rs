@@ -9,10 +9,16 @@ use shared::deadlines::{AI_CALL_LIMIT_SECONDS, RUN_LIMIT_SECONDS};
 use shared::error::{ErrorKind, LAMBDA_SERVICE_ERRORS};
 use shared::model_output::{MAX_DESCRIPTION_CHARS, MAX_TASKS, MAX_TITLE_CHARS};
 use shared::records::{Action, FailedAction, Task};
-use shared::retry::AI_STEP_RETRY;
 use shared::steps::{ActionResult, BatchSummary, RunActions, RunRef};
 use shared::workflow::{create_batches, MAX_ACTIONS_PER_RUN};
 use workflow_tests::{all_states, definition, main_path};
+
+/// DESIGN.md section 4.3: the waits before retries 1, 2 and 3 are 2, 4 and 8 s, and there are no
+/// more: IntervalSeconds 2, BackoffRate 2, MaxAttempts 3. (The schedule itself is observed by
+/// running the definition: sfn-local's `tests/properties.rs`.)
+const RETRY_INTERVAL_SECONDS: u64 = 2;
+const RETRY_BACKOFF_RATE: f64 = 2.0;
+const RETRY_MAX_ATTEMPTS: u64 = 3;
 
 fn state<'a>(states: &'a [(String, Value)], name: &str) -> &'a Value {
     states
@@ -67,15 +73,9 @@ fn generate_tasks_is_bounded_retried_and_caught_as_a_failed_action() {
     assert_eq!(generate["TimeoutSeconds"], json!(AI_CALL_LIMIT_SECONDS));
 
     let retry = &generate["Retry"][0];
-    assert_eq!(
-        retry["IntervalSeconds"],
-        json!(AI_STEP_RETRY.interval_seconds)
-    );
-    assert_eq!(
-        retry["BackoffRate"].as_f64(),
-        Some(AI_STEP_RETRY.backoff_rate)
-    );
-    assert_eq!(retry["MaxAttempts"], json!(AI_STEP_RETRY.max_attempts));
+    assert_eq!(retry["IntervalSeconds"], json!(RETRY_INTERVAL_SECONDS));
+    assert_eq!(retry["BackoffRate"].as_f64(), Some(RETRY_BACKOFF_RATE));
+    assert_eq!(retry["MaxAttempts"], json!(RETRY_MAX_ATTEMPTS));
     let retried = retried_errors(generate);
     for name in LAMBDA_SERVICE_ERRORS
         .iter()
@@ -220,17 +220,17 @@ fn every_retry_follows_the_domains_schedule() {
         for retry in retriers {
             assert_eq!(
                 retry["IntervalSeconds"],
-                json!(AI_STEP_RETRY.interval_seconds),
+                json!(RETRY_INTERVAL_SECONDS),
                 "{name} IntervalSeconds"
             );
             assert_eq!(
                 retry["BackoffRate"].as_f64(),
-                Some(AI_STEP_RETRY.backoff_rate),
+                Some(RETRY_BACKOFF_RATE),
                 "{name} BackoffRate"
             );
             assert_eq!(
                 retry["MaxAttempts"],
-                json!(AI_STEP_RETRY.max_attempts),
+                json!(RETRY_MAX_ATTEMPTS),
                 "{name} MaxAttempts"
             );
         }
