@@ -140,6 +140,8 @@ mod tests {
             "retry-failed" => (Some(PARTIAL_RUN), None),
             // The run does not exist yet.
             "start-workflow" => (None, Some("goal-new")),
+            // A goal's view and history name the goal, not a run.
+            "get-goal" | "list-executions" => (None, Some("goal-partial")),
             "maintenance" => (None, None),
             other => panic!("events/{other}.json: say here what it carries"),
         }
