@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use sfn_local::run;
 use sfn_local::{Clock, Definition, Executor, HttpInvoker, LambdaInvoker, RealClock, VirtualClock};
+use shared::store_traffic::RequestCounter;
 
 #[derive(Parser)]
 #[command(
@@ -125,6 +126,18 @@ const TABLE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 #[cfg(feature = "aws")]
 fn aws_store(endpoint: &str) -> Result<Arc<dyn shared::ports::Store>, String> {
+    Ok(aws_stores(endpoint)?.counted)
+}
+
+/// Two stores over the same tables: one whose requests are counted, one for whoever watches.
+struct AwsStores {
+    counted: Arc<dyn shared::ports::Store>,
+    uncounted: Arc<dyn shared::ports::Store>,
+    requests: RequestCounter,
+}
+
+#[cfg(feature = "aws")]
+fn aws_stores(endpoint: &str) -> Result<AwsStores, String> {
     use shared::aws::{DynamoStore, TableNames};
     let named = TableNames::from_env().ok();
     let from_env = named.is_some();
@@ -151,11 +164,22 @@ fn aws_store(endpoint: &str) -> Result<Arc<dyn shared::ports::Store>, String> {
         ));
     }
     let config = runtime.block_on(loader.load());
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
+    let uncounted = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables.clone());
     runtime
-        .block_on(store.check_tables(TABLE_CHECK_TIMEOUT))
+        .block_on(uncounted.check_tables(TABLE_CHECK_TIMEOUT))
         .map_err(|e| tables_message(&e, endpoint, from_env))?;
-    Ok(Arc::new(store))
+    let requests = RequestCounter::default();
+    let counted_config = aws_sdk_dynamodb::config::Builder::from(&config)
+        .interceptor(requests.clone())
+        .build();
+    Ok(AwsStores {
+        counted: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::from_conf(counted_config),
+            tables,
+        )),
+        uncounted: Arc::new(uncounted),
+        requests,
+    })
 }
 
 /// What `--aws-endpoint` says when its tables cannot be used: which table, where, and how to
@@ -198,7 +222,7 @@ fn tables_message(e: &shared::aws::TablesError, endpoint: &str, from_env: bool) 
 }
 
 #[cfg(not(feature = "aws"))]
-fn aws_store(_endpoint: &str) -> Result<Arc<dyn shared::ports::Store>, String> {
+fn aws_stores(_endpoint: &str) -> Result<AwsStores, String> {
     Err("this sfn-local was built without AWS support: build it with `--features aws`".into())
 }
 
@@ -322,9 +346,16 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
         (ClockKind::Virtual, None) => Arc::new(VirtualClock::default()),
         _ => Arc::new(RealClock),
     };
-    let store: Arc<dyn shared::ports::Store> = match &args.aws_endpoint {
-        Some(endpoint) => aws_store(endpoint)?,
-        None => Arc::new(shared::memory::InMemoryStore::new()),
+    let stores = match &args.aws_endpoint {
+        Some(endpoint) => Some(aws_stores(endpoint)?),
+        None => None,
+    };
+    let (store, watched): (Arc<dyn shared::ports::Store>, _) = match &stores {
+        Some(s) => (s.counted.clone(), s.uncounted.clone()),
+        None => {
+            let store = Arc::new(shared::memory::InMemoryStore::new());
+            (store.clone(), store)
+        }
     };
     let latency = run::lognormal_latency(args.ai_latency, args.ai_latency_sigma, args.seed);
     let stack = run::LocalStack::with_store(
@@ -346,6 +377,9 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
             flaky_failures: 1,
         };
         let arn = stack.start_example(&goal, clock.now()).await?;
+        // The workflow's own requests: neither the seeding nor the start.
+        let requests = stores.as_ref().map(|s| &s.requests);
+        requests.map(RequestCounter::take);
         let bar = indicatif::ProgressBar::new(goal.actions as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -356,7 +390,7 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
         );
         let watch = async {
             loop {
-                if let Ok(Some(r)) = stack.store.get_execution(&arn).await {
+                if let Ok(Some(r)) = watched.get_execution(&arn).await {
                     bar.set_position(u64::from(r.processed_actions));
                     bar.set_message(format!("{}%", r.progress_percent));
                 }
@@ -367,13 +401,23 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
             result = stack.run(&arn) => result?,
             () = watch => unreachable!("the progress watch never ends"),
         };
+        let requests = requests.map(RequestCounter::take);
         bar.finish_and_clear();
-        Ok::<_, String>(stack.report(&arn, &result).await)
+        Ok::<_, String>((stack.report(&arn, &result).await, requests))
     })?;
+    let (report, requests) = report;
     if args.json {
+        let mut figures = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        if let Some(requests) = &requests {
+            figures["dynamodbRequests"] = serde_json::json!({
+                "reads": requests.reads(),
+                "writes": requests.writes(),
+                "byOperation": requests.0,
+            });
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?
         );
         return Ok(());
     }
@@ -401,6 +445,9 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
     );
     println!("  estimated AWS cost  ${:.5} (state transitions and Lambda requests; model tokens not included)", report.estimated_cost_usd);
     println!("  alerts published    {}", report.alerts);
+    if let Some(requests) = requests {
+        println!("  dynamodb requests   {requests}");
+    }
     println!(
         "  wall time           {:.3} s",
         wall.elapsed().as_secs_f64()

@@ -23,6 +23,7 @@ pub mod ports;
 pub mod progress;
 pub mod records;
 pub mod steps;
+pub mod store_traffic;
 pub mod workflow;
 
 pub use error::{DomainError, ErrorCode, ErrorKind, StoreError};
