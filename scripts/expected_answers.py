@@ -61,13 +61,13 @@ def failed_a2(failed):
 
 def check():
     if fn == "validate-input":
-        fields(answer, **RUN_REF)
+        fields(answer, **RUN_REF, goalTitle="A healthier year")
         assert "actionIds" not in answer, "a run over all actions carries no actionIds"
     elif fn == "get-actions":
-        fields(answer, **RUN_REF)
+        fields(answer, **RUN_REF, goalTitle="A healthier year")
         assert [a["actionId"] for a in answer["actions"]] == [A0, A1, A2], f"actions {answer['actions']!r}"
     elif fn == "create-batches":
-        fields(answer, **RUN_REF, totalActions=3)
+        fields(answer, **RUN_REF, goalTitle="A healthier year", totalActions=3)
         batches = answer["batches"]
         assert [b["batchIndex"] for b in batches] == [0], f"batches {batches!r}"
         assert [a["actionId"] for a in batches[0]["actions"]] == [A0, A1, A2], f"batch {batches[0]!r}"

@@ -36,6 +36,7 @@ fn json_value() -> impl Strategy<Value = Value> {
             "executionArn",
             "goalId",
             "userId",
+            "goalTitle",
             "input",
             "startedAt",
             "actions",

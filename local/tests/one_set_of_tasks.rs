@@ -60,7 +60,7 @@ struct Model {
 impl TaskGenerator for Model {
     async fn generate(
         &self,
-        goal_title: Option<&str>,
+        goal_title: &str,
         action: &Action,
     ) -> Result<Vec<GeneratedTask>, DomainError> {
         let fails = self

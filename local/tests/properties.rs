@@ -51,7 +51,7 @@ impl ScriptedModel {
 impl TaskGenerator for ScriptedModel {
     async fn generate(
         &self,
-        _goal_title: Option<&str>,
+        _goal_title: &str,
         action: &Action,
     ) -> Result<Vec<GeneratedTask>, DomainError> {
         let call = {

@@ -88,7 +88,7 @@ pub fn offline_tasks(action: &Action) -> Vec<GeneratedTask> {
 impl TaskGenerator for OfflineGenerator {
     async fn generate(
         &self,
-        _goal_title: Option<&str>,
+        _goal_title: &str,
         action: &Action,
     ) -> Result<Vec<GeneratedTask>, DomainError> {
         let attempt = self.attempt(action);
@@ -136,8 +136,8 @@ mod tests {
     async fn same_action_same_tasks() {
         let g = OfflineGenerator::new();
         let a = action("a1", "Run 5 km three times a week");
-        let first = g.generate(None, &a).await;
-        assert_eq!(first, g.generate(None, &a).await);
+        let first = g.generate("", &a).await;
+        assert_eq!(first, g.generate("", &a).await);
         let tasks = first.unwrap_or_default();
         assert!((3..=5).contains(&tasks.len()));
         assert!(tasks
@@ -148,14 +148,14 @@ mod tests {
     #[tokio::test]
     async fn markers_inject_failures() {
         let g = OfflineGenerator::new();
-        let broken = g.generate(None, &action("a", "x [fail]")).await;
+        let broken = g.generate("", &action("a", "x [fail]")).await;
         assert_eq!(broken.map_err(|e| e.kind), Err(ErrorKind::Permanent));
 
         let flaky = action("b", "y [flaky:2]");
         for _ in 0..2 {
-            let e = g.generate(None, &flaky).await;
+            let e = g.generate("", &flaky).await;
             assert_eq!(e.map_err(|e| e.kind), Err(ErrorKind::Transient));
         }
-        assert!(g.generate(None, &flaky).await.is_ok());
+        assert!(g.generate("", &flaky).await.is_ok());
     }
 }

@@ -219,7 +219,7 @@ pub trait TaskGenerator: Send + Sync {
     /// Transient errors for throttling and timeouts, Permanent for output that breaks the schema.
     async fn generate(
         &self,
-        goal_title: Option<&str>,
+        goal_title: &str,
         action: &Action,
     ) -> Result<Vec<GeneratedTask>, DomainError>;
 }

@@ -48,6 +48,27 @@ pub struct Action {
     pub description: String,
 }
 
+impl Goal {
+    /// The goal's title travels with every action to the model (the run reads the goal once), so
+    /// it is bounded like an action's text.
+    pub const MAX_TITLE_CHARS: usize = 200;
+
+    /// Why a run of this goal cannot start, if it cannot.
+    pub fn refusal(&self) -> Option<String> {
+        let id = &self.goal_id;
+        if self.title.chars().count() > Self::MAX_TITLE_CHARS {
+            return Some(format!(
+                "goal {id}: title is longer than {} characters",
+                Self::MAX_TITLE_CHARS
+            ));
+        }
+        if !is_payload_text(&self.title) {
+            return Some(format!("goal {id}: control characters in the title"));
+        }
+        None
+    }
+}
+
 impl Action {
     /// With these bounds the 64 actions a run loads stay well inside a state's 256 KiB on their
     /// way through GetActions and CreateBatches, even at 4 bytes a character.
@@ -217,6 +238,14 @@ pub struct WorkflowExecution {
 }
 
 impl WorkflowExecution {
+    /// Whether [`Store::record_action_outcome`](crate::ports::Store::record_action_outcome) would
+    /// count nothing of `outcome` now.
+    pub fn has_counted(&self, outcome: &ActionOutcome) -> bool {
+        let id = &outcome.action_id;
+        self.processed_action_ids.contains(id)
+            && (outcome.failure.is_none() || self.failed_action_ids.contains(id))
+    }
+
     /// A record for a run that has just been started.
     pub fn started(
         execution_arn: String,

@@ -46,6 +46,8 @@ pub struct ValidateInputRequest {
 pub struct ValidatedRun {
     #[serde(flatten)]
     pub run: RunRef,
+    /// The goal's context for the model, read once here and carried to every action.
+    pub goal_title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_ids: Option<Vec<String>>,
 }
@@ -56,6 +58,7 @@ pub struct ValidatedRun {
 pub struct RunActions {
     #[serde(flatten)]
     pub run: RunRef,
+    pub goal_title: String,
     pub actions: Vec<Action>,
 }
 
@@ -65,6 +68,7 @@ pub struct RunActions {
 pub struct BatchedRun {
     #[serde(flatten)]
     pub run: RunRef,
+    pub goal_title: String,
     pub total_actions: u32,
     pub batches: Vec<Batch>,
 }
@@ -76,6 +80,7 @@ pub struct BatchedRun {
 pub struct GenerateTasksRequest {
     #[serde(flatten)]
     pub run: RunRef,
+    pub goal_title: String,
     pub batch_started_at: DateTime<Utc>,
     pub action: Action,
     /// `$$.State.RetryCount`: how many times the state machine has retried this call.

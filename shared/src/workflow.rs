@@ -15,7 +15,7 @@ use crate::ports::{Alert, Clock, Notifier, Store, TaskGenerator};
 use crate::progress::{eta_seconds, progress_percent};
 use crate::records::{
     Action, ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task,
-    ALL_ACTIONS_FAILED,
+    WorkflowExecution, ALL_ACTIONS_FAILED,
 };
 use crate::steps::{
     ActionResult, AggregateRequest, BatchSummary, BatchedRun, ExecutionInput, GenerateTasksRequest,
@@ -60,12 +60,16 @@ pub async fn validate_input(
             goal.goal_id
         )));
     }
+    if let Some(refusal) = goal.refusal() {
+        return Err(DomainError::bad_request(refusal));
+    }
     Ok(ValidatedRun {
         run: RunRef {
             execution_arn: req.execution_arn,
             goal_id: input.goal_id,
             user_id: input.user_id,
         },
+        goal_title: goal.title,
         action_ids: input.action_ids,
     })
 }
@@ -121,6 +125,7 @@ pub async fn get_actions(store: &dyn Store, run: ValidatedRun) -> Result<RunActi
         .await?;
     Ok(RunActions {
         run: run.run,
+        goal_title: run.goal_title,
         actions,
     })
 }
@@ -129,6 +134,7 @@ pub fn create_batches(run: RunActions) -> BatchedRun {
     let total_actions = run.actions.len() as u32;
     BatchedRun {
         run: run.run,
+        goal_title: run.goal_title,
         total_actions,
         batches: plan_batches(run.actions),
     }
@@ -162,9 +168,8 @@ pub async fn generate_tasks(
             ),
         ));
     }
-    let goal_title = store.get_goal(&req.run.goal_id).await?.map(|g| g.title);
     let call_started = clock.now();
-    let generated = generator.generate(goal_title.as_deref(), &req.action).await;
+    let generated = generator.generate(&req.goal_title, &req.action).await;
     let created_at = clock.now();
     // Every call's latency, answered or not: slow failures are what the timeout runbook looks for.
     let latency_ms = (created_at - call_started).num_milliseconds().max(0) as f64;
@@ -246,8 +251,8 @@ pub async fn save_tasks(
     Ok(summary)
 }
 
-/// Counts a batch's actions (those generate-tasks already counted are skipped) and writes the
-/// run's percent and ETA.
+/// Counts a batch's actions that are not counted yet (generate-tasks counts each success as it
+/// ends; a generator of the operator's own does not) and writes the run's percent and ETA.
 pub async fn update_progress(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -256,7 +261,8 @@ pub async fn update_progress(
 ) -> Result<BatchSummary, DomainError> {
     let now = clock.now();
     let arn = &summary.run.execution_arn;
-    let outcomes = summary
+    let mut run = stored_run(store, arn).await?;
+    let uncounted: Vec<ActionOutcome> = summary
         .succeeded_action_ids
         .iter()
         .map(ActionOutcome::succeeded)
@@ -266,10 +272,12 @@ pub async fn update_progress(
                 .iter()
                 .cloned()
                 .map(ActionOutcome::failed),
-        );
+        )
+        .filter(|outcome| !run.has_counted(outcome))
+        .collect();
     let (mut processed, mut failed) = (0, 0);
-    for outcome in outcomes {
-        let counted = store.record_action_outcome(arn, &outcome, now).await?;
+    for outcome in &uncounted {
+        let counted = store.record_action_outcome(arn, outcome, now).await?;
         processed += u32::from(counted.processed);
         failed += u32::from(counted.failed);
     }
@@ -280,9 +288,9 @@ pub async fn update_progress(
         ],
         &[("executionArn", arn), ("goalId", &summary.run.goal_id)],
     );
-    let run = store.get_execution(arn).await?.ok_or_else(|| {
-        DomainError::permanent(ErrorCode::NotFound, format!("no record for {arn}"))
-    })?;
+    if !uncounted.is_empty() {
+        run = stored_run(store, arn).await?;
+    }
     let elapsed = (now - run.started_at).num_seconds().max(0) as u64;
     store
         .set_progress(
@@ -293,6 +301,13 @@ pub async fn update_progress(
         )
         .await?;
     Ok(summary)
+}
+
+async fn stored_run(store: &dyn Store, arn: &str) -> Result<WorkflowExecution, DomainError> {
+    store
+        .get_execution(arn)
+        .await?
+        .ok_or_else(|| DomainError::permanent(ErrorCode::NotFound, format!("no record for {arn}")))
 }
 
 /// Folds the batches' summaries into the run's outcome by the all / some / none rule.

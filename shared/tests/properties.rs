@@ -191,6 +191,7 @@ impl World {
     ) -> ActionResult {
         let req = GenerateTasksRequest {
             run: run.clone(),
+            goal_title: String::new(),
             batch_started_at,
             action: action.clone(),
             retry_count: 0,
@@ -490,7 +491,7 @@ impl CountingGenerator {
 impl TaskGenerator for CountingGenerator {
     async fn generate(
         &self,
-        goal_title: Option<&str>,
+        goal_title: &str,
         action: &Action,
     ) -> Result<Vec<GeneratedTask>, DomainError> {
         if let Ok(mut calls) = self.calls.lock() {
@@ -937,7 +938,7 @@ proptest! {
             description: String::new(),
         }).collect();
         let run = RunRef { execution_arn: "arn".into(), goal_id: "g".into(), user_id: "u".into() };
-        let planned = workflow::create_batches(RunActions { run: run.clone(), actions: actions.clone() });
+        let planned = workflow::create_batches(RunActions { run: run.clone(), goal_title: "g".into(), actions: actions.clone() });
         prop_assert_eq!(&planned.run, &run);
         prop_assert_eq!(planned.total_actions as usize, actions.len());
         for action in &actions {
@@ -972,7 +973,7 @@ proptest! {
             let now = batch_started_at + Duration::milliseconds(offset_ms);
             w.at(now);
             let model = CountingGenerator::default();
-            let req = GenerateTasksRequest { run, batch_started_at, action: actions[0].clone(), retry_count: 0 };
+            let req = GenerateTasksRequest { run, goal_title: String::new(), batch_started_at, action: actions[0].clone(), retry_count: 0 };
             let answer = workflow::generate_tasks(w.store(), &model, w.clock.as_ref(), &NoMetrics, req).await;
             let fits = now + Duration::minutes(2) <= batch_started_at + Duration::minutes(5);
             let processed = w.record(&arn).await.processed_actions;

@@ -87,6 +87,7 @@ impl World {
             for action in batch.actions {
                 let req = GenerateTasksRequest {
                     run: batched.run.clone(),
+                    goal_title: batched.goal_title.clone(),
                     batch_started_at: self.clock.now(),
                     action: action.clone(),
                     retry_count: 0,

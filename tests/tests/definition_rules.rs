@@ -8,7 +8,7 @@ use shared::batching::MAX_BATCH_SIZE;
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, RUN_LIMIT_SECONDS};
 use shared::error::{ErrorKind, LAMBDA_SERVICE_ERRORS};
 use shared::model_output::{MAX_DESCRIPTION_CHARS, MAX_TASKS, MAX_TITLE_CHARS};
-use shared::records::{Action, FailedAction, Task};
+use shared::records::{Action, FailedAction, Goal, Task};
 use shared::steps::{ActionResult, BatchSummary, RunActions, RunRef};
 use shared::workflow::{create_batches, MAX_ACTIONS_PER_RUN};
 use workflow_tests::{all_states, definition, main_path};
@@ -351,12 +351,13 @@ fn action(i: usize) -> Action {
 
 #[test]
 fn a_goal_of_the_longest_actions_fits_the_payload_limit_until_the_batches_are_replaced() {
-    // GetActions' and CreateBatches' results carry every action, at the bounds GetActions
-    // enforces, in 4-byte characters.
+    // GetActions' and CreateBatches' results carry every action and the goal's title, at the
+    // bounds ValidateInput and GetActions enforce, in 4-byte characters.
     let actions: Vec<Action> = (0..MAX_ACTIONS_PER_RUN).map(action).collect();
     assert!(actions.iter().all(|a| a.refusal().is_none()));
     let loaded = RunActions {
         run: run(),
+        goal_title: widest(Goal::MAX_TITLE_CHARS),
         actions,
     };
     let size = serde_json::to_string(&loaded).map_or(usize::MAX, |s| s.len());

@@ -64,6 +64,7 @@ mod tests {
         };
         let req = GenerateTasksRequest {
             run,
+            goal_title: String::new(),
             batch_started_at: clock.now(),
             action: actions[0].clone(),
             retry_count: 0,

@@ -19,8 +19,7 @@ mod tests {
     #[test]
     fn sixty_four_actions_make_eight_batches() {
         let (_, actions) = example_goal("g1", "u1", 64, Utc::now());
-        let payload =
-            json!({"executionArn": "arn", "goalId": "g1", "userId": "u1", "actions": actions});
+        let payload = json!({"executionArn": "arn", "goalId": "g1", "userId": "u1", "goalTitle": "Goal", "actions": actions});
         let batched = handle(payload).unwrap();
         assert_eq!(batched.total_actions, 64);
         assert_eq!(batched.batches.len(), 8);
@@ -29,7 +28,10 @@ mod tests {
 
     #[test]
     fn a_payload_without_actions_is_refused() {
-        let e = handle(json!({"executionArn": "arn", "goalId": "g1", "userId": "u1"})).unwrap_err();
+        let e = handle(
+            json!({"executionArn": "arn", "goalId": "g1", "userId": "u1", "goalTitle": "Goal"}),
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::BadRequest);
     }
 }

@@ -35,7 +35,7 @@ mod tests {
         let now = Utc::now();
         let clock = ManualClock::new(now);
         let (run, actions) = started_run(&store, "g1", "u1", 1, now).await.unwrap();
-        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1",
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "goalTitle": "Goal",
             "batchStartedAt": now, "action": actions[0]});
         let generator = OfflineGenerator::new();
         let metrics = RecordingMetrics::default();
@@ -64,7 +64,7 @@ mod tests {
         let now = Utc::now();
         let (run, actions) = started_run(&store, "g1", "u1", 1, now).await.unwrap();
         let clock = ManualClock::new(now + Duration::seconds(181));
-        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1",
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "goalTitle": "Goal",
             "batchStartedAt": now, "action": actions[0]});
         let e = handle(
             &store,
@@ -93,7 +93,7 @@ mod tests {
             (&actions[0], "PermanentError"),
             (&actions[1], "TransientError"),
         ] {
-            let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1",
+            let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "goalTitle": "Goal",
                 "batchStartedAt": now, "action": action});
             let e = handle(
                 &store,

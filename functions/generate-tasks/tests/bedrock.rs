@@ -227,7 +227,7 @@ impl Run {
     /// GenerateTasks' payload as the state machine builds it, on its `retry_count`th retry.
     fn payload(&self, retry_count: u32) -> Value {
         json!({"executionArn": self.execution_arn, "goalId": "g1", "userId": "u1",
-            "batchStartedAt": self.clock.now(), "action": self.action,
+            "goalTitle": self.goal_title, "batchStartedAt": self.clock.now(), "action": self.action,
             "retryCount": retry_count})
     }
 

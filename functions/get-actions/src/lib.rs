@@ -24,7 +24,7 @@ mod tests {
         let (run, actions) = started_run(&store, "g1", "u1", 12, Utc::now())
             .await
             .unwrap();
-        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1"});
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "goalTitle": "Goal"});
         let loaded = handle(&store, payload).await.unwrap();
         assert_eq!(loaded.actions, actions);
         let record = store
@@ -42,7 +42,7 @@ mod tests {
             .await
             .unwrap();
         let ids = [&actions[3].action_id, &actions[7].action_id];
-        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "actionIds": ids});
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "goalTitle": "Goal", "actionIds": ids});
         let loaded = handle(&store, payload).await.unwrap();
         assert_eq!(loaded.actions, vec![actions[3].clone(), actions[7].clone()]);
     }
@@ -55,7 +55,7 @@ mod tests {
             .unwrap();
         actions[1].description = "x".repeat(shared::records::Action::MAX_DESCRIPTION_CHARS + 1);
         store.put_actions(&actions).await.unwrap();
-        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1"});
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "goalTitle": "Goal"});
         let refused = handle(&store, payload).await.unwrap_err();
         assert_eq!(refused.code, ErrorCode::BadRequest);
         assert!(refused.message.contains(&actions[1].action_id), "{refused}");
@@ -73,7 +73,7 @@ mod tests {
         let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
             .await
             .unwrap();
-        let unknown = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "actionIds": ["zzz"]});
+        let unknown = json!({"executionArn": run.execution_arn, "goalId": "g1", "userId": "u1", "goalTitle": "Goal", "actionIds": ["zzz"]});
         assert_eq!(
             handle(&store, unknown).await.unwrap_err().code,
             ErrorCode::BadRequest
@@ -81,7 +81,7 @@ mod tests {
         let (empty, _) = started_run(&store, "g2", "u1", 0, Utc::now())
             .await
             .unwrap();
-        let payload = json!({"executionArn": empty.execution_arn, "goalId": "g2", "userId": "u1"});
+        let payload = json!({"executionArn": empty.execution_arn, "goalId": "g2", "userId": "u1", "goalTitle": "Goal"});
         assert_eq!(
             handle(&store, payload).await.unwrap_err().code,
             ErrorCode::BadRequest

@@ -35,6 +35,7 @@ mod tests {
         for action in &actions[..2] {
             let req = GenerateTasksRequest {
                 run: run_ref.clone(),
+                goal_title: String::new(),
                 batch_started_at: now,
                 action: action.clone(),
                 retry_count: 0,

@@ -25,7 +25,7 @@ mod tests {
     use shared::memory::InMemoryStore;
     use shared::metrics::{NoMetrics, RecordingMetrics};
     use shared::ports::ManualClock;
-    use shared::ErrorCode;
+    use shared::{ErrorCode, ErrorKind};
 
     #[tokio::test]
     async fn counts_each_action_once_and_estimates_the_rest() {
@@ -82,7 +82,7 @@ mod tests {
         let e = handle(&store, &ManualClock::new(Utc::now()), &NoMetrics, payload)
             .await
             .unwrap_err();
-        assert_eq!(e.code, ErrorCode::Conflict);
+        assert_eq!((e.kind, e.code), (ErrorKind::Permanent, ErrorCode::NotFound));
         let e = handle(
             &store,
             &ManualClock::new(Utc::now()),

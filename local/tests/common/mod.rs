@@ -57,7 +57,7 @@ pub struct FaultyModel {
 impl TaskGenerator for FaultyModel {
     async fn generate(
         &self,
-        goal: Option<&str>,
+        goal: &str,
         action: &Action,
     ) -> Result<Vec<GeneratedTask>, DomainError> {
         if !hit("model", next_call(&self.calls), self.percent) {
