@@ -263,6 +263,14 @@ fn sfn_local_run_with_an_aws_endpoint_keeps_its_records_in_dynamodb() {
         ],
         "{report}"
     );
+    // Per action: its counter update, the read of the tasks it holds and the save; per batch of 8:
+    // the record read and the progress update; per run: the goal read by ValidateInput, the actions'
+    // query and count, and the end (two reads and a transaction).
+    assert_eq!(
+        report["dynamodbRequests"]["byOperation"],
+        json!({"GetItem": 16 + 2 + 4, "Query": 1, "UpdateItem": 16 + 2 + 1, "TransactWriteItems": 16 + 1}),
+        "{report}"
+    );
     let arn = report["executionArn"].as_str().expect("executionArn");
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

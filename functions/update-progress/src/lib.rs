@@ -82,7 +82,10 @@ mod tests {
         let e = handle(&store, &ManualClock::new(Utc::now()), &NoMetrics, payload)
             .await
             .unwrap_err();
-        assert_eq!((e.kind, e.code), (ErrorKind::Permanent, ErrorCode::NotFound));
+        assert_eq!(
+            (e.kind, e.code),
+            (ErrorKind::Permanent, ErrorCode::NotFound)
+        );
         let e = handle(
             &store,
             &ManualClock::new(Utc::now()),
