@@ -124,7 +124,6 @@ struct RunArgs {
 #[cfg(feature = "aws")]
 const TABLE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-#[cfg(feature = "aws")]
 fn aws_store(endpoint: &str) -> Result<Arc<dyn shared::ports::Store>, String> {
     Ok(aws_stores(endpoint)?.counted)
 }
