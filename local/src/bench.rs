@@ -5,34 +5,188 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::clock::{runtime, Clock, VirtualClock};
 use crate::definition::Definition;
+use crate::executor::ExecutionResult;
 use crate::invoker::HttpInvoker;
-use crate::run::{lognormal_latency, ExampleGoal, LocalStack, RunReport, PRICE_PER_TRANSITION};
+use crate::run::{
+    local_definition_from, lognormal_latency, ExampleGoal, LocalStack, RunReport, DEFINITION,
+    EXAMPLE_USER_ID, PRICE_PER_TRANSITION,
+};
 use crate::Executor;
 
-/// Concurrent AI calls the definition allows: 3 batches of 8 actions.
-pub const CONCURRENT_CALLS: usize = 3 * 8;
+/// Concurrent AI calls the definition allows: 8 batches of 3 actions at a time.
+pub const CONCURRENT_CALLS: usize = 24;
 /// The makespan target for a 64-action run.
 pub const TARGET_SECONDS: f64 = 300.0;
+/// The points of a run at which the bench compares the status view's ETA with the time left.
+pub const ETA_CHECKPOINTS: [f64; 3] = [0.25, 0.5, 0.75];
+
+/// How the workflow's two nested Maps share the 24 model calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Layout {
+    /// The shipped definition: every batch at once, the 24 model calls shared among them (3 of
+    /// each batch's actions at a time for 8 batches).
+    Shipped,
+    /// The earlier layout: 3 batches at a time, all 8 of a batch's actions at once, so each
+    /// batch waits for its slowest call before the next batch starts.
+    BatchWaves,
+}
+
+impl Layout {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::Shipped => "every batch at once, 3 actions of each at a time",
+            Layout::BatchWaves => "3 batches at a time, 8 actions of each at once",
+        }
+    }
+
+    fn definition(self) -> Result<Definition, String> {
+        let text = match self {
+            Layout::Shipped => DEFINITION.to_owned(),
+            Layout::BatchWaves => {
+                let mut machine: Value =
+                    serde_json::from_str(DEFINITION).map_err(|e| e.to_string())?;
+                let batches = &mut machine["States"]["ProcessBatches"];
+                batches["MaxConcurrency"] = json!(3);
+                let actions = &mut batches["ItemProcessor"]["States"]["ProcessActions"];
+                if let Some(actions) = actions.as_object_mut() {
+                    actions.remove("MaxConcurrencyPath");
+                }
+                actions["MaxConcurrency"] = json!(8);
+                machine.to_string()
+            }
+        };
+        local_definition_from(&text).map_err(|e| e.to_string())
+    }
+}
 
 /// One run of the example goal on the virtual clock.
 pub fn run_example(
     goal: ExampleGoal,
     latency: Option<(f64, f64, u64)>,
 ) -> Result<RunReport, String> {
+    Ok(measure_run(Layout::Shipped, goal, latency)?.report)
+}
+
+/// A run, and what its status view showed along the way.
+pub struct MeasuredRun {
+    pub report: RunReport,
+    /// |ETA − time actually left| / time left, at each of [`ETA_CHECKPOINTS`].
+    pub eta_errors: Vec<f64>,
+    /// The longest an action's end took to show in the status view's processed count.
+    pub status_lag_seconds: f64,
+}
+
+/// How often the bench reads the status view, in simulated time.
+const STATUS_POLL: Duration = Duration::from_millis(500);
+
+/// One run of `layout` on the virtual clock, its status read through get-status (as the page
+/// reads it) every [`STATUS_POLL`].
+pub fn measure_run(
+    layout: Layout,
+    goal: ExampleGoal,
+    latency: Option<(f64, f64, u64)>,
+) -> Result<MeasuredRun, String> {
     let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
     let latency = latency.map(|(median, sigma, seed)| lognormal_latency(median, sigma, seed));
-    let stack = LocalStack::new(clock.clone(), latency).map_err(|e| e.to_string())?;
+    let stack = LocalStack::with_definition(clock.clone(), latency, layout.definition()?)
+        .map_err(|e| e.to_string())?;
     let rt = runtime(clock.as_ref()).map_err(|e| e.to_string())?;
     rt.block_on(async {
         let arn = stack.start_example(&goal, clock.now()).await?;
-        let result = stack.run(&arn).await?;
-        Ok(stack.report(&arn, &result).await)
+        let mut seen = Vec::new();
+        let watch = async {
+            loop {
+                let status = stack
+                    .api(
+                        "get-status",
+                        EXAMPLE_USER_ID,
+                        json!({"executionArn": arn}),
+                        None,
+                    )
+                    .await;
+                let body = &status["body"];
+                seen.push(StatusSample {
+                    at: clock.now(),
+                    processed: body["processedActions"].as_u64().unwrap_or(0),
+                    eta_seconds: body["estimatedSecondsRemaining"].as_f64(),
+                });
+                clock.sleep(STATUS_POLL).await;
+            }
+        };
+        let result = tokio::select! {
+            result = stack.run(&arn) => result?,
+            () = watch => unreachable!("the status watch never ends"),
+        };
+        let report = stack.report(&arn, &result).await;
+        let finished = action_ends(&result);
+        Ok(MeasuredRun {
+            eta_errors: eta_errors(&seen, finished.len(), result.stopped_at),
+            status_lag_seconds: status_lag(&seen, &finished),
+            report,
+        })
     })
+}
+
+/// What one read of the status view showed.
+struct StatusSample {
+    at: DateTime<Utc>,
+    processed: u64,
+    eta_seconds: Option<f64>,
+}
+
+/// When each action's model call ended (GenerateTasks or its caught failure), in order.
+fn action_ends(result: &ExecutionResult) -> Vec<DateTime<Utc>> {
+    let mut ends: Vec<_> = result
+        .history
+        .iter()
+        .filter(|e| {
+            e.event_type.ends_with("StateExited")
+                && matches!(
+                    e.details["name"].as_str(),
+                    Some("GenerateTasks" | "RecordActionFailure")
+                )
+        })
+        .map(|e| e.timestamp)
+        .collect();
+    ends.sort();
+    ends
+}
+
+/// At each checkpoint, the first reading that shows that share of the actions done: its ETA
+/// against the time the run actually went on for.
+fn eta_errors(seen: &[StatusSample], total: usize, end: DateTime<Utc>) -> Vec<f64> {
+    ETA_CHECKPOINTS
+        .iter()
+        .filter_map(|share| {
+            let done = (share * total as f64).ceil() as u64;
+            let sample = seen.iter().find(|s| s.processed >= done)?;
+            let left = seconds_between(sample.at, end);
+            let eta = sample.eta_seconds?;
+            (left > 0.0).then(|| (eta - left).abs() / left)
+        })
+        .collect()
+}
+
+/// The longest time from an action's end to the first reading whose count includes it.
+fn status_lag(seen: &[StatusSample], ends: &[DateTime<Utc>]) -> f64 {
+    ends.iter()
+        .enumerate()
+        .filter_map(|(i, end)| {
+            let shown = seen.iter().find(|s| s.processed > i as u64)?;
+            Some(seconds_between(*end, shown.at).max(0.0))
+        })
+        .fold(0.0, f64::max)
+}
+
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds() as f64 / 1000.0
 }
 
 #[derive(Debug, Serialize)]
@@ -78,6 +232,7 @@ pub fn transitions() -> Result<Vec<TransitionFigures>, String> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MakespanFigures {
+    pub layout: Layout,
     pub median_latency_seconds: f64,
     pub sigma: f64,
     pub runs: usize,
@@ -89,15 +244,32 @@ pub struct MakespanFigures {
     pub lower_bound_seconds: f64,
     /// 5 × L50 + 5 s: what the batch design should stay within.
     pub goal_seconds: f64,
+    /// Mean over the runs of the ETA's relative error at each of [`ETA_CHECKPOINTS`].
+    pub eta_mean_abs_error: Vec<f64>,
+    /// The longest an action's end took to show in the status view, over all runs.
+    pub status_lag_max_seconds: f64,
 }
 
-/// Simulated makespan of `runs` 64-action runs with AI latency lognormal(median, sigma).
-pub fn makespan(median: f64, sigma: f64, runs: usize) -> Result<MakespanFigures, String> {
+/// Simulated makespan of `runs` 64-action runs of `layout` with AI latency lognormal(median,
+/// sigma), and the status view's accuracy along the way.
+pub fn makespan(
+    layout: Layout,
+    median: f64,
+    sigma: f64,
+    runs: usize,
+) -> Result<MakespanFigures, String> {
     let mut spans = Vec::with_capacity(runs);
     let mut no_barrier = Vec::with_capacity(runs);
+    let mut errors = vec![Vec::with_capacity(runs); ETA_CHECKPOINTS.len()];
+    let mut lag: f64 = 0.0;
     for seed in 1..=runs as u64 {
         let goal = ExampleGoal::all_succeed(64);
-        spans.push(run_example(goal, Some((median, sigma, seed)))?.simulated_makespan_seconds);
+        let run = measure_run(layout, goal, Some((median, sigma, seed)))?;
+        spans.push(run.report.simulated_makespan_seconds);
+        for (at, error) in errors.iter_mut().zip(run.eta_errors) {
+            at.push(error);
+        }
+        lag = lag.max(run.status_lag_seconds);
         let draw = lognormal_latency(median, sigma, seed);
         let calls: Vec<f64> = (0..64)
             .map(|_| draw("generate-tasks").as_secs_f64())
@@ -106,6 +278,7 @@ pub fn makespan(median: f64, sigma: f64, runs: usize) -> Result<MakespanFigures,
     }
     let expected_call = median * (sigma * sigma / 2.0).exp();
     Ok(MakespanFigures {
+        layout,
         median_latency_seconds: median,
         sigma,
         runs,
@@ -114,6 +287,8 @@ pub fn makespan(median: f64, sigma: f64, runs: usize) -> Result<MakespanFigures,
         no_barrier_mean_seconds: mean(&no_barrier),
         lower_bound_seconds: 64.0 * expected_call / CONCURRENT_CALLS as f64,
         goal_seconds: 5.0 * median + 5.0,
+        eta_mean_abs_error: errors.iter().map(|e| mean(e)).collect(),
+        status_lag_max_seconds: lag,
     })
 }
 

@@ -38,6 +38,11 @@ pub const PRICE_PER_LAMBDA_REQUEST: f64 = 0.20 / 1_000_000.0;
 
 /// The definition with each function ARN pointing at the function of that name.
 pub fn local_definition() -> Result<Definition, DefinitionError> {
+    local_definition_from(DEFINITION)
+}
+
+/// A variant of the product's definition (`text`), its functions named as in [`local_definition`].
+pub fn local_definition_from(text: &str) -> Result<Definition, DefinitionError> {
     let names = [
         ("ValidateInput", "validate-input"),
         ("GetActions", "get-actions"),
@@ -58,7 +63,7 @@ pub fn local_definition() -> Result<Definition, DefinitionError> {
             )
         })
         .collect();
-    Definition::parse_with(DEFINITION, &substitutions)
+    Definition::parse_with(text, &substitutions)
 }
 
 /// Whether an EventBridge event pattern matches `event`: every field the pattern names must hold
@@ -343,6 +348,17 @@ impl LocalStack {
         )
     }
 
+    /// The embedded default over another definition of the workflow (a variant `bench` compares).
+    pub fn with_definition(
+        clock: Arc<dyn Clock>,
+        latency: Option<Latency>,
+        definition: Definition,
+    ) -> Result<Self, DefinitionError> {
+        let mut stack = Self::new(clock.clone(), None)?;
+        stack.executor = stack.executor_for(definition, clock, latency);
+        Ok(stack)
+    }
+
     /// The product over another store (DynamoDB on a local AWS-API server, say) and generator.
     pub fn with_store(
         store: Arc<dyn Store>,
@@ -438,16 +454,7 @@ impl LocalStack {
             handlers: handlers.clone(),
             invocations: Mutex::new(0),
         });
-        let dispatch: Arc<dyn LambdaInvoker> = match latency {
-            Some(latency) => Arc::new(LatencyInvoker {
-                inner: invoker.clone(),
-                clock: clock.clone(),
-                latency,
-            }),
-            None => invoker.clone(),
-        };
-        let executor = Executor::new(definition, dispatch, clock)
-            .with_state_machine_arn(&executions.state_machine_arn);
+        let executor = executor_over(&invoker, &executions, definition, clock, latency);
         Self {
             store,
             notifier,
@@ -457,6 +464,15 @@ impl LocalStack {
             executor,
             status_change_rule,
         }
+    }
+
+    fn executor_for(
+        &self,
+        definition: Definition,
+        clock: Arc<dyn Clock>,
+        latency: Option<Latency>,
+    ) -> Executor {
+        executor_over(&self.invoker, &self.executions, definition, clock, latency)
     }
 
     /// Invokes one of the stack's functions, as Lambda would.
@@ -646,6 +662,25 @@ impl LocalStack {
             alerts: self.notifier.alerts().len(),
         }
     }
+}
+
+/// The executor of `definition` over the in-process functions, with the simulated latency.
+fn executor_over(
+    invoker: &Arc<InProcessInvoker>,
+    executions: &LocalExecutions,
+    definition: Definition,
+    clock: Arc<dyn Clock>,
+    latency: Option<Latency>,
+) -> Executor {
+    let dispatch: Arc<dyn LambdaInvoker> = match latency {
+        Some(latency) => Arc::new(LatencyInvoker {
+            inner: invoker.clone(),
+            clock: clock.clone(),
+            latency,
+        }),
+        None => invoker.clone(),
+    };
+    Executor::new(definition, dispatch, clock).with_state_machine_arn(&executions.state_machine_arn)
 }
 
 #[cfg(test)]

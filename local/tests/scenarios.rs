@@ -73,7 +73,7 @@ async fn all_actions_succeed() {
     assert_eq!(
         simulated_ms(&result),
         15_000,
-        "8 batches, 3 at a time: three waves of 5 s model calls"
+        "8 batches at once, 3 actions of each at a time: three rounds of 5 s model calls"
     );
     assert!(
         result.transitions <= 96,
@@ -125,7 +125,7 @@ async fn partial_failure_keeps_successes_and_lists_exactly_the_failures() {
     assert_eq!(
         simulated_ms(&result),
         3_000,
-        "3 batches in one wave, and the failed actions are not retried"
+        "3 batches at once, all 8 actions of each at once, and the failed actions are not retried"
     );
     let record = s
         .store
@@ -196,10 +196,10 @@ async fn all_failing_fails_the_goal_and_alerts() {
 
 #[tokio::test(start_paused = true)]
 async fn a_run_over_fifteen_minutes_times_out_and_is_finalised() {
-    // Slow saves: three waves of batches take longer than the 900 s limit.
+    // Slow saves: three rounds of model calls and then the batches' saves end past the 900 s limit.
     let slow: Latency = Box::new(|f: &str| match f {
         f if f.ends_with("generate-tasks") => Duration::from_secs(60),
-        f if f.ends_with("save-tasks") => Duration::from_secs(300),
+        f if f.ends_with("save-tasks") => Duration::from_secs(800),
         _ => Duration::ZERO,
     });
     let s = stack(Some(slow));
@@ -256,9 +256,10 @@ async fn concurrent_runs_for_different_goals_stay_apart() {
     .await;
     for (i, (arn, result)) in arns.iter().zip(results).enumerate() {
         assert_eq!(result.status, ExecutionStatus::Succeeded);
-        // Each run has its own 3 batch slots: run i has i + 1 batches, in waves of 4 s.
-        let waves = (i + 1).div_ceil(3) as i64;
-        assert_eq!(simulated_ms(&result), waves * 4_000, "run g{i}");
+        // Run i has i + 1 batches, all at once, sharing 24 calls: all 8 actions of each at once
+        // for up to 3 batches, 6 for 4 (two rounds of 4 s).
+        let rounds = 8_u64.div_ceil((24 / (i as u64 + 1)).min(8)) as i64;
+        assert_eq!(simulated_ms(&result), rounds * 4_000, "run g{i}");
         let record = s
             .store
             .get_execution(arn)
@@ -289,8 +290,10 @@ async fn concurrent_runs_for_different_goals_stay_apart() {
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_mid_run_removes_its_tasks_and_returns_the_goal_to_draft() {
+    // Batches of 8, 8, 8, 8 and 4, 4 actions of each at a time: the batch of 4 is saved after one
+    // round of 10 s calls, the others after two.
     let s = stack(Some(ai_latency(10)));
-    seeded(&s, "g", "u", 64, &[]).await;
+    seeded(&s, "g", "u", 36, &[]).await;
     let arn = s.start("u", "g").await.expect("start");
     let clock = VirtualClock::default();
     let cancel = async {
@@ -313,10 +316,9 @@ async fn cancelling_mid_run_removes_its_tasks_and_returns_the_goal_to_draft() {
     let (result, answer) = tokio::join!(timed_run(&s, "cancel", &arn), cancel);
     assert_eq!(answer["statusCode"].as_i64(), Some(200), "{answer}");
     assert_eq!(result.status, ExecutionStatus::Aborted);
-    // Stopped after the first saved tasks (one 10 s model call) and before the 30 s a whole run
-    // of three waves takes.
+    // Stopped after the first saved tasks and before the 20 s the whole run takes.
     let simulated = simulated_ms(&result);
-    assert!((10_000..30_000).contains(&simulated), "{simulated} ms");
+    assert!((10_000..20_000).contains(&simulated), "{simulated} ms");
     let record = s
         .store
         .get_execution(&arn)
@@ -324,7 +326,7 @@ async fn cancelling_mid_run_removes_its_tasks_and_returns_the_goal_to_draft() {
         .expect("get")
         .expect("record");
     assert_eq!(record.status, RecordStatus::Aborted);
-    assert!(record.processed_actions < 64);
+    assert!(record.processed_actions < 36);
     assert!(s
         .store
         .list_execution_tasks(&arn)

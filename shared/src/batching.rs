@@ -7,6 +7,16 @@ use crate::records::Action;
 /// At most this many actions run in one batch (and so concurrently within it).
 pub const MAX_BATCH_SIZE: usize = 8;
 
+/// At most this many model calls run at once in a run (what generate-tasks reserves).
+pub const MAX_CONCURRENT_AI_CALLS: usize = 24;
+
+/// How many of each batch's actions run at once when all `batches` run at once: the 24 model
+/// calls shared evenly (3 each for 8 batches, all 8 for up to 3 batches), so a slot a call frees
+/// goes to its batch's next action and no batch waits for another.
+pub fn actions_at_once(batches: usize) -> usize {
+    (MAX_CONCURRENT_AI_CALLS / batches.max(1)).clamp(1, MAX_BATCH_SIZE)
+}
+
 /// One batch: its index in the plan and its actions, in goal order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -32,6 +42,15 @@ pub fn plan_batches(actions: Vec<Action>) -> Vec<Batch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_batches_share_the_model_calls() {
+        let shares: Vec<usize> = (1..=8).map(actions_at_once).collect();
+        assert_eq!(shares, [8, 8, 8, 6, 4, 4, 3, 3]);
+        for (batches, share) in (1..=8).zip(shares) {
+            assert!(batches * share <= MAX_CONCURRENT_AI_CALLS);
+        }
+    }
 
     fn action(i: u32) -> Action {
         Action {

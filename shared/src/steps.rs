@@ -70,6 +70,8 @@ pub struct BatchedRun {
     pub run: RunRef,
     pub goal_title: String,
     pub total_actions: u32,
+    /// ProcessActions' `MaxConcurrencyPath`: [`crate::batching::actions_at_once`].
+    pub actions_at_once: u32,
     pub batches: Vec<Batch>,
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::batching::{plan_batches, MAX_BATCH_SIZE};
+use crate::batching::{actions_at_once, plan_batches, MAX_BATCH_SIZE};
 use crate::deadlines::may_start_ai_call;
 use crate::error::{DomainError, ErrorCode, StoreError};
 use crate::metrics::{Metric, MetricName, MetricSink};
@@ -132,11 +132,13 @@ pub async fn get_actions(store: &dyn Store, run: ValidatedRun) -> Result<RunActi
 
 pub fn create_batches(run: RunActions) -> BatchedRun {
     let total_actions = run.actions.len() as u32;
+    let batches = plan_batches(run.actions);
     BatchedRun {
         run: run.run,
         goal_title: run.goal_title,
         total_actions,
-        batches: plan_batches(run.actions),
+        actions_at_once: actions_at_once(batches.len()) as u32,
+        batches,
     }
 }
 

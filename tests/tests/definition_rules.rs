@@ -55,14 +55,23 @@ fn the_flow_and_its_limits() {
     );
     let batches = &machine["States"]["ProcessBatches"];
     assert_eq!(batches["Type"], "Map");
-    assert_eq!(batches["MaxConcurrency"], 3);
+    // Every batch at once, so no batch waits for another's slowest call.
+    assert_eq!(
+        batches["MaxConcurrency"],
+        json!(MAX_ACTIONS_PER_RUN / MAX_BATCH_SIZE)
+    );
     assert_eq!(
         main_path(&batches["ItemProcessor"]),
         ["ProcessActions", "SaveTasks", "UpdateProgress"]
     );
     let actions = &batches["ItemProcessor"]["States"]["ProcessActions"];
     assert_eq!(actions["Type"], "Map");
-    assert_eq!(actions["MaxConcurrency"], json!(MAX_BATCH_SIZE));
+    // create-batches shares the 24 model calls among the batches.
+    assert_eq!(actions["MaxConcurrencyPath"], "$.actionsAtOnce");
+    assert_eq!(
+        batches["ItemSelector"]["actionsAtOnce.$"],
+        "$.actionsAtOnce"
+    );
     assert_eq!(main_path(&actions["ItemProcessor"]), ["GenerateTasks"]);
 }
 

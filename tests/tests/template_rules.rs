@@ -11,8 +11,10 @@ use shared::aws::dynamodb::{
     ALERT_PENDING, EXECUTIONS_BY_GOAL, EXECUTIONS_BY_PENDING_ALERT, EXECUTIONS_BY_STATUS,
     TASKS_BY_EXECUTION,
 };
+use shared::batching::{actions_at_once, MAX_BATCH_SIZE};
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, AI_CLIENT_TIMEOUT_SECONDS, RUN_LIMIT_SECONDS};
 use shared::records::WorkflowExecution;
+use shared::workflow::MAX_ACTIONS_PER_RUN;
 use workflow_tests::{
     all_states, definition, definition_text, repo_root, resources_of, samconfig, template,
 };
@@ -731,29 +733,6 @@ fn the_dashboards_outcome_rates_read_the_metrics_the_product_emits() {
     }
 }
 
-/// How many times each state named `name` can run at once within one execution: the product of
-/// the `MaxConcurrency` of the Maps around it (0, unbounded, counts as no bound: `None`).
-fn concurrency_of(states: &serde_json::Value, name: &str, around: Option<u64>) -> Vec<Option<u64>> {
-    let mut found = Vec::new();
-    for (state_name, state) in states.as_object().into_iter().flatten() {
-        if state_name == name {
-            found.push(around);
-        }
-        let inner = state.get("ItemProcessor").or_else(|| state.get("Iterator"));
-        if let Some(inner) = inner {
-            let bound = match state["MaxConcurrency"].as_u64() {
-                Some(n) if n > 0 => around.map(|a| a * n),
-                _ => None,
-            };
-            found.extend(concurrency_of(&inner["States"], name, bound));
-        }
-        for branch in state["Branches"].as_array().into_iter().flatten() {
-            found.extend(concurrency_of(&branch["States"], name, around));
-        }
-    }
-    found
-}
-
 #[test]
 fn generate_tasks_reserves_the_model_calls_one_run_makes_at_once() {
     let template = template();
@@ -761,8 +740,16 @@ fn generate_tasks_reserves_the_model_calls_one_run_makes_at_once() {
         ["ReservedConcurrentExecutions"]
         .as_u64()
         .expect("GenerateTasksFunction has reserved concurrency");
-    let at_once = concurrency_of(&definition()["States"], "GenerateTasks", Some(1));
-    assert_eq!(at_once, [Some(reserved)], "outer Map × inner Map");
+    // Every batch at once; each batch's actions as many at a time as create-batches says.
+    let machine = definition();
+    let batches = &machine["States"]["ProcessBatches"];
+    let outer = batches["MaxConcurrency"].as_u64().expect("a bound") as usize;
+    let inner = &batches["ItemProcessor"]["States"]["ProcessActions"];
+    assert_eq!(inner["MaxConcurrencyPath"], "$.actionsAtOnce");
+    let most = (1..=MAX_ACTIONS_PER_RUN / MAX_BATCH_SIZE)
+        .map(|n| n.min(outer) * actions_at_once(n))
+        .max();
+    assert_eq!(most, Some(reserved as usize), "outer Map × inner Map");
     // Calls beyond the reservation are throttled by Lambda; the state machine retries those.
     let states = all_states(&definition()["States"]);
     let (_, generate) = states
