@@ -22,7 +22,7 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test (all features)"
 cargo test --workspace --all-features -- --skip conformance_pack
 
-step "the AWS-recorded conformance pack (../shared/conformance) through sfn-local exec"
+step "the AWS-recorded conformance pack (local/conformance) through sfn-local exec"
 cargo test --quiet -p sfn-local --all-features --test conformance -- --nocapture
 
 step "the status page in headless Chromium against sfn-local serve"
