@@ -8,6 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+/// The longest single sleep: past an execution's one-year limit, so any longer wait ends the same way.
+pub const MAX_SLEEP: Duration = Duration::from_secs(2 * 366 * 24 * 3600);
+
 #[async_trait]
 pub trait Clock: Send + Sync {
     /// The current instant (virtual or wall).
@@ -27,7 +30,7 @@ impl Clock for RealClock {
         Utc::now()
     }
     async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await
+        tokio::time::sleep(duration.min(MAX_SLEEP)).await
     }
     fn is_virtual(&self) -> bool {
         false
@@ -70,12 +73,14 @@ impl Default for VirtualClock {
 #[async_trait]
 impl Clock for VirtualClock {
     fn now(&self) -> DateTime<Utc> {
-        let elapsed = chrono::Duration::from_std(self.elapsed()).unwrap_or_default();
-        self.origin + elapsed
+        let elapsed = chrono::Duration::from_std(self.elapsed()).unwrap_or(chrono::Duration::MAX);
+        self.origin
+            .checked_add_signed(elapsed)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
     async fn sleep(&self, duration: Duration) {
         let _ = self.elapsed();
-        tokio::time::sleep(duration).await
+        tokio::time::sleep(duration.min(MAX_SLEEP)).await
     }
     fn is_virtual(&self) -> bool {
         true

@@ -2,10 +2,14 @@
 //! and Map item processors). States keep their JSON fields; the validation here catches what makes a
 //! definition unusable and names the state and field.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+
+use crate::choice::operators::timestamp;
+use crate::query::Expressions;
+use crate::validate::{self, field_error};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DefinitionError {
@@ -19,14 +23,8 @@ pub enum DefinitionError {
         field: String,
         message: String,
     },
-}
-
-fn field_error(path: &str, field: &str, message: impl Into<String>) -> DefinitionError {
-    DefinitionError::Field {
-        path: path.to_string(),
-        field: field.to_string(),
-        message: message.into(),
-    }
+    #[error("{path}: is not reachable from StartAt")]
+    Unreachable { path: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +97,8 @@ pub struct Definition {
     pub root: Arc<StateMachine>,
     pub timeout_seconds: Option<u64>,
     pub comment: Option<String>,
+    /// Every JSONata expression of the definition, parsed.
+    pub expressions: Arc<Expressions>,
 }
 
 impl Definition {
@@ -122,16 +122,20 @@ impl Definition {
             QueryLanguage::JsonPath,
             "definition",
         )?;
-        let timeout_seconds = match obj.get("TimeoutSeconds") {
-            None => None,
-            Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                field_error("definition", "TimeoutSeconds", "must be a positive integer")
-            })?),
-        };
+        let timeout_seconds = validate::literal_seconds(
+            &obj,
+            QueryLanguage::JsonPath,
+            "TimeoutSeconds",
+            1,
+            "definition",
+        )?;
+        let mut expressions = Expressions::default();
+        let root = parse_machine(&obj, ql, "definition", None, &mut expressions)?;
         Ok(Definition {
-            root: Arc::new(parse_machine(&obj, ql, "definition", None)?),
+            root: Arc::new(root),
             timeout_seconds,
             comment: obj.get("Comment").and_then(Value::as_str).map(String::from),
+            expressions: Arc::new(expressions),
         })
     }
 }
@@ -173,6 +177,7 @@ fn parse_machine(
     ql: QueryLanguage,
     path: &str,
     parent: Option<&str>,
+    expressions: &mut Expressions,
 ) -> Result<StateMachine, DefinitionError> {
     let start_at = obj
         .get("StartAt")
@@ -185,7 +190,7 @@ fn parse_machine(
         .ok_or_else(|| field_error(path, "States", "is required and must be an object"))?;
     let mut states = HashMap::new();
     for (name, raw) in states_obj {
-        let state = parse_state(name, raw, ql, &state_path(parent, name))?;
+        let state = parse_state(name, raw, ql, &state_path(parent, name), expressions)?;
         states.insert(name.clone(), Arc::new(state));
     }
     if !states.contains_key(&start_at) {
@@ -196,34 +201,7 @@ fn parse_machine(
         ));
     }
     for state in states.values() {
-        let mut targets: Vec<(&str, &str)> =
-            state.next.iter().map(|n| ("Next", n.as_str())).collect();
-        if state.kind == StateType::Choice {
-            if let Some(d) = state.field("Default").and_then(Value::as_str) {
-                targets.push(("Default", d));
-            }
-            for rule in state
-                .field("Choices")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(n) = rule.get("Next").and_then(Value::as_str) {
-                    targets.push(("Choices", n));
-                }
-            }
-        }
-        for catcher in state
-            .field("Catch")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(n) = catcher.get("Next").and_then(Value::as_str) {
-                targets.push(("Catch", n));
-            }
-        }
-        for (field, target) in targets {
+        for (field, target) in transitions(state) {
             if !states.contains_key(target) {
                 return Err(field_error(
                     &state_path(parent, &state.name),
@@ -233,6 +211,26 @@ fn parse_machine(
             }
         }
     }
+    // AWS refuses states that no path from StartAt leads to.
+    let mut reached = HashSet::from([start_at.as_str()]);
+    let mut pending = vec![start_at.as_str()];
+    while let Some(name) = pending.pop() {
+        for (_, target) in states.get(name).map(|s| transitions(s)).unwrap_or_default() {
+            if reached.insert(target) {
+                pending.push(target);
+            }
+        }
+    }
+    let mut unreachable: Vec<&String> = states
+        .keys()
+        .filter(|n| !reached.contains(n.as_str()))
+        .collect();
+    unreachable.sort();
+    if let Some(name) = unreachable.first() {
+        return Err(DefinitionError::Unreachable {
+            path: state_path(parent, name),
+        });
+    }
     Ok(StateMachine {
         start_at,
         states,
@@ -240,11 +238,36 @@ fn parse_machine(
     })
 }
 
+/// The states a state can go to, with the field that names each.
+fn transitions(state: &State) -> Vec<(&'static str, &str)> {
+    let mut targets: Vec<(&'static str, &str)> =
+        state.next.iter().map(|n| ("Next", n.as_str())).collect();
+    if state.kind == StateType::Choice {
+        if let Some(d) = state.field("Default").and_then(Value::as_str) {
+            targets.push(("Default", d));
+        }
+        let rules = state.field("Choices").and_then(Value::as_array);
+        for rule in rules.into_iter().flatten() {
+            if let Some(n) = rule.get("Next").and_then(Value::as_str) {
+                targets.push(("Choices", n));
+            }
+        }
+    }
+    let catchers = state.field("Catch").and_then(Value::as_array);
+    for catcher in catchers.into_iter().flatten() {
+        if let Some(n) = catcher.get("Next").and_then(Value::as_str) {
+            targets.push(("Catch", n));
+        }
+    }
+    targets
+}
+
 fn parse_state(
     name: &str,
     raw: &Value,
     machine_ql: QueryLanguage,
     path: &str,
+    expressions: &mut Expressions,
 ) -> Result<State, DefinitionError> {
     let fields = raw
         .as_object()
@@ -317,8 +340,11 @@ fn parse_state(
         StateType::Wait => check_wait(&fields, ql, path)?,
         StateType::Task => check_task(&fields, ql, path)?,
         StateType::Choice => check_choice(&fields, ql, path)?,
+        StateType::Map => validate::map(&fields, ql, path)?,
         _ => {}
     }
+    validate::retriers(&fields, path)?;
+    validate::expressions(&fields, ql, path, expressions)?;
     for list in ["Retry", "Catch"] {
         let Some(entries) = fields.get(list) else {
             continue;
@@ -371,6 +397,7 @@ fn parse_state(
                     ql,
                     &format!("{path} Branches[{i}]"),
                     Some(path),
+                    expressions,
                 )?));
             }
         }
@@ -394,6 +421,7 @@ fn parse_state(
                 ql,
                 &format!("{path} {field}"),
                 Some(path),
+                expressions,
             )?));
         }
         _ => {}
@@ -443,11 +471,16 @@ fn check_wait(
     // A JSONata string is an expression, evaluated and checked at run time.
     let expression = ql == QueryLanguage::Jsonata && value.is_string();
     match field {
-        "Seconds" if !expression && value.as_u64().is_none() => {
-            Err(field_error(path, field, "must be a non-negative integer"))
-        }
-        "Seconds" => Ok(()),
+        "Seconds" => validate::literal_seconds(fields, ql, field, 0, path).map(drop),
         _ if !value.is_string() => Err(field_error(path, field, "must be a string")),
+        "Timestamp" if !expression => match value.as_str().and_then(timestamp) {
+            Some(_) => Ok(()),
+            None => Err(field_error(
+                path,
+                field,
+                "must be an ISO-8601 extended offset date-time",
+            )),
+        },
         _ => Ok(()),
     }
 }
@@ -458,24 +491,16 @@ fn check_task(
     ql: QueryLanguage,
     path: &str,
 ) -> Result<(), DefinitionError> {
-    if !fields.get("Resource").is_some_and(Value::is_string) {
+    let Some(resource) = fields.get("Resource").and_then(Value::as_str) else {
         return Err(field_error(
             path,
             "Resource",
             "is required for a Task state and must be a string",
         ));
-    }
-    let literal = |field: &str| match fields.get(field) {
-        None => Ok(None),
-        Some(Value::String(_)) if ql == QueryLanguage::Jsonata => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| *n > 0)
-            .map(Some)
-            .ok_or_else(|| field_error(path, field, "must be a positive integer")),
     };
-    let timeout = literal("TimeoutSeconds")?;
-    let heartbeat = literal("HeartbeatSeconds")?;
+    validate::task_resource(resource, path)?;
+    let timeout = validate::literal_seconds(fields, ql, "TimeoutSeconds", 1, path)?;
+    let heartbeat = validate::literal_seconds(fields, ql, "HeartbeatSeconds", 1, path)?;
     match (heartbeat, timeout) {
         (Some(h), Some(t)) if h >= t => Err(field_error(
             path,
@@ -598,31 +623,41 @@ mod tests {
     fn literal_task_limits_are_positive_integers() {
         for field in ["TimeoutSeconds", "HeartbeatSeconds"] {
             for value in ["0", "1.5", r#""10""#] {
-                let text = refusal(&task(&format!(r#""Resource":"x","{field}":{value},"#)));
+                let text = refusal(&task(&format!(
+                    r#""Resource":"arn:aws:lambda:us-east-1:1:function:f","{field}":{value},"#
+                )));
                 assert_eq!(
                     text,
-                    format!("state 'T': field '{field}': must be a positive integer")
+                    format!(
+                        "state 'T': field '{field}': must be a positive integer no greater than \
+                         99999999"
+                    )
                 );
             }
         }
-        let expression =
-            task(r#""QueryLanguage":"JSONata","Resource":"x","TimeoutSeconds":"{% 5 %}","#);
+        let expression = task(
+            r#""QueryLanguage":"JSONata","Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSeconds":"{% 5 %}","#,
+        );
         assert!(Definition::parse(&expression).is_ok());
     }
 
     #[test]
     fn a_literal_heartbeat_is_below_a_literal_timeout() {
         let text = refusal(&task(
-            r#""Resource":"x","TimeoutSeconds":10,"HeartbeatSeconds":10,"#,
+            r#""Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSeconds":10,"HeartbeatSeconds":10,"#,
         ));
         assert!(
             text.contains("'HeartbeatSeconds': must be smaller"),
             "{text}"
         );
-        let below = task(r#""Resource":"x","TimeoutSeconds":10,"HeartbeatSeconds":9,"#);
+        let below = task(
+            r#""Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSeconds":10,"HeartbeatSeconds":9,"#,
+        );
         assert!(Definition::parse(&below).is_ok());
         // A path's value is only known at run time, where it is checked.
-        let path = task(r#""Resource":"x","TimeoutSeconds":10,"HeartbeatSecondsPath":"$.h","#);
+        let path = task(
+            r#""Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSeconds":10,"HeartbeatSecondsPath":"$.h","#,
+        );
         assert!(Definition::parse(&path).is_ok());
     }
 
@@ -664,10 +699,11 @@ mod tests {
     fn nested_states_are_named_by_their_path() {
         let def = r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,"ItemProcessor":{
             "StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[{
-                "StartAt":"T","States":{"T":{"Type":"Task","Resource":"x","TimeoutSeconds":0,"End":true}}}]}}}}}}"#;
+                "StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSeconds":0,"End":true}}}]}}}}}}"#;
         assert_eq!(
             refusal(def),
-            "state 'M' > 'P' > 'T': field 'TimeoutSeconds': must be a positive integer"
+            "state 'M' > 'P' > 'T': field 'TimeoutSeconds': must be a positive integer no \
+             greater than 99999999"
         );
         let def = r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[{
             "StartAt":"A","States":{"A":{"Type":"Pass","Next":"Nowhere"}}}]}}}"#;
@@ -679,7 +715,7 @@ mod tests {
 
     #[test]
     fn states_all_must_be_last() {
-        let def = r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"x","End":true,
+        let def = r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f","End":true,
             "Retry":[{"ErrorEquals":["States.ALL"]},{"ErrorEquals":["E"]}]}}}"#;
         assert!(Definition::parse(def).is_err());
     }
@@ -700,10 +736,18 @@ mod tests {
     #[test]
     fn substitutions_apply_to_strings() {
         let mut subs = HashMap::new();
-        subs.insert("Fn".to_string(), "arn:x".to_string());
+        subs.insert(
+            "Fn".to_string(),
+            "arn:aws:lambda:us-east-1:1:function:x".to_string(),
+        );
         let def = r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"${Fn}","End":true}}}"#;
         let parsed = Definition::parse_with(def, &subs).ok();
         let resource = parsed.and_then(|d| d.root.states["A"].field("Resource").cloned());
-        assert_eq!(resource, Some(Value::String("arn:x".into())));
+        assert_eq!(
+            resource,
+            Some(Value::String(
+                "arn:aws:lambda:us-east-1:1:function:x".into()
+            ))
+        );
     }
 }

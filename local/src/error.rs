@@ -110,12 +110,16 @@ impl EvalError {
 
 /// Whether an `ErrorEquals` entry matches a raised error, following AWS's wildcard rules.
 pub fn error_matches(pattern: &str, error: &str) -> bool {
+    // States.Runtime is never retried and always fails the execution, whatever names a retrier or
+    // catcher lists.
+    if error == ErrorName::Runtime.as_str() {
+        return false;
+    }
     if pattern == error {
         return true;
     }
-    // States.ALL and States.TaskFailed never match the terminal runtime and payload-size errors.
-    let terminal =
-        error == ErrorName::Runtime.as_str() || error == ErrorName::DataLimitExceeded.as_str();
+    // States.ALL and States.TaskFailed never match the terminal payload-size error either.
+    let terminal = error == ErrorName::DataLimitExceeded.as_str();
     if pattern == ErrorName::All.as_str() {
         return !terminal;
     }
@@ -135,6 +139,15 @@ mod tests {
         assert!(error_matches("States.ALL", "States.Timeout"));
         assert!(!error_matches("States.ALL", "States.Runtime"));
         assert!(!error_matches("States.ALL", "States.DataLimitExceeded"));
+    }
+
+    #[test]
+    fn runtime_errors_are_never_matched_even_by_name() {
+        assert!(!error_matches("States.Runtime", "States.Runtime"));
+        assert!(error_matches(
+            "States.DataLimitExceeded",
+            "States.DataLimitExceeded"
+        ));
     }
 
     #[test]

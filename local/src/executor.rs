@@ -24,6 +24,49 @@ use crate::states;
 /// Step Functions' payload limit for inputs, outputs and results.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
+/// The deepest nesting of arrays and objects a state's result may have. A loop through a Parallel
+/// or Map state nests its output one level deeper each time round; past this depth the JSON is no
+/// longer what a JSON parser (AWS's caps nesting at 1000) reads.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Checks a state's result or output against the payload limits: its nesting depth, then its size.
+pub(crate) fn check_payload(value: &Value, state: &str) -> Result<(), StatesError> {
+    if depth(value) > MAX_DEPTH {
+        return Err(StatesError::named(
+            ErrorName::Runtime,
+            format!(
+                "The state/task '{state}' returned a result nested deeper than {MAX_DEPTH} levels."
+            ),
+        ));
+    }
+    if value.to_string().len() > MAX_PAYLOAD_BYTES {
+        return Err(StatesError::named(
+            ErrorName::DataLimitExceeded,
+            format!("The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."),
+        ));
+    }
+    Ok(())
+}
+
+/// How deeply arrays and objects nest in `value`, measured without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 0usize)];
+    while let Some((v, level)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(level + 1);
+        pending.extend(children.map(|c| (c, level + 1)));
+    }
+    deepest
+}
+
+/// A Standard workflow's longest run: one year, after which it ends with States.Timeout.
+pub const MAX_EXECUTION_SECONDS: u64 = 365 * 24 * 3600;
+
 const REGION_ACCOUNT: &str = "us-east-1:111111111111";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +130,21 @@ enum End {
     Aborted,
 }
 
+/// How AWS fails an execution whose history reaches its quota of events.
+fn history_full() -> End {
+    End::Done(Err(StatesError::named(
+        ErrorName::Runtime,
+        crate::history::FULL_CAUSE,
+    )))
+}
+
 /// What one execution shares across its branches.
 pub(crate) struct Run {
     pub invoker: Arc<dyn LambdaInvoker>,
     pub clock: Arc<dyn Clock>,
     pub history: History,
     pub transitions: AtomicU64,
+    pub expressions: Arc<query::Expressions>,
     /// `Execution` and `StateMachine` of the context object.
     pub context_base: Map<String, Value>,
 }
@@ -189,7 +241,7 @@ impl StateCtx {
         vars: &Map<String, Value>,
         field: &str,
     ) -> Result<Value, StatesError> {
-        query::evaluate(template, vars, field).map_err(|e| self.fail(e))
+        query::evaluate(&self.run.expressions, template, vars, field).map_err(|e| self.fail(e))
     }
 
     /// The variables of an `Assign` field, JSONPath (`$` = `input`) or JSONata flavour.
@@ -320,6 +372,7 @@ impl Executor {
             clock: self.clock.clone(),
             history: History::default(),
             transitions: AtomicU64::new(0),
+            expressions: self.definition.expressions.clone(),
             context_base: base,
         });
         run.event("ExecutionStarted", json!({"input": input}));
@@ -335,26 +388,34 @@ impl Executor {
                 "The execution input exceeds the maximum size",
             )))
         } else {
-            let limited = async {
-                match self.definition.timeout_seconds {
-                    Some(secs) => tokio::time::timeout(Duration::from_secs(secs), body)
-                        .await
-                        .map_or(End::TimedOut, End::Done),
-                    None => End::Done(body.await),
-                }
-            };
-            tokio::select! {
-                end = limited => end,
+            let limit = self
+                .definition
+                .timeout_seconds
+                .unwrap_or(MAX_EXECUTION_SECONDS)
+                .min(MAX_EXECUTION_SECONDS);
+            let limited = tokio::time::timeout(Duration::from_secs(limit), body);
+            let end = tokio::select! {
+                biased;
+                () = run.history.filled() => history_full(),
                 () = stop => End::Aborted,
+                end = limited => end.map_or(End::TimedOut, End::Done),
+            };
+            if run.history.is_full() {
+                history_full()
+            } else {
+                end
             }
+        };
+        let last = |event_type: &str, details: Value| {
+            run.history.push_last(event_type, self.clock.now(), details)
         };
         let (status, output, error, cause) = match end {
             End::Done(Ok(out)) => {
-                run.event("ExecutionSucceeded", json!({"output": out}));
+                last("ExecutionSucceeded", json!({"output": out}));
                 (ExecutionStatus::Succeeded, Some(out), None, None)
             }
             End::TimedOut => {
-                run.event(
+                last(
                     "ExecutionTimedOut",
                     json!({"error": ErrorName::Timeout.as_str()}),
                 );
@@ -366,11 +427,11 @@ impl Executor {
                 )
             }
             End::Aborted => {
-                run.event("ExecutionAborted", json!({}));
+                last("ExecutionAborted", json!({}));
                 (ExecutionStatus::Aborted, None, None, None)
             }
             End::Done(Err(e)) => {
-                run.event(
+                last(
                     "ExecutionFailed",
                     json!({"error": e.error, "cause": e.cause}),
                 );
@@ -402,6 +463,9 @@ pub(crate) fn run_machine(
         let mut current = machine.start_at.clone();
         let mut input = input;
         loop {
+            // Synchronous states never wait, so a loop of them would never let the execution's
+            // timeout, a stop or the history quota end it; yielding between states does.
+            tokio::task::yield_now().await;
             let Some(state) = machine.states.get(&current).cloned() else {
                 return Err(StatesError::named(
                     ErrorName::Runtime,
@@ -411,12 +475,7 @@ pub(crate) fn run_machine(
             let (outcome, vars) = run_state(run.clone(), state.clone(), input, frame).await;
             frame = vars;
             let outcome = outcome?;
-            if outcome.output.to_string().len() > MAX_PAYLOAD_BYTES {
-                return Err(StatesError::named(
-                    ErrorName::DataLimitExceeded,
-                    format!("The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.", state.name),
-                ));
-            }
+            check_payload(&outcome.output, &state.name)?;
             frame.vars.extend(outcome.assign);
             match outcome.next {
                 Next::State(next) => {
@@ -505,6 +564,7 @@ async fn run_state(
         let jitter = jitter(&run, ctx.entered_id, retry_count);
         if let Some(delay) = retries.next_delay(&err.error, jitter) {
             run.clock.sleep(delay).await;
+            tokio::task::yield_now().await;
             retry_count += 1;
             run.transitions.fetch_add(1, Ordering::SeqCst);
             ctx.context = context_for(&run, &ctx.frame, &state, entered, retry_count);
@@ -700,7 +760,8 @@ mod tests {
             Some("States.DataLimitExceeded".to_owned()),
         );
         // A task's result over the limit: States.ALL does not catch it, only its own name does.
-        assert_eq!(status_and_error(&task_with(json!([])), &half), exceeded);
+        let other = json!([{"ErrorEquals": ["Other"], "Next": "Caught"}]);
+        assert_eq!(status_and_error(&task_with(other), &half), exceeded);
         let all = json!([{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]);
         assert_eq!(status_and_error(&task_with(all), &half), exceeded);
         let named = json!([{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}]);
@@ -742,6 +803,23 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_that_nests_its_output_deeper_each_time_fails_at_the_depth_limit() {
+        let def = r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Next":"P","Branches":[
+            {"StartAt":"S","States":{"S":{"Type":"Succeed"}}}]}}}"#;
+        // On a thread with a small stack, as a server's worker has.
+        let r = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || executor(def, 0).execute_blocking(json!({})))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .join()
+            .unwrap_or_else(|_| panic!("the execution panicked"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.error.as_deref(), Some("States.Runtime"));
+        let cause = r.cause.unwrap_or_default();
+        assert!(cause.contains("nested deeper than 1000 levels"), "{cause}");
+    }
+
+    #[test]
     fn history_numbers_events_in_order() {
         let def =
             r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Succeed"}}}"#;
@@ -765,6 +843,100 @@ mod tests {
             .iter()
             .enumerate()
             .all(|(i, e)| e.id == i as u64 + 1));
+    }
+
+    /// The shape AWS gives an execution whose history reaches 25,000 events.
+    fn assert_history_full(r: &ExecutionResult) {
+        assert_eq!(r.status, ExecutionStatus::Failed);
+        assert_eq!(r.error.as_deref(), Some("States.Runtime"));
+        assert_eq!(r.cause.as_deref(), Some(crate::history::FULL_CAUSE));
+        assert_eq!(r.history.len(), crate::history::MAX_EVENTS);
+        let last = r.history.last().map(|e| (e.id, e.event_type.as_str()));
+        assert_eq!(last, Some((25_000, "ExecutionFailed")));
+    }
+
+    #[test]
+    fn loops_of_states_that_never_wait_end_at_the_history_quota() {
+        let loops = [
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Pass","Next":"A"}}}"#,
+                json!({}),
+            ),
+            (
+                r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[
+                {"Variable":"$.spin","BooleanEquals":true,"Next":"C"}],"Default":"D"},
+                "D":{"Type":"Succeed"}}}"#,
+                json!({"spin": true}),
+            ),
+            (
+                r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,"ItemProcessor":{
+                "StartAt":"A","States":{"A":{"Type":"Pass","Next":"A"}}}}}}"#,
+                json!([1, 2, 3]),
+            ),
+        ];
+        for (def, input) in loops {
+            let r = executor(def, 0)
+                .execute_blocking(input)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_history_full(&r);
+        }
+        // A retrier that would retry for ever ends the same way.
+        let def = r#"{"StartAt":"T","States":{"T":{"Type":"Task",
+            "Resource":"arn:aws:lambda:us-east-1:1:function:f","End":true,
+            "Retry":[{"ErrorEquals":["Flaky"],"IntervalSeconds":1,"BackoffRate":1,"MaxAttempts":99999999}]}}}"#;
+        let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
+        let recorder = Arc::new(Recorder {
+            clock: clock.clone(),
+            calls: Default::default(),
+        });
+        let definition = Definition::parse(def).unwrap_or_else(|e| panic!("{e}"));
+        let r = Executor::new(definition, recorder, clock)
+            .execute_blocking(json!({}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_history_full(&r);
+    }
+
+    #[test]
+    fn a_stop_ends_a_loop_of_states_that_never_wait() {
+        let def = r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"A"}}}"#;
+        let executor = executor(def, 0);
+        let stop: StopSignal = Box::pin(async {
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+        });
+        let r = crate::clock::runtime(executor.clock().as_ref())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .block_on(executor.execute_named("stopped", json!({}), stop));
+        assert_eq!(r.status, ExecutionStatus::Aborted);
+        assert!(r.history.len() < 1000, "{} events", r.history.len());
+    }
+
+    /// Blocks its thread for a while on every call, as slow synchronous work would.
+    struct Busy;
+
+    #[async_trait]
+    impl LambdaInvoker for Busy {
+        async fn invoke(&self, _name: &str, payload: Value) -> Result<Value, FunctionError> {
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(payload)
+        }
+    }
+
+    #[test]
+    fn timeout_seconds_ends_a_loop_of_tasks_that_never_yield() {
+        let def = r#"{"TimeoutSeconds":1,"StartAt":"T","States":{"T":{"Type":"Task",
+            "Resource":"arn:aws:lambda:us-east-1:1:function:f","Next":"T"}}}"#;
+        let definition = Definition::parse(def).unwrap_or_else(|e| panic!("{e}"));
+        let r = Executor::new(
+            definition,
+            Arc::new(Busy),
+            Arc::new(crate::clock::RealClock),
+        )
+        .execute_blocking(json!({}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, ExecutionStatus::TimedOut);
+        assert!(r.history.len() < 1000, "{} events", r.history.len());
     }
 
     /// Fails every call and records the virtual instant of each attempt.

@@ -1,6 +1,9 @@
 //! The execution history: events named as AWS names them, numbered from 1 in the order they happen.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+
+use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -15,13 +18,25 @@ pub struct HistoryEvent {
     pub details: Value,
 }
 
+/// AWS's quota of events in one execution's history; the event that reaches it is the execution's
+/// failure.
+pub const MAX_EVENTS: usize = 25_000;
+
+/// The cause AWS gives when an execution's history reaches [`MAX_EVENTS`].
+pub const FULL_CAUSE: &str = "The execution reached the maximum number of history events (25000).";
+
 #[derive(Debug, Default)]
 pub struct History {
     events: Mutex<Vec<HistoryEvent>>,
+    /// Set when an event was refused because the history is full.
+    full: AtomicBool,
+    filled: Notify,
 }
 
 impl History {
-    /// Appends an event and returns its id.
+    /// Appends an event and returns its id. The last place is kept for the execution's own end:
+    /// once the history holds all other events, further ones are dropped and [`History::filled`]
+    /// resolves.
     pub fn push(
         &self,
         event_type: impl Into<String>,
@@ -29,12 +44,51 @@ impl History {
         details: Value,
     ) -> u64 {
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if events.len() + 1 >= MAX_EVENTS {
+            if !self.full.swap(true, Ordering::SeqCst) {
+                self.filled.notify_one();
+            }
+            return events.len() as u64 + 1;
+        }
+        Self::append(&mut events, event_type.into(), timestamp, details)
+    }
+
+    /// Appends the execution's last event (ExecutionSucceeded, ExecutionFailed, ...), which always
+    /// has a place.
+    pub fn push_last(
+        &self,
+        event_type: impl Into<String>,
+        timestamp: DateTime<Utc>,
+        details: Value,
+    ) -> u64 {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        Self::append(&mut events, event_type.into(), timestamp, details)
+    }
+
+    /// Whether an event was refused because the history was full.
+    pub fn is_full(&self) -> bool {
+        self.full.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the history is full.
+    pub async fn filled(&self) {
+        if !self.is_full() {
+            self.filled.notified().await;
+        }
+    }
+
+    fn append(
+        events: &mut Vec<HistoryEvent>,
+        event_type: String,
+        timestamp: DateTime<Utc>,
+        details: Value,
+    ) -> u64 {
         let id = events.len() as u64 + 1;
         events.push(HistoryEvent {
             id,
             previous_event_id: id - 1,
             timestamp,
-            event_type: event_type.into(),
+            event_type,
             details,
         });
         id

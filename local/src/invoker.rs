@@ -41,12 +41,30 @@ impl FunctionError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
     pub payload: Value,
+    /// The base64 end of the function's log, when it was asked for (`LogType: Tail`) and given.
+    pub log_result: Option<String>,
 }
 
 #[async_trait]
 pub trait LambdaInvoker: Send + Sync {
     /// Invokes `function_name` (a plain name or an ARN, as the definition gives it) with `payload`.
     async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError>;
+
+    /// Invokes as the Invoke API does with `LogType: Tail` when `tail` is set, asking for the end of
+    /// the function's log. Invokers without logs answer with none.
+    async fn invoke_logged(
+        &self,
+        function_name: &str,
+        payload: Value,
+        tail: bool,
+    ) -> Result<Invocation, FunctionError> {
+        let _ = tail;
+        let payload = self.invoke(function_name, payload).await?;
+        Ok(Invocation {
+            payload,
+            log_result: None,
+        })
+    }
 }
 
 /// Invokes functions over the Lambda Invoke API (`POST {endpoint}/2015-03-31/functions/{name}/invocations`).
@@ -74,7 +92,12 @@ impl HttpInvoker {
         }
     }
 
-    fn call(&self, function_name: &str, payload: &Value) -> Result<Value, FunctionError> {
+    fn call(
+        &self,
+        function_name: &str,
+        payload: &Value,
+        tail: bool,
+    ) -> Result<Invocation, FunctionError> {
         let url = format!(
             "{}/2015-03-31/functions/{}/invocations",
             self.endpoint, function_name
@@ -82,12 +105,14 @@ impl HttpInvoker {
         let body = payload.to_string();
         let mut attempt = 1;
         let sent = loop {
-            match self
+            let mut request = self
                 .agent
                 .post(&url)
-                .set("content-type", "application/json")
-                .send_string(&body)
-            {
+                .set("content-type", "application/json");
+            if tail {
+                request = request.set("X-Amz-Log-Type", "Tail");
+            }
+            match request.send_string(&body) {
                 Err(ureq::Error::Transport(_)) if attempt < TRANSPORT_ATTEMPTS => {
                     std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
                     attempt += 1;
@@ -138,6 +163,7 @@ impl HttpInvoker {
             }
         };
         let function_error = response.header("X-Amz-Function-Error").map(String::from);
+        let log_result = response.header("X-Amz-Log-Result").map(String::from);
         let text = response
             .into_string()
             .map_err(|e| FunctionError::unhandled("Lambda.SdkClientException", e.to_string()))?;
@@ -147,7 +173,10 @@ impl HttpInvoker {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         match function_error {
-            None => Ok(body),
+            None => Ok(Invocation {
+                payload: body,
+                log_result,
+            }),
             Some(_) => Err(FunctionError {
                 error_type: body
                     .get("errorType")
@@ -183,6 +212,18 @@ fn qualified_arn(function_name: &str) -> String {
 #[async_trait]
 impl LambdaInvoker for HttpInvoker {
     async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
+        Ok(self
+            .invoke_logged(function_name, payload, false)
+            .await?
+            .payload)
+    }
+
+    async fn invoke_logged(
+        &self,
+        function_name: &str,
+        payload: Value,
+        tail: bool,
+    ) -> Result<Invocation, FunctionError> {
         let this = HttpInvoker {
             endpoint: self.endpoint.clone(),
             agent: self.agent.clone(),
@@ -191,7 +232,7 @@ impl LambdaInvoker for HttpInvoker {
         let _permit = self.in_flight.acquire().await;
         let name = function_name.to_string();
         // Blocking I/O off the runtime also keeps a paused (virtual) clock from jumping ahead meanwhile.
-        tokio::task::spawn_blocking(move || this.call(&name, &payload))
+        tokio::task::spawn_blocking(move || this.call(&name, &payload, tail))
             .await
             .unwrap_or_else(|e| {
                 Err(FunctionError::unhandled(
@@ -214,6 +255,16 @@ impl LambdaInvoker for LatencyInvoker {
     async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
         self.clock.sleep((self.latency)(function_name)).await;
         self.inner.invoke(function_name, payload).await
+    }
+
+    async fn invoke_logged(
+        &self,
+        function_name: &str,
+        payload: Value,
+        tail: bool,
+    ) -> Result<Invocation, FunctionError> {
+        self.clock.sleep((self.latency)(function_name)).await;
+        self.inner.invoke_logged(function_name, payload, tail).await
     }
 }
 

@@ -29,6 +29,7 @@ pub mod retry;
 pub mod run;
 pub mod serve;
 mod states;
+mod validate;
 
 pub use clock::{Clock, RealClock, VirtualClock};
 pub use definition::{Definition, DefinitionError};

@@ -43,8 +43,8 @@ struct ServeArgs {
     /// Users to seed example goals for.
     #[arg(long = "user", default_value = "demo-user")]
     users: Vec<String>,
-    /// Median simulated latency of one AI call, in seconds (real time).
-    #[arg(long, default_value_t = 1.0)]
+    /// Median simulated latency of one AI call, in seconds (real time), at most 900.
+    #[arg(long, default_value_t = 1.0, value_parser = latency_seconds)]
     ai_latency: f64,
     /// Where the development signing key is kept (created on first use).
     #[arg(long, default_value = DEV_KEY_FILE)]
@@ -99,11 +99,11 @@ struct RunArgs {
     /// Actions whose first task-generation attempt is throttled (then retried).
     #[arg(long, default_value_t = 0)]
     flaky: u32,
-    /// Median simulated latency of one AI call, in seconds (lognormal).
-    #[arg(long, default_value_t = 5.0)]
+    /// Median simulated latency of one AI call, in seconds (lognormal), at most 900.
+    #[arg(long, default_value_t = 5.0, value_parser = latency_seconds)]
     ai_latency: f64,
-    /// Spread (sigma) of the lognormal AI latency; 0 makes every call take the median.
-    #[arg(long, default_value_t = 0.3)]
+    /// Spread (sigma) of the lognormal AI latency, 0 to 3; 0 makes every call take the median.
+    #[arg(long, default_value_t = 0.3, value_parser = latency_sigma)]
     ai_latency_sigma: f64,
     /// Seed of the simulated latencies.
     #[arg(long, default_value_t = 1)]
@@ -245,6 +245,29 @@ struct ExecArgs {
 enum ClockKind {
     Virtual,
     Real,
+}
+
+/// A finite number within `range`, for the command line's numeric options.
+fn bounded(s: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64, String> {
+    let n: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if n.is_finite() && range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{s} is out of range: expected {} to {}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// A Lambda function runs for at most 900 seconds.
+fn latency_seconds(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0..=900.0)
+}
+
+fn latency_sigma(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0..=3.0)
 }
 
 fn parse_substitution(s: &str) -> Result<(String, String), String> {

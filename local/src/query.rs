@@ -1,10 +1,45 @@
 //! JSONata-mode fields: a value whose strings may hold `{% expression %}`, evaluated with `$states` and
-//! the variables in scope.
+//! the variables in scope. This is the interpreter's only door to the JSONata engine: expressions are
+//! parsed once, when the definition is loaded, and evaluated with bindings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::error::EvalError;
 use crate::jsonata;
+
+/// The JSONata expressions of a definition, parsed at load, by their text.
+#[derive(Debug, Default)]
+pub struct Expressions(HashMap<String, Arc<jsonata::Expr>>);
+
+impl Expressions {
+    /// Parses `expr` (the text inside `{% %}`) unless it already is, and keeps it.
+    pub fn add(&mut self, expr: &str) -> Result<(), EvalError> {
+        if !self.0.contains_key(expr) {
+            self.0.insert(expr.to_string(), Arc::new(parse(expr)?));
+        }
+        Ok(())
+    }
+
+    /// The parsed form of `expr`; one the definition did not hold is parsed now.
+    fn get(&self, expr: &str) -> Result<Arc<jsonata::Expr>, EvalError> {
+        match self.0.get(expr) {
+            Some(parsed) => Ok(parsed.clone()),
+            None => parse(expr).map(Arc::new),
+        }
+    }
+}
+
+/// Parses the text of an expression, with AWS's wording for a syntax error.
+pub fn parse(expr: &str) -> Result<jsonata::Expr, EvalError> {
+    jsonata::parse(expr).map_err(|e| {
+        EvalError::query(format!(
+            "The JSONata expression '{expr}' cannot be parsed. {e}"
+        ))
+    })
+}
 
 /// The expression inside `{% ... %}`, if `s` is one.
 pub fn expression(s: &str) -> Option<&str> {
@@ -14,26 +49,30 @@ pub fn expression(s: &str) -> Option<&str> {
 
 /// Evaluates `template`; `field` names the field in causes, nested keys joined with `/` as AWS does.
 pub fn evaluate(
+    expressions: &Expressions,
     template: &Value,
     vars: &Map<String, Value>,
     field: &str,
 ) -> Result<Value, EvalError> {
     match template {
         Value::String(s) => match expression(s) {
-            Some(expr) => evaluate_expression(expr, vars, field),
+            Some(expr) => evaluate_expression(expressions, expr, vars, field),
             None => Ok(template.clone()),
         },
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                out.insert(k.clone(), evaluate(v, vars, &format!("{field}/{k}"))?);
+                out.insert(
+                    k.clone(),
+                    evaluate(expressions, v, vars, &format!("{field}/{k}"))?,
+                );
             }
             Ok(Value::Object(out))
         }
         Value::Array(items) => {
             let mut out = Vec::new();
             for (i, v) in items.iter().enumerate() {
-                out.push(evaluate(v, vars, &format!("{field}[{i}]"))?);
+                out.push(evaluate(expressions, v, vars, &format!("{field}[{i}]"))?);
             }
             Ok(Value::Array(out))
         }
@@ -42,6 +81,7 @@ pub fn evaluate(
 }
 
 pub fn evaluate_expression(
+    expressions: &Expressions,
     expr: &str,
     vars: &Map<String, Value>,
     field: &str,
@@ -51,7 +91,7 @@ pub fn evaluate_expression(
             "The JSONata expression '{expr}' specified for the field '{field}' threw an error during evaluation. {e}"
         ))
     };
-    let parsed = jsonata::parse(expr).map_err(threw)?;
+    let parsed = expressions.get(expr)?;
     match jsonata::evaluate(&parsed, vars).map_err(threw)? {
         Some(v) => Ok(v),
         None => Err(EvalError::query(format!(
@@ -70,6 +110,7 @@ mod tests {
         let mut vars = Map::new();
         vars.insert("states".into(), json!({"input": {"a": 2}}));
         let out = evaluate(
+            &Expressions::default(),
             &json!({"x": "{% $states.input.a * 2 %}", "y": "plain"}),
             &vars,
             "Output",
@@ -80,7 +121,13 @@ mod tests {
     #[test]
     fn undefined_names_the_field() {
         let vars = Map::new();
-        let err = evaluate(&json!({"result": "{% $doesNotExist %}"}), &vars, "Output").err();
+        let err = evaluate(
+            &Expressions::default(),
+            &json!({"result": "{% $doesNotExist %}"}),
+            &vars,
+            "Output",
+        )
+        .err();
         assert_eq!(
             err.map(|e| e.message),
             Some("The JSONata expression '$doesNotExist' specified for the field 'Output/result' returned nothing (undefined).".into())

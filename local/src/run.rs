@@ -249,7 +249,9 @@ pub fn lognormal_latency(median: f64, sigma: f64, seed: u64) -> Latency {
         };
         // Box-Muller: a standard normal from two uniforms.
         let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-        Duration::from_secs_f64((median * (sigma * normal).exp()).max(0.0))
+        // A latency a Lambda function could not have (past 900 s, or not a number) is capped.
+        let seconds = (median * (sigma * normal).exp()).clamp(0.0, 900.0);
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::from_secs(900))
     })
 }
 

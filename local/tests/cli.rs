@@ -103,3 +103,63 @@ fn run_json_reports_the_whole_goal() {
         .is_some_and(|s| s > 0.0));
     assert!(report["estimatedCostUsd"].as_f64().is_some_and(|c| c > 0.0));
 }
+
+#[test]
+fn numeric_options_refuse_non_finite_and_out_of_range_values() {
+    for (option, value) in [
+        ("--ai-latency", "1e300"),
+        ("--ai-latency", "NaN"),
+        ("--ai-latency", "inf"),
+        ("--ai-latency", "-1"),
+        ("--ai-latency-sigma", "1e308"),
+    ] {
+        let out = sfn_local(&[
+            "run",
+            "--json",
+            "--actions",
+            "1",
+            &format!("{option}={value}"),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{option} {value}: {out:?}");
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(message.contains(option), "{option} {value}: {message}");
+    }
+    let out = sfn_local(&["serve", "--ai-latency", "1e300", "--port", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn a_retrier_with_a_huge_backoff_runs_to_its_end_on_the_virtual_clock() {
+    let dir = scratch("backoff");
+    let definition = json!({"StartAt": "T", "States": {"T": {"Type": "Task",
+        "Resource": "arn:aws:lambda:us-east-1:111111111111:function:missing",
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "BackoffRate": 1e308,
+                   "MaxAttempts": 99_999_999}],
+        "End": true}}});
+    let definition_file = dir.join("definition.json");
+    std::fs::write(&definition_file, definition.to_string()).expect("definition written");
+    // Nothing listens on port 9 of loopback: every attempt fails fast as Lambda.SdkClientException.
+    let out = sfn_local(&[
+        "exec",
+        "--definition",
+        definition_file.to_str().expect("utf-8 path"),
+        "--lambda-endpoint",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let result: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    // The third retry would wait past the execution's one-year limit.
+    assert_eq!(result["status"], "TIMED_OUT", "{result}");
+}
+
+#[test]
+fn exec_refuses_a_backoff_rate_below_one_at_load() {
+    let dir = scratch("slow-backoff");
+    let definition = json!({"StartAt": "T", "States": {"T": {"Type": "Task",
+        "Resource": "arn:aws:lambda:us-east-1:111111111111:function:f",
+        "Retry": [{"ErrorEquals": ["States.ALL"], "BackoffRate": 0.5}], "End": true}}});
+    let out = exec(&dir, &definition, &json!({}));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("Retry[0].BackoffRate"), "{message}");
+}

@@ -83,10 +83,9 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         .first()
         .cloned()
         .ok_or_else(|| ctx.fail(EvalError::runtime("The Map state has no item processor")))?;
-    let permits = if max_concurrency == 0 {
-        Semaphore::MAX_PERMITS
-    } else {
-        max_concurrency as usize
+    let permits = match usize::try_from(max_concurrency) {
+        Ok(0) | Err(_) => Semaphore::MAX_PERMITS,
+        Ok(n) => n.min(Semaphore::MAX_PERMITS),
     };
     let semaphore = Arc::new(Semaphore::new(permits));
     let total = inputs.len();
@@ -126,12 +125,14 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
                 let within_count = tolerated_count.is_none_or(|c| failures as u64 <= c);
                 let within_pct = tolerated_pct
                     .is_none_or(|p| (failures as f64) * 100.0 / (total.max(1) as f64) <= p);
-                if tolerance_set && within_count && within_pct {
+                // A runtime error fails the execution, whatever the Map tolerates.
+                let tolerable = tolerance_set && !e.is(ErrorName::Runtime);
+                if tolerable && within_count && within_pct {
                     outputs[i] = e.to_output();
                     continue;
                 }
                 set.abort_all();
-                let err = if tolerance_set {
+                let err = if tolerable {
                     StatesError::named(
                         ErrorName::ExceedToleratedFailureThreshold,
                         "The specified tolerated failure threshold was exceeded",
@@ -167,6 +168,14 @@ fn quoted(v: &Value) -> String {
     }
 }
 
+/// AWS's cause for a negative MaxConcurrency or ToleratedFailureCount.
+fn negative(field: &str, v: &Value) -> String {
+    match field {
+        "ToleratedFailureCount" => "ToleratedFailureCount cannot be negative.".to_string(),
+        _ => format!("Expected non-negative integer for {field}, got '{v}' instead."),
+    }
+}
+
 /// MaxConcurrency and ToleratedFailureCount: literal, JSONata, or the `...Path` form.
 fn integer_setting(
     ctx: &StateCtx,
@@ -181,11 +190,13 @@ fn integer_setting(
         } else {
             v.clone()
         };
-        return v.as_u64().map(Some).ok_or_else(|| {
-            ctx.fail(EvalError::runtime(format!(
+        return match (v.as_u64(), v.as_i64()) {
+            (Some(n), _) => Ok(Some(n)),
+            (None, Some(_)) => Err(ctx.fail(EvalError::runtime(negative(field, &v)))),
+            (None, None) => Err(ctx.fail(EvalError::runtime(format!(
                 "The {field} field must be a non-negative integer: {v}"
-            )))
-        });
+            )))),
+        };
     }
     let Some(p) = state.field(&format!("{field}Path")).and_then(Value::as_str) else {
         return Ok(None);
@@ -195,12 +206,14 @@ fn integer_setting(
         .scope(effective)
         .resolve(&path, &format!("{field}Path"))
         .map_err(|e| ctx.fail(e))?;
-    v.as_u64().map(Some).ok_or_else(|| {
-        ctx.fail(EvalError::runtime(format!(
+    match (v.as_u64(), v.as_i64()) {
+        (Some(n), _) => Ok(Some(n)),
+        (None, Some(_)) => Err(ctx.fail(EvalError::runtime(negative(field, &v)))),
+        (None, None) => Err(ctx.fail(EvalError::runtime(format!(
             "The {field}Path field refers to value \"{}\" which is not a valid integer: {p}",
             quoted(&v)
-        )))
-    })
+        )))),
+    }
 }
 
 fn percentage_setting(
@@ -356,6 +369,28 @@ mod tests {
         );
         // Two at a time: two waves of 5 s.
         assert_eq!((r.stopped_at - r.started_at).num_seconds(), 10);
+    }
+
+    #[test]
+    fn negative_settings_from_paths_give_aws_causes() {
+        let def = r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,
+            "MaxConcurrencyPath":"$.limit","ToleratedFailureCountPath":"$.tolerated",
+            "ItemsPath":"$.xs","ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}}}}"#;
+        let cause = |input| run(def, input).cause.unwrap_or_default();
+        assert!(cause(json!({"xs": [], "limit": -1, "tolerated": 0}))
+            .ends_with("Expected non-negative integer for MaxConcurrency, got '-1' instead."));
+        assert!(cause(json!({"xs": [], "limit": 0, "tolerated": -2}))
+            .ends_with("ToleratedFailureCount cannot be negative."));
+    }
+
+    #[test]
+    fn a_runtime_error_in_an_iteration_is_not_tolerated() {
+        let r = run(
+            r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,"ToleratedFailurePercentage":100,
+                "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":"$.missing","End":true}}}}}}"#,
+            json!([{}]),
+        );
+        assert_eq!(r.error.as_deref(), Some("States.Runtime"));
     }
 
     #[test]

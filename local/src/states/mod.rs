@@ -11,6 +11,8 @@ mod wait;
 
 use serde_json::Value;
 
+pub(crate) use task::integration;
+
 use crate::definition::StateType;
 use crate::error::StatesError;
 use crate::executor::{Outcome, StateCtx};

@@ -6,22 +6,22 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ErrorName, EvalError, StatesError};
-use crate::executor::{Outcome, StateCtx, MAX_PAYLOAD_BYTES};
-use crate::invoker::FunctionError;
+use crate::executor::{Outcome, StateCtx};
+use crate::invoker::{FunctionError, Invocation};
 use crate::paths::json_path::JsonPath;
 
 /// AWS's default task timeout, in seconds.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 99_999_999;
 
 #[derive(Debug, Clone, PartialEq)]
-enum Integration {
+pub(crate) enum Integration {
     /// The function's output is the task result.
     Direct(String),
     /// The result is the Invoke API envelope.
     Invoke,
 }
 
-fn integration(resource: &str) -> Option<Integration> {
+pub(crate) fn integration(resource: &str) -> Option<Integration> {
     if resource.starts_with("arn:aws:lambda:") && resource.contains(":function:") {
         return Some(Integration::Direct(resource.to_string()));
     }
@@ -64,6 +64,9 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         seconds_field(ctx, &vars, &effective, "TimeoutSeconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let heartbeat = seconds_field(ctx, &vars, &effective, "HeartbeatSeconds")?;
 
+    // `LogType: Tail` asks Lambda for the end of the function's log, which the envelope carries.
+    let tail =
+        matches!(kind, Integration::Invoke) && parameters.get("LogType") == Some(&json!("Tail"));
     let (function, payload) = match &kind {
         Integration::Direct(arn) => (arn.clone(), parameters),
         Integration::Invoke => {
@@ -107,7 +110,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     let (limit, limit_error) = (timeout, ErrorName::Timeout);
     let invoked = tokio::time::timeout(
         Duration::from_secs(limit),
-        ctx.run.invoker.invoke(&function, payload),
+        ctx.run.invoker.invoke_logged(&function, payload, tail),
     )
     .await;
     let result = match invoked {
@@ -129,17 +132,12 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             );
             return Err(err);
         }
-        Ok(Ok(payload)) => match kind {
-            Integration::Direct(_) => payload,
-            Integration::Invoke => envelope(payload, ctx.run.clock.now()),
+        Ok(Ok(invocation)) => match kind {
+            Integration::Direct(_) => invocation.payload,
+            Integration::Invoke => envelope(invocation, ctx.run.clock.now()),
         },
     };
-    if result.to_string().len() > MAX_PAYLOAD_BYTES {
-        return Err(StatesError::named(
-            ErrorName::DataLimitExceeded,
-            format!("The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.", state.name),
-        ));
-    }
+    crate::executor::check_payload(&result, &state.name)?;
     ctx.run
         .event(&format!("{prefix}Succeeded"), json!({"output": result}));
 
@@ -201,12 +199,13 @@ fn function_failure(e: &FunctionError, kind: &Integration) -> StatesError {
 }
 
 /// The Invoke API response as the lambda:invoke integration returns it.
-fn envelope(payload: Value, now: chrono::DateTime<chrono::Utc>) -> Value {
+fn envelope(invocation: Invocation, now: chrono::DateTime<chrono::Utc>) -> Value {
+    let payload = invocation.payload;
     let length = payload.to_string().len().to_string();
     let request_id = uuid::Uuid::new_v4().to_string();
     let date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let trace = format!("Root=1-{}", uuid::Uuid::new_v4().simple());
-    json!({
+    let mut envelope = json!({
         "ExecutedVersion": "$LATEST",
         "Payload": payload,
         "SdkHttpMetadata": {
@@ -234,7 +233,14 @@ fn envelope(payload: Value, now: chrono::DateTime<chrono::Utc>) -> Value {
         },
         "SdkResponseMetadata": {"RequestId": request_id},
         "StatusCode": 200
-    })
+    });
+    if let Some(log) = invocation.log_result {
+        envelope["LogResult"] = json!(log);
+        let metadata = &mut envelope["SdkHttpMetadata"];
+        metadata["AllHttpHeaders"]["X-Amz-Log-Result"] = json!([log]);
+        metadata["HttpHeaders"]["X-Amz-Log-Result"] = json!(log);
+    }
+    envelope
 }
 
 /// JSON with `", "` and `": "` separators and ASCII escapes, as Python's json.dumps writes it.
@@ -327,6 +333,65 @@ mod tests {
             json!({"in": {"v": 7}, "other": true}),
         );
         assert_eq!(r.output, Some(json!({"got": 7, "status": 200, "ctx": "T"})));
+    }
+
+    /// Answers with a log tail when one is asked for.
+    struct Logged;
+
+    #[async_trait::async_trait]
+    impl crate::invoker::LambdaInvoker for Logged {
+        async fn invoke(&self, _name: &str, payload: Value) -> Result<Value, FunctionError> {
+            Ok(payload)
+        }
+
+        async fn invoke_logged(
+            &self,
+            _name: &str,
+            payload: Value,
+            tail: bool,
+        ) -> Result<Invocation, FunctionError> {
+            let log_result = tail.then(|| "U1RBUlQ=".to_string());
+            Ok(Invocation {
+                payload,
+                log_result,
+            })
+        }
+    }
+
+    #[test]
+    fn log_type_tail_puts_the_log_in_the_envelope() {
+        let def = |log_type: &str| {
+            format!(
+                r#"{{"StartAt":"T","States":{{"T":{{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke",
+                "Parameters":{{"FunctionName":"f","Payload":{{}},"LogType":"{log_type}"}},"End":true}}}}}}"#
+            )
+        };
+        let run = |text: String| {
+            let definition =
+                crate::definition::Definition::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+            crate::executor::Executor::new(
+                definition,
+                std::sync::Arc::new(Logged),
+                std::sync::Arc::new(crate::clock::VirtualClock::default()),
+            )
+            .execute_blocking(json!({}))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .output
+            .unwrap_or_default()
+        };
+        let tail = run(def("Tail"));
+        assert_eq!(tail["LogResult"], json!("U1RBUlQ="));
+        let headers = &tail["SdkHttpMetadata"];
+        assert_eq!(
+            headers["AllHttpHeaders"]["X-Amz-Log-Result"],
+            json!(["U1RBUlQ="])
+        );
+        assert_eq!(
+            headers["HttpHeaders"]["X-Amz-Log-Result"],
+            json!("U1RBUlQ=")
+        );
+        let none = run(def("None"));
+        assert!(none.get("LogResult").is_none(), "{none}");
     }
 
     #[test]

@@ -53,7 +53,9 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     };
     let duration = match until {
         Until::Seconds(s) => Duration::from_secs(s),
-        Until::Timestamp(t) => (t.with_timezone(&chrono::Utc) - ctx.run.clock.now())
+        Until::Timestamp(t) => t
+            .with_timezone(&chrono::Utc)
+            .signed_duration_since(ctx.run.clock.now())
             .to_std()
             .unwrap_or(Duration::ZERO),
     };
@@ -88,16 +90,18 @@ fn jsonpath_until(ctx: &StateCtx, effective: &Value) -> Result<Until, StatesErro
         Ok(Some((p.to_string(), v)))
     };
     if let Some((path, v)) = resolve("SecondsPath")? {
-        return match v.as_u64() {
-            Some(s) => Ok(Until::Seconds(s)),
-            None => Err(ctx.fail(EvalError::new(
-                ErrorName::Runtime,
-                format!(
-                    "The SecondsPath parameter cannot be parsed as a long value: {path} == {}",
-                    plain(&v)
-                ),
-            ))),
+        let problem = match (v.as_u64(), v.as_i64()) {
+            (Some(s), _) => return Ok(Until::Seconds(s)),
+            (None, Some(_)) => "references a negative value",
+            (None, None) => "cannot be parsed as a long value",
         };
+        return Err(ctx.fail(EvalError::new(
+            ErrorName::Runtime,
+            format!(
+                "The SecondsPath parameter {problem}: {path} == {}",
+                plain(&v)
+            ),
+        )));
     }
     if let Some((path, v)) = resolve("TimestampPath")? {
         return match v.as_str().and_then(timestamp) {
@@ -132,6 +136,35 @@ mod tests {
         );
         assert_eq!(r.status, ExecutionStatus::Succeeded);
         assert_eq!((r.stopped_at - r.started_at).num_seconds(), 86400);
+    }
+
+    #[test]
+    fn a_negative_seconds_path_names_the_path_and_value() {
+        let r = run(
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#,
+            json!({"s": -1}),
+        );
+        assert_eq!(r.error.as_deref(), Some("States.Runtime"));
+        assert_eq!(
+            r.cause.as_deref(),
+            Some(
+                "An error occurred while executing the state 'W' (entered at the event id #2). \
+                 The SecondsPath parameter references a negative value: $.s == -1"
+            )
+        );
+    }
+
+    #[test]
+    fn far_timestamps_and_long_waits_end_with_the_execution_limit() {
+        let r = run(
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Timestamp":"9999-12-31T23:59:59Z","End":true}}}"#,
+            json!({}),
+        );
+        assert_eq!(r.status, ExecutionStatus::TimedOut);
+        assert_eq!(
+            (r.stopped_at - r.started_at).num_seconds(),
+            crate::executor::MAX_EXECUTION_SECONDS as i64
+        );
     }
 
     #[test]
