@@ -55,17 +55,10 @@ impl Goal {
 
     /// Why a run of this goal cannot start, if it cannot.
     pub fn refusal(&self) -> Option<String> {
-        let id = &self.goal_id;
-        if self.title.chars().count() > Self::MAX_TITLE_CHARS {
-            return Some(format!(
-                "goal {id}: title is longer than {} characters",
-                Self::MAX_TITLE_CHARS
-            ));
-        }
-        if !is_payload_text(&self.title) {
-            return Some(format!("goal {id}: control characters in the title"));
-        }
-        None
+        text_refusal(
+            &format!("goal {}", self.goal_id),
+            &[("title", &self.title, Self::MAX_TITLE_CHARS)],
+        )
     }
 }
 
@@ -77,24 +70,32 @@ impl Action {
 
     /// Why this action cannot be processed, if it cannot.
     pub fn refusal(&self) -> Option<String> {
-        let id = &self.action_id;
-        if self.title.chars().count() > Self::MAX_TITLE_CHARS {
-            return Some(format!(
-                "action {id}: title is longer than {} characters",
-                Self::MAX_TITLE_CHARS
-            ));
-        }
-        if self.description.chars().count() > Self::MAX_DESCRIPTION_CHARS {
-            return Some(format!(
-                "action {id}: description is longer than {} characters",
-                Self::MAX_DESCRIPTION_CHARS
-            ));
-        }
-        if !is_payload_text(&self.title) || !is_payload_text(&self.description) {
-            return Some(format!("action {id}: control characters in the text"));
-        }
-        None
+        text_refusal(
+            &format!("action {}", self.action_id),
+            &[
+                ("title", &self.title, Self::MAX_TITLE_CHARS),
+                (
+                    "description",
+                    &self.description,
+                    Self::MAX_DESCRIPTION_CHARS,
+                ),
+            ],
+        )
     }
+}
+
+/// Why `what`'s fields (name, text, most characters) cannot travel in the state, if they cannot.
+fn text_refusal(what: &str, fields: &[(&str, &str, usize)]) -> Option<String> {
+    if let Some((name, _, most)) = fields
+        .iter()
+        .find(|(_, text, most)| text.chars().count() > *most)
+    {
+        return Some(format!("{what}: {name} is longer than {most} characters"));
+    }
+    fields
+        .iter()
+        .any(|(_, text, _)| !is_payload_text(text))
+        .then(|| format!("{what}: control characters in the text"))
 }
 
 /// Text that may travel in state payloads: no control characters but newline and tab, since JSON
@@ -419,6 +420,28 @@ mod tests {
         assert!(long_description.refusal().unwrap().contains("description"));
         let control = action("t", "bell\u{7}");
         assert!(control.refusal().unwrap().contains("control characters"));
+    }
+
+    #[test]
+    fn a_goal_title_that_travels_to_every_action_is_bounded() {
+        let goal = |title: String| Goal {
+            goal_id: "g".into(),
+            user_id: "u".into(),
+            title,
+            status: GoalStatus::Draft,
+            current_execution_arn: None,
+            updated_at: chrono::Utc::now(),
+            completed_at: None,
+        };
+        assert_eq!(goal("😀".repeat(Goal::MAX_TITLE_CHARS)).refusal(), None);
+        assert_eq!(
+            goal("x".repeat(Goal::MAX_TITLE_CHARS + 1)).refusal(),
+            Some("goal g: title is longer than 200 characters".into())
+        );
+        assert_eq!(
+            goal("a\u{1b}[2J".into()).refusal(),
+            Some("goal g: control characters in the text".into())
+        );
     }
 
     #[test]
