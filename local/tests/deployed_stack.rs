@@ -5,6 +5,8 @@
 //!
 //! `python3 scripts/deploy-local.py --verify` runs these; they are ignored otherwise.
 
+mod mid_run;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -584,23 +586,14 @@ fn the_deployed_dev_stack_runs_end_to_end() {
     // A run cancelled through the API ends ABORTED; the status change finalises it.
     let stack = deployed.stack(Some(latency(10, 0)));
     runtime.block_on(async {
-        let (goal, actions) = example_goal("goal-cancelled", "u", 64, chrono::Utc::now());
+        // Batches of 8, 8, 8, 8 and 4, 4 actions of each at a time: the batch of 4 is saved a
+        // round of calls before the others.
+        let (goal, actions) = example_goal("goal-cancelled", "u", 36, chrono::Utc::now());
         seed(stack.store.as_ref(), &goal, &actions)
             .await
             .expect("seed");
         let arn = stack.start("u", "goal-cancelled").await.expect("start");
-        let cancel = async {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let saved = stack.store.list_execution_tasks(&arn).await;
-                if saved.is_ok_and(|t| !t.is_empty()) {
-                    break;
-                }
-            }
-            stack
-                .api("cancel", "u", json!({"executionArn": arn}), None)
-                .await
-        };
+        let cancel = mid_run::cancel_once_tasks_are_saved(&stack, "u", &arn);
         let (result, answer) = tokio::join!(stack.run(&arn), cancel);
         assert_eq!(answer["statusCode"], 200, "{answer}");
         assert_eq!(result.expect("ran").status, ExecutionStatus::Aborted);

@@ -4,6 +4,7 @@
 //! DynamoDB on moto, on the virtual clock. After every run, each action holds the tasks of exactly
 //! one run (or none), and which one follows from how the run ended.
 
+mod mid_run;
 #[cfg(feature = "aws")]
 #[path = "../../shared/tests/support/mod.rs"]
 mod support;
@@ -26,7 +27,9 @@ use shared::ports::{GeneratedTask, Store, TaskGenerator};
 use shared::records::{Action, GoalStatus};
 use shared::{DomainError, ErrorCode};
 
-const ACTIONS: usize = 24;
+/// Batches of 8, 8, 8 and 4, 6 actions of each at a time: the batch of 4 is saved a round of
+/// calls before the others, so a cancel can come part way.
+const ACTIONS: usize = 28;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -199,18 +202,7 @@ impl World {
         };
         self.runs.push(arn.clone());
         let result = if matches!(step, Step::Cancel) {
-            let cancel = async {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    let saved = self.stack.store.list_execution_tasks(&arn).await;
-                    if saved.is_ok_and(|t| !t.is_empty()) {
-                        break;
-                    }
-                }
-                self.stack
-                    .api("cancel", "u", json!({"executionArn": arn}), None)
-                    .await
-            };
+            let cancel = mid_run::cancel_once_tasks_are_saved(&self.stack, "u", &arn);
             tokio::join!(self.stack.run(&arn), cancel).0
         } else {
             self.stack.run(&arn).await

@@ -1,12 +1,14 @@
 //! Whole-workflow scenarios: the real definition, the real handlers, the in-memory store, on the
 //! virtual clock.
 
+mod mid_run;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sfn_local::run::{Latency, LocalStack};
-use sfn_local::{Clock, ExecutionResult, ExecutionStatus, VirtualClock};
+use sfn_local::{ExecutionResult, ExecutionStatus, VirtualClock};
 use shared::examples::{example_goal, mark, seed};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 
@@ -295,24 +297,7 @@ async fn cancelling_mid_run_removes_its_tasks_and_returns_the_goal_to_draft() {
     let s = stack(Some(ai_latency(10)));
     seeded(&s, "g", "u", 36, &[]).await;
     let arn = s.start("u", "g").await.expect("start");
-    let clock = VirtualClock::default();
-    let cancel = async {
-        // Wait until some tasks are saved, then cancel through the API.
-        loop {
-            clock.sleep(Duration::from_secs(1)).await;
-            if !s
-                .store
-                .list_execution_tasks(&arn)
-                .await
-                .expect("tasks")
-                .is_empty()
-            {
-                break;
-            }
-        }
-        s.api("cancel", "u", json!({"executionArn": arn}), None)
-            .await
-    };
+    let cancel = mid_run::cancel_once_tasks_are_saved(&s, "u", &arn);
     let (result, answer) = tokio::join!(timed_run(&s, "cancel", &arn), cancel);
     assert_eq!(answer["statusCode"].as_i64(), Some(200), "{answer}");
     assert_eq!(result.status, ExecutionStatus::Aborted);
