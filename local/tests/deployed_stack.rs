@@ -609,8 +609,9 @@ fn the_deployed_dev_stack_runs_end_to_end() {
         assert_eq!(goal.map(|g| g.status), Some(GoalStatus::Draft));
     });
 
-    // A run past the definition's 900 s ends TIMED_OUT; only the finaliser records it.
-    let stack = deployed.stack(Some(latency(60, 300)));
+    // A run past the definition's 900 s ends TIMED_OUT (three rounds of 60 s model calls, then
+    // 800 s saves); only the finaliser records it.
+    let stack = deployed.stack(Some(latency(60, 800)));
     let timed_out = runtime.block_on(async {
         let (goal, actions) = example_goal("goal-timed-out", "u", 64, chrono::Utc::now());
         seed(stack.store.as_ref(), &goal, &actions)
