@@ -34,6 +34,11 @@ python scripts/bench_moto_sfn.py local/benches/definitions --repeats 5 > "$work/
 target/release/sfn-local bench --definitions local/benches/definitions --peer "$work/peer.json"
 
 echo
+echo "## Load: sfn-local serve on the real clock"
+echo
+target/release/sfn-local load --users 50 --goals-per-user 4 --ai-latency 2 --poll 1
+
+echo
 echo "## Start to ready (release build for this machine)"
 echo
 for fn in get-status generate-tasks; do

@@ -22,6 +22,7 @@ pub mod history;
 pub mod intrinsics;
 pub mod invoker;
 pub mod jsonata;
+pub mod load;
 pub mod offclock;
 pub mod paths;
 pub mod query;

@@ -33,6 +33,29 @@ enum Command {
     Serve(ServeArgs),
     /// Print a development token for `serve`'s API.
     Token(TokenArgs),
+    /// Start `serve` on a free port and load it: users start goals of 64 actions at once over
+    /// HTTP and poll their status until every run ends; prints latencies, throughput and memory.
+    Load(LoadArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=500))]
+    users: u16,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=100))]
+    goals_per_user: u16,
+    /// Median simulated latency of one AI call, in seconds (real time).
+    #[arg(long, default_value_t = 2.0, value_parser = latency_seconds)]
+    ai_latency: f64,
+    /// Seconds between one user's reads of a run's status.
+    #[arg(long, default_value_t = 1.0, value_parser = latency_seconds)]
+    poll: f64,
+    /// Keep the records in DynamoDB at this local AWS-API endpoint (e.g. moto).
+    #[arg(long)]
+    aws_endpoint: Option<String>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -52,6 +75,9 @@ struct ServeArgs {
     /// Use DynamoDB at this local AWS-API endpoint (e.g. moto) instead of the in-memory store.
     #[arg(long)]
     aws_endpoint: Option<String>,
+    /// Also seed this many goals of 64 actions per user (`USER-load-N`), for load runs.
+    #[arg(long, default_value_t = 0)]
+    load_goals: usize,
 }
 
 #[derive(clap::Args)]
@@ -314,6 +340,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Load(args) => match load(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("sfn-local: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Bench(args) => match bench(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -626,6 +659,42 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn load(args: LoadArgs) -> Result<(), String> {
+    let plan = sfn_local::load::LoadPlan {
+        users: usize::from(args.users),
+        goals_per_user: usize::from(args.goals_per_user),
+        ai_latency: args.ai_latency,
+        aws_endpoint: args.aws_endpoint,
+        poll: std::time::Duration::from_secs_f64(args.poll),
+    };
+    let f = sfn_local::load::load(&plan)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&f).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "{} runs of {} actions by {} users: {} exact, {} server errors, {:.1} s",
+            f.runs, f.actions_per_run, f.users, f.runs_exact, f.server_errors, f.wall_seconds
+        );
+        println!(
+            "  start   p50 {:.1} ms, p99 {:.1} ms",
+            f.start_p50_ms, f.start_p99_ms
+        );
+        println!(
+            "  status  p50 {:.1} ms, p99 {:.1} ms, {} reads, {:.0} a second",
+            f.status_p50_ms, f.status_p99_ms, f.status_reads, f.status_reads_per_second
+        );
+        println!("  serve   peak memory {:.1} MiB", f.serve_peak_mib);
+    }
+    if f.runs_exact == f.runs && f.server_errors == 0 {
+        Ok(())
+    } else {
+        Err("some runs ended with wrong counts or the server failed requests".into())
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
     use sfn_local::serve;
     use std::io::Write;
@@ -655,7 +724,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     runtime.block_on(async {
         let mut goals = Vec::new();
         for user in &args.users {
-            goals.extend(serve::seed_goals(stack.store.as_ref(), user).await?);
+            goals.extend(serve::seed_goals(stack.store.as_ref(), user, args.load_goals).await?);
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
             .await

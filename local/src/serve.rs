@@ -162,16 +162,29 @@ pub struct SeededGoal {
 
 /// Seeds `user`'s example goals, unless they exist: one that succeeds, one with failing actions,
 /// a small one.
-pub async fn seed_goals(store: &dyn Store, user: &str) -> Result<Vec<SeededGoal>, String> {
+/// Seeds `user`'s example goals, and `load_goals` more of 64 actions (`{user}-load-{i}`, for
+/// load runs).
+pub async fn seed_goals(
+    store: &dyn Store,
+    user: &str,
+    load_goals: usize,
+) -> Result<Vec<SeededGoal>, String> {
     let now = chrono::Utc::now();
     let mut seeded = Vec::new();
     // The partial goal's failing actions are throttled on every attempt of the first run (1 + 3
     // retries) and answer on the next: retrying the failed actions completes the goal.
-    for (suffix, label, count, failing) in [
-        ("example", "64 actions, all succeed", 64, 0),
-        ("partial", "16 actions, 4 fail until retried", 16, 4),
-        ("small", "8 actions, all succeed", 8, 0),
-    ] {
+    let examples = [
+        ("example".to_owned(), "64 actions, all succeed", 64, 0),
+        (
+            "partial".to_owned(),
+            "16 actions, 4 fail until retried",
+            16,
+            4,
+        ),
+        ("small".to_owned(), "8 actions, all succeed", 8, 0),
+    ];
+    let load = (0..load_goals).map(|i| (format!("load-{i}"), "64 actions, for load runs", 64, 0));
+    for (suffix, label, count, failing) in examples.into_iter().chain(load) {
         let goal_id = format!("{user}-{suffix}");
         // A goal kept from an earlier `serve` (on DynamoDB) stays as it is, with its runs and tasks.
         if store

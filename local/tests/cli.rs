@@ -163,3 +163,36 @@ fn exec_refuses_a_backoff_rate_below_one_at_load() {
     let message = String::from_utf8_lossy(&out.stderr);
     assert!(message.contains("Retry[0].BackoffRate"), "{message}");
 }
+
+#[test]
+fn load_starts_serve_and_checks_every_run_it_starts_over_http() {
+    let out = sfn_local(&[
+        "load",
+        "--users",
+        "3",
+        "--goals-per-user",
+        "2",
+        "--ai-latency",
+        "0.05",
+        "--poll",
+        "0.1",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures: Value = serde_json::from_slice(&out.stdout).expect("JSON figures");
+    assert_eq!(
+        (
+            &figures["runs"],
+            &figures["runsExact"],
+            &figures["serverErrors"]
+        ),
+        (&json!(6), &json!(6), &json!(0)),
+        "{figures}"
+    );
+    assert!(figures["statusReads"].as_u64() >= Some(6), "{figures}");
+    assert!(figures["servePeakMib"].as_f64() > Some(0.0), "{figures}");
+}
