@@ -31,12 +31,7 @@ echo
 
 cargo build --quiet --release -p sfn-local -p get-status -p generate-tasks
 python scripts/bench_moto_sfn.py local/benches/definitions --repeats 5 > "$work/peer.json"
-target/release/sfn-local bench --definitions local/benches/definitions --peer "$work/peer.json"
-
-echo
-echo "## Load: sfn-local serve on the real clock"
-echo
-target/release/sfn-local load --users 50 --goals-per-user 4 --ai-latency 2 --poll 1
+target/release/sfn-local bench --load --definitions local/benches/definitions --peer "$work/peer.json"
 
 echo
 echo "## Start to ready (release build for this machine)"

@@ -25,6 +25,19 @@ pub struct LoadPlan {
     pub poll: Duration,
 }
 
+impl Default for LoadPlan {
+    /// 50 users, 4 goals each, model latency around 2 s, status read each second.
+    fn default() -> Self {
+        Self {
+            users: 50,
+            goals_per_user: 4,
+            ai_latency: 2.0,
+            aws_endpoint: None,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadFigures {

@@ -109,6 +109,9 @@ struct BenchArgs {
     /// scripts/bench_moto_sfn.py), to compare wall times and outputs.
     #[arg(long, requires = "definitions")]
     peer: Option<PathBuf>,
+    /// Also load `serve` over HTTP as `sfn-local load` does with its defaults (about 20 s).
+    #[arg(long)]
+    load: bool,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -574,6 +577,10 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         }
     }
     let speed = bench::speed(args.repeats)?;
+    let load = match args.load {
+        true => Some(sfn_local::load::load(&sfn_local::load::LoadPlan::default())?),
+        false => None,
+    };
     let definitions = match &args.definitions {
         Some(dir) => bench::definitions(dir, args.repeats)?,
         None => Vec::new(),
@@ -583,6 +590,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
             "transitions": transitions,
             "makespan": makespans,
             "speed": speed,
+            "load": load,
             "definitions": definitions,
         });
         println!(
@@ -606,6 +614,10 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         );
     }
     print_makespans(&makespans, args.runs);
+    if let Some(load) = &load {
+        println!("\n## Load: sfn-local serve on the real clock\n");
+        print_load(load);
+    }
     println!("\n## Executor speed\n");
     println!(
         "- 64-action run on the virtual clock: median {:.4} s, best {:.4} s of {} runs",
@@ -659,6 +671,28 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The load figures as BENCHMARKS.md's table shows them.
+fn print_load(f: &sfn_local::load::LoadFigures) {
+    println!("| runs | exact counts | 5xx | start p50 / p99 | status p50 / p99 | status reads | reads a second | wall | serve peak memory |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} × {} actions, {} users | {} | {} | {:.1} / {:.1} ms | {:.1} / {:.1} ms | {} | {:.0} | {:.1} s | {:.0} MiB |",
+        f.runs,
+        f.actions_per_run,
+        f.users,
+        f.runs_exact,
+        f.server_errors,
+        f.start_p50_ms,
+        f.start_p99_ms,
+        f.status_p50_ms,
+        f.status_p99_ms,
+        f.status_reads,
+        f.status_reads_per_second,
+        f.wall_seconds,
+        f.serve_peak_mib
+    );
+}
+
 fn load(args: LoadArgs) -> Result<(), String> {
     let plan = sfn_local::load::LoadPlan {
         users: usize::from(args.users),
@@ -674,19 +708,7 @@ fn load(args: LoadArgs) -> Result<(), String> {
             serde_json::to_string_pretty(&f).map_err(|e| e.to_string())?
         );
     } else {
-        println!(
-            "{} runs of {} actions by {} users: {} exact, {} server errors, {:.1} s",
-            f.runs, f.actions_per_run, f.users, f.runs_exact, f.server_errors, f.wall_seconds
-        );
-        println!(
-            "  start   p50 {:.1} ms, p99 {:.1} ms",
-            f.start_p50_ms, f.start_p99_ms
-        );
-        println!(
-            "  status  p50 {:.1} ms, p99 {:.1} ms, {} reads, {:.0} a second",
-            f.status_p50_ms, f.status_p99_ms, f.status_reads, f.status_reads_per_second
-        );
-        println!("  serve   peak memory {:.1} MiB", f.serve_peak_mib);
+        print_load(&f);
     }
     if f.runs_exact == f.runs && f.server_errors == 0 {
         Ok(())
