@@ -9,15 +9,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::clock::{runtime, Clock, VirtualClock};
-use crate::definition::Definition;
-use crate::executor::ExecutionResult;
-use crate::invoker::HttpInvoker;
 use crate::run::{
     local_definition_from, lognormal_latency, ExampleGoal, LocalStack, RunReport, DEFINITION,
     EXAMPLE_USER_ID, PRICE_PER_TRANSITION,
 };
-use crate::Executor;
+use asl_interpreter::clock::{runtime, Clock, VirtualClock};
+use asl_interpreter::definition::Definition;
+use asl_interpreter::executor::ExecutionResult;
+use asl_interpreter::invoker::HttpInvoker;
+use asl_interpreter::Executor;
 
 /// Concurrent AI calls the definition allows: 8 batches of 3 actions at a time.
 pub const CONCURRENT_CALLS: usize = 24;

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use asl_interpreter::{
+    Clock, Definition, Executor, HttpInvoker, LambdaInvoker, RealClock, VirtualClock,
+};
 use clap::{Parser, Subcommand, ValueEnum};
 use sfn_local::run;
-use sfn_local::{Clock, Definition, Executor, HttpInvoker, LambdaInvoker, RealClock, VirtualClock};
 use shared::store_traffic::RequestCounter;
 
 #[derive(Parser)]
@@ -424,7 +426,7 @@ fn run_goal(args: RunArgs) -> Result<(), String> {
         Arc::new(shared::metrics::NoMetrics),
     )
     .map_err(|e| format!("unusable definition: {e}"))?;
-    let runtime = sfn_local::clock::runtime(clock.as_ref())
+    let runtime = asl_interpreter::clock::runtime(clock.as_ref())
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let wall = std::time::Instant::now();
     let report = runtime.block_on(async {

@@ -23,10 +23,10 @@ use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 use shared::{DomainError, ErrorCode};
 use tokio::sync::watch;
 
-use crate::clock::Clock;
-use crate::definition::{Definition, DefinitionError};
-use crate::executor::{ExecutionResult, Executor};
-use crate::invoker::{FunctionError, LambdaInvoker, LatencyInvoker};
+use asl_interpreter::clock::Clock;
+use asl_interpreter::definition::{Definition, DefinitionError};
+use asl_interpreter::executor::{ExecutionResult, Executor};
+use asl_interpreter::invoker::{FunctionError, LambdaInvoker, LatencyInvoker};
 
 /// The definition the product deploys, built into the binary.
 pub const DEFINITION: &str = include_str!("../../statemachine/start-activity.asl.json");

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+use asl_interpreter::{ExecutionStatus, RealClock, VirtualClock};
 use aws_config::SdkConfig;
 use common::{
     assert_model_outcome, assert_store_outcome, model, run_with, stack, Fault, FaultyStore,
@@ -20,7 +21,6 @@ use common::{
 use serde_json::{json, Value};
 use sfn_local::offclock::OffClockStore;
 use sfn_local::run::LocalStack;
-use sfn_local::{ExecutionStatus, RealClock, VirtualClock};
 use shared::aws::{DynamoStore, TableNames};
 use shared::examples::{example_goal, mark, seed};
 use shared::metrics::NoMetrics;
@@ -143,7 +143,7 @@ fn run_on_dynamo(
     generator: Arc<dyn shared::ports::TaskGenerator>,
     n: usize,
 ) -> common::Outcome {
-    let runtime = sfn_local::clock::runtime(&VirtualClock::default()).expect("runtime");
+    let runtime = asl_interpreter::clock::runtime(&VirtualClock::default()).expect("runtime");
     runtime.block_on(run_with(stack(store, generator), n))
 }
 

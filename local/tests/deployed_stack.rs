@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use asl_interpreter::{Definition, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use serde_json::{json, Value};
@@ -18,7 +19,6 @@ use sfn_local::offclock::{OffClockNotifier, OffClockStore};
 use sfn_local::run::{
     event_pattern_matches, DeployedFunction, Deployment, Latency, LocalStack, StatusChangeRule,
 };
-use sfn_local::{Definition, ExecutionStatus, VirtualClock};
 use shared::aws::dynamodb::{
     ALERT_PENDING, EXECUTIONS_BY_GOAL, EXECUTIONS_BY_PENDING_ALERT, EXECUTIONS_BY_STATUS,
     TASKS_BY_EXECUTION,
@@ -536,7 +536,7 @@ fn latency(model: u64, save: u64) -> Latency {
 fn the_deployed_dev_stack_runs_end_to_end() {
     let deployed = Deployed::dev();
     let queue = deployed.alert_queue();
-    let runtime = sfn_local::clock::runtime(&VirtualClock::default()).expect("runtime");
+    let runtime = asl_interpreter::clock::runtime(&VirtualClock::default()).expect("runtime");
 
     // A 64-action run, two actions failing: started, polled and completed through the API.
     let stack = deployed.stack(Some(latency(5, 0)));

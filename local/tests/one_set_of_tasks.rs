@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use asl_interpreter::{ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use proptest::prelude::*;
 use serde_json::json;
 use sfn_local::run::{Latency, LocalStack};
-use sfn_local::{ExecutionStatus, VirtualClock};
 use shared::examples::{example_goal, seed};
 use shared::memory::InMemoryStore;
 use shared::metrics::NoMetrics;
@@ -271,7 +271,7 @@ impl World {
 
 /// Runs `steps` on one goal over `store`, on the virtual clock.
 fn run_steps(store: Arc<dyn Store>, steps: &[Step]) {
-    let runtime = sfn_local::clock::runtime(&VirtualClock::default()).expect("runtime");
+    let runtime = asl_interpreter::clock::runtime(&VirtualClock::default()).expect("runtime");
     runtime.block_on(async {
         let mut world = World::new(store).await;
         for step in steps {

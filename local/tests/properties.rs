@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use asl_interpreter::{Clock, ExecutionResult, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use sfn_local::run::{Latency, LocalStack};
-use sfn_local::{Clock, ExecutionResult, ExecutionStatus, VirtualClock};
 use shared::examples::{example_goal, seed};
 use shared::memory::InMemoryStore;
 use shared::metrics::NoMetrics;

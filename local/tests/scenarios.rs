@@ -6,9 +6,9 @@ mod mid_run;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use asl_interpreter::{ExecutionResult, ExecutionStatus, VirtualClock};
 use serde_json::json;
 use sfn_local::run::{Latency, LocalStack};
-use sfn_local::{ExecutionResult, ExecutionStatus, VirtualClock};
 use shared::examples::{example_goal, mark, seed};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use asl_interpreter::{ExecutionResult, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sfn_local::run::LocalStack;
-use sfn_local::{ExecutionResult, ExecutionStatus, VirtualClock};
 use sha2::{Digest, Sha256};
 use shared::batching::plan_batches;
 use shared::examples::{example_goal, seed};

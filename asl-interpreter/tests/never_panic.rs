@@ -7,11 +7,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use asl_interpreter::{Definition, Executor, FunctionError, LambdaInvoker, VirtualClock};
 use async_trait::async_trait;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
-use sfn_local::{Definition, Executor, FunctionError, LambdaInvoker, VirtualClock};
 
 /// A case that runs longer than this hangs.
 const WALL_BOUND: Duration = Duration::from_secs(20);
