@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::run::{
-    local_definition_from, lognormal_latency, ExampleGoal, LocalStack, RunReport, DEFINITION,
-    EXAMPLE_USER_ID, PRICE_PER_TRANSITION,
+use crate::example::{ExampleGoal, EXAMPLE_USER_ID};
+use crate::latency::lognormal_latency;
+use crate::stack::{
+    local_definition_from, LocalStack, RunReport, DEFINITION, PRICE_PER_TRANSITION,
 };
 use asl_interpreter::clock::{runtime, Clock, VirtualClock};
 use asl_interpreter::definition::Definition;
@@ -121,7 +122,7 @@ pub fn measure_run(
             }
         };
         let result = tokio::select! {
-            result = stack.run(&arn) => result?,
+            result = stack.execute(&arn) => result?,
             () = watch => unreachable!("the status watch never ends"),
         };
         let report = stack.report(&arn, &result).await;

@@ -3,7 +3,10 @@
 //! goal, the makespan and load benchmarks, and `serve`, the product's API and page on 127.0.0.1.
 
 pub mod bench;
+pub mod example;
+pub mod in_process;
+pub mod latency;
 pub mod load;
 pub mod offclock;
-pub mod run;
 pub mod serve;
+pub mod stack;

@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use shared::examples::{example_goal, mark, seed};
 use shared::ports::Store;
 
-use crate::run::LocalStack;
+use crate::stack::LocalStack;
 
 /// Who issues the development tokens, and for whom: what the deployed authorizer's issuer and
 /// audience parameters are in AWS.
@@ -426,7 +426,7 @@ async fn call(State(app): State<Arc<App>>, function: &'static str, request: Requ
 fn execute(app: &Arc<App>, arn: String) {
     let app = app.clone();
     tokio::spawn(async move {
-        match app.stack.run(&arn).await {
+        match app.stack.execute(&arn).await {
             Ok(result) => {
                 tracing::info!(execution_arn = %arn, status = result.status.as_str(), "run ended")
             }

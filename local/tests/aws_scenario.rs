@@ -20,7 +20,7 @@ use common::{
 };
 use serde_json::{json, Value};
 use sfn_local::offclock::OffClockStore;
-use sfn_local::run::LocalStack;
+use sfn_local::stack::LocalStack;
 use shared::aws::{DynamoStore, TableNames};
 use shared::examples::{example_goal, mark, seed};
 use shared::metrics::NoMetrics;
@@ -50,7 +50,7 @@ async fn a_sixty_four_action_run_on_dynamodb() {
     mark(&mut actions, [5, 40], "[fail]");
     seed(store.as_ref(), &goal, &actions).await.expect("seed");
     let arn = stack.start("u", "g").await.expect("start");
-    let result = stack.run(&arn).await.expect("the started run executes");
+    let result = stack.execute(&arn).await.expect("the started run executes");
     assert_eq!(
         result.status,
         ExecutionStatus::Succeeded,
@@ -292,7 +292,7 @@ fn sfn_local_run_with_an_aws_endpoint_keeps_its_records_in_dynamodb() {
     );
     assert!(record.failed_actions.is_empty() && record.stopped_at.is_some());
     let goal = runtime
-        .block_on(store.get_goal(sfn_local::run::EXAMPLE_GOAL_ID))
+        .block_on(store.get_goal(sfn_local::example::EXAMPLE_GOAL_ID))
         .expect("get")
         .expect("the example goal is in DynamoDB");
     assert_eq!(

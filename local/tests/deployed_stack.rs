@@ -15,9 +15,10 @@ use asl_interpreter::{Definition, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use serde_json::{json, Value};
+use sfn_local::latency::Latency;
 use sfn_local::offclock::{OffClockNotifier, OffClockStore};
-use sfn_local::run::{
-    event_pattern_matches, DeployedFunction, Deployment, Latency, LocalStack, StatusChangeRule,
+use sfn_local::stack::{
+    event_pattern_matches, DeployedFunction, Deployment, LocalStack, StatusChangeRule,
 };
 use shared::aws::dynamodb::{
     ALERT_PENDING, EXECUTIONS_BY_GOAL, EXECUTIONS_BY_PENDING_ALERT, EXECUTIONS_BY_STATUS,
@@ -136,7 +137,7 @@ fn the_deployed_stacks_match_what_the_code_uses() {
             .map(|(_, f)| f["binary"].as_str().unwrap_or_default())
             .collect();
         binaries.sort_unstable();
-        let mut expected = embedded_handlers::FUNCTION_NAMES.to_vec();
+        let mut expected = function_dispatch::FUNCTION_NAMES.to_vec();
         expected.sort_unstable();
         assert_eq!(binaries, expected, "{environment}: the deployed functions");
         let arns: Vec<_> = functions(&stack).map(|(_, f)| &f["arn"]).collect();
@@ -552,7 +553,7 @@ fn the_deployed_dev_stack_runs_end_to_end() {
             .await;
         assert_eq!(status["statusCode"], 200, "{status}");
         assert_eq!(status["body"]["status"], "RUNNING", "{status}");
-        let result = stack.run(&arn).await.expect("the run executes");
+        let result = stack.execute(&arn).await.expect("the run executes");
         assert_eq!(
             result.status,
             ExecutionStatus::Succeeded,
@@ -594,7 +595,7 @@ fn the_deployed_dev_stack_runs_end_to_end() {
             .expect("seed");
         let arn = stack.start("u", "goal-cancelled").await.expect("start");
         let cancel = mid_run::cancel_once_tasks_are_saved(&stack, "u", &arn);
-        let (result, answer) = tokio::join!(stack.run(&arn), cancel);
+        let (result, answer) = tokio::join!(stack.execute(&arn), cancel);
         assert_eq!(answer["statusCode"], 200, "{answer}");
         assert_eq!(result.expect("ran").status, ExecutionStatus::Aborted);
         let record = stack.store.get_execution(&arn).await.expect("get");
@@ -618,7 +619,7 @@ fn the_deployed_dev_stack_runs_end_to_end() {
             .await
             .expect("seed");
         let arn = stack.start("u", "goal-timed-out").await.expect("start");
-        let result = stack.run(&arn).await.expect("the run executes");
+        let result = stack.execute(&arn).await.expect("the run executes");
         assert_eq!(result.status, ExecutionStatus::TimedOut);
         let record = stack.store.get_execution(&arn).await.expect("get");
         let record = record.expect("the run's record");

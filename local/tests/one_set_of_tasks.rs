@@ -18,7 +18,8 @@ use asl_interpreter::{ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use proptest::prelude::*;
 use serde_json::json;
-use sfn_local::run::{Latency, LocalStack};
+use sfn_local::latency::Latency;
+use sfn_local::stack::LocalStack;
 use shared::examples::{example_goal, seed};
 use shared::memory::InMemoryStore;
 use shared::metrics::NoMetrics;
@@ -203,9 +204,9 @@ impl World {
         self.runs.push(arn.clone());
         let result = if matches!(step, Step::Cancel) {
             let cancel = mid_run::cancel_once_tasks_are_saved(&self.stack, "u", &arn);
-            tokio::join!(self.stack.run(&arn), cancel).0
+            tokio::join!(self.stack.execute(&arn), cancel).0
         } else {
-            self.stack.run(&arn).await
+            self.stack.execute(&arn).await
         };
         let status = result.expect("the run executes").status;
 

@@ -12,7 +12,8 @@ use asl_interpreter::{Clock, ExecutionResult, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
-use sfn_local::run::{Latency, LocalStack};
+use sfn_local::latency::Latency;
+use sfn_local::stack::LocalStack;
 use shared::examples::{example_goal, seed};
 use shared::memory::InMemoryStore;
 use shared::metrics::NoMetrics;
@@ -125,7 +126,7 @@ impl Run {
                 .await
                 .expect("seed");
             let arn = stack.start("u", "g").await.expect("start");
-            let result = stack.run(&arn).await.expect("the run executes");
+            let result = stack.execute(&arn).await.expect("the run executes");
             Run {
                 stack,
                 model,

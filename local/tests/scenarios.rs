@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use asl_interpreter::{ExecutionResult, ExecutionStatus, VirtualClock};
 use serde_json::json;
-use sfn_local::run::{Latency, LocalStack};
+use sfn_local::latency::Latency;
+use sfn_local::stack::LocalStack;
 use shared::examples::{example_goal, mark, seed};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 
@@ -36,7 +37,7 @@ fn simulated_ms(result: &ExecutionResult) -> i64 {
 /// the virtual clock buys, and a jump in wall time points at a slowdown in the executor.
 async fn timed_run(s: &LocalStack, name: &str, arn: &str) -> ExecutionResult {
     let wall = Instant::now();
-    let result = s.run(arn).await.expect("the started run executes");
+    let result = s.execute(arn).await.expect("the started run executes");
     eprintln!(
         "{name}: wall {:.3} s, simulated {:.1} s",
         wall.elapsed().as_secs_f64(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use asl_interpreter::{ExecutionResult, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sfn_local::run::LocalStack;
+use sfn_local::stack::LocalStack;
 use sha2::{Digest, Sha256};
 use shared::batching::plan_batches;
 use shared::examples::{example_goal, seed};
@@ -235,7 +235,7 @@ pub async fn run_with(stack: LocalStack, n: usize) -> Outcome {
         .await
         .expect("seed");
     let arn = stack.start("u", "g").await.expect("start");
-    let result = stack.run(&arn).await.expect("the started run executes");
+    let result = stack.execute(&arn).await.expect("the started run executes");
     assert_ne!(
         result.status,
         ExecutionStatus::TimedOut,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sfn_local::run::LocalStack;
+use sfn_local::stack::LocalStack;
 
 /// Waits until some of the run's tasks are saved (polling every second), then cancels the run
 /// for `user` through the API and answers what the cancel answered.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use embedded_handlers::{Ports, FUNCTION_NAMES};
+use function_dispatch::{Ports, FUNCTION_NAMES};
 use serde_json::Value;
 use shared::examples::{example_goal, sample_run, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryArchive, InMemoryExecutions, InMemoryStore, RecordingNotifier};

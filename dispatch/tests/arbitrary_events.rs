@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use embedded_handlers::{Ports, FUNCTION_NAMES};
+use function_dispatch::{Ports, FUNCTION_NAMES};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use shared::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};

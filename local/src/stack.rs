@@ -2,13 +2,11 @@
 //! in process, over the embedded in-memory store and the offline task generator, on the
 //! executor's clock. `sfn-local run` and the workflow scenarios drive it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use embedded_handlers::Ports;
+use function_dispatch::Ports;
 use serde::Serialize;
 use serde_json::{json, Value};
 use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
@@ -16,17 +14,18 @@ use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
 use shared::metrics::{MetricSink, NoMetrics};
 use shared::naming;
 use shared::offline::OfflineGenerator;
-use shared::ports::{
-    ExecutionControl, ExecutionDescription, Notifier, StartOutcome, Store, TaskGenerator,
-};
+use shared::ports::{Notifier, Store, TaskGenerator};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
-use shared::{DomainError, ErrorCode};
-use tokio::sync::watch;
+use shared::DomainError;
 
 use asl_interpreter::clock::Clock;
 use asl_interpreter::definition::{Definition, DefinitionError};
 use asl_interpreter::executor::{ExecutionResult, Executor};
-use asl_interpreter::invoker::{FunctionError, LambdaInvoker, LatencyInvoker};
+use asl_interpreter::invoker::{LambdaInvoker, LatencyInvoker};
+
+use crate::example::{ExampleGoal, EXAMPLE_GOAL_ID, EXAMPLE_USER_ID};
+use crate::in_process::{HandlerClock, Handlers, InProcessInvoker, LocalExecutions};
+use crate::latency::Latency;
 
 /// The definition the product deploys, built into the binary.
 pub const DEFINITION: &str = include_str!("../../statemachine/start-activity.asl.json");
@@ -84,200 +83,6 @@ pub fn event_pattern_matches(pattern: &Value, event: &Value) -> bool {
             _ => false,
         }
     })
-}
-
-/// The handlers' view of the executor's clock.
-struct HandlerClock(Arc<dyn Clock>);
-
-impl shared::ports::Clock for HandlerClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0.now()
-    }
-}
-
-/// The project's handlers and the ports they run over: one set of ports for every function (the
-/// embedded default), or each function of a deployed stack with its own.
-enum Handlers {
-    Shared(Ports),
-    /// Deployed function name -> the binary it runs and the ports its environment names.
-    Deployed(HashMap<String, (String, Ports)>),
-}
-
-impl Handlers {
-    /// Invokes a function by name or ARN; a deployed stack's are also found by their binary's name.
-    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, DomainError> {
-        match self {
-            Handlers::Shared(ports) => ports.invoke(function, payload).await,
-            Handlers::Deployed(functions) => {
-                let name = embedded_handlers::function_name(function);
-                let found = functions
-                    .get(name)
-                    .or_else(|| functions.values().find(|(binary, _)| binary == name));
-                match found {
-                    Some((binary, ports)) => ports.invoke(binary, payload).await,
-                    None => Err(DomainError::not_found(format!(
-                        "no function named {name} in this stack"
-                    ))),
-                }
-            }
-        }
-    }
-}
-
-/// Calls the project's handlers in process; counts invocations for the cost estimate.
-pub struct InProcessInvoker {
-    handlers: Arc<Handlers>,
-    invocations: Mutex<u64>,
-}
-
-#[async_trait]
-impl LambdaInvoker for InProcessInvoker {
-    async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
-        if let Ok(mut n) = self.invocations.lock() {
-            *n += 1;
-        }
-        self.handlers
-            .invoke(function_name, payload)
-            .await
-            .map_err(|e| FunctionError::unhandled(e.error_type(), e.to_string()))
-    }
-}
-
-#[derive(Default)]
-struct Pending {
-    /// Started executions not yet run: name -> input.
-    queued: BTreeMap<String, String>,
-    stops: HashMap<String, watch::Sender<bool>>,
-    descriptions: HashMap<String, ExecutionDescription>,
-}
-
-/// Step Functions for start-workflow and cancel: a start is queued for [`LocalStack::run`] to
-/// execute; a stop ends the running execution ABORTED. Names follow the service's rules.
-pub struct LocalExecutions {
-    state_machine_arn: String,
-    clock: Arc<dyn Clock>,
-    pending: Mutex<Pending>,
-}
-
-impl LocalExecutions {
-    fn new(state_machine_arn: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(LocalExecutions {
-            state_machine_arn: state_machine_arn.to_owned(),
-            clock,
-            pending: Mutex::new(Pending::default()),
-        })
-    }
-
-    fn pending(&self) -> Result<std::sync::MutexGuard<'_, Pending>, DomainError> {
-        self.pending
-            .lock()
-            .map_err(|_| DomainError::permanent(ErrorCode::Internal, "execution registry poisoned"))
-    }
-}
-
-#[async_trait]
-impl ExecutionControl for LocalExecutions {
-    fn execution_arn(&self, name: &str) -> String {
-        naming::execution_arn(&self.state_machine_arn, name)
-    }
-
-    async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, DomainError> {
-        let execution_arn = self.execution_arn(name);
-        let mut pending = self.pending()?;
-        if let Some(d) = pending.descriptions.get(&execution_arn) {
-            return Ok(if d.status == RecordStatus::Running {
-                StartOutcome::Started {
-                    execution_arn,
-                    start_date: d.start_date,
-                }
-            } else {
-                StartOutcome::AlreadyExists { execution_arn }
-            });
-        }
-        let start_date = self.clock.now();
-        pending.queued.insert(name.to_owned(), input.to_owned());
-        pending
-            .stops
-            .insert(execution_arn.clone(), watch::channel(false).0);
-        pending.descriptions.insert(
-            execution_arn.clone(),
-            ExecutionDescription {
-                execution_arn: execution_arn.clone(),
-                status: RecordStatus::Running,
-                start_date,
-                stop_date: None,
-                error: None,
-                cause: None,
-            },
-        );
-        Ok(StartOutcome::Started {
-            execution_arn,
-            start_date,
-        })
-    }
-
-    async fn describe_execution(
-        &self,
-        execution_arn: &str,
-    ) -> Result<Option<ExecutionDescription>, DomainError> {
-        Ok(self.pending()?.descriptions.get(execution_arn).cloned())
-    }
-
-    async fn stop_execution(&self, execution_arn: &str, _cause: &str) -> Result<(), DomainError> {
-        if let Some(stop) = self.pending()?.stops.get(execution_arn) {
-            stop.send_replace(true);
-        }
-        Ok(())
-    }
-}
-
-/// Simulated task latency: how long each invocation of a function takes on the clock.
-pub type Latency = Box<dyn Fn(&str) -> Duration + Send + Sync>;
-
-/// The AI step's latency drawn from a lognormal distribution with median `median` seconds and
-/// shape `sigma`, reproducibly from `seed`; every other function answers at once.
-pub fn lognormal_latency(median: f64, sigma: f64, seed: u64) -> Latency {
-    use rand::{Rng, SeedableRng};
-    let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(seed));
-    Box::new(move |function: &str| {
-        if !function.ends_with("generate-tasks") {
-            return Duration::ZERO;
-        }
-        let (u1, u2): (f64, f64) = match rng.lock() {
-            Ok(mut r) => (r.gen_range(f64::EPSILON..1.0), r.gen()),
-            Err(_) => (0.5, 0.0),
-        };
-        // Box-Muller: a standard normal from two uniforms.
-        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-        // A latency a Lambda function could not have (past 900 s, or not a number) is capped.
-        let seconds = (median * (sigma * normal).exp()).clamp(0.0, 900.0);
-        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::from_secs(900))
-    })
-}
-
-pub const EXAMPLE_GOAL_ID: &str = "goal-example";
-pub const EXAMPLE_USER_ID: &str = "user-local";
-
-/// The shipped example goal, cut to `actions` actions: `failing` of them fail permanently, and
-/// `flaky` of them fail transiently `flaky_failures` times before they succeed (more than the AI
-/// step's 3 retries: they fail for good).
-#[derive(Debug, Clone, Copy)]
-pub struct ExampleGoal {
-    pub actions: usize,
-    pub failing: usize,
-    pub flaky: usize,
-    pub flaky_failures: u32,
-}
-
-impl ExampleGoal {
-    pub fn all_succeed(actions: usize) -> Self {
-        ExampleGoal {
-            actions,
-            failing: 0,
-            flaky: 0,
-            flaky_failures: 1,
-        }
-    }
 }
 
 /// The EventBridge rule that sends a run's status changes to the finaliser.
@@ -557,7 +362,7 @@ impl LocalStack {
     /// the rule's target when the rule's pattern matches it, as EventBridge does (the finaliser,
     /// for runs that end FAILED, TIMED_OUT or ABORTED). Each started run executes once: a run that
     /// has already executed, or was not started here, is refused.
-    pub async fn run(&self, execution_arn: &str) -> Result<ExecutionResult, String> {
+    pub async fn execute(&self, execution_arn: &str) -> Result<ExecutionResult, String> {
         let name = naming::execution_name_of(execution_arn).to_owned();
         let (input, mut stop) = {
             let mut pending = self

@@ -1,0 +1,87 @@
+//! `sfn-local serve`: the product's HTTP API, the executor and the status page on 127.0.0.1.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use asl_interpreter::{Clock, RealClock};
+use sfn_local::{latency, serve, stack};
+
+use super::stores::aws_store;
+use super::{latency_seconds, DEV_KEY_FILE};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Port on 127.0.0.1 (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Users to seed example goals for.
+    #[arg(long = "user", default_value = "demo-user")]
+    users: Vec<String>,
+    /// Median simulated latency of one AI call, in seconds (real time), at most 900.
+    #[arg(long, default_value_t = 1.0, value_parser = latency_seconds)]
+    ai_latency: f64,
+    /// Where the development signing key is kept (created on first use).
+    #[arg(long, default_value = DEV_KEY_FILE)]
+    key_file: PathBuf,
+    /// Use DynamoDB at this local AWS-API endpoint (e.g. moto) instead of the in-memory store.
+    #[arg(long)]
+    aws_endpoint: Option<String>,
+    /// Also seed this many goals of 64 actions per user (`USER-load-N`), for load runs.
+    #[arg(long, default_value_t = 0)]
+    load_goals: usize,
+}
+
+pub fn main(args: Args) -> Result<(), String> {
+    use std::io::Write;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let key = serve::DevKey::load_or_create(&args.key_file)
+        .map_err(|e| format!("{}: {e}", args.key_file.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(RealClock);
+    let store: Arc<dyn shared::ports::Store> = match &args.aws_endpoint {
+        Some(endpoint) => aws_store(endpoint)?,
+        None => Arc::new(shared::memory::InMemoryStore::new()),
+    };
+    let latency = latency::lognormal_latency(args.ai_latency, 0.3, 1);
+    let stack = stack::LocalStack::with_store(
+        store,
+        Arc::new(shared::offline::OfflineGenerator::new()),
+        clock,
+        Some(latency),
+        Arc::new(shared::metrics::NoMetrics),
+    )
+    .map_err(|e| format!("unusable definition: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let mut goals = Vec::new();
+        for user in &args.users {
+            goals.extend(serve::seed_goals(stack.store.as_ref(), user, args.load_goals).await?);
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("sfn-local serve: listening on http://{address}");
+        for goal in &goals {
+            println!("  goal {} ({})", goal.goal_id, goal.label);
+        }
+        println!(
+            "  token: sfn-local token --user {}",
+            args.users.join(" | --user ")
+        );
+        let _ = std::io::stdout().flush();
+        axum::serve(
+            listener,
+            serve::router(Arc::new(stack), key, goals, address),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,165 @@
+//! The product's handlers called in process, as Lambda and Step Functions would call them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use asl_interpreter::clock::Clock;
+use asl_interpreter::invoker::{FunctionError, LambdaInvoker};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use function_dispatch::Ports;
+use serde_json::Value;
+use shared::naming;
+use shared::ports::{ExecutionControl, ExecutionDescription, StartOutcome};
+use shared::records::ExecutionStatus as RecordStatus;
+use shared::{DomainError, ErrorCode};
+use tokio::sync::watch;
+
+/// The handlers' view of the executor's clock.
+pub(crate) struct HandlerClock(pub(crate) Arc<dyn Clock>);
+
+impl shared::ports::Clock for HandlerClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+}
+
+/// The project's handlers and the ports they run over: one set of ports for every function (the
+/// embedded default), or each function of a deployed stack with its own.
+pub(crate) enum Handlers {
+    Shared(Ports),
+    /// Deployed function name -> the binary it runs and the ports its environment names.
+    Deployed(HashMap<String, (String, Ports)>),
+}
+
+impl Handlers {
+    /// Invokes a function by name or ARN; a deployed stack's are also found by their binary's name.
+    pub(crate) async fn invoke(
+        &self,
+        function: &str,
+        payload: Value,
+    ) -> Result<Value, DomainError> {
+        match self {
+            Handlers::Shared(ports) => ports.invoke(function, payload).await,
+            Handlers::Deployed(functions) => {
+                let name = function_dispatch::function_name(function);
+                let found = functions
+                    .get(name)
+                    .or_else(|| functions.values().find(|(binary, _)| binary == name));
+                match found {
+                    Some((binary, ports)) => ports.invoke(binary, payload).await,
+                    None => Err(DomainError::not_found(format!(
+                        "no function named {name} in this stack"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// Calls the project's handlers in process; counts invocations for the cost estimate.
+pub struct InProcessInvoker {
+    pub(crate) handlers: Arc<Handlers>,
+    pub(crate) invocations: Mutex<u64>,
+}
+
+#[async_trait]
+impl LambdaInvoker for InProcessInvoker {
+    async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
+        if let Ok(mut n) = self.invocations.lock() {
+            *n += 1;
+        }
+        self.handlers
+            .invoke(function_name, payload)
+            .await
+            .map_err(|e| FunctionError::unhandled(e.error_type(), e.to_string()))
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Pending {
+    /// Started executions not yet executed: name -> input.
+    pub(crate) queued: BTreeMap<String, String>,
+    pub(crate) stops: HashMap<String, watch::Sender<bool>>,
+    pub(crate) descriptions: HashMap<String, ExecutionDescription>,
+}
+
+/// Step Functions for start-workflow and cancel: a start is queued for [`crate::stack::LocalStack::execute`] to
+/// execute; a stop ends the running execution ABORTED. Names follow the service's rules.
+pub struct LocalExecutions {
+    pub(crate) state_machine_arn: String,
+    clock: Arc<dyn Clock>,
+    pub(crate) pending: Mutex<Pending>,
+}
+
+impl LocalExecutions {
+    pub(crate) fn new(state_machine_arn: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(LocalExecutions {
+            state_machine_arn: state_machine_arn.to_owned(),
+            clock,
+            pending: Mutex::new(Pending::default()),
+        })
+    }
+
+    fn pending(&self) -> Result<std::sync::MutexGuard<'_, Pending>, DomainError> {
+        self.pending
+            .lock()
+            .map_err(|_| DomainError::permanent(ErrorCode::Internal, "execution registry poisoned"))
+    }
+}
+
+#[async_trait]
+impl ExecutionControl for LocalExecutions {
+    fn execution_arn(&self, name: &str) -> String {
+        naming::execution_arn(&self.state_machine_arn, name)
+    }
+
+    async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, DomainError> {
+        let execution_arn = self.execution_arn(name);
+        let mut pending = self.pending()?;
+        if let Some(d) = pending.descriptions.get(&execution_arn) {
+            return Ok(if d.status == RecordStatus::Running {
+                StartOutcome::Started {
+                    execution_arn,
+                    start_date: d.start_date,
+                }
+            } else {
+                StartOutcome::AlreadyExists { execution_arn }
+            });
+        }
+        let start_date = self.clock.now();
+        pending.queued.insert(name.to_owned(), input.to_owned());
+        pending
+            .stops
+            .insert(execution_arn.clone(), watch::channel(false).0);
+        pending.descriptions.insert(
+            execution_arn.clone(),
+            ExecutionDescription {
+                execution_arn: execution_arn.clone(),
+                status: RecordStatus::Running,
+                start_date,
+                stop_date: None,
+                error: None,
+                cause: None,
+            },
+        );
+        Ok(StartOutcome::Started {
+            execution_arn,
+            start_date,
+        })
+    }
+
+    async fn describe_execution(
+        &self,
+        execution_arn: &str,
+    ) -> Result<Option<ExecutionDescription>, DomainError> {
+        Ok(self.pending()?.descriptions.get(execution_arn).cloned())
+    }
+
+    async fn stop_execution(&self, execution_arn: &str, _cause: &str) -> Result<(), DomainError> {
+        if let Some(stop) = self.pending()?.stops.get(execution_arn) {
+            stop.send_replace(true);
+        }
+        Ok(())
+    }
+}
