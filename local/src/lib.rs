@@ -7,3 +7,4 @@ pub mod load;
 pub mod offclock;
 pub mod run;
 pub mod serve;
+pub mod sfn_api;

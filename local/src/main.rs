@@ -80,6 +80,10 @@ struct ServeArgs {
     /// Also seed this many goals of 64 actions per user (`USER-load-N`), for load runs.
     #[arg(long, default_value_t = 0)]
     load_goals: usize,
+    /// Where the Step Functions API's executions invoke Lambda functions (a Lambda Invoke API
+    /// endpoint); without one their Lambda tasks fail as an unreachable service does.
+    #[arg(long)]
+    lambda_endpoint: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -763,14 +767,15 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             args.users.join(" | --user ")
         );
         let _ = std::io::stdout().flush();
-        axum::serve(
-            listener,
-            serve::router(Arc::new(stack), key, goals, address),
-        )
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+        let api = Arc::new(sfn_local::sfn_api::Api::new(sfn_local::sfn_api::Options {
+            lambda_endpoint: args.lambda_endpoint.clone(),
+        }));
+        let routes = api.attach(serve::router(Arc::new(stack), key, goals, address));
+        axum::serve(listener, routes)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| e.to_string())
     })
 }

@@ -67,6 +67,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     // `LogType: Tail` asks Lambda for the end of the function's log, which the envelope carries.
     let tail =
         matches!(kind, Integration::Invoke) && parameters.get("LogType") == Some(&json!("Tail"));
+    let scheduled = parameters.clone();
     let (function, payload) = match &kind {
         Integration::Direct(arn) => (arn.clone(), parameters),
         Integration::Invoke => {
@@ -96,9 +97,10 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     };
     ctx.run.event(
         &format!("{prefix}Scheduled"),
-        json!({"resource": resource, "parameters": payload}),
+        json!({"resource": resource, "parameters": scheduled}),
     );
-    ctx.run.event(&format!("{prefix}Started"), json!({}));
+    ctx.run
+        .event(&format!("{prefix}Started"), json!({"resource": resource}));
 
     // Heartbeats concern activities and callback or .sync integrations; a request-response Lambda
     // invocation sends none, so only TimeoutSeconds bounds it. The field is still evaluated and checked.
@@ -117,7 +119,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         Err(_) => {
             ctx.run.event(
                 &format!("{prefix}TimedOut"),
-                json!({"error": limit_error.as_str()}),
+                json!({"resource": resource, "error": limit_error.as_str()}),
             );
             return Err(StatesError {
                 error: limit_error.as_str().to_string(),
@@ -128,7 +130,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             let err = function_failure(&e, &kind);
             ctx.run.event(
                 &format!("{prefix}Failed"),
-                json!({"error": err.error, "cause": err.cause}),
+                json!({"resource": resource, "error": err.error, "cause": err.cause}),
             );
             return Err(err);
         }
@@ -138,8 +140,10 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         },
     };
     crate::executor::check_payload(&result, &state.name)?;
-    ctx.run
-        .event(&format!("{prefix}Succeeded"), json!({"output": result}));
+    ctx.run.event(
+        &format!("{prefix}Succeeded"),
+        json!({"resource": resource, "output": result}),
+    );
 
     if jsonata {
         let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
