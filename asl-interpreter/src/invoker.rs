@@ -50,6 +50,19 @@ pub trait LambdaInvoker: Send + Sync {
     /// Invokes `function_name` (a plain name or an ARN, as the definition gives it) with `payload`.
     async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError>;
 
+    /// Answers the Task state `state` (its resource and evaluated parameters) itself, instead of
+    /// the interpreter calling the resource: `Some` with the task's result, or its failure, for a
+    /// task the host runs (e.g. a mocked response). The default answers none.
+    async fn answer_task(
+        &self,
+        state: &str,
+        resource: &str,
+        parameters: &Value,
+    ) -> Option<Result<Value, FunctionError>> {
+        let _ = (state, resource, parameters);
+        None
+    }
+
     /// Invokes as the Invoke API does with `LogType: Tail` when `tail` is set, asking for the end of
     /// the function's log. Invokers without logs answer with none.
     async fn invoke_logged(

@@ -84,6 +84,10 @@ struct ServeArgs {
     /// endpoint); without one their Lambda tasks fail as an unreachable service does.
     #[arg(long)]
     lambda_endpoint: Option<String>,
+    /// A MockConfigFile of mocked service integrations for the Step Functions API's executions
+    /// started on `STATE_MACHINE_ARN#TestCase` (default: the file SFN_MOCK_CONFIG names).
+    #[arg(long)]
+    mock_config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -769,7 +773,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let _ = std::io::stdout().flush();
         let api = Arc::new(sfn_local::sfn_api::Api::new(sfn_local::sfn_api::Options {
             lambda_endpoint: args.lambda_endpoint.clone(),
-        }));
+            mock_config: args.mock_config.clone(),
+        })?);
         let routes = api.attach(serve::router(Arc::new(stack), key, goals, address));
         axum::serve(listener, routes)
             .with_graceful_shutdown(async {

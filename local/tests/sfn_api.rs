@@ -31,12 +31,17 @@ impl Drop for Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        Server::start_with(args, &[])
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &std::path::Path)]) -> Server {
         let dir = std::env::temp_dir().join(format!("sfn-local-api-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let mut child = Command::new(BIN)
             .args(["serve", "--port", "0", "--key-file"])
             .arg(dir.join("dev-key"))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -347,4 +352,139 @@ fn bad_requests_get_aws_errors_and_the_server_keeps_answering() {
         .map(|ms| ms.iter().filter_map(|m| m["name"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(names, ["p"]);
+}
+
+/// AWS's documented mock configuration for its LambdaSQSIntegration example.
+const MOCK_CONFIG: &str = r#"{
+  "StateMachines": {"LambdaSQSIntegration": {"TestCases": {
+    "HappyPath": {"LambdaState": "MockedLambdaSuccess", "SQSState": "MockedSQSSuccess"},
+    "RetryPath": {"LambdaState": "MockedLambdaRetry", "SQSState": "MockedSQSSuccess"},
+    "HybridPath": {"LambdaState": "MockedLambdaSuccess"}}}},
+  "MockedResponses": {
+    "MockedLambdaSuccess": {"0": {"Return": {"StatusCode": 200, "Payload": {"StatusCode": 200, "body": "Hello from Lambda!"}}}},
+    "LambdaMockedResourceNotReady": {"0": {"Throw": {"Error": "Lambda.ResourceNotReadyException", "Cause": "Lambda resource is not ready."}}},
+    "MockedSQSSuccess": {"0": {"Return": {"MD5OfMessageBody": "3bcb6e8e-7h85-4375-b0bc-1a59812c6e51", "MessageId": "3bcb6e8e-8b51-4375-b0bc-1a59812c6e51"}}},
+    "MockedLambdaRetry": {
+      "0": {"Throw": {"Error": "Lambda.ResourceNotReadyException", "Cause": "Lambda resource is not ready."}},
+      "1-2": {"Throw": {"Error": "Lambda.TimeoutException", "Cause": "Lambda timed out."}},
+      "3": {"Return": {"StatusCode": 200, "Payload": {"StatusCode": 200, "body": "Hello from Lambda!"}}}}}
+}"#;
+
+/// The example's state machine, its retrier's interval shortened to one second.
+fn lambda_sqs_integration() -> String {
+    definition(
+        json!({
+            "LambdaState": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"Payload.$": "$", "FunctionName": "HelloWorldFunction"},
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 1.0}],
+                "Next": "SQSState"
+            },
+            "SQSState": {
+                "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+                "Parameters": {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/myQueue", "MessageBody.$": "$"},
+                "End": true
+            }
+        }),
+        "LambdaState",
+    )
+}
+
+async fn run_case(
+    sfn: &aws_sdk_sfn::Client,
+    machine: &str,
+    case: &str,
+) -> (
+    aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+    Vec<aws_sdk_sfn::types::HistoryEvent>,
+) {
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(format!("{machine}#{case}"))
+        .input("{}")
+        .send()
+        .await
+        .expect("StartExecution on a test case answers");
+    let described = until_closed(sfn, &started.execution_arn).await;
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&started.execution_arn)
+        .send()
+        .await
+        .expect("GetExecutionHistory answers");
+    (described, history.events)
+}
+
+#[tokio::test]
+async fn test_cases_answer_tasks_with_their_mocked_responses() {
+    let dir = std::env::temp_dir().join(format!("sfn-local-mocks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let config = dir.join("MockConfigFile.json");
+    std::fs::write(&config, MOCK_CONFIG).expect("the mock configuration is written");
+    // The flag and the variable both name the file.
+    let by_flag = Server::start(&["--mock-config", config.to_str().unwrap_or_default()]);
+    let by_env = Server::start_with(&[], &[("SFN_MOCK_CONFIG", config.as_path())]);
+    for server in [&by_flag, &by_env] {
+        let sfn = server.client();
+        let machine = sfn
+            .create_state_machine()
+            .name("LambdaSQSIntegration")
+            .definition(lambda_sqs_integration())
+            .role_arn(ROLE)
+            .send()
+            .await
+            .expect("a definition with an SQS task is accepted")
+            .state_machine_arn;
+
+        let (happy, events) = run_case(&sfn, &machine, "HappyPath").await;
+        assert_eq!(happy.status, ExecutionStatus::Succeeded, "{happy:?}");
+        let output: Value =
+            serde_json::from_str(happy.output.as_deref().unwrap_or("null")).unwrap_or_default();
+        assert_eq!(output["MessageId"], "3bcb6e8e-8b51-4375-b0bc-1a59812c6e51");
+        let lambda = events
+            .iter()
+            .find_map(|e| e.task_succeeded_event_details.as_ref())
+            .and_then(|d| d.output.clone())
+            .unwrap_or_default();
+        assert!(lambda.contains("Hello from Lambda!"), "{lambda}");
+        if server.base == by_flag.base {
+            // The same test case without the file: refused.
+            let (_, unknown) = server.raw(
+                "AWSStepFunctions.StartExecution",
+                &json!({"stateMachineArn": format!("{machine}#NoSuchCase")}).to_string(),
+            );
+            assert_eq!(unknown["__type"], "ValidationException", "{unknown}");
+        }
+    }
+    let sfn = by_flag.client();
+    let machine = "arn:aws:states:us-east-1:123456789012:stateMachine:LambdaSQSIntegration";
+
+    // Three failures (invocations 0, 1 and 2), each retried, then the mocked success.
+    let (retried, events) = run_case(&sfn, machine, "RetryPath").await;
+    assert_eq!(retried.status, ExecutionStatus::Succeeded, "{retried:?}");
+    let failures: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.task_failed_event_details.as_ref())
+        .filter_map(|d| d.error.clone())
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            "Lambda.ResourceNotReadyException",
+            "Lambda.TimeoutException",
+            "Lambda.TimeoutException"
+        ]
+    );
+
+    // The SQS state is not mocked: it fails as an unreachable service would.
+    let (hybrid, events) = run_case(&sfn, machine, "HybridPath").await;
+    assert_eq!(hybrid.status, ExecutionStatus::Failed, "{hybrid:?}");
+    assert_eq!(hybrid.error.as_deref(), Some("Sqs.SdkClientException"));
+    let scheduled = events
+        .iter()
+        .filter_map(|e| e.task_scheduled_event_details.as_ref())
+        .map(|d| (d.resource_type.as_str(), d.resource.as_str()))
+        .collect::<Vec<_>>();
+    assert_eq!(scheduled, [("lambda", "invoke"), ("sqs", "sendMessage")]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -39,14 +39,8 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         .field("Resource")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some(kind) = integration(resource) else {
-        return Err(ctx.fail(EvalError::runtime(format!(
-            "The resource '{resource}' is not supported by sfn-local"
-        ))));
-    };
-    let jsonata = state.is_jsonata();
     let vars = ctx.jsonata_vars(&input, &[]);
-    let (effective, parameters) = if jsonata {
+    let (effective, parameters) = if state.is_jsonata() {
         let args = match state.field("Arguments") {
             Some(t) => ctx.jsonata(t, &vars, "Arguments")?,
             None => input.clone(),
@@ -63,13 +57,62 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     let timeout =
         seconds_field(ctx, &vars, &effective, "TimeoutSeconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let heartbeat = seconds_field(ctx, &vars, &effective, "HeartbeatSeconds")?;
+    let answered = ctx
+        .run
+        .invoker
+        .answer_task(&state.name, resource, &parameters)
+        .await;
+    let result = match answered {
+        Some(answer) => host_answer(ctx, resource, parameters, answer)?,
+        None => invoke(ctx, resource, parameters, timeout, heartbeat).await?,
+    };
+    finish(ctx, input, result)
+}
 
-    // `LogType: Tail` asks Lambda for the end of the function's log, which the envelope carries.
-    let tail =
-        matches!(kind, Integration::Invoke) && parameters.get("LogType") == Some(&json!("Tail"));
-    let scheduled = parameters.clone();
-    let (function, payload) = match &kind {
-        Integration::Direct(arn) => (arn.clone(), parameters),
+/// The task's result as the host answered it (a mocked response): its events, then the result.
+fn host_answer(
+    ctx: &StateCtx,
+    resource: &str,
+    parameters: Value,
+    answer: Result<Value, FunctionError>,
+) -> Result<Value, StatesError> {
+    let prefix = match integration(resource) {
+        Some(Integration::Direct(_)) => "LambdaFunction",
+        _ => "Task",
+    };
+    ctx.run.event(
+        &format!("{prefix}Scheduled"),
+        json!({"resource": resource, "parameters": parameters}),
+    );
+    ctx.run
+        .event(&format!("{prefix}Started"), json!({"resource": resource}));
+    let result = answer.map_err(|e| {
+        let err = StatesError::new(
+            e.error_type.clone(),
+            e.service_cause.clone().unwrap_or(e.error_message.clone()),
+        );
+        ctx.run.event(
+            &format!("{prefix}Failed"),
+            json!({"resource": resource, "error": err.error, "cause": err.cause}),
+        );
+        err
+    })?;
+    crate::executor::check_payload(&result, &ctx.state.name)?;
+    ctx.run.event(
+        &format!("{prefix}Succeeded"),
+        json!({"resource": resource, "output": result}),
+    );
+    Ok(result)
+}
+
+/// The function and payload a Lambda task invokes.
+fn lambda_call(
+    ctx: &StateCtx,
+    kind: &Integration,
+    parameters: Value,
+) -> Result<(String, Value), StatesError> {
+    match kind {
+        Integration::Direct(arn) => Ok((arn.clone(), parameters)),
         Integration::Invoke => {
             let name = parameters
                 .get("FunctionName")
@@ -87,9 +130,29 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
                 }
                 Some(v) => v.clone(),
             };
-            (name.to_string(), payload)
+            Ok((name.to_string(), payload))
         }
+    }
+}
+
+/// Invokes the task's Lambda function under TimeoutSeconds, recording its events.
+async fn invoke(
+    ctx: &StateCtx,
+    resource: &str,
+    parameters: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+) -> Result<Value, StatesError> {
+    let Some(kind) = integration(resource) else {
+        return Err(ctx.fail(EvalError::runtime(format!(
+            "The resource '{resource}' is not supported by sfn-local"
+        ))));
     };
+    // `LogType: Tail` asks Lambda for the end of the function's log, which the envelope carries.
+    let tail =
+        matches!(kind, Integration::Invoke) && parameters.get("LogType") == Some(&json!("Tail"));
+    let scheduled = parameters.clone();
+    let (function, payload) = lambda_call(ctx, &kind, parameters)?;
     let prefix = if matches!(kind, Integration::Direct(_)) {
         "LambdaFunction"
     } else {
@@ -139,13 +202,18 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             Integration::Invoke => envelope(invocation, ctx.run.clock.now()),
         },
     };
-    crate::executor::check_payload(&result, &state.name)?;
+    crate::executor::check_payload(&result, &ctx.state.name)?;
     ctx.run.event(
         &format!("{prefix}Succeeded"),
         json!({"resource": resource, "output": result}),
     );
+    Ok(result)
+}
 
-    if jsonata {
+/// The state's output and variables from the task's result.
+fn finish(ctx: &StateCtx, input: Value, result: Value) -> Result<Outcome, StatesError> {
+    let state = &ctx.state;
+    if state.is_jsonata() {
         let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
         let output = super::jsonata_output(ctx, &vars, result.clone())?;
         let assign = ctx.assign(state.field("Assign"), &result, Some(&vars))?;
@@ -307,6 +375,58 @@ mod tests {
             Some(Integration::Invoke)
         );
         assert_eq!(integration("arn:aws:states:::sqs:sendMessage"), None);
+    }
+
+    /// Answers `sqs:*` tasks itself: `Q` with its parameters, `Bad` with an error.
+    struct Host;
+
+    #[async_trait::async_trait]
+    impl crate::invoker::LambdaInvoker for Host {
+        async fn invoke(&self, _: &str, payload: Value) -> Result<Value, FunctionError> {
+            Ok(payload)
+        }
+
+        async fn answer_task(
+            &self,
+            state: &str,
+            resource: &str,
+            parameters: &Value,
+        ) -> Option<Result<Value, FunctionError>> {
+            match (state, resource.contains(":sqs:")) {
+                ("Bad", true) => Some(Err(FunctionError::unhandled("SQS.Nope", "refused"))),
+                (_, true) => Some(Ok(json!({"sent": parameters}))),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_host_answers_the_tasks_it_runs_and_any_resource_parses_for_it() {
+        let text = r#"{"StartAt":"Q","States":{
+            "Q":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","Parameters":{"m.$":"$.m"},"ResultPath":"$.q","Next":"L"},
+            "L":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f","Next":"Bad"},
+            "Bad":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","End":true}}}"#;
+        assert!(crate::Definition::parse(text).is_err());
+        let definition = crate::Definition::parse_any_resource(text).expect("any resource");
+        let executor = crate::Executor::new(
+            definition,
+            std::sync::Arc::new(Host),
+            std::sync::Arc::new(crate::VirtualClock::default()),
+        );
+        let r = executor
+            .execute_blocking(json!({"m": 1}))
+            .expect("a runtime");
+        assert_eq!(r.status, ExecutionStatus::Failed);
+        assert_eq!(r.error.as_deref(), Some("SQS.Nope"));
+        let exited: Vec<&Value> = r
+            .history
+            .iter()
+            .filter(|e| e.event_type == "TaskStateExited")
+            .map(|e| &e.details["output"])
+            .collect();
+        assert_eq!(exited, [&json!({"m": 1, "q": {"sent": {"m": 1}}}); 2]);
+        let kinds: Vec<&str> = r.history.iter().map(|e| e.event_type.as_str()).collect();
+        assert!(kinds.contains(&"TaskFailed") && kinds.contains(&"LambdaFunctionSucceeded"));
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn parse_definition(text: &str) -> Result<Definition, ApiError> {
             "Member must have length less than or equal to 1048576",
         ));
     }
-    Definition::parse(text).map_err(|e| {
+    Definition::parse_any_resource(text).map_err(|e| {
         ApiError::new(
             Code::InvalidDefinition,
             format!("Invalid State Machine Definition: '{e}'"),

@@ -6,9 +6,11 @@ pub mod error;
 pub mod events;
 pub mod executions;
 pub mod machines;
+pub mod mocks;
 pub mod names;
 pub mod pages;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -27,7 +29,8 @@ use asl_interpreter::executor::Executor;
 use asl_interpreter::invoker::{FunctionError, HttpInvoker, LambdaInvoker};
 use error::{ApiError, Code};
 use executions::{Executions, Start};
-use machines::{Kind, Machines};
+use machines::{Kind, Machine, Machines};
+use mocks::{ExecutionInvoker, MockConfig};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
@@ -40,6 +43,9 @@ pub struct Options {
     /// Where Lambda functions are invoked (a Lambda Invoke API endpoint); without one, tasks
     /// fail as they do when Lambda cannot be reached.
     pub lambda_endpoint: Option<String>,
+    /// A MockConfigFile (else the file `SFN_MOCK_CONFIG` names, if set) for executions started
+    /// on `STATE_MACHINE_ARN#TestCase`.
+    pub mock_config: Option<PathBuf>,
 }
 
 pub struct Api {
@@ -47,6 +53,7 @@ pub struct Api {
     executions: Executions,
     clock: Arc<dyn Clock>,
     invoker: Arc<dyn LambdaInvoker>,
+    mocks: MockConfig,
 }
 
 /// Stands in for a Lambda service that cannot be reached.
@@ -76,18 +83,39 @@ struct StartRequest {
 }
 
 impl Api {
-    pub fn new(options: Options) -> Api {
+    pub fn new(options: Options) -> Result<Api, String> {
         let clock: Arc<dyn Clock> = Arc::new(RealClock);
         let invoker: Arc<dyn LambdaInvoker> = match options.lambda_endpoint {
             Some(url) => Arc::new(HttpInvoker::new(url)),
             None => Arc::new(Unreachable),
         };
-        Api {
+        let mock_file = options
+            .mock_config
+            .or_else(|| std::env::var_os("SFN_MOCK_CONFIG").map(PathBuf::from));
+        let mocks = match mock_file {
+            Some(path) => MockConfig::load(&path)?,
+            None => MockConfig::default(),
+        };
+        Ok(Api {
             machines: Machines::default(),
             executions: Executions::new(clock.clone()),
             clock,
             invoker,
-        }
+            mocks,
+        })
+    }
+
+    /// The invoker of one execution: the test case's mocks, if it names one, then Lambda.
+    fn invoker_for(
+        &self,
+        machine: &Machine,
+        case: Option<String>,
+    ) -> Result<Arc<dyn LambdaInvoker>, ApiError> {
+        let case = match case {
+            Some(case) => Some(self.mocks.case(&machine.name, &case)?),
+            None => None,
+        };
+        Ok(Arc::new(ExecutionInvoker::new(self.invoker.clone(), case)))
     }
 
     /// Answers requests carrying `X-Amz-Target` on any path of `router`; others go to its routes.
@@ -118,27 +146,25 @@ impl Api {
     }
 
     fn start(&self, request: StartRequest) -> Result<Value, ApiError> {
-        let (machine, _case) = self.machines.get(&request.state_machine_arn)?;
+        let (machine, case) = self.machines.get(&request.state_machine_arn)?;
+        let invoker = self.invoker_for(&machine, case)?;
         let start = Start::check(request.name, request.input)?;
-        self.executions.start(machine, start, self.invoker.clone())
+        self.executions.start(machine, start, invoker)
     }
 
     async fn start_sync(&self, request: StartRequest) -> Result<Value, ApiError> {
-        let (machine, _case) = self.machines.get(&request.state_machine_arn)?;
+        let (machine, case) = self.machines.get(&request.state_machine_arn)?;
         if machine.kind != Kind::Express {
             return Err(ApiError::new(
                 Code::StateMachineTypeNotSupported,
                 "This operation is not supported by this type of state machine",
             ));
         }
+        let invoker = self.invoker_for(&machine, case)?;
         let start = Start::check(request.name, request.input)?;
         let arn = names::express_execution_arn(&machine.name, &start.name);
-        let executor = Executor::new(
-            machine.definition.clone(),
-            self.invoker.clone(),
-            self.clock.clone(),
-        )
-        .with_state_machine_arn(machine.arn.clone());
+        let executor = Executor::new(machine.definition.clone(), invoker, self.clock.clone())
+            .with_state_machine_arn(machine.arn.clone());
         let result = executor
             .execute_named(&start.name, start.input, Box::pin(std::future::pending()))
             .await;
