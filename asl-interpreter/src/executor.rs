@@ -533,6 +533,10 @@ fn context_for(
         st.insert("RetryCount".into(), Value::from(retry_count));
     }
     ctx.insert("State".into(), Value::Object(st));
+    if crate::states::is_callback(state) {
+        let token = uuid::Uuid::new_v4().to_string();
+        ctx.insert("Task".into(), json!({"Token": token}));
+    }
     if let Some(item) = &frame.map_item {
         ctx.insert("Map".into(), json!({"Item": item}));
     }

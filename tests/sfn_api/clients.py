@@ -22,13 +22,20 @@ ROLE = "arn:aws:iam::123456789012:role/sfn"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+TOKENS = {}
+
+
 class Lambda(BaseHTTPRequestHandler):
-    """A Lambda Invoke endpoint: `double` doubles `n`, `boom` raises ValueError."""
+    """A Lambda Invoke endpoint: `double` doubles `n`, `boom` raises ValueError, `callback` keeps
+    the task token it is given under its `id`."""
 
     def do_POST(self):
         name = self.path.split("/functions/")[1].split("/")[0].split(":")[-1]
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-        if name == "boom":
+        if name == "callback":
+            TOKENS[payload["id"]] = payload["token"]
+            body, headers = {"kept": payload["id"]}, {}
+        elif name == "boom":
             body, headers = {"errorType": "ValueError", "errorMessage": "no good"}, {"X-Amz-Function-Error": "Unhandled"}
         else:
             body, headers = {"n": payload["n"] * 2}, {}
@@ -188,6 +195,47 @@ def check_express(sfn):
     assert error_code(sfn.start_sync_execution, stateMachineArn=standard) == "StateMachineTypeNotSupported"
 
 
+def token_of(key):
+    deadline = time.time() + 20
+    while key not in TOKENS and time.time() < deadline:
+        time.sleep(0.02)
+    return TOKENS[key]
+
+
+def check_callbacks(sfn):
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "callback", "Payload": {"id.$": "$.id", "token.$": "$$.Task.Token"}},
+            "HeartbeatSeconds": 2, "TimeoutSeconds": 30, "End": True}
+    arn = sfn.create_state_machine(name="callbacks", definition=definition({"Wait": task}, "Wait"), roleArn=ROLE)["stateMachineArn"]
+    ok = sfn.start_execution(stateMachineArn=arn, input='{"id": "ok"}')["executionArn"]
+    token = token_of("ok")
+    for _ in range(3):  # heartbeats keep it waiting past HeartbeatSeconds
+        time.sleep(1)
+        sfn.send_task_heartbeat(taskToken=token)
+    assert sfn.describe_execution(executionArn=ok)["status"] == "RUNNING"
+    sfn.send_task_success(taskToken=token, output='{"approved": true}')
+    described = wait_for(sfn, ok)
+    assert described["status"] == "SUCCEEDED" and json.loads(described["output"]) == {"approved": True}, described
+    types = [e["type"] for e in sfn.get_execution_history(executionArn=ok)["events"]]
+    assert types == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted",
+                     "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"], types
+    assert error_code(sfn.send_task_success, taskToken=token, output="{}") == "TaskTimedOut"
+
+    failed = sfn.start_execution(stateMachineArn=arn, input='{"id": "no"}')["executionArn"]
+    token = token_of("no")
+    assert error_code(sfn.send_task_success, taskToken=token, output="{not json") == "InvalidOutput"
+    sfn.send_task_failure(taskToken=token, error="Rejected", cause="by a person")
+    described = wait_for(sfn, failed)
+    assert (described["status"], described["error"], described["cause"]) == ("FAILED", "Rejected", "by a person"), described
+
+    quiet = sfn.start_execution(stateMachineArn=arn, input='{"id": "quiet"}')["executionArn"]
+    token_of("quiet")
+    described = wait_for(sfn, quiet)
+    assert (described["status"], described["error"]) == ("FAILED", "States.HeartbeatTimeout"), described
+    timed_out = [e for e in sfn.get_execution_history(executionArn=quiet)["events"] if e["type"] == "TaskTimedOut"]
+    assert timed_out[0]["taskTimedOutEventDetails"]["error"] == "States.HeartbeatTimeout", timed_out
+
+
 def check_cli(endpoint):
     env = {**os.environ, **CREDENTIALS, "AWS_DISABLE_HOST_PREFIX_INJECTION": "true", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
 
@@ -232,7 +280,7 @@ def main():
             sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name="us-east-1",
                                aws_access_key_id="local", aws_secret_access_key="local",
                                config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))
-            for check in (check_state_machines, check_executions, check_history, check_express):
+            for check in (check_state_machines, check_executions, check_history, check_express, check_callbacks):
                 check(sfn)
                 print(f"ok: boto3 {check.__name__}")
             check_cli(endpoint)

@@ -33,6 +33,17 @@ pub(crate) fn integration(resource: &str) -> Option<Integration> {
     None
 }
 
+const CALLBACK: &str = ".waitForTaskToken";
+
+/// Whether the state is a Task using the callback pattern (`...lambda:invoke.waitForTaskToken`).
+pub(crate) fn is_callback(state: &crate::definition::State) -> bool {
+    matches!(state.kind, crate::definition::StateType::Task)
+        && state
+            .field("Resource")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.ends_with(CALLBACK))
+}
+
 pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     let resource = state
@@ -64,6 +75,9 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         .await;
     let result = match answered {
         Some(answer) => host_answer(ctx, resource, parameters, answer)?,
+        None if resource.ends_with(CALLBACK) => {
+            callback(ctx, resource, parameters, timeout, heartbeat).await?
+        }
         None => invoke(ctx, resource, parameters, timeout, heartbeat).await?,
     };
     finish(ctx, input, result)
@@ -105,6 +119,72 @@ fn host_answer(
     Ok(result)
 }
 
+/// The callback pattern: invokes the function (its answer is the task's submission), then waits
+/// for the task token under TimeoutSeconds and HeartbeatSeconds.
+async fn callback(
+    ctx: &StateCtx,
+    resource: &str,
+    parameters: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+) -> Result<Value, StatesError> {
+    let base = resource.trim_end_matches(CALLBACK);
+    invoke_as(
+        ctx,
+        base,
+        resource,
+        parameters,
+        timeout,
+        heartbeat,
+        "Submitted",
+    )
+    .await?;
+    let token = ctx.context["Task"]["Token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let wait = ctx
+        .run
+        .invoker
+        .wait_for_task_token(&token, heartbeat.map(Duration::from_secs));
+    let answered = tokio::time::timeout(Duration::from_secs(timeout), wait).await;
+    let outcome = match answered {
+        Err(_) => Err(StatesError::named(ErrorName::Timeout, "")),
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(e)) => Err(StatesError::new(
+            e.error_type.clone(),
+            e.service_cause.clone().unwrap_or(e.error_message.clone()),
+        )),
+    };
+    match outcome {
+        Ok(output) => {
+            crate::executor::check_payload(&output, &ctx.state.name)?;
+            ctx.run.event(
+                "TaskSucceeded",
+                json!({"resource": resource, "output": output}),
+            );
+            Ok(output)
+        }
+        Err(mut err) => {
+            let timed_out = err.error == ErrorName::Timeout.as_str()
+                || err.error == ErrorName::HeartbeatTimeout.as_str();
+            if err.error == ErrorName::Timeout.as_str() {
+                err.cause = None;
+            }
+            let kind = if timed_out {
+                "TaskTimedOut"
+            } else {
+                "TaskFailed"
+            };
+            ctx.run.event(
+                kind,
+                json!({"resource": resource, "error": err.error, "cause": err.cause}),
+            );
+            Err(err)
+        }
+    }
+}
+
 /// The function and payload a Lambda task invokes.
 fn lambda_call(
     ctx: &StateCtx,
@@ -143,6 +223,29 @@ async fn invoke(
     timeout: u64,
     heartbeat: Option<u64>,
 ) -> Result<Value, StatesError> {
+    invoke_as(
+        ctx,
+        resource,
+        resource,
+        parameters,
+        timeout,
+        heartbeat,
+        "Succeeded",
+    )
+    .await
+}
+
+/// Invokes `resource` for the task whose events name `shown`; `answered` names the event of a
+/// successful invocation (`Succeeded`, or `Submitted` for the callback pattern).
+async fn invoke_as(
+    ctx: &StateCtx,
+    resource: &str,
+    shown: &str,
+    parameters: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+    answered: &str,
+) -> Result<Value, StatesError> {
     let Some(kind) = integration(resource) else {
         return Err(ctx.fail(EvalError::runtime(format!(
             "The resource '{resource}' is not supported by sfn-local"
@@ -160,10 +263,10 @@ async fn invoke(
     };
     ctx.run.event(
         &format!("{prefix}Scheduled"),
-        json!({"resource": resource, "parameters": scheduled}),
+        json!({"resource": shown, "parameters": scheduled}),
     );
     ctx.run
-        .event(&format!("{prefix}Started"), json!({"resource": resource}));
+        .event(&format!("{prefix}Started"), json!({"resource": shown}));
 
     // Heartbeats concern activities and callback or .sync integrations; a request-response Lambda
     // invocation sends none, so only TimeoutSeconds bounds it. The field is still evaluated and checked.
@@ -182,7 +285,7 @@ async fn invoke(
         Err(_) => {
             ctx.run.event(
                 &format!("{prefix}TimedOut"),
-                json!({"resource": resource, "error": limit_error.as_str()}),
+                json!({"resource": shown, "error": limit_error.as_str()}),
             );
             return Err(StatesError {
                 error: limit_error.as_str().to_string(),
@@ -193,7 +296,7 @@ async fn invoke(
             let err = function_failure(&e, &kind);
             ctx.run.event(
                 &format!("{prefix}Failed"),
-                json!({"resource": resource, "error": err.error, "cause": err.cause}),
+                json!({"resource": shown, "error": err.error, "cause": err.cause}),
             );
             return Err(err);
         }
@@ -204,8 +307,8 @@ async fn invoke(
     };
     crate::executor::check_payload(&result, &ctx.state.name)?;
     ctx.run.event(
-        &format!("{prefix}Succeeded"),
-        json!({"resource": resource, "output": result}),
+        &format!("{prefix}{answered}"),
+        json!({"resource": shown, "output": result}),
     );
     Ok(result)
 }

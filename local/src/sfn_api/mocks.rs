@@ -137,6 +137,7 @@ impl MockConfig {
 
 /// Whether the interpreter calls `resource` itself (Lambda, directly or through `lambda:invoke`).
 fn is_lambda(resource: &str) -> bool {
+    let resource = resource.trim_end_matches(".waitForTaskToken");
     resource.starts_with("arn:aws:lambda:") && resource.contains(":function:")
         || resource.starts_with("arn:") && resource.ends_with(":states:::lambda:invoke")
 }
@@ -174,14 +175,20 @@ fn unreachable(resource: &str) -> FunctionError {
 /// Lambda for the states it does not mock, and an unreachable service for the others.
 pub struct ExecutionInvoker {
     lambda: Arc<dyn LambdaInvoker>,
+    tokens: Arc<super::tokens::Tokens>,
     case: Option<Arc<TestCase>>,
     invocations: Mutex<HashMap<String, usize>>,
 }
 
 impl ExecutionInvoker {
-    pub fn new(lambda: Arc<dyn LambdaInvoker>, case: Option<Arc<TestCase>>) -> Self {
+    pub fn new(
+        lambda: Arc<dyn LambdaInvoker>,
+        case: Option<Arc<TestCase>>,
+        tokens: Arc<super::tokens::Tokens>,
+    ) -> Self {
         ExecutionInvoker {
             lambda,
+            tokens,
             case,
             invocations: Mutex::default(),
         }
@@ -223,6 +230,14 @@ impl LambdaInvoker for ExecutionInvoker {
             .await
     }
 
+    async fn wait_for_task_token(
+        &self,
+        token: &str,
+        heartbeat: Option<std::time::Duration>,
+    ) -> Result<Value, FunctionError> {
+        self.tokens.wait(token, heartbeat).await
+    }
+
     async fn answer_task(
         &self,
         state: &str,
@@ -260,7 +275,7 @@ mod tests {
         let case = config
             .case("LambdaSQSIntegration", "RetryPath")
             .expect("a test case");
-        let invoker = ExecutionInvoker::new(Arc::new(Unreached), Some(case));
+        let invoker = ExecutionInvoker::new(Arc::new(Unreached), Some(case), Arc::default());
         let errors: Vec<String> = (0..5)
             .map(|_| match invoker.mocked("LambdaState") {
                 Some(Err(e)) => e.error_type,

@@ -9,6 +9,7 @@ pub mod machines;
 pub mod mocks;
 pub mod names;
 pub mod pages;
+pub mod tokens;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use error::{ApiError, Code};
 use executions::{Executions, Start};
 use machines::{Kind, Machine, Machines};
 use mocks::{ExecutionInvoker, MockConfig};
+use tokens::Tokens;
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
@@ -54,6 +56,7 @@ pub struct Api {
     clock: Arc<dyn Clock>,
     invoker: Arc<dyn LambdaInvoker>,
     mocks: MockConfig,
+    tokens: Arc<Tokens>,
 }
 
 /// Stands in for a Lambda service that cannot be reached.
@@ -102,6 +105,7 @@ impl Api {
             clock,
             invoker,
             mocks,
+            tokens: Arc::default(),
         })
     }
 
@@ -115,7 +119,11 @@ impl Api {
             Some(case) => Some(self.mocks.case(&machine.name, &case)?),
             None => None,
         };
-        Ok(Arc::new(ExecutionInvoker::new(self.invoker.clone(), case)))
+        Ok(Arc::new(ExecutionInvoker::new(
+            self.invoker.clone(),
+            case,
+            self.tokens.clone(),
+        )))
     }
 
     /// Answers requests carrying `X-Amz-Target` on any path of `router`; others go to its routes.
@@ -141,6 +149,9 @@ impl Api {
             "ListExecutions" => self.list_executions(typed(body)?),
             "GetExecutionHistory" => self.executions.history(typed(body)?),
             "DescribeStateMachineForExecution" => self.executions.machine_for(typed(body)?),
+            "SendTaskSuccess" => self.tokens.succeed(typed(body)?),
+            "SendTaskFailure" => self.tokens.fail(typed(body)?),
+            "SendTaskHeartbeat" => self.tokens.heartbeat(typed(body)?),
             _ => Err(unknown_operation(operation)),
         }
     }
