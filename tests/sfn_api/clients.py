@@ -236,6 +236,43 @@ def check_callbacks(sfn):
     assert timed_out[0]["taskTimedOutEventDetails"]["error"] == "States.HeartbeatTimeout", timed_out
 
 
+def check_test_state(sfn):
+    def test(state, **kwargs):
+        return sfn.test_state(definition=json.dumps(state), roleArn=ROLE, **kwargs)
+
+    passed = test({"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, 1)"}, "Next": "After"}, input='{"a": 41}')
+    assert (passed["status"], passed["nextState"], json.loads(passed["output"])) == ("SUCCEEDED", "After", {"sum": 42}), passed
+    assert "inspectionData" not in passed
+    started = time.time()
+    waited = test({"Type": "Wait", "Seconds": 100000, "End": True}, input='{"w": 1}')
+    assert waited["status"] == "SUCCEEDED" and json.loads(waited["output"]) == {"w": 1} and time.time() - started < 5, waited
+    chose = test({"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 1, "Next": "One"}], "Default": "Other"}, input='{"n": 1}')
+    assert chose["nextState"] == "One", chose
+
+    task = {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem", "Parameters": {"TableName": "t", "Key": {"id": {"S.$": "$.id"}}},
+            "ResultSelector": {"name.$": "$.Item.name.S"}, "ResultPath": "$.found", "End": True}
+    mocked = test(task, input='{"id": "7"}', inspectionLevel="DEBUG", mock={"result": '{"Item": {"name": {"S": "seven"}}}'})
+    assert mocked["status"] == "SUCCEEDED" and json.loads(mocked["output"]) == {"id": "7", "found": {"name": "seven"}}, mocked
+    data = mocked["inspectionData"]
+    assert json.loads(data["input"]) == {"id": "7"} and json.loads(data["afterParameters"]) == {"TableName": "t", "Key": {"id": {"S": "7"}}}, data
+    assert json.loads(data["result"]) == {"Item": {"name": {"S": "seven"}}}, data
+    boom = {"error": "DynamoDB.AmazonDynamoDBException", "cause": "throttled"}
+    failed = test(task, mock={"errorOutput": boom}, input='{"id": "7"}')
+    assert (failed["status"], failed["error"], failed["cause"]) == ("FAILED", boom["error"], "throttled"), failed
+    retriable = test({**task, "Retry": [{"ErrorEquals": ["States.ALL"]}]}, mock={"errorOutput": boom}, input='{"id": "7"}')
+    assert retriable["status"] == "RETRIABLE", retriable
+    caught = test({**task, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handle"}]}, mock={"errorOutput": boom}, input='{"id": "7"}')
+    assert (caught["status"], caught["nextState"], caught["error"]) == ("CAUGHT_ERROR", "Handle", boom["error"]), caught
+    assert json.loads(caught["output"]) == {"Error": boom["error"], "Cause": "throttled"}, caught
+
+    machine = {"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Pass", "Output": "{% $prefix & $states.input.name %}", "End": True}}}
+    named = sfn.test_state(definition=json.dumps(machine), stateName="B", roleArn=ROLE, input='{"name": "Ada"}', variables='{"prefix": "Dr. "}')
+    assert named["status"] == "SUCCEEDED" and json.loads(named["output"]) == "Dr. Ada", named
+    assert error_code(sfn.test_state, definition='{"Type": "Pass", "Next": 5}', roleArn=ROLE) == "InvalidDefinition"
+
+
 def check_cli(endpoint):
     env = {**os.environ, **CREDENTIALS, "AWS_DISABLE_HOST_PREFIX_INJECTION": "true", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
 
@@ -280,7 +317,7 @@ def main():
             sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name="us-east-1",
                                aws_access_key_id="local", aws_secret_access_key="local",
                                config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))
-            for check in (check_state_machines, check_executions, check_history, check_express, check_callbacks):
+            for check in (check_state_machines, check_executions, check_history, check_express, check_callbacks, check_test_state):
                 check(sfn)
                 print(f"ok: boto3 {check.__name__}")
             check_cli(endpoint)

@@ -9,6 +9,7 @@ pub mod machines;
 pub mod mocks;
 pub mod names;
 pub mod pages;
+pub mod test_state;
 pub mod tokens;
 
 use std::path::PathBuf;
@@ -152,6 +153,7 @@ impl Api {
             "SendTaskSuccess" => self.tokens.succeed(typed(body)?),
             "SendTaskFailure" => self.tokens.fail(typed(body)?),
             "SendTaskHeartbeat" => self.tokens.heartbeat(typed(body)?),
+            "TestState" => self.test_state(typed(body)?).await,
             _ => Err(unknown_operation(operation)),
         }
     }
@@ -186,6 +188,15 @@ impl Api {
             &start.text,
             &result,
         ))
+    }
+
+    async fn test_state(&self, request: test_state::TestStateRequest) -> Result<Value, ApiError> {
+        let invoker = Arc::new(ExecutionInvoker::new(
+            self.invoker.clone(),
+            None,
+            self.tokens.clone(),
+        ));
+        test_state::test_state(request, invoker).await
     }
 
     fn list_executions(&self, request: executions::ListRequest) -> Result<Value, ApiError> {
