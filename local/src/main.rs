@@ -88,6 +88,10 @@ struct ServeArgs {
     /// started on `STATE_MACHINE_ARN#TestCase` (default: the file SFN_MOCK_CONFIG names).
     #[arg(long)]
     mock_config: Option<PathBuf>,
+    /// The clock of the Step Functions API's executions: `virtual` runs each on a clock of its
+    /// own, where waits and retry intervals take no time.
+    #[arg(long, value_enum, default_value_t = ClockKind::Real)]
+    api_clock: ClockKind,
 }
 
 #[derive(clap::Args)]
@@ -774,6 +778,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let api = Arc::new(sfn_local::sfn_api::Api::new(sfn_local::sfn_api::Options {
             lambda_endpoint: args.lambda_endpoint.clone(),
             mock_config: args.mock_config.clone(),
+            virtual_clock: matches!(args.api_clock, ClockKind::Virtual),
+            account: None,
         })?);
         let routes = api.attach(serve::router(Arc::new(stack), key, goals, address));
         axum::serve(listener, routes)

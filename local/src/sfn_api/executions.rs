@@ -16,7 +16,7 @@ use super::events::{aws_event, Abort};
 use super::machines::{Kind, Machine};
 use super::names::{self, check_execution_arn, check_name, epoch};
 use super::pages::Page;
-use asl_interpreter::clock::Clock;
+use asl_interpreter::clock::{runtime, Clock, VirtualClock};
 use asl_interpreter::executor::{ExecutionResult, Executor, StopSignal, MAX_PAYLOAD_BYTES};
 use asl_interpreter::history::History;
 use asl_interpreter::invoker::LambdaInvoker;
@@ -61,6 +61,16 @@ impl Execution {
             progress.error = result.error.clone();
             progress.cause = result.cause.clone();
         }
+        drop(progress);
+        self.done.send_replace(true);
+    }
+
+    fn fail(&self, cause: &str) {
+        let mut progress = self.progress();
+        progress.status = "FAILED";
+        progress.stopped = Some(Utc::now());
+        progress.error = Some("States.Runtime".into());
+        progress.cause = Some(cause.to_owned());
         drop(progress);
         self.done.send_replace(true);
     }
@@ -181,13 +191,16 @@ struct Registry {
 pub struct Executions {
     registry: Mutex<Registry>,
     clock: Arc<dyn Clock>,
+    /// Whether each execution runs on a virtual clock of its own.
+    virtual_clock: bool,
 }
 
 impl Executions {
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
+    pub fn new(clock: Arc<dyn Clock>, virtual_clock: bool) -> Self {
         Executions {
             registry: Mutex::default(),
             clock,
+            virtual_clock,
         }
     }
 
@@ -212,10 +225,7 @@ impl Executions {
         start: Start,
         invoker: Arc<dyn LambdaInvoker>,
     ) -> Result<Value, ApiError> {
-        let arn = match machine.kind {
-            Kind::Standard => names::execution_arn(&machine.name, &start.name),
-            Kind::Express => names::express_execution_arn(&machine.name, &start.name),
-        };
+        let arn = names::execution_arn(&machine.arn, &start.name, machine.kind == Kind::Express);
         let mut registry = self.lock();
         if let Some(existing) = registry.by_arn.get(&arn) {
             let running = existing.progress().status == "RUNNING";
@@ -257,23 +267,34 @@ impl Executions {
         stop: oneshot::Receiver<()>,
         invoker: Arc<dyn LambdaInvoker>,
     ) {
-        let executor = Executor::new(
-            execution.machine.definition.clone(),
-            invoker,
-            self.clock.clone(),
-        )
-        .with_state_machine_arn(execution.machine.arn.clone());
+        let clock: Arc<dyn Clock> = if self.virtual_clock {
+            Arc::new(VirtualClock::new(execution.started))
+        } else {
+            self.clock.clone()
+        };
+        let executor = Executor::new(execution.machine.definition.clone(), invoker, clock.clone())
+            .with_state_machine_arn(execution.machine.arn.clone());
         // A stop that can no longer come (its sender gone) must not end the execution.
         let signal: StopSignal = Box::pin(async move {
             if stop.await.is_err() {
                 std::future::pending::<()>().await;
             }
         });
-        tokio::spawn(async move {
-            let result = executor
-                .execute_observed(&execution.name, input, signal, execution.history.clone())
-                .await;
-            execution.finish(&result);
+        let history = execution.history.clone();
+        let name = execution.name.clone();
+        let run = async move {
+            executor
+                .execute_observed(&name, input, signal, history)
+                .await
+        };
+        if !clock.is_virtual() {
+            tokio::spawn(async move { execution.finish(&run.await) });
+            return;
+        }
+        // A virtual clock needs a paused runtime of its own.
+        tokio::task::spawn_blocking(move || match runtime(clock.as_ref()) {
+            Ok(rt) => execution.finish(&rt.block_on(run)),
+            Err(e) => execution.fail(&format!("The execution could not start: {e}")),
         });
     }
 

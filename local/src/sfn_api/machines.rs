@@ -113,12 +113,19 @@ pub struct ValidateRequest {
 }
 
 /// The state machines, in the order they were created.
-#[derive(Default)]
 pub struct Machines {
+    account: String,
     machines: Mutex<Vec<Arc<Machine>>>,
 }
 
 impl Machines {
+    pub fn new(account: String) -> Self {
+        Machines {
+            account,
+            machines: Mutex::default(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Machine>>> {
         self.machines.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -140,7 +147,7 @@ impl Machines {
         let definition = parse_definition(&request.definition)?;
         let now = Utc::now();
         let machine = Machine {
-            arn: state_machine_arn(&request.name),
+            arn: state_machine_arn(&self.account, &request.name),
             name: request.name,
             text: request.definition,
             definition,

@@ -49,6 +49,10 @@ pub struct Options {
     /// A MockConfigFile (else the file `SFN_MOCK_CONFIG` names, if set) for executions started
     /// on `STATE_MACHINE_ARN#TestCase`.
     pub mock_config: Option<PathBuf>,
+    /// Runs each execution on a virtual clock of its own instead of the real one.
+    pub virtual_clock: bool,
+    /// The account of the ARNs (else the one `AWS_ACCOUNT_ID` names, else 123456789012).
+    pub account: Option<String>,
 }
 
 pub struct Api {
@@ -93,6 +97,10 @@ impl Api {
             Some(url) => Arc::new(HttpInvoker::new(url)),
             None => Arc::new(Unreachable),
         };
+        let account = options
+            .account
+            .or_else(|| std::env::var("AWS_ACCOUNT_ID").ok())
+            .unwrap_or_else(|| names::ACCOUNT.to_owned());
         let mock_file = options
             .mock_config
             .or_else(|| std::env::var_os("SFN_MOCK_CONFIG").map(PathBuf::from));
@@ -101,8 +109,8 @@ impl Api {
             None => MockConfig::default(),
         };
         Ok(Api {
-            machines: Machines::default(),
-            executions: Executions::new(clock.clone()),
+            machines: Machines::new(account),
+            executions: Executions::new(clock.clone(), options.virtual_clock),
             clock,
             invoker,
             mocks,
@@ -175,7 +183,7 @@ impl Api {
         }
         let invoker = self.invoker_for(&machine, case)?;
         let start = Start::check(request.name, request.input)?;
-        let arn = names::express_execution_arn(&machine.name, &start.name);
+        let arn = names::execution_arn(&machine.arn, &start.name, true);
         let executor = Executor::new(machine.definition.clone(), invoker, self.clock.clone())
             .with_state_machine_arn(machine.arn.clone());
         let result = executor

@@ -6,19 +6,18 @@ use serde_json::Value;
 use super::error::{ApiError, Code};
 
 pub const REGION: &str = "us-east-1";
+/// The account of the ARNs unless `AWS_ACCOUNT_ID` names another, as in Step Functions Local.
 pub const ACCOUNT: &str = "123456789012";
-const PREFIX: &str = "arn:aws:states:us-east-1:123456789012:";
 
-pub fn state_machine_arn(name: &str) -> String {
-    format!("{PREFIX}stateMachine:{name}")
+pub fn state_machine_arn(account: &str, name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{account}:stateMachine:{name}")
 }
 
-pub fn execution_arn(machine: &str, name: &str) -> String {
-    format!("{PREFIX}execution:{machine}:{name}")
-}
-
-pub fn express_execution_arn(machine: &str, name: &str) -> String {
-    format!("{PREFIX}express:{machine}:{name}")
+/// The ARN of the execution `name` of the state machine `machine_arn` (an `express` one for an
+/// EXPRESS state machine).
+pub fn execution_arn(machine_arn: &str, name: &str, express: bool) -> String {
+    let kind = if express { ":express:" } else { ":execution:" };
+    format!("{}:{name}", machine_arn.replacen(":stateMachine:", kind, 1))
 }
 
 /// The parts of an ARN of this region and account after its resource type: `stateMachine:NAME`
@@ -116,14 +115,18 @@ mod tests {
 
     #[test]
     fn arns_name_their_resource() {
-        let arn = state_machine_arn("m");
+        let arn = state_machine_arn(ACCOUNT, "m");
         assert_eq!(parse_state_machine_arn(&arn).ok(), Some(("m".into(), None)));
         assert_eq!(
             parse_state_machine_arn(&format!("{arn}#happy")).ok(),
             Some(("m".into(), Some("happy".into())))
         );
         assert!(parse_state_machine_arn("arn:aws:s3:::b").is_err());
-        let execution = execution_arn("m", "e");
+        let execution = execution_arn(&arn, "e", false);
+        assert_eq!(
+            execution,
+            "arn:aws:states:us-east-1:123456789012:execution:m:e"
+        );
         assert!(check_execution_arn(&execution).is_ok());
         let wrong = parse_state_machine_arn(&execution).expect_err("not a state machine");
         assert_eq!(wrong.code, Code::InvalidArn);
