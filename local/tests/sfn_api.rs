@@ -344,6 +344,15 @@ fn bad_requests_get_aws_errors_and_the_server_keeps_answering() {
         "InvalidToken"
     );
 
+    // A body past what the API reads at all.
+    let flood = json!({"definition": "x".repeat(9 * 1024 * 1024)}).to_string();
+    let (status, body) = server.raw("AWSStepFunctions.ValidateStateMachineDefinition", &flood);
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("ValidationException")),
+        "{body}"
+    );
+
     // Still answering, with what it had before the bad requests.
     let (status, listed) = server.raw("AWSStepFunctions.ListStateMachines", "{}");
     assert_eq!(status, 200);
