@@ -219,6 +219,9 @@ def check_callbacks(sfn):
     types = [e["type"] for e in sfn.get_execution_history(executionArn=ok)["events"]]
     assert types == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted",
                      "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"], types
+    scheduled = next(e for e in sfn.get_execution_history(executionArn=ok)["events"] if e["type"] == "TaskScheduled")
+    details = scheduled["taskScheduledEventDetails"]
+    assert (details["timeoutInSeconds"], details["heartbeatInSeconds"], details["resource"]) == (30, 2, "invoke.waitForTaskToken"), details
     assert error_code(sfn.send_task_success, taskToken=token, output="{}") == "TaskTimedOut"
 
     failed = sfn.start_execution(stateMachineArn=arn, input='{"id": "no"}')["executionArn"]

@@ -261,10 +261,14 @@ async fn invoke_as(
     } else {
         "Task"
     };
-    ctx.run.event(
-        &format!("{prefix}Scheduled"),
-        json!({"resource": shown, "parameters": scheduled}),
-    );
+    let mut details = json!({"resource": shown, "parameters": scheduled});
+    if timeout != DEFAULT_TIMEOUT_SECONDS {
+        details["timeout"] = json!(timeout);
+    }
+    if let Some(heartbeat) = heartbeat {
+        details["heartbeat"] = json!(heartbeat);
+    }
+    ctx.run.event(&format!("{prefix}Scheduled"), details);
     ctx.run
         .event(&format!("{prefix}Started"), json!({"resource": shown}));
 

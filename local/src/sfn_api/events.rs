@@ -136,11 +136,17 @@ fn task_details(phase: &str, d: &Value) -> Option<(String, Value)> {
 
 fn lambda_details(phase: &str, d: &Value) -> Option<(String, Value)> {
     let content = match phase {
-        "Scheduled" => json!({
-            "resource": d["resource"],
-            "input": text(d.get("parameters")),
-            "inputDetails": {"truncated": false},
-        }),
+        "Scheduled" => {
+            let mut scheduled = json!({
+                "resource": d["resource"],
+                "input": text(d.get("parameters")),
+                "inputDetails": {"truncated": false},
+            });
+            if let Some(n) = d.get("timeout").filter(|v| v.is_u64()) {
+                scheduled["timeoutInSeconds"] = n.clone();
+            }
+            scheduled
+        }
         "Succeeded" => {
             json!({"output": text(d.get("output")), "outputDetails": {"truncated": false}})
         }

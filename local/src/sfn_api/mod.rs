@@ -16,12 +16,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::body::to_bytes;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -39,6 +40,8 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "AWSStepFunctions.";
 /// The largest request body read: a definition at its limit, escaped, fits.
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// How much of a larger body is read (and dropped) to answer it rather than reset the connection.
+const MAX_DRAINED_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the API is started with.
 #[derive(Debug, Clone, Default)]
@@ -262,19 +265,40 @@ async fn intercept(State(api): State<Arc<Api>>, request: Request, next: Next) ->
     response
 }
 
+/// The request's body, up to [`MAX_REQUEST_BYTES`]; a larger one is read to its end (up to
+/// [`MAX_DRAINED_BYTES`]) so the client, still sending, gets the refusal.
+async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::new(Code::SerializationException, e.to_string()))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= MAX_REQUEST_BYTES {
+            bytes.extend_from_slice(data);
+        }
+        if seen > MAX_DRAINED_BYTES {
+            break;
+        }
+    }
+    if seen > MAX_REQUEST_BYTES {
+        return Err(ApiError::new(
+            Code::ValidationException,
+            format!("The request is larger than {MAX_REQUEST_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 async fn answer(api: &Api, target: &HeaderValue, request: Request) -> Result<Value, ApiError> {
     let target = target.to_str().unwrap_or_default();
     let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
         return Err(unknown_operation(target));
     };
-    let bytes = to_bytes(request.into_body(), MAX_REQUEST_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                Code::ValidationException,
-                format!("The request is larger than {MAX_REQUEST_BYTES} bytes"),
-            )
-        })?;
+    let bytes = read_body(request.into_body()).await?;
     let body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(Code::SerializationException, e.to_string()))?;
     if !body.is_object() {
