@@ -29,6 +29,9 @@ step "the status page in headless Chromium against sfn-local serve"
 cargo build --quiet -p sfn-local --all-features
 python tests/browser/status_page.py target/debug/sfn-local
 
+step "the Step Functions API of sfn-local serve through boto3 and the AWS CLI"
+python tests/sfn_api/clients.py target/debug/sfn-local
+
 step "OpenAPI document"
 openapi-spec-validator docs/openapi.yaml
 

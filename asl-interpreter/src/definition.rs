@@ -92,6 +92,15 @@ pub struct StateMachine {
     pub query_language: QueryLanguage,
 }
 
+/// Which Task resources a definition may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resources {
+    /// Lambda, directly or through `lambda:invoke`: what the interpreter calls itself.
+    Lambda,
+    /// Any: the host answers the others.
+    Any,
+}
+
 #[derive(Debug, Clone)]
 pub struct Definition {
     pub root: Arc<StateMachine>,
@@ -106,10 +115,24 @@ impl Definition {
         Definition::parse_with(text, &HashMap::new())
     }
 
+    /// Parses a definition whose Task states may name any resource, for a host that answers
+    /// tasks itself ([`crate::LambdaInvoker::answer_task`], e.g. with mocked responses).
+    pub fn parse_any_resource(text: &str) -> Result<Definition, DefinitionError> {
+        Definition::parse_as(text, &HashMap::new(), Resources::Any)
+    }
+
     /// Parses after replacing `${Name}` placeholders in string values with `substitutions`.
     pub fn parse_with(
         text: &str,
         substitutions: &HashMap<String, String>,
+    ) -> Result<Definition, DefinitionError> {
+        Definition::parse_as(text, substitutions, Resources::Lambda)
+    }
+
+    fn parse_as(
+        text: &str,
+        substitutions: &HashMap<String, String>,
+        resources: Resources,
     ) -> Result<Definition, DefinitionError> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| DefinitionError::Json(e.to_string()))?;
@@ -130,7 +153,7 @@ impl Definition {
             "definition",
         )?;
         let mut expressions = Expressions::default();
-        let root = parse_machine(&obj, ql, "definition", None, &mut expressions)?;
+        let root = parse_machine(&obj, ql, "definition", None, &mut expressions, resources)?;
         Ok(Definition {
             root: Arc::new(root),
             timeout_seconds,
@@ -178,6 +201,7 @@ fn parse_machine(
     path: &str,
     parent: Option<&str>,
     expressions: &mut Expressions,
+    resources: Resources,
 ) -> Result<StateMachine, DefinitionError> {
     let start_at = obj
         .get("StartAt")
@@ -190,7 +214,14 @@ fn parse_machine(
         .ok_or_else(|| field_error(path, "States", "is required and must be an object"))?;
     let mut states = HashMap::new();
     for (name, raw) in states_obj {
-        let state = parse_state(name, raw, ql, &state_path(parent, name), expressions)?;
+        let state = parse_state(
+            name,
+            raw,
+            ql,
+            &state_path(parent, name),
+            expressions,
+            resources,
+        )?;
         states.insert(name.clone(), Arc::new(state));
     }
     if !states.contains_key(&start_at) {
@@ -268,6 +299,7 @@ fn parse_state(
     machine_ql: QueryLanguage,
     path: &str,
     expressions: &mut Expressions,
+    resources: Resources,
 ) -> Result<State, DefinitionError> {
     let fields = raw
         .as_object()
@@ -338,7 +370,7 @@ fn parse_state(
     }
     match kind {
         StateType::Wait => check_wait(&fields, ql, path)?,
-        StateType::Task => check_task(&fields, ql, path)?,
+        StateType::Task => check_task(&fields, ql, path, resources)?,
         StateType::Choice => check_choice(&fields, ql, path)?,
         StateType::Map => validate::map(&fields, ql, path)?,
         _ => {}
@@ -398,6 +430,7 @@ fn parse_state(
                     &format!("{path} Branches[{i}]"),
                     Some(path),
                     expressions,
+                    resources,
                 )?));
             }
         }
@@ -422,6 +455,7 @@ fn parse_state(
                 &format!("{path} {field}"),
                 Some(path),
                 expressions,
+                resources,
             )?));
         }
         _ => {}
@@ -490,6 +524,7 @@ fn check_task(
     fields: &Map<String, Value>,
     ql: QueryLanguage,
     path: &str,
+    resources: Resources,
 ) -> Result<(), DefinitionError> {
     let Some(resource) = fields.get("Resource").and_then(Value::as_str) else {
         return Err(field_error(
@@ -498,7 +533,9 @@ fn check_task(
             "is required for a Task state and must be a string",
         ));
     };
-    validate::task_resource(resource, path)?;
+    if resources == Resources::Lambda {
+        validate::task_resource(resource, path)?;
+    }
     let timeout = validate::literal_seconds(fields, ql, "TimeoutSeconds", 1, path)?;
     let heartbeat = validate::literal_seconds(fields, ql, "HeartbeatSeconds", 1, path)?;
     match (heartbeat, timeout) {

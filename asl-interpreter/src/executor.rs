@@ -142,7 +142,7 @@ fn history_full() -> End {
 pub(crate) struct Run {
     pub invoker: Arc<dyn LambdaInvoker>,
     pub clock: Arc<dyn Clock>,
-    pub history: History,
+    pub history: Arc<History>,
     pub transitions: AtomicU64,
     pub expressions: Arc<query::Expressions>,
     /// `Execution` and `StateMachine` of the context object.
@@ -343,6 +343,19 @@ impl Executor {
         input: Value,
         stop: StopSignal,
     ) -> ExecutionResult {
+        self.execute_observed(name, input, stop, Arc::default())
+            .await
+    }
+
+    /// [`Executor::execute_named`], recording its events in `history` as they happen, so they can
+    /// be read while the execution runs.
+    pub async fn execute_observed(
+        &self,
+        name: &str,
+        input: Value,
+        stop: StopSignal,
+        history: Arc<History>,
+    ) -> ExecutionResult {
         let started_at = self.clock.now();
         let sm_arn = self.state_machine_arn.clone();
         let sm_name = sm_arn.rsplit(':').next().unwrap_or_default().to_string();
@@ -370,7 +383,7 @@ impl Executor {
         let run = Arc::new(Run {
             invoker: self.invoker.clone(),
             clock: self.clock.clone(),
-            history: History::default(),
+            history,
             transitions: AtomicU64::new(0),
             expressions: self.definition.expressions.clone(),
             context_base: base,
@@ -520,6 +533,10 @@ fn context_for(
         st.insert("RetryCount".into(), Value::from(retry_count));
     }
     ctx.insert("State".into(), Value::Object(st));
+    if crate::states::is_callback(state) {
+        let token = uuid::Uuid::new_v4().to_string();
+        ctx.insert("Task".into(), json!({"Token": token}));
+    }
     if let Some(item) = &frame.map_item {
         ctx.insert("Map".into(), json!({"Item": item}));
     }

@@ -50,6 +50,38 @@ pub trait LambdaInvoker: Send + Sync {
     /// Invokes `function_name` (a plain name or an ARN, as the definition gives it) with `payload`.
     async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError>;
 
+    /// Answers the Task state `state` (its resource and evaluated parameters) itself, instead of
+    /// the interpreter calling the resource: `Some` with the task's result, or its failure, for a
+    /// task the host runs (e.g. a mocked response). The default answers none.
+    async fn answer_task(
+        &self,
+        state: &str,
+        resource: &str,
+        parameters: &Value,
+    ) -> Option<Result<Value, FunctionError>> {
+        let _ = (state, resource, parameters);
+        None
+    }
+
+    /// Waits until the task token `token` of a task using the callback pattern
+    /// (`.waitForTaskToken`) is returned: its output (SendTaskSuccess) or its error and cause
+    /// (SendTaskFailure). With `heartbeat`, the host fails the wait with
+    /// `States.HeartbeatTimeout` when that long passes without a heartbeat. The default has no
+    /// way to return tokens and fails at once.
+    async fn wait_for_task_token(
+        &self,
+        token: &str,
+        heartbeat: Option<Duration>,
+    ) -> Result<Value, FunctionError> {
+        let _ = (token, heartbeat);
+        Err(FunctionError {
+            error_type: "States.Runtime".into(),
+            error_message: "This host cannot return task tokens".into(),
+            raw_body: None,
+            service_cause: Some("This host cannot return task tokens (.waitForTaskToken)".into()),
+        })
+    }
+
     /// Invokes as the Invoke API does with `LogType: Tail` when `tail` is set, asking for the end of
     /// the function's log. Invokers without logs answer with none.
     async fn invoke_logged(

@@ -9,4 +9,5 @@ pub mod latency;
 pub mod load;
 pub mod offclock;
 pub mod serve;
+pub mod sfn_api;
 pub mod stack;

@@ -154,3 +154,42 @@ fn conformance_pack() {
     assert_eq!(passed, PASSED, "cases passed");
     assert_eq!(PASSED, CASES - UNPASSABLE.len());
 }
+
+/// The same pack through `sfn-local serve`'s Step Functions API (CreateStateMachine,
+/// StartExecution, DescribeExecution) passes the same cases as `exec`.
+#[test]
+fn conformance_pack_through_the_api() {
+    let pack = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance");
+    let results =
+        std::env::temp_dir().join(format!("sfn-local-api-pack-{}.json", std::process::id()));
+    let output = Command::new("python3")
+        .arg(pack.join("run_api.py"))
+        .arg("--cases")
+        .arg(pack.join("cases"))
+        .arg("--binary")
+        .arg(env!("CARGO_BIN_EXE_sfn-local"))
+        .arg("--json")
+        .arg(&results)
+        .output()
+        .expect("python3 runs the pack through the API");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    let text = std::fs::read_to_string(&results).unwrap_or_else(|e| {
+        panic!(
+            "the runner wrote no results ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let _ = std::fs::remove_file(&results);
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("the runner's results are JSON");
+    let failed: BTreeSet<&str> = cases
+        .iter()
+        .filter(|c| c["passed"] != Value::Bool(true))
+        .filter_map(|c| c["case"].as_str())
+        .collect();
+    let unpassable: BTreeSet<&str> = UNPASSABLE.iter().map(|(case, _)| *case).collect();
+    assert_eq!(cases.len(), CASES, "cases run");
+    assert_eq!(
+        failed, unpassable,
+        "the API fails exactly the cases exec cannot pass"
+    );
+}

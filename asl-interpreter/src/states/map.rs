@@ -94,20 +94,21 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         let run = ctx.run.clone();
         let machine = processor.clone();
         let semaphore = semaphore.clone();
+        let name = ctx.state.name.clone();
         let frame = Frame {
             vars: ctx.frame.vars.clone(),
             map_item: Some(map_item),
         };
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            run.event("MapIterationStarted", json!({"index": i}));
+            run.event("MapIterationStarted", json!({"index": i, "name": name}));
             let result = run_machine(run.clone(), machine, item_input, frame).await;
             let kind = if result.is_ok() {
                 "MapIterationSucceeded"
             } else {
                 "MapIterationFailed"
             };
-            run.event(kind, json!({"index": i}));
+            run.event(kind, json!({"index": i, "name": name}));
             (i, result)
         });
     }

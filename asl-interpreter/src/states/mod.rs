@@ -11,7 +11,7 @@ mod wait;
 
 use serde_json::Value;
 
-pub(crate) use task::integration;
+pub(crate) use task::{integration, is_callback};
 
 use crate::definition::StateType;
 use crate::error::StatesError;

@@ -33,20 +33,25 @@ pub(crate) fn integration(resource: &str) -> Option<Integration> {
     None
 }
 
+const CALLBACK: &str = ".waitForTaskToken";
+
+/// Whether the state is a Task using the callback pattern (`...lambda:invoke.waitForTaskToken`).
+pub(crate) fn is_callback(state: &crate::definition::State) -> bool {
+    matches!(state.kind, crate::definition::StateType::Task)
+        && state
+            .field("Resource")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.ends_with(CALLBACK))
+}
+
 pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     let resource = state
         .field("Resource")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some(kind) = integration(resource) else {
-        return Err(ctx.fail(EvalError::runtime(format!(
-            "The resource '{resource}' is not supported by sfn-local"
-        ))));
-    };
-    let jsonata = state.is_jsonata();
     let vars = ctx.jsonata_vars(&input, &[]);
-    let (effective, parameters) = if jsonata {
+    let (effective, parameters) = if state.is_jsonata() {
         let args = match state.field("Arguments") {
             Some(t) => ctx.jsonata(t, &vars, "Arguments")?,
             None => input.clone(),
@@ -63,12 +68,131 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     let timeout =
         seconds_field(ctx, &vars, &effective, "TimeoutSeconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let heartbeat = seconds_field(ctx, &vars, &effective, "HeartbeatSeconds")?;
+    let answered = ctx
+        .run
+        .invoker
+        .answer_task(&state.name, resource, &parameters)
+        .await;
+    let result = match answered {
+        Some(answer) => host_answer(ctx, resource, parameters, answer)?,
+        None if resource.ends_with(CALLBACK) => {
+            callback(ctx, resource, parameters, timeout, heartbeat).await?
+        }
+        None => invoke(ctx, resource, parameters, timeout, heartbeat).await?,
+    };
+    finish(ctx, input, result)
+}
 
-    // `LogType: Tail` asks Lambda for the end of the function's log, which the envelope carries.
-    let tail =
-        matches!(kind, Integration::Invoke) && parameters.get("LogType") == Some(&json!("Tail"));
-    let (function, payload) = match &kind {
-        Integration::Direct(arn) => (arn.clone(), parameters),
+/// The task's result as the host answered it (a mocked response): its events, then the result.
+fn host_answer(
+    ctx: &StateCtx,
+    resource: &str,
+    parameters: Value,
+    answer: Result<Value, FunctionError>,
+) -> Result<Value, StatesError> {
+    let prefix = match integration(resource) {
+        Some(Integration::Direct(_)) => "LambdaFunction",
+        _ => "Task",
+    };
+    ctx.run.event(
+        &format!("{prefix}Scheduled"),
+        json!({"resource": resource, "parameters": parameters}),
+    );
+    ctx.run
+        .event(&format!("{prefix}Started"), json!({"resource": resource}));
+    let result = answer.map_err(|e| {
+        let err = StatesError::new(
+            e.error_type.clone(),
+            e.service_cause.clone().unwrap_or(e.error_message.clone()),
+        );
+        ctx.run.event(
+            &format!("{prefix}Failed"),
+            json!({"resource": resource, "error": err.error, "cause": err.cause}),
+        );
+        err
+    })?;
+    crate::executor::check_payload(&result, &ctx.state.name)?;
+    ctx.run.event(
+        &format!("{prefix}Succeeded"),
+        json!({"resource": resource, "output": result}),
+    );
+    Ok(result)
+}
+
+/// The callback pattern: invokes the function (its answer is the task's submission), then waits
+/// for the task token under TimeoutSeconds and HeartbeatSeconds.
+async fn callback(
+    ctx: &StateCtx,
+    resource: &str,
+    parameters: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+) -> Result<Value, StatesError> {
+    let base = resource.trim_end_matches(CALLBACK);
+    invoke_as(
+        ctx,
+        base,
+        resource,
+        parameters,
+        timeout,
+        heartbeat,
+        "Submitted",
+    )
+    .await?;
+    let token = ctx.context["Task"]["Token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let wait = ctx
+        .run
+        .invoker
+        .wait_for_task_token(&token, heartbeat.map(Duration::from_secs));
+    let answered = tokio::time::timeout(Duration::from_secs(timeout), wait).await;
+    let outcome = match answered {
+        Err(_) => Err(StatesError::named(ErrorName::Timeout, "")),
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(e)) => Err(StatesError::new(
+            e.error_type.clone(),
+            e.service_cause.clone().unwrap_or(e.error_message.clone()),
+        )),
+    };
+    match outcome {
+        Ok(output) => {
+            crate::executor::check_payload(&output, &ctx.state.name)?;
+            ctx.run.event(
+                "TaskSucceeded",
+                json!({"resource": resource, "output": output}),
+            );
+            Ok(output)
+        }
+        Err(mut err) => {
+            let timed_out = err.error == ErrorName::Timeout.as_str()
+                || err.error == ErrorName::HeartbeatTimeout.as_str();
+            if err.error == ErrorName::Timeout.as_str() {
+                err.cause = None;
+            }
+            let kind = if timed_out {
+                "TaskTimedOut"
+            } else {
+                "TaskFailed"
+            };
+            ctx.run.event(
+                kind,
+                json!({"resource": resource, "error": err.error, "cause": err.cause}),
+            );
+            Err(err)
+        }
+    }
+}
+
+/// The function and payload a Lambda task invokes.
+fn lambda_call(
+    ctx: &StateCtx,
+    kind: &Integration,
+    parameters: Value,
+) -> Result<(String, Value), StatesError> {
+    match kind {
+        Integration::Direct(arn) => Ok((arn.clone(), parameters)),
         Integration::Invoke => {
             let name = parameters
                 .get("FunctionName")
@@ -86,19 +210,67 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
                 }
                 Some(v) => v.clone(),
             };
-            (name.to_string(), payload)
+            Ok((name.to_string(), payload))
         }
+    }
+}
+
+/// Invokes the task's Lambda function under TimeoutSeconds, recording its events.
+async fn invoke(
+    ctx: &StateCtx,
+    resource: &str,
+    parameters: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+) -> Result<Value, StatesError> {
+    invoke_as(
+        ctx,
+        resource,
+        resource,
+        parameters,
+        timeout,
+        heartbeat,
+        "Succeeded",
+    )
+    .await
+}
+
+/// Invokes `resource` for the task whose events name `shown`; `answered` names the event of a
+/// successful invocation (`Succeeded`, or `Submitted` for the callback pattern).
+async fn invoke_as(
+    ctx: &StateCtx,
+    resource: &str,
+    shown: &str,
+    parameters: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+    answered: &str,
+) -> Result<Value, StatesError> {
+    let Some(kind) = integration(resource) else {
+        return Err(ctx.fail(EvalError::runtime(format!(
+            "The resource '{resource}' is not supported by sfn-local"
+        ))));
     };
+    // `LogType: Tail` asks Lambda for the end of the function's log, which the envelope carries.
+    let tail =
+        matches!(kind, Integration::Invoke) && parameters.get("LogType") == Some(&json!("Tail"));
+    let scheduled = parameters.clone();
+    let (function, payload) = lambda_call(ctx, &kind, parameters)?;
     let prefix = if matches!(kind, Integration::Direct(_)) {
         "LambdaFunction"
     } else {
         "Task"
     };
-    ctx.run.event(
-        &format!("{prefix}Scheduled"),
-        json!({"resource": resource, "parameters": payload}),
-    );
-    ctx.run.event(&format!("{prefix}Started"), json!({}));
+    let mut details = json!({"resource": shown, "parameters": scheduled});
+    if timeout != DEFAULT_TIMEOUT_SECONDS {
+        details["timeout"] = json!(timeout);
+    }
+    if let Some(heartbeat) = heartbeat {
+        details["heartbeat"] = json!(heartbeat);
+    }
+    ctx.run.event(&format!("{prefix}Scheduled"), details);
+    ctx.run
+        .event(&format!("{prefix}Started"), json!({"resource": shown}));
 
     // Heartbeats concern activities and callback or .sync integrations; a request-response Lambda
     // invocation sends none, so only TimeoutSeconds bounds it. The field is still evaluated and checked.
@@ -117,7 +289,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         Err(_) => {
             ctx.run.event(
                 &format!("{prefix}TimedOut"),
-                json!({"error": limit_error.as_str()}),
+                json!({"resource": shown, "error": limit_error.as_str()}),
             );
             return Err(StatesError {
                 error: limit_error.as_str().to_string(),
@@ -128,7 +300,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             let err = function_failure(&e, &kind);
             ctx.run.event(
                 &format!("{prefix}Failed"),
-                json!({"error": err.error, "cause": err.cause}),
+                json!({"resource": shown, "error": err.error, "cause": err.cause}),
             );
             return Err(err);
         }
@@ -137,11 +309,18 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             Integration::Invoke => envelope(invocation, ctx.run.clock.now()),
         },
     };
-    crate::executor::check_payload(&result, &state.name)?;
-    ctx.run
-        .event(&format!("{prefix}Succeeded"), json!({"output": result}));
+    crate::executor::check_payload(&result, &ctx.state.name)?;
+    ctx.run.event(
+        &format!("{prefix}{answered}"),
+        json!({"resource": shown, "output": result}),
+    );
+    Ok(result)
+}
 
-    if jsonata {
+/// The state's output and variables from the task's result.
+fn finish(ctx: &StateCtx, input: Value, result: Value) -> Result<Outcome, StatesError> {
+    let state = &ctx.state;
+    if state.is_jsonata() {
         let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
         let output = super::jsonata_output(ctx, &vars, result.clone())?;
         let assign = ctx.assign(state.field("Assign"), &result, Some(&vars))?;
@@ -303,6 +482,58 @@ mod tests {
             Some(Integration::Invoke)
         );
         assert_eq!(integration("arn:aws:states:::sqs:sendMessage"), None);
+    }
+
+    /// Answers `sqs:*` tasks itself: `Q` with its parameters, `Bad` with an error.
+    struct Host;
+
+    #[async_trait::async_trait]
+    impl crate::invoker::LambdaInvoker for Host {
+        async fn invoke(&self, _: &str, payload: Value) -> Result<Value, FunctionError> {
+            Ok(payload)
+        }
+
+        async fn answer_task(
+            &self,
+            state: &str,
+            resource: &str,
+            parameters: &Value,
+        ) -> Option<Result<Value, FunctionError>> {
+            match (state, resource.contains(":sqs:")) {
+                ("Bad", true) => Some(Err(FunctionError::unhandled("SQS.Nope", "refused"))),
+                (_, true) => Some(Ok(json!({"sent": parameters}))),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_host_answers_the_tasks_it_runs_and_any_resource_parses_for_it() {
+        let text = r#"{"StartAt":"Q","States":{
+            "Q":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","Parameters":{"m.$":"$.m"},"ResultPath":"$.q","Next":"L"},
+            "L":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f","Next":"Bad"},
+            "Bad":{"Type":"Task","Resource":"arn:aws:states:::sqs:sendMessage","End":true}}}"#;
+        assert!(crate::Definition::parse(text).is_err());
+        let definition = crate::Definition::parse_any_resource(text).expect("any resource");
+        let executor = crate::Executor::new(
+            definition,
+            std::sync::Arc::new(Host),
+            std::sync::Arc::new(crate::VirtualClock::default()),
+        );
+        let r = executor
+            .execute_blocking(json!({"m": 1}))
+            .expect("a runtime");
+        assert_eq!(r.status, ExecutionStatus::Failed);
+        assert_eq!(r.error.as_deref(), Some("SQS.Nope"));
+        let exited: Vec<&Value> = r
+            .history
+            .iter()
+            .filter(|e| e.event_type == "TaskStateExited")
+            .map(|e| &e.details["output"])
+            .collect();
+        assert_eq!(exited, [&json!({"m": 1, "q": {"sent": {"m": 1}}}); 2]);
+        let kinds: Vec<&str> = r.history.iter().map(|e| e.event_type.as_str()).collect();
+        assert!(kinds.contains(&"TaskFailed") && kinds.contains(&"LambdaFunctionSucceeded"));
     }
 
     #[test]

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use asl_interpreter::{Clock, RealClock};
-use sfn_local::{latency, serve, stack};
+use sfn_local::{latency, serve, sfn_api, stack};
 
 use super::stores::aws_store;
-use super::{latency_seconds, DEV_KEY_FILE};
+use super::{latency_seconds, ClockKind, DEV_KEY_FILE};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,6 +29,18 @@ pub struct Args {
     /// Also seed this many goals of 64 actions per user (`USER-load-N`), for load runs.
     #[arg(long, default_value_t = 0)]
     load_goals: usize,
+    /// Where the Step Functions API's executions invoke Lambda functions (a Lambda Invoke API
+    /// endpoint); without one their Lambda tasks fail as an unreachable service does.
+    #[arg(long)]
+    lambda_endpoint: Option<String>,
+    /// A MockConfigFile of mocked service integrations for the Step Functions API's executions
+    /// started on `STATE_MACHINE_ARN#TestCase` (default: the file SFN_MOCK_CONFIG names).
+    #[arg(long)]
+    mock_config: Option<PathBuf>,
+    /// The clock of the Step Functions API's executions: `virtual` runs each on a clock of its
+    /// own, where waits and retry intervals take no time.
+    #[arg(long, value_enum, default_value_t = ClockKind::Real)]
+    api_clock: ClockKind,
 }
 
 pub fn main(args: Args) -> Result<(), String> {
@@ -74,14 +86,18 @@ pub fn main(args: Args) -> Result<(), String> {
             args.users.join(" | --user ")
         );
         let _ = std::io::stdout().flush();
-        axum::serve(
-            listener,
-            serve::router(Arc::new(stack), key, goals, address),
-        )
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+        let api = Arc::new(sfn_api::Api::new(sfn_api::Options {
+            lambda_endpoint: args.lambda_endpoint.clone(),
+            mock_config: args.mock_config.clone(),
+            virtual_clock: matches!(args.api_clock, ClockKind::Virtual),
+            account: None,
+        })?);
+        let routes = api.attach(serve::router(Arc::new(stack), key, goals, address));
+        axum::serve(listener, routes)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| e.to_string())
     })
 }
