@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs beyond Rust, Python 3 and Node, by package name only: a Python
 # virtualenv (.venv) with cargo-lambda (and its zig), the SAM CLI, cfn-lint, moto server and
-# selenium; the npm validators in node_modules; headless Chromium and its driver from Debian.
+# selenium; the npm validators in node_modules; headless Chromium and its driver from Debian;
+# cargo-machete (crates.io), which finds unused dependencies.
 # Safe to run again: it reinstalls only when the pinned lists change or a package is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +25,9 @@ if [ ! -x "${CHROME_BIN:-/usr/bin/chromium}" ] || [ ! -x "${CHROMEDRIVER:-/usr/b
   [ "$(id -u)" -eq 0 ] || as_root="sudo"
   $as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium chromium-driver > /dev/null
+fi
+
+# cargo-machete, into the project's own cargo root so nothing outside the tree changes.
+if [ ! -x .tools/bin/cargo-machete ]; then
+  cargo install --quiet --locked --root .tools cargo-machete@0.9.2
 fi

@@ -19,6 +19,9 @@ cargo fmt --all --check
 step "cargo clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "unused dependencies (cargo-machete)"
+.tools/bin/cargo-machete
+
 step "cargo test (all features)"
 cargo test --workspace --all-features -- --skip conformance_pack
 
