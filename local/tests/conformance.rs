@@ -98,20 +98,22 @@ const UNPASSABLE: &[(&str, &str)] = &[
     ),
 ];
 
-#[test]
-fn conformance_pack() {
+/// Runs the pack's runner `script`, which takes the binary after `binary_flag`, and reads the
+/// results it writes: one object per case with `case` and `passed`.
+fn run_pack(script: &str, binary_flag: &str) -> Vec<Value> {
     let pack = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance");
     assert!(
-        pack.join("run_pack.py").exists() && pack.join("cases").is_dir(),
+        pack.join(script).exists() && pack.join("cases").is_dir(),
         "the conformance pack is missing from {}",
         pack.display()
     );
-    let results = std::env::temp_dir().join(format!("sfn-local-pack-{}.json", std::process::id()));
+    let results =
+        std::env::temp_dir().join(format!("sfn-local-{script}-{}.json", std::process::id()));
     let output = Command::new("python3")
-        .arg(pack.join("run_pack.py"))
+        .arg(pack.join(script))
         .arg("--cases")
         .arg(pack.join("cases"))
-        .arg("--exec")
+        .arg(binary_flag)
         .arg(env!("CARGO_BIN_EXE_sfn-local"))
         .arg("--json")
         .arg(&results)
@@ -125,13 +127,21 @@ fn conformance_pack() {
         )
     });
     let _ = std::fs::remove_file(&results);
-    let cases: Vec<Value> = serde_json::from_str(&text).expect("the runner's results are JSON");
+    serde_json::from_str(&text).expect("the runner's results are JSON")
+}
 
-    let failed: BTreeSet<&str> = cases
+fn failed_cases(cases: &[Value]) -> BTreeSet<&str> {
+    cases
         .iter()
         .filter(|c| c["passed"] != Value::Bool(true))
         .filter_map(|c| c["case"].as_str())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn conformance_pack() {
+    let cases = run_pack("run_pack.py", "--exec");
+    let failed = failed_cases(&cases);
     let unpassable: BTreeSet<&str> = UNPASSABLE.iter().map(|(case, _)| *case).collect();
     let total = cases.len();
     let passed = total - failed.len();
@@ -159,37 +169,12 @@ fn conformance_pack() {
 /// StartExecution, DescribeExecution) passes the same cases as `exec`.
 #[test]
 fn conformance_pack_through_the_api() {
-    let pack = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("conformance");
-    let results =
-        std::env::temp_dir().join(format!("sfn-local-api-pack-{}.json", std::process::id()));
-    let output = Command::new("python3")
-        .arg(pack.join("run_api.py"))
-        .arg("--cases")
-        .arg(pack.join("cases"))
-        .arg("--binary")
-        .arg(env!("CARGO_BIN_EXE_sfn-local"))
-        .arg("--json")
-        .arg(&results)
-        .output()
-        .expect("python3 runs the pack through the API");
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-    let text = std::fs::read_to_string(&results).unwrap_or_else(|e| {
-        panic!(
-            "the runner wrote no results ({e}): {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    let _ = std::fs::remove_file(&results);
-    let cases: Vec<Value> = serde_json::from_str(&text).expect("the runner's results are JSON");
-    let failed: BTreeSet<&str> = cases
-        .iter()
-        .filter(|c| c["passed"] != Value::Bool(true))
-        .filter_map(|c| c["case"].as_str())
-        .collect();
+    let cases = run_pack("run_api.py", "--binary");
     let unpassable: BTreeSet<&str> = UNPASSABLE.iter().map(|(case, _)| *case).collect();
     assert_eq!(cases.len(), CASES, "cases run");
     assert_eq!(
-        failed, unpassable,
+        failed_cases(&cases),
+        unpassable,
         "the API fails exactly the cases exec cannot pass"
     );
 }
