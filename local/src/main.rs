@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, exec, load, run, serve, token};
+use commands::{bench, exec, jsonata, load, run, serve, token};
 
 #[derive(Parser)]
 #[command(
@@ -34,10 +34,14 @@ enum Command {
     /// Start `serve` on a free port and load it: users start goals of 64 actions at once over
     /// HTTP and poll their status until every run ends; prints latencies, throughput and memory.
     Load(load::Args),
+    /// Evaluate one JSONata expression; prints {"result": ...}, {"undefined": true} or
+    /// {"error": {"code", "message", "position"}}.
+    Jsonata(jsonata::Args),
 }
 
 fn main() -> ExitCode {
-    // `exec` and `run` exit 2 when they cannot run (an unusable definition, say); the others 1.
+    // `exec`, `run` and `jsonata` exit 2 when they cannot run (an unusable definition or file, say);
+    // the others 1.
     let (outcome, failure) = match Cli::parse().command {
         Command::Exec(args) => (exec::main(args), 2),
         Command::Run(args) => (run::main(args), 2),
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => (serve::main(args), 1),
         Command::Token(args) => (token::main(args), 1),
         Command::Load(args) => (load::main(args), 1),
+        Command::Jsonata(args) => (jsonata::main(args), 2),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod exec;
+pub mod jsonata;
 pub mod load;
 pub mod run;
 pub mod serve;
