@@ -229,7 +229,7 @@ impl StateCtx {
         let mut vars = self.frame.vars.clone();
         vars.insert("states".into(), Value::Object(states));
         vars.insert(
-            crate::jsonata::NOW_MILLIS.into(),
+            crate::query::NOW_MILLIS.into(),
             Value::from(self.run.clock.now().timestamp_millis()),
         );
         vars

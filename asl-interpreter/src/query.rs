@@ -1,44 +1,63 @@
 //! JSONata-mode fields: a value whose strings may hold `{% expression %}`, evaluated with `$states` and
-//! the variables in scope. This is the interpreter's only door to the JSONata engine: expressions are
-//! parsed once, when the definition is loaded, and evaluated with bindings.
+//! the variables in scope. This is the interpreter's only door to the JSONata engine
+//! (`jsonata-engine`): expressions are compiled once, when the definition is loaded, and evaluated
+//! with bindings, the run's clock and AWS's added functions.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
+use jsonata_engine::{Expression, Options};
 use serde_json::{Map, Value};
 
 use crate::error::EvalError;
-use crate::jsonata;
+use crate::query_functions::AWS_FUNCTIONS;
 
-/// The JSONata expressions of a definition, parsed at load, by their text.
+/// The variable holding the evaluation's current instant (milliseconds since the epoch) that
+/// `$now()` and `$millis()` answer, set from the executor's clock so they follow a virtual clock.
+/// No variable of a definition can have this name.
+pub const NOW_MILLIS: &str = "\u{0}now";
+
+/// The JSONata expressions of a definition, compiled at load, by their text.
 #[derive(Debug, Default)]
-pub struct Expressions(HashMap<String, Arc<jsonata::Expr>>);
+pub struct Expressions(HashMap<String, Expression>);
 
 impl Expressions {
-    /// Parses `expr` (the text inside `{% %}`) unless it already is, and keeps it.
+    /// Compiles `expr` (the text inside `{% %}`) unless it already is, and keeps it.
     pub fn add(&mut self, expr: &str) -> Result<(), EvalError> {
         if !self.0.contains_key(expr) {
-            self.0.insert(expr.to_string(), Arc::new(parse(expr)?));
+            self.0.insert(expr.to_string(), parse(expr)?);
         }
         Ok(())
     }
 
-    /// The parsed form of `expr`; one the definition did not hold is parsed now.
-    fn get(&self, expr: &str) -> Result<Arc<jsonata::Expr>, EvalError> {
+    /// The compiled form of `expr`; one the definition did not hold is compiled now.
+    fn get(&self, expr: &str) -> Result<Expression, EvalError> {
         match self.0.get(expr) {
-            Some(parsed) => Ok(parsed.clone()),
-            None => parse(expr).map(Arc::new),
+            Some(compiled) => Ok(compiled.clone()),
+            None => parse(expr),
         }
     }
 }
 
-/// Parses the text of an expression, with AWS's wording for a syntax error.
-pub fn parse(expr: &str) -> Result<jsonata::Expr, EvalError> {
-    jsonata::parse(expr).map_err(|e| {
+/// Compiles the text of an expression, with AWS's wording for a syntax error.
+pub fn parse(expr: &str) -> Result<Expression, EvalError> {
+    Expression::compile(expr).map_err(|e| {
         EvalError::query(format!(
             "The JSONata expression '{expr}' cannot be parsed. {e}"
         ))
     })
+}
+
+/// JSONata's truth of a value (`$boolean`): false for null, false, 0, "", empty arrays and objects,
+/// and arrays of no true item.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => a.iter().any(truthy),
+        Value::Object(m) => !m.is_empty(),
+    }
 }
 
 /// The expression inside `{% ... %}`, if `s` is one.
@@ -86,13 +105,19 @@ pub fn evaluate_expression(
     vars: &Map<String, Value>,
     field: &str,
 ) -> Result<Value, EvalError> {
-    let threw = |e: jsonata::JsonataError| {
+    let threw = |e: jsonata_engine::Error| {
         EvalError::query(format!(
             "The JSONata expression '{expr}' specified for the field '{field}' threw an error during evaluation. {e}"
         ))
     };
     let parsed = expressions.get(expr)?;
-    match jsonata::evaluate(&parsed, vars).map_err(threw)? {
+    let options = Options {
+        functions: AWS_FUNCTIONS,
+        now_millis: vars.get(NOW_MILLIS).and_then(Value::as_i64),
+        ..Options::default()
+    };
+    let evaluated = parsed.evaluate_with(Some(&Value::Null), vars, &options);
+    match evaluated.map_err(threw)? {
         Some(v) => Ok(v),
         None => Err(EvalError::query(format!(
             "The JSONata expression '{expr}' specified for the field '{field}' returned nothing (undefined)."

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorName, EvalError, StatesError};
 use crate::executor::{Next, Outcome, StateCtx};
-use crate::jsonata::truthy;
+use crate::query::truthy;
 
 pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
