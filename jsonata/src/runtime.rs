@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::{Error, Options, HARD_TIME_LIMIT};
 
-const JSONATA_JS: &str = include_str!("../js/jsonata.js");
+const JSONATA_JS: &str = include_str!("../js/jsonata.min.js");
 const BRIDGE_JS: &str = include_str!("../js/bridge.js");
 
 /// Memory one runtime may hold.
