@@ -23,7 +23,10 @@ step "unused dependencies (cargo-machete)"
 .tools/bin/cargo-machete
 
 step "cargo test (all features)"
-cargo test --workspace --all-features -- --skip conformance_pack
+cargo test --workspace --all-features -- --skip conformance_pack --skip jsonata_test_suite
+
+step "JSONata's own test suite (jsonata/test-suite) through jsonata-engine"
+cargo test --quiet -p jsonata-engine --test suite -- --nocapture
 
 step "the AWS-recorded conformance pack (local/conformance) through sfn-local exec"
 cargo test --quiet -p sfn-local --all-features --test conformance -- --nocapture
