@@ -122,8 +122,14 @@
         if (err === null || typeof err !== 'object') {
             return JSON.stringify({ error: { code: 'U1000', message: String(err) } });
         }
-        const code = typeof err.code === 'string' ? err.code : (err.name || 'U1000');
-        const error = { code: code, message: String(err.message !== undefined ? err.message : err) };
+        // JSONata's own errors carry a code; any other (a JavaScript TypeError or RangeError, the
+        // engine out of stack or memory) is U1000, named in the message.
+        const coded = typeof err.code === 'string';
+        const text = String(err.message !== undefined ? err.message : err);
+        const error = {
+            code: coded ? err.code : 'U1000',
+            message: coded || !err.name ? text : err.name + ': ' + text
+        };
         if (typeof err.position === 'number') error.position = err.position;
         if (err.token !== undefined) error.token = String(err.token);
         return JSON.stringify({ error: error });

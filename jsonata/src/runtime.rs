@@ -272,4 +272,16 @@ mod tests {
         let sum = Expression::compile("1 + 2").unwrap();
         assert_eq!(sum.evaluate(None, &Map::new()), Ok(Some(json!(3))));
     }
+
+    #[test]
+    fn running_out_of_stack_is_an_error_not_a_crash() {
+        // Rust's test threads have 2 MiB of stack, as tokio's workers do.
+        let deep =
+            Expression::compile("($f := function($n) { $n = 0 ? 0 : 1 + $f($n - 1) }; $f(1e5))")
+                .unwrap();
+        let err = deep.evaluate(None, &Map::new()).unwrap_err();
+        assert_eq!(err.code, "U1000", "{err:?}");
+        let sum = Expression::compile("$sum([1..4])").unwrap();
+        assert_eq!(sum.evaluate(None, &Map::new()), Ok(Some(json!(10))));
+    }
 }
