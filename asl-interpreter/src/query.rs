@@ -116,6 +116,7 @@ pub fn evaluate_expression(
         now_millis: vars.get(NOW_MILLIS).and_then(Value::as_i64),
         ..Options::default()
     };
+    // Expressions reach the state's data through `$states` and variables; the context `$` is null.
     let evaluated = parsed.evaluate_with(Some(&Value::Null), vars, &options);
     match evaluated.map_err(threw)? {
         Some(v) => Ok(v),
