@@ -67,6 +67,26 @@ fn depth(value: &Value) -> usize {
 /// A Standard workflow's longest run: one year, after which it ends with States.Timeout.
 pub const MAX_EXECUTION_SECONDS: u64 = 365 * 24 * 3600;
 
+/// The quotas an execution runs under; [`Limits::default`] is AWS's for a Standard workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Events in the execution's history, its last included; the event that reaches the quota
+    /// fails the execution with `States.Runtime`, as AWS fails it (AWS: 25,000).
+    pub history_events: usize,
+    /// The longest an execution runs when its definition sets no shorter `TimeoutSeconds`; it then
+    /// ends TIMED_OUT (AWS: one year).
+    pub execution_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            history_events: crate::history::MAX_EVENTS,
+            execution_seconds: MAX_EXECUTION_SECONDS,
+        }
+    }
+}
+
 const REGION_ACCOUNT: &str = "us-east-1:111111111111";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +138,7 @@ pub struct Executor {
     invoker: Arc<dyn LambdaInvoker>,
     clock: Arc<dyn Clock>,
     state_machine_arn: String,
+    limits: Limits,
 }
 
 /// Resolves when an execution is to be stopped (StopExecution): it then ends ABORTED.
@@ -130,11 +151,11 @@ enum End {
     Aborted,
 }
 
-/// How AWS fails an execution whose history reaches its quota of events.
-fn history_full() -> End {
+/// How AWS fails an execution whose history reaches its quota of `events`.
+fn history_full(events: usize) -> End {
     End::Done(Err(StatesError::named(
         ErrorName::Runtime,
-        crate::history::FULL_CAUSE,
+        crate::history::full_cause(events),
     )))
 }
 
@@ -309,7 +330,14 @@ impl Executor {
             invoker,
             clock,
             state_machine_arn: format!("arn:aws:states:{REGION_ACCOUNT}:stateMachine:sfn-local"),
+            limits: Limits::default(),
         }
+    }
+
+    /// Runs executions under `limits` instead of AWS's quotas.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Runs executions as executions of the state machine `arn` (their ids derive from it).
@@ -357,6 +385,7 @@ impl Executor {
         history: Arc<History>,
     ) -> ExecutionResult {
         let started_at = self.clock.now();
+        history.limit_to(self.limits.history_events);
         let sm_arn = self.state_machine_arn.clone();
         let sm_name = sm_arn.rsplit(':').next().unwrap_or_default().to_string();
         let account = sm_arn
@@ -404,17 +433,17 @@ impl Executor {
             let limit = self
                 .definition
                 .timeout_seconds
-                .unwrap_or(MAX_EXECUTION_SECONDS)
-                .min(MAX_EXECUTION_SECONDS);
+                .unwrap_or(self.limits.execution_seconds)
+                .min(self.limits.execution_seconds);
             let limited = tokio::time::timeout(Duration::from_secs(limit), body);
             let end = tokio::select! {
                 biased;
-                () = run.history.filled() => history_full(),
+                () = run.history.filled() => history_full(self.limits.history_events),
                 () = stop => End::Aborted,
                 end = limited => end.map_or(End::TimedOut, End::Done),
             };
             if run.history.is_full() {
-                history_full()
+                history_full(self.limits.history_events)
             } else {
                 end
             }
@@ -866,10 +895,41 @@ mod tests {
     fn assert_history_full(r: &ExecutionResult) {
         assert_eq!(r.status, ExecutionStatus::Failed);
         assert_eq!(r.error.as_deref(), Some("States.Runtime"));
-        assert_eq!(r.cause.as_deref(), Some(crate::history::FULL_CAUSE));
+        let cause = crate::history::full_cause(crate::history::MAX_EVENTS);
+        assert_eq!(r.cause.as_deref(), Some(cause.as_str()));
         assert_eq!(r.history.len(), crate::history::MAX_EVENTS);
         let last = r.history.last().map(|e| (e.id, e.event_type.as_str()));
         assert_eq!(last, Some((25_000, "ExecutionFailed")));
+    }
+
+    #[test]
+    fn a_host_sets_the_history_quota_and_the_longest_execution() {
+        let spin = r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"B"},"B":{"Type":"Pass","Next":"A"}}}"#;
+        let limits = Limits {
+            history_events: 100,
+            ..Limits::default()
+        };
+        let r = executor(spin, 0)
+            .with_limits(limits)
+            .execute_blocking(json!({}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, ExecutionStatus::Failed);
+        assert_eq!(r.error.as_deref(), Some("States.Runtime"));
+        let cause = crate::history::full_cause(100);
+        assert_eq!(r.cause.as_deref(), Some(cause.as_str()));
+        assert_eq!(r.history.len(), 100);
+
+        let wait = r#"{"StartAt":"W","TimeoutSeconds":3600,"States":{"W":{"Type":"Wait","Seconds":600,"End":true}}}"#;
+        let limits = Limits {
+            execution_seconds: 60,
+            ..Limits::default()
+        };
+        let r = executor(wait, 0)
+            .with_limits(limits)
+            .execute_blocking(json!({}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, ExecutionStatus::TimedOut);
+        assert_eq!((r.stopped_at - r.started_at).num_seconds(), 60);
     }
 
     #[test]

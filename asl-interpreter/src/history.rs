@@ -1,6 +1,6 @@
 //! The execution history: events named as AWS names them, numbered from 1 in the order they happen.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -22,18 +22,38 @@ pub struct HistoryEvent {
 /// failure.
 pub const MAX_EVENTS: usize = 25_000;
 
-/// The cause AWS gives when an execution's history reaches [`MAX_EVENTS`].
-pub const FULL_CAUSE: &str = "The execution reached the maximum number of history events (25000).";
+/// The cause AWS gives when an execution's history reaches its quota of `events`.
+pub fn full_cause(events: usize) -> String {
+    format!("The execution reached the maximum number of history events ({events}).")
+}
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct History {
     events: Mutex<Vec<HistoryEvent>>,
+    /// The most events it holds, the execution's last included.
+    capacity: AtomicUsize,
     /// Set when an event was refused because the history is full.
     full: AtomicBool,
     filled: Notify,
 }
 
+impl Default for History {
+    fn default() -> Self {
+        History {
+            events: Mutex::default(),
+            capacity: AtomicUsize::new(MAX_EVENTS),
+            full: AtomicBool::default(),
+            filled: Notify::new(),
+        }
+    }
+}
+
 impl History {
+    /// Holds at most `events` events from now on.
+    pub(crate) fn limit_to(&self, events: usize) {
+        self.capacity.store(events.max(2), Ordering::SeqCst);
+    }
+
     /// Appends an event and returns its id. The last place is kept for the execution's own end:
     /// once the history holds all other events, further ones are dropped and [`History::filled`]
     /// resolves.
@@ -44,7 +64,7 @@ impl History {
         details: Value,
     ) -> u64 {
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        if events.len() + 1 >= MAX_EVENTS {
+        if events.len() + 1 >= self.capacity.load(Ordering::SeqCst) {
             if !self.full.swap(true, Ordering::SeqCst) {
                 self.filled.notify_one();
             }

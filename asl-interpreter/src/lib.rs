@@ -2,7 +2,8 @@
 //!
 //! Parse a definition once ([`Definition::parse`] validates it as Step Functions does when a
 //! state machine is created), then execute it with a host that supplies the task invoker and the
-//! clock ([`Executor::new`]) and, if it wants, the limits ([`Executor::with_timeout`] and friends):
+//! clock ([`Executor::new`]) and, if it wants, the limits ([`Executor::with_limits`]; AWS's
+//! quotas by default):
 //!
 //! ```
 //! use std::sync::Arc;
@@ -65,6 +66,6 @@ pub use async_trait::async_trait;
 pub use clock::{Clock, RealClock, VirtualClock};
 pub use definition::{Definition, DefinitionError};
 pub use error::{ErrorName, StatesError};
-pub use executor::{ExecutionResult, ExecutionStatus, Executor, StopSignal};
+pub use executor::{ExecutionResult, ExecutionStatus, Executor, Limits, StopSignal};
 pub use history::HistoryEvent;
 pub use invoker::{FunctionError, HttpInvoker, LambdaInvoker, LatencyInvoker};
