@@ -160,7 +160,7 @@ fn history_full(events: usize) -> End {
 }
 
 /// What one execution shares across its branches.
-pub(crate) struct Run {
+pub(crate) struct Execution {
     pub invoker: Arc<dyn LambdaInvoker>,
     pub clock: Arc<dyn Clock>,
     pub history: Arc<History>,
@@ -170,7 +170,7 @@ pub(crate) struct Run {
     pub context_base: Map<String, Value>,
 }
 
-impl Run {
+impl Execution {
     pub fn event(&self, event_type: &str, details: Value) -> u64 {
         self.history.push(event_type, self.clock.now(), details)
     }
@@ -212,7 +212,7 @@ impl Outcome {
 
 /// Everything a state implementation needs while it runs.
 pub(crate) struct StateCtx {
-    pub run: Arc<Run>,
+    pub execution: Arc<Execution>,
     pub state: Arc<State>,
     pub entered_id: u64,
     pub context: Value,
@@ -251,7 +251,7 @@ impl StateCtx {
         vars.insert("states".into(), Value::Object(states));
         vars.insert(
             crate::query::NOW_MILLIS.into(),
-            Value::from(self.run.clock.now().timestamp_millis()),
+            Value::from(self.execution.clock.now().timestamp_millis()),
         );
         vars
     }
@@ -262,7 +262,8 @@ impl StateCtx {
         vars: &Map<String, Value>,
         field: &str,
     ) -> Result<Value, StatesError> {
-        query::evaluate(&self.run.expressions, template, vars, field).map_err(|e| self.fail(e))
+        query::evaluate(&self.execution.expressions, template, vars, field)
+            .map_err(|e| self.fail(e))
     }
 
     /// The variables of an `Assign` field, JSONPath (`$` = `input`) or JSONata flavour.
@@ -409,7 +410,7 @@ impl Executor {
             "StateMachine".into(),
             json!({"Id": sm_arn, "Name": sm_name}),
         );
-        let run = Arc::new(Run {
+        let execution = Arc::new(Execution {
             invoker: self.invoker.clone(),
             clock: self.clock.clone(),
             history,
@@ -417,9 +418,9 @@ impl Executor {
             expressions: self.definition.expressions.clone(),
             context_base: base,
         });
-        run.event("ExecutionStarted", json!({"input": input}));
-        let body = run_machine(
-            run.clone(),
+        execution.event("ExecutionStarted", json!({"input": input}));
+        let body = execute_machine(
+            execution.clone(),
             self.definition.root.clone(),
             input.clone(),
             Frame::default(),
@@ -438,18 +439,20 @@ impl Executor {
             let limited = tokio::time::timeout(Duration::from_secs(limit), body);
             let end = tokio::select! {
                 biased;
-                () = run.history.filled() => history_full(self.limits.history_events),
+                () = execution.history.filled() => history_full(self.limits.history_events),
                 () = stop => End::Aborted,
                 end = limited => end.map_or(End::TimedOut, End::Done),
             };
-            if run.history.is_full() {
+            if execution.history.is_full() {
                 history_full(self.limits.history_events)
             } else {
                 end
             }
         };
         let last = |event_type: &str, details: Value| {
-            run.history.push_last(event_type, self.clock.now(), details)
+            execution
+                .history
+                .push_last(event_type, self.clock.now(), details)
         };
         let (status, output, error, cause) = match end {
             End::Done(Ok(out)) => {
@@ -486,8 +489,8 @@ impl Executor {
             output,
             error,
             cause,
-            history: run.history.events(),
-            transitions: run.transitions.load(Ordering::SeqCst),
+            history: execution.history.events(),
+            transitions: execution.transitions.load(Ordering::SeqCst),
             started_at,
             stopped_at: self.clock.now(),
         }
@@ -495,8 +498,8 @@ impl Executor {
 }
 
 /// Runs a state machine (top level or nested) from StartAt to an end, returning its output.
-pub(crate) fn run_machine(
-    run: Arc<Run>,
+pub(crate) fn execute_machine(
+    execution: Arc<Execution>,
     machine: Arc<StateMachine>,
     input: Value,
     mut frame: Frame,
@@ -514,7 +517,8 @@ pub(crate) fn run_machine(
                     format!("State '{current}' does not exist"),
                 ));
             };
-            let (outcome, vars) = run_state(run.clone(), state.clone(), input, frame).await;
+            let (outcome, vars) =
+                execute_state(execution.clone(), state.clone(), input, frame).await;
             frame = vars;
             let outcome = outcome?;
             check_payload(&outcome.output, &state.name)?;
@@ -523,7 +527,7 @@ pub(crate) fn run_machine(
                 Next::State(next) => {
                     if !matches!(state.kind, StateType::Fail) {
                         let prefix = state_prefix(state.kind);
-                        run.event(
+                        execution.event(
                             &format!("{prefix}StateExited"),
                             json!({"name": state.name, "output": outcome.output}),
                         );
@@ -533,7 +537,7 @@ pub(crate) fn run_machine(
                 }
                 Next::End => {
                     let prefix = state_prefix(state.kind);
-                    run.event(
+                    execution.event(
                         &format!("{prefix}StateExited"),
                         json!({"name": state.name, "output": outcome.output}),
                     );
@@ -545,13 +549,13 @@ pub(crate) fn run_machine(
 }
 
 fn context_for(
-    run: &Run,
+    execution: &Execution,
     frame: &Frame,
     state: &State,
     entered: DateTime<Utc>,
     retry_count: u64,
 ) -> Value {
-    let mut ctx = run.context_base.clone();
+    let mut ctx = execution.context_base.clone();
     let mut st = Map::new();
     st.insert("EnteredTime".into(), Value::String(iso(entered)));
     st.insert("Name".into(), Value::String(state.name.clone()));
@@ -573,24 +577,24 @@ fn context_for(
 }
 
 /// Enters a state and runs it with its Retry and Catch; returns the outcome and the frame back.
-async fn run_state(
-    run: Arc<Run>,
+async fn execute_state(
+    execution: Arc<Execution>,
     state: Arc<State>,
     input: Value,
     frame: Frame,
 ) -> (Result<Outcome, StatesError>, Frame) {
     let prefix = state_prefix(state.kind);
-    let entered_id = run.event(
+    let entered_id = execution.event(
         &format!("{prefix}StateEntered"),
         json!({"name": state.name, "input": input}),
     );
-    run.transitions.fetch_add(1, Ordering::SeqCst);
-    let entered = run.clock.now();
+    execution.transitions.fetch_add(1, Ordering::SeqCst);
+    let entered = execution.clock.now();
     let mut retries = RetryState::from_field(state.field("Retry"));
     let mut retry_count = 0u64;
     let mut ctx = StateCtx {
-        context: context_for(&run, &frame, &state, entered, 0),
-        run: run.clone(),
+        context: context_for(&execution, &frame, &state, entered, 0),
+        execution: execution.clone(),
         state: state.clone(),
         entered_id,
         frame,
@@ -607,13 +611,13 @@ async fn run_state(
         ) {
             return (Err(err), ctx.frame);
         }
-        let jitter = jitter(&run, ctx.entered_id, retry_count);
+        let jitter = jitter(&execution, ctx.entered_id, retry_count);
         if let Some(delay) = retries.next_delay(&err.error, jitter) {
-            run.clock.sleep(delay).await;
+            execution.clock.sleep(delay).await;
             tokio::task::yield_now().await;
             retry_count += 1;
-            run.transitions.fetch_add(1, Ordering::SeqCst);
-            ctx.context = context_for(&run, &ctx.frame, &state, entered, retry_count);
+            execution.transitions.fetch_add(1, Ordering::SeqCst);
+            ctx.context = context_for(&execution, &ctx.frame, &state, entered, retry_count);
             continue;
         }
         let Some(catcher) = catch::find(state.field("Catch"), &err.error) else {
@@ -660,16 +664,16 @@ fn catch_outcome(
 
 /// A factor in [0, 1) for full jitter, spread over executions, states and attempts but the same
 /// each time one execution is replayed, so runs on the virtual clock are reproducible.
-fn jitter(run: &Run, entered_id: u64, retry_count: u64) -> f64 {
+fn jitter(execution: &Execution, entered_id: u64, retry_count: u64) -> f64 {
     use sha2::{Digest, Sha256};
-    let execution = run
+    let id = execution
         .context_base
         .get("Execution")
         .and_then(|e| e.get("Id"))
         .and_then(Value::as_str)
         .unwrap_or_default();
     let digest = Sha256::new()
-        .chain_update(execution)
+        .chain_update(id)
         .chain_update(entered_id.to_be_bytes())
         .chain_update(retry_count.to_be_bytes())
         .finalize();
@@ -721,20 +725,20 @@ mod tests {
     fn timeout_seconds_path_reads_the_limit_from_the_input() {
         let def = r#"{"StartAt":"T","States":{"T":{"Type":"Task",
             "Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSecondsPath":"$.limit","End":true}}}"#;
-        let run = |input: Value| {
+        let execute = |input: Value| {
             executor(def, 60)
                 .execute_blocking(input)
                 .unwrap_or_else(|e| panic!("{e}"))
         };
-        let r = run(json!({"limit": 10}));
+        let r = execute(json!({"limit": 10}));
         assert_eq!(r.error.as_deref(), Some("States.Timeout"));
         assert_eq!((r.stopped_at - r.started_at).num_seconds(), 10);
-        let r = run(json!({"limit": 100}));
+        let r = execute(json!({"limit": 100}));
         assert_eq!(r.status, ExecutionStatus::Succeeded);
         assert_eq!((r.stopped_at - r.started_at).num_seconds(), 60);
         for bad in [json!({"limit": 0}), json!({"limit": "ten"}), json!({})] {
             assert_eq!(
-                run(bad.clone()).error.as_deref(),
+                execute(bad.clone()).error.as_deref(),
                 Some("States.Runtime"),
                 "{bad}"
             );
@@ -746,13 +750,13 @@ mod tests {
         let def = r#"{"StartAt":"T","States":{"T":{"Type":"Task",
             "Resource":"arn:aws:lambda:us-east-1:1:function:f","TimeoutSeconds":10,
             "HeartbeatSecondsPath":"$.beat","End":true}}}"#;
-        let run = |beat: u64| {
+        let execute = |beat: u64| {
             executor(def, 1)
                 .execute_blocking(json!({"beat": beat}))
                 .unwrap_or_else(|e| panic!("{e}"))
         };
-        assert_eq!(run(5).status, ExecutionStatus::Succeeded);
-        assert_eq!(run(10).error.as_deref(), Some("States.Runtime"));
+        assert_eq!(execute(5).status, ExecutionStatus::Succeeded);
+        assert_eq!(execute(10).error.as_deref(), Some("States.Runtime"));
     }
 
     #[test]

@@ -88,31 +88,31 @@ pub fn unique(args: &[Value]) -> Result<Value, EvalError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::run;
+    use super::super::tests::evaluate_text;
     use serde_json::json;
 
     #[test]
     fn array_family() {
         assert_eq!(
-            run("States.ArrayPartition(States.Array(1,2,3), 2)", json!({})),
+            evaluate_text("States.ArrayPartition(States.Array(1,2,3), 2)", json!({})),
             Ok(json!([[1, 2], [3]]))
         );
         assert_eq!(
-            run("States.ArrayContains(States.Array(1,2), 2)", json!({})),
+            evaluate_text("States.ArrayContains(States.Array(1,2), 2)", json!({})),
             Ok(json!(true))
         );
         assert_eq!(
-            run("States.ArrayRange(0, 9, 3)", json!({})),
+            evaluate_text("States.ArrayRange(0, 9, 3)", json!({})),
             Ok(json!([0, 3, 6, 9]))
         );
         assert_eq!(
-            run("States.ArrayGetItem(States.Array(1,2), 1)", json!({})),
+            evaluate_text("States.ArrayGetItem(States.Array(1,2), 1)", json!({})),
             Ok(json!(2))
         );
         assert_eq!(
-            run("States.ArrayUnique(States.Array(1,2,1))", json!({})),
+            evaluate_text("States.ArrayUnique(States.Array(1,2,1))", json!({})),
             Ok(json!([1, 2]))
         );
-        assert!(run("States.ArrayGetItem(States.Array(1), 5)", json!({})).is_err());
+        assert!(evaluate_text("States.ArrayGetItem(States.Array(1), 5)", json!({})).is_err());
     }
 }

@@ -51,17 +51,17 @@ pub fn hash(args: &[Value]) -> Result<Value, EvalError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::run;
+    use super::super::tests::evaluate_text;
     use serde_json::json;
 
     #[test]
     fn base64_round_trip() {
         assert_eq!(
-            run("States.Base64Encode('Data to encode')", json!({})),
+            evaluate_text("States.Base64Encode('Data to encode')", json!({})),
             Ok(json!("RGF0YSB0byBlbmNvZGU="))
         );
         assert_eq!(
-            run("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", json!({})),
+            evaluate_text("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", json!({})),
             Ok(json!("Data to encode"))
         );
     }
@@ -69,9 +69,9 @@ mod tests {
     #[test]
     fn hashes() {
         assert_eq!(
-            run("States.Hash('input data', 'SHA-1')", json!({})),
+            evaluate_text("States.Hash('input data', 'SHA-1')", json!({})),
             Ok(json!("aaff4a450a104cd177d28d18d74485e8cae074b7"))
         );
-        assert!(run("States.Hash('x', 'SHA-999')", json!({})).is_err());
+        assert!(evaluate_text("States.Hash('x', 'SHA-999')", json!({})).is_err());
     }
 }

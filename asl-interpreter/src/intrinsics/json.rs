@@ -40,21 +40,21 @@ pub fn merge(args: &[Value]) -> Result<Value, EvalError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::run;
+    use super::super::tests::evaluate_text;
     use serde_json::json;
 
     #[test]
     fn json_family() {
         assert_eq!(
-            run("States.StringToJson('{\"a\":1}')", json!({})),
+            evaluate_text("States.StringToJson('{\"a\":1}')", json!({})),
             Ok(json!({"a": 1}))
         );
         assert_eq!(
-            run("States.JsonToString($.x)", json!({"x": {"a": [1]}})),
+            evaluate_text("States.JsonToString($.x)", json!({"x": {"a": [1]}})),
             Ok(json!("{\"a\":[1]}"))
         );
         assert_eq!(
-            run(
+            evaluate_text(
                 "States.JsonMerge($.a, $.b, false)",
                 json!({"a": {"x": 1, "y": 1}, "b": {"y": 2}})
             ),

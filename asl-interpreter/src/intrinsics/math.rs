@@ -43,20 +43,29 @@ pub fn random(args: &[Value]) -> Result<Value, EvalError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::run;
+    use super::super::tests::evaluate_text;
     use serde_json::json;
 
     #[test]
     fn add_rounds_like_java() {
-        assert_eq!(run("States.MathAdd(-1.5, 0)", json!({})), Ok(json!(-1)));
-        assert_eq!(run("States.MathAdd(-1.51, 0)", json!({})), Ok(json!(-2)));
-        assert_eq!(run("States.MathAdd(-9, 3)", json!({})), Ok(json!(-6)));
+        assert_eq!(
+            evaluate_text("States.MathAdd(-1.5, 0)", json!({})),
+            Ok(json!(-1))
+        );
+        assert_eq!(
+            evaluate_text("States.MathAdd(-1.51, 0)", json!({})),
+            Ok(json!(-2))
+        );
+        assert_eq!(
+            evaluate_text("States.MathAdd(-9, 3)", json!({})),
+            Ok(json!(-6))
+        );
     }
 
     #[test]
     fn random_is_in_range_and_seeded() {
-        let a = run("States.MathRandom(1, 10, 42)", json!({}));
-        assert_eq!(a, run("States.MathRandom(1, 10, 42)", json!({})));
+        let a = evaluate_text("States.MathRandom(1, 10, 42)", json!({}));
+        assert_eq!(a, evaluate_text("States.MathRandom(1, 10, 42)", json!({})));
         let n = a.ok().and_then(|v| v.as_i64()).unwrap_or(-1);
         assert!((1..10).contains(&n));
     }

@@ -275,16 +275,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    pub(crate) fn run(text: &str, input: Value) -> Result<Value, EvalError> {
+    pub(crate) fn evaluate_text(text: &str, input: Value) -> Result<Value, EvalError> {
         let call = parse(text)?;
-        evaluate(&call, &|p: &JsonPath| {
+        super::evaluate(&call, &|p: &JsonPath| {
             p.find(&input).ok_or_else(|| EvalError::runtime("missing"))
         })
     }
 
     #[test]
     fn parses_nested_calls_and_literals() {
-        let out = run(
+        let out = evaluate_text(
             "States.Array(1, 'a', true, null, States.ArrayLength($.xs))",
             json!({"xs": [1, 2]}),
         );
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn escaped_quotes_in_literals() {
         assert_eq!(
-            run("States.Format('it\\'s {}', 'x')", json!({})),
+            evaluate_text("States.Format('it\\'s {}', 'x')", json!({})),
             Ok(json!("it's x"))
         );
     }

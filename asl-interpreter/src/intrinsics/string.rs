@@ -76,37 +76,40 @@ pub fn uuid(args: &[Value]) -> Result<Value, EvalError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::run;
+    use super::super::tests::evaluate_text;
     use serde_json::json;
 
     #[test]
     fn format_inserts_strings_raw_and_values_as_json() {
         assert_eq!(
-            run("States.Format('a={} b={}', 'x', $.n)", json!({"n": [1]})),
+            evaluate_text("States.Format('a={} b={}', 'x', $.n)", json!({"n": [1]})),
             Ok(json!("a=x b=[1]"))
         );
         assert_eq!(
-            run(
+            evaluate_text(
                 "States.Format('{}', $.o)",
                 json!({"o": {"a": 1, "b": [2, "c"]}})
             ),
             Ok(json!("{a=1, b=[2, c]}"))
         );
-        assert_eq!(run("States.Format('\\{}')", json!({})), Ok(json!("{}")));
-        assert!(run("States.Format('{}')", json!({})).is_err());
+        assert_eq!(
+            evaluate_text("States.Format('\\{}')", json!({})),
+            Ok(json!("{}"))
+        );
+        assert!(evaluate_text("States.Format('{}')", json!({})).is_err());
     }
 
     #[test]
     fn split_on_any_delimiter() {
         assert_eq!(
-            run("States.StringSplit('1,2;3', ',;')", json!({})),
+            evaluate_text("States.StringSplit('1,2;3', ',;')", json!({})),
             Ok(json!(["1", "2", "3"]))
         );
     }
 
     #[test]
     fn uuid_is_v4() {
-        let v = run("States.UUID()", json!({})).ok();
+        let v = evaluate_text("States.UUID()", json!({})).ok();
         assert_eq!(v.and_then(|v| v.as_str().map(|s| s.len())), Some(36));
     }
 }

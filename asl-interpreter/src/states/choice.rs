@@ -6,7 +6,7 @@ use crate::error::{ErrorName, EvalError, StatesError};
 use crate::executor::{Next, Outcome, StateCtx};
 use crate::query::truthy;
 
-pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     let rules = state
         .field("Choices")
@@ -97,7 +97,7 @@ fn no_match(ctx: &StateCtx) -> StatesError {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::run;
+    use super::super::test_support::execute;
     use crate::executor::ExecutionStatus;
     use serde_json::json;
 
@@ -108,13 +108,13 @@ mod tests {
 
     #[test]
     fn picks_rule_or_default() {
-        assert_eq!(run(DEF, json!({"v": 2})).output, Some(json!("big")));
-        assert_eq!(run(DEF, json!({"v": 0})).output, Some(json!("small")));
+        assert_eq!(execute(DEF, json!({"v": 2})).output, Some(json!("big")));
+        assert_eq!(execute(DEF, json!({"v": 0})).output, Some(json!("small")));
     }
 
     #[test]
     fn no_match_without_default() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.v","IsNull":true,"Next":"E"}]},
                "E":{"Type":"Succeed"}}}"#,
             json!({"v": 1}),
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn jsonata_condition() {
-        let r = run(
+        let r = execute(
             r#"{"QueryLanguage":"JSONata","StartAt":"C","States":{
                "C":{"Type":"Choice","Choices":[{"Condition":"{% $states.input.t = 'x' %}","Next":"E"}],"Default":"F"},
                "E":{"Type":"Succeed"},"F":{"Type":"Fail","Error":"No"}}}"#,

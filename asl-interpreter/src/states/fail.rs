@@ -6,7 +6,7 @@ use crate::error::{EvalError, StatesError};
 use crate::executor::StateCtx;
 use crate::paths::json_path::JsonPath;
 
-pub(super) fn run(ctx: &StateCtx, input: Value) -> StatesError {
+pub(super) fn execute(ctx: &StateCtx, input: Value) -> StatesError {
     match evaluate(ctx, &input) {
         Ok(e) => e,
         Err(e) => e,
@@ -71,13 +71,13 @@ fn evaluate(ctx: &StateCtx, input: &Value) -> Result<StatesError, StatesError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::run;
+    use super::super::test_support::execute;
     use crate::executor::ExecutionStatus;
     use serde_json::json;
 
     #[test]
     fn error_and_cause_from_paths() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"F","States":{"F":{"Type":"Fail","ErrorPath":"$.e","CausePath":"$.c"}}}"#,
             json!({"e": "E", "c": "C"}),
         );
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn empty_fail_has_no_error() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"F","States":{"F":{"Type":"Fail"}}}"#,
             json!({}),
         );

@@ -8,10 +8,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::{ErrorName, EvalError, StatesError};
-use crate::executor::{run_machine, Frame, Outcome, StateCtx};
+use crate::executor::{execute_machine, Frame, Outcome, StateCtx};
 use crate::paths::json_path::JsonPath;
 
-pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     let jsonata = state.is_jsonata();
     let vars = ctx.jsonata_vars(&input, &[]);
@@ -76,7 +76,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         inputs.push((item_input, map_item));
     }
 
-    ctx.run
+    ctx.execution
         .event("MapStateStarted", json!({"length": inputs.len()}));
     let processor = state
         .children
@@ -91,7 +91,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
     let total = inputs.len();
     let mut set = JoinSet::new();
     for (i, (item_input, map_item)) in inputs.into_iter().enumerate() {
-        let run = ctx.run.clone();
+        let execution = ctx.execution.clone();
         let machine = processor.clone();
         let semaphore = semaphore.clone();
         let name = ctx.state.name.clone();
@@ -101,14 +101,14 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         };
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            run.event("MapIterationStarted", json!({"index": i, "name": name}));
-            let result = run_machine(run.clone(), machine, item_input, frame).await;
+            execution.event("MapIterationStarted", json!({"index": i, "name": name}));
+            let result = execute_machine(execution.clone(), machine, item_input, frame).await;
             let kind = if result.is_ok() {
                 "MapIterationSucceeded"
             } else {
                 "MapIterationFailed"
             };
-            run.event(kind, json!({"index": i, "name": name}));
+            execution.event(kind, json!({"index": i, "name": name}));
             (i, result)
         });
     }
@@ -141,7 +141,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
                 } else {
                     e
                 };
-                ctx.run.event(
+                ctx.execution.event(
                     "MapStateFailed",
                     json!({"error": err.error, "cause": err.cause}),
                 );
@@ -149,7 +149,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             }
         }
     }
-    ctx.run.event("MapStateSucceeded", json!({}));
+    ctx.execution.event("MapStateSucceeded", json!({}));
     let result = Value::Array(outputs);
     if jsonata {
         let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
@@ -263,13 +263,13 @@ fn percentage_setting(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::run;
+    use super::super::test_support::execute;
     use crate::executor::ExecutionStatus;
     use serde_json::json;
 
     #[test]
     fn maps_items_with_selector_and_context() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs","End":true,
                 "ItemSelector":{"i.$":"$$.Map.Item.Index","v.$":"$$.Map.Item.Value","k.$":"$.k"},
                 "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}}}}"#,
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn max_concurrency_serialises_waits() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":1,"End":true,
                 "ItemProcessor":{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":5,"End":true}}}}}}"#,
             json!([1, 2, 3]),
@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn failure_over_tolerance() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"M","States":{"M":{"Type":"Map","ToleratedFailureCount":0,"End":true,
                 "ItemProcessor":{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}}}}"#,
             json!([1]),
@@ -315,7 +315,7 @@ mod tests {
                     "F":{{"Type":"Fail","Error":"E"}},
                     "P":{{"Type":"Pass","End":true}}}}}}}}}}}}"#
         );
-        run(&definition, items).status
+        execute(&definition, items).status
     }
 
     #[test]
@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn iterator_and_parameters_are_the_older_names_and_settings_may_come_from_the_input() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs","End":true,
                 "MaxConcurrencyPath":"$.limit","ToleratedFailureCountPath":"$.tolerated",
                 "Parameters":{"x.$":"$$.Map.Item.Value"},
@@ -377,7 +377,7 @@ mod tests {
         let def = r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,
             "MaxConcurrencyPath":"$.limit","ToleratedFailureCountPath":"$.tolerated",
             "ItemsPath":"$.xs","ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}}}}"#;
-        let cause = |input| run(def, input).cause.unwrap_or_default();
+        let cause = |input| execute(def, input).cause.unwrap_or_default();
         assert!(cause(json!({"xs": [], "limit": -1, "tolerated": 0}))
             .ends_with("Expected non-negative integer for MaxConcurrency, got '-1' instead."));
         assert!(cause(json!({"xs": [], "limit": 0, "tolerated": -2}))
@@ -386,7 +386,7 @@ mod tests {
 
     #[test]
     fn a_runtime_error_in_an_iteration_is_not_tolerated() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,"ToleratedFailurePercentage":100,
                 "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":"$.missing","End":true}}}}}}"#,
             json!([{}]),
@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn non_array_items_fail() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"M","States":{"M":{"Type":"Map","End":true,
                 "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}}}}"#,
             json!({"a": 1}),

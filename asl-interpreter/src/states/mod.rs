@@ -19,14 +19,14 @@ use crate::executor::{Outcome, StateCtx};
 
 pub(crate) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     match ctx.state.kind {
-        StateType::Pass => pass::run(ctx, input),
-        StateType::Choice => choice::run(ctx, input),
-        StateType::Succeed => succeed::run(ctx, input),
-        StateType::Fail => Err(fail::run(ctx, input)),
-        StateType::Wait => wait::run(ctx, input).await,
-        StateType::Task => task::run(ctx, input).await,
-        StateType::Parallel => parallel::run(ctx, input).await,
-        StateType::Map => map::run(ctx, input).await,
+        StateType::Pass => pass::execute(ctx, input),
+        StateType::Choice => choice::execute(ctx, input),
+        StateType::Succeed => succeed::execute(ctx, input),
+        StateType::Fail => Err(fail::execute(ctx, input)),
+        StateType::Wait => wait::execute(ctx, input).await,
+        StateType::Task => task::execute(ctx, input).await,
+        StateType::Parallel => parallel::execute(ctx, input).await,
+        StateType::Map => map::execute(ctx, input).await,
     }
 }
 
@@ -71,7 +71,7 @@ pub(crate) mod test_support {
         }
     }
 
-    pub fn run(definition: &str, input: Value) -> ExecutionResult {
+    pub fn execute(definition: &str, input: Value) -> ExecutionResult {
         let def =
             Definition::parse(definition).unwrap_or_else(|e| panic!("bad test definition: {e}"));
         let executor = Executor::new(

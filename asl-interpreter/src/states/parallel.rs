@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use crate::error::{ErrorName, StatesError};
-use crate::executor::{run_machine, Frame, Outcome, StateCtx};
+use crate::executor::{execute_machine, Frame, Outcome, StateCtx};
 
-pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     let vars = ctx.jsonata_vars(&input, &[]);
     let branch_input = if state.is_jsonata() {
@@ -22,14 +22,19 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             None => effective,
         }
     };
-    ctx.run.event("ParallelStateStarted", json!({}));
+    ctx.execution.event("ParallelStateStarted", json!({}));
     let mut set = JoinSet::new();
     for (i, branch) in state.children.iter().enumerate() {
         let frame = Frame {
             vars: ctx.frame.vars.clone(),
             map_item: None,
         };
-        let fut = run_machine(ctx.run.clone(), branch.clone(), branch_input.clone(), frame);
+        let fut = execute_machine(
+            ctx.execution.clone(),
+            branch.clone(),
+            branch_input.clone(),
+            frame,
+        );
         set.spawn(async move { (i, fut.await) });
     }
     let mut outputs = vec![Value::Null; state.children.len()];
@@ -40,7 +45,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             Ok(v) => outputs[i] = v,
             Err(e) => {
                 set.abort_all();
-                ctx.run.event(
+                ctx.execution.event(
                     "ParallelStateFailed",
                     json!({"error": e.error, "cause": e.cause}),
                 );
@@ -48,7 +53,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
             }
         }
     }
-    ctx.run.event("ParallelStateSucceeded", json!({}));
+    ctx.execution.event("ParallelStateSucceeded", json!({}));
     let result = Value::Array(outputs);
     if state.is_jsonata() {
         let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
@@ -63,13 +68,13 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::run;
+    use super::super::test_support::execute;
     use crate::executor::ExecutionStatus;
     use serde_json::json;
 
     #[test]
     fn outputs_in_branch_order_despite_finish_order() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
                 {"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":10,"Next":"A"},"A":{"Type":"Pass","Result":"a","End":true}}},
                 {"StartAt":"B","States":{"B":{"Type":"Pass","Result":"b","End":true}}}]}}}"#,
@@ -81,7 +86,7 @@ mod tests {
 
     #[test]
     fn branch_error_keeps_its_name() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
                 {"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"c"}}}]}}}"#,
             json!({}),

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::error::StatesError;
 use crate::executor::{Outcome, StateCtx};
 
-pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     if state.is_jsonata() {
         let vars = ctx.jsonata_vars(&input, &[]);
@@ -28,12 +28,12 @@ pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::run;
+    use super::super::test_support::execute;
     use serde_json::json;
 
     #[test]
     fn result_and_result_path() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"a":1},"ResultPath":"$.r","End":true}}}"#,
             json!({"x": 1}),
         );
@@ -42,7 +42,7 @@ mod tests {
 
     #[test]
     fn parameters_with_context() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"n.$":"$$.State.Name","v.$":"$.x"},"End":true}}}"#,
             json!({"x": 1}),
         );
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn jsonata_now_and_millis_follow_the_virtual_clock() {
-        let r = run(
+        let r = execute(
             r#"{"QueryLanguage":"JSONata","StartAt":"W","States":{
                 "W":{"Type":"Wait","Seconds":3600,"Next":"P"},
                 "P":{"Type":"Pass","Output":{"now":"{% $now() %}","millis":"{% $millis() %}"},"End":true}}}"#,
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn null_paths() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":null,"OutputPath":null,"End":true}}}"#,
             json!({"x": 1}),
         );
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn jsonata_output_and_assign() {
-        let r = run(
+        let r = execute(
             r#"{"QueryLanguage":"JSONata","StartAt":"P","States":{
                 "P":{"Type":"Pass","Assign":{"v":"{% $states.input.x + 1 %}"},"Next":"Q"},
                 "Q":{"Type":"Pass","Output":{"v":"{% $v %}"},"End":true}}}"#,

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::error::StatesError;
 use crate::executor::{Next, Outcome, StateCtx};
 
-pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let output = if ctx.state.is_jsonata() {
         let vars = ctx.jsonata_vars(&input, &[]);
         super::jsonata_output(ctx, &vars, input.clone())?
@@ -22,13 +22,13 @@ pub(super) fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::run;
+    use super::super::test_support::execute;
     use crate::executor::ExecutionStatus;
     use serde_json::json;
 
     #[test]
     fn succeeds_with_output_path() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"S","States":{"S":{"Type":"Succeed","OutputPath":"$.a"}}}"#,
             json!({"a": 3}),
         );

@@ -44,7 +44,7 @@ pub(crate) fn is_callback(state: &crate::definition::State) -> bool {
             .is_some_and(|r| r.ends_with(CALLBACK))
 }
 
-pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     let resource = state
         .field("Resource")
@@ -69,7 +69,7 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         seconds_field(ctx, &vars, &effective, "TimeoutSeconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let heartbeat = seconds_field(ctx, &vars, &effective, "HeartbeatSeconds")?;
     let answered = ctx
-        .run
+        .execution
         .invoker
         .answer_task(&state.name, resource, &parameters)
         .await;
@@ -94,25 +94,25 @@ fn host_answer(
         Some(Integration::Direct(_)) => "LambdaFunction",
         _ => "Task",
     };
-    ctx.run.event(
+    ctx.execution.event(
         &format!("{prefix}Scheduled"),
         json!({"resource": resource, "parameters": parameters}),
     );
-    ctx.run
+    ctx.execution
         .event(&format!("{prefix}Started"), json!({"resource": resource}));
     let result = answer.map_err(|e| {
         let err = StatesError::new(
             e.error_type.clone(),
             e.service_cause.clone().unwrap_or(e.error_message.clone()),
         );
-        ctx.run.event(
+        ctx.execution.event(
             &format!("{prefix}Failed"),
             json!({"resource": resource, "error": err.error, "cause": err.cause}),
         );
         err
     })?;
     crate::executor::check_payload(&result, &ctx.state.name)?;
-    ctx.run.event(
+    ctx.execution.event(
         &format!("{prefix}Succeeded"),
         json!({"resource": resource, "output": result}),
     );
@@ -144,7 +144,7 @@ async fn callback(
         .unwrap_or_default()
         .to_owned();
     let wait = ctx
-        .run
+        .execution
         .invoker
         .wait_for_task_token(&token, heartbeat.map(Duration::from_secs));
     let answered = tokio::time::timeout(Duration::from_secs(timeout), wait).await;
@@ -159,7 +159,7 @@ async fn callback(
     match outcome {
         Ok(output) => {
             crate::executor::check_payload(&output, &ctx.state.name)?;
-            ctx.run.event(
+            ctx.execution.event(
                 "TaskSucceeded",
                 json!({"resource": resource, "output": output}),
             );
@@ -176,7 +176,7 @@ async fn callback(
             } else {
                 "TaskFailed"
             };
-            ctx.run.event(
+            ctx.execution.event(
                 kind,
                 json!({"resource": resource, "error": err.error, "cause": err.cause}),
             );
@@ -268,8 +268,8 @@ async fn invoke_as(
     if let Some(heartbeat) = heartbeat {
         details["heartbeat"] = json!(heartbeat);
     }
-    ctx.run.event(&format!("{prefix}Scheduled"), details);
-    ctx.run
+    ctx.execution.event(&format!("{prefix}Scheduled"), details);
+    ctx.execution
         .event(&format!("{prefix}Started"), json!({"resource": shown}));
 
     // Heartbeats concern activities and callback or .sync integrations; a request-response Lambda
@@ -282,12 +282,14 @@ async fn invoke_as(
     let (limit, limit_error) = (timeout, ErrorName::Timeout);
     let invoked = tokio::time::timeout(
         Duration::from_secs(limit),
-        ctx.run.invoker.invoke_logged(&function, payload, tail),
+        ctx.execution
+            .invoker
+            .invoke_logged(&function, payload, tail),
     )
     .await;
     let result = match invoked {
         Err(_) => {
-            ctx.run.event(
+            ctx.execution.event(
                 &format!("{prefix}TimedOut"),
                 json!({"resource": shown, "error": limit_error.as_str()}),
             );
@@ -298,7 +300,7 @@ async fn invoke_as(
         }
         Ok(Err(e)) => {
             let err = function_failure(&e, &kind);
-            ctx.run.event(
+            ctx.execution.event(
                 &format!("{prefix}Failed"),
                 json!({"resource": shown, "error": err.error, "cause": err.cause}),
             );
@@ -306,11 +308,11 @@ async fn invoke_as(
         }
         Ok(Ok(invocation)) => match kind {
             Integration::Direct(_) => invocation.payload,
-            Integration::Invoke => envelope(invocation, ctx.run.clock.now()),
+            Integration::Invoke => envelope(invocation, ctx.execution.clock.now()),
         },
     };
     crate::executor::check_payload(&result, &ctx.state.name)?;
-    ctx.run.event(
+    ctx.execution.event(
         &format!("{prefix}{answered}"),
         json!({"resource": shown, "output": result}),
     );
@@ -465,7 +467,7 @@ fn python_string(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::run;
+    use super::super::test_support::execute;
     use super::*;
     use crate::executor::ExecutionStatus;
 
@@ -546,7 +548,7 @@ mod tests {
 
     #[test]
     fn direct_invoke_with_result_path() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:echo",
                 "Parameters":{"v.$":"$.x"},"ResultPath":"$.r","End":true}}}"#,
             json!({"x": 1}),
@@ -556,7 +558,7 @@ mod tests {
 
     #[test]
     fn result_selector_shapes_the_result_before_result_path_and_output_path() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke",
                 "InputPath":"$.in","Parameters":{"FunctionName":"echo","Payload.$":"$"},
                 "ResultSelector":{"got.$":"$.Payload.v","status.$":"$.StatusCode","ctx.$":"$$.State.Name"},
@@ -597,7 +599,7 @@ mod tests {
                 "Parameters":{{"FunctionName":"f","Payload":{{}},"LogType":"{log_type}"}},"End":true}}}}}}"#
             )
         };
-        let run = |text: String| {
+        let output = |text: String| {
             let definition =
                 crate::definition::Definition::parse(&text).unwrap_or_else(|e| panic!("{e}"));
             crate::executor::Executor::new(
@@ -610,7 +612,7 @@ mod tests {
             .output
             .unwrap_or_default()
         };
-        let tail = run(def("Tail"));
+        let tail = output(def("Tail"));
         assert_eq!(tail["LogResult"], json!("U1RBUlQ="));
         let headers = &tail["SdkHttpMetadata"];
         assert_eq!(
@@ -621,13 +623,13 @@ mod tests {
             headers["HttpHeaders"]["X-Amz-Log-Result"],
             json!("U1RBUlQ=")
         );
-        let none = run(def("None"));
+        let none = output(def("None"));
         assert!(none.get("LogResult").is_none(), "{none}");
     }
 
     #[test]
     fn retry_then_catch() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:fail",
                 "Retry":[{"ErrorEquals":["CustomError"],"MaxAttempts":2,"IntervalSeconds":10}],
                 "Catch":[{"ErrorEquals":["States.ALL"],"Next":"H"}],"End":true},

@@ -14,7 +14,7 @@ enum Until {
     Timestamp(chrono::DateTime<chrono::FixedOffset>),
 }
 
-pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
+pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     let (until, output, assign) = if state.is_jsonata() {
         let vars = ctx.jsonata_vars(&input, &[]);
@@ -55,11 +55,11 @@ pub(super) async fn run(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesE
         Until::Seconds(s) => Duration::from_secs(s),
         Until::Timestamp(t) => t
             .with_timezone(&chrono::Utc)
-            .signed_duration_since(ctx.run.clock.now())
+            .signed_duration_since(ctx.execution.clock.now())
             .to_std()
             .unwrap_or(Duration::ZERO),
     };
-    ctx.run.clock.sleep(duration).await;
+    ctx.execution.clock.sleep(duration).await;
     Ok(Outcome::follow(state, output, assign))
 }
 
@@ -124,13 +124,13 @@ fn plain(v: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::run;
+    use super::super::test_support::execute;
     use crate::executor::ExecutionStatus;
     use serde_json::json;
 
     #[test]
     fn long_waits_elapse_on_the_virtual_clock() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":86400,"End":true}}}"#,
             json!({}),
         );
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_negative_seconds_path_names_the_path_and_value() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#,
             json!({"s": -1}),
         );
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn far_timestamps_and_long_waits_end_with_the_execution_limit() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Timestamp":"9999-12-31T23:59:59Z","End":true}}}"#,
             json!({}),
         );
@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn seconds_path_must_be_an_integer() {
-        let r = run(
+        let r = execute(
             r#"{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}"#,
             json!({"s": 1.5}),
         );
