@@ -2,67 +2,24 @@
 
 use serde_json::Value;
 
-use crate::error::{EvalError, StatesError};
+use super::setting::{plain, Setting, Source};
+use crate::error::StatesError;
 use crate::executor::StateCtx;
-use crate::paths::json_path::JsonPath;
 
 pub(super) fn execute(ctx: &StateCtx, input: Value) -> StatesError {
-    match evaluate(ctx, &input) {
-        Ok(e) => e,
-        Err(e) => e,
-    }
+    error_and_cause(ctx, &input).unwrap_or_else(|e| e)
 }
 
-fn evaluate(ctx: &StateCtx, input: &Value) -> Result<StatesError, StatesError> {
-    let state = &ctx.state;
-    let text = |v: Value| match v {
-        Value::String(s) => s,
-        other => other.to_string(),
+fn error_and_cause(ctx: &StateCtx, input: &Value) -> Result<StatesError, StatesError> {
+    let vars = ctx.jsonata_vars(input, &[]);
+    let text = |setting: Option<Setting>| {
+        let Setting { value, source } = setting?;
+        // A JSONPath state's literal Error or Cause counts only when it is a string.
+        let literal = source == Source::Field && !ctx.state.is_jsonata();
+        (value.is_string() || !literal).then(|| plain(&value))
     };
-    let (error, cause) = if state.is_jsonata() {
-        let vars = ctx.jsonata_vars(input, &[]);
-        let error = state
-            .field("Error")
-            .map(|t| ctx.jsonata(t, &vars, "Error"))
-            .transpose()?;
-        let cause = state
-            .field("Cause")
-            .map(|t| ctx.jsonata(t, &vars, "Cause"))
-            .transpose()?;
-        (error.map(text), cause.map(text))
-    } else {
-        let from_path = |field: &str| -> Result<Option<String>, StatesError> {
-            let Some(p) = state.field(field).and_then(Value::as_str) else {
-                return Ok(None);
-            };
-            let scope = ctx.scope(input);
-            let value = if crate::intrinsics::is_intrinsic(p) {
-                scope.dynamic(p, field)
-            } else {
-                let path = JsonPath::parse(p)
-                    .map_err(EvalError::runtime)
-                    .map_err(|e| ctx.fail(e))?;
-                scope.resolve(&path, field)
-            }
-            .map_err(|e| ctx.fail(e))?;
-            Ok(Some(text(value)))
-        };
-        let error = match from_path("ErrorPath")? {
-            Some(e) => Some(e),
-            None => state
-                .field("Error")
-                .and_then(Value::as_str)
-                .map(String::from),
-        };
-        let cause = match from_path("CausePath")? {
-            Some(c) => Some(c),
-            None => state
-                .field("Cause")
-                .and_then(Value::as_str)
-                .map(String::from),
-        };
-        (error, cause)
-    };
+    let error = text(ctx.setting("Error", input, &vars)?);
+    let cause = text(ctx.setting("Cause", input, &vars)?);
     Ok(StatesError {
         error: error.unwrap_or_default(),
         cause,

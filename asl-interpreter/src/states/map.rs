@@ -7,9 +7,9 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::setting::{plain, Setting, Source};
 use crate::error::{ErrorName, EvalError, StatesError};
 use crate::executor::{execute_machine, Frame, Outcome, StateCtx};
-use crate::paths::json_path::JsonPath;
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
@@ -20,21 +20,9 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     } else {
         ctx.input_path(&input)?
     };
-    let items = if jsonata {
-        match state.field("Items") {
-            Some(t) => ctx.jsonata(t, &vars, "Items")?,
-            None => input.clone(),
-        }
-    } else {
-        match state.field("ItemsPath").and_then(Value::as_str) {
-            Some(p) => {
-                let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-                ctx.scope(&effective)
-                    .resolve(&path, "ItemsPath")
-                    .map_err(|e| ctx.fail(e))?
-            }
-            None => effective.clone(),
-        }
+    let items = match ctx.setting("Items", &effective, &vars)? {
+        Some(items) => items.value,
+        None => effective.clone(),
     };
     let Value::Array(items) = items else {
         return Err(ctx.fail(EvalError::query(format!(
@@ -162,13 +150,6 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     Ok(Outcome::follow(state, output, assign))
 }
 
-fn quoted(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// AWS's cause for a negative MaxConcurrency or ToleratedFailureCount.
 fn negative(field: &str, v: &Value) -> String {
     match field {
@@ -177,44 +158,28 @@ fn negative(field: &str, v: &Value) -> String {
     }
 }
 
-/// MaxConcurrency and ToleratedFailureCount: literal, JSONata, or the `...Path` form.
+/// MaxConcurrency and ToleratedFailureCount.
 fn integer_setting(
     ctx: &StateCtx,
     vars: &Map<String, Value>,
     effective: &Value,
     field: &str,
 ) -> Result<Option<u64>, StatesError> {
-    let state = &ctx.state;
-    if let Some(v) = state.field(field) {
-        let v = if state.is_jsonata() {
-            ctx.jsonata(v, vars, field)?
-        } else {
-            v.clone()
-        };
-        return match (v.as_u64(), v.as_i64()) {
-            (Some(n), _) => Ok(Some(n)),
-            (None, Some(_)) => Err(ctx.fail(EvalError::runtime(negative(field, &v)))),
-            (None, None) => Err(ctx.fail(EvalError::runtime(format!(
-                "The {field} field must be a non-negative integer: {v}"
-            )))),
-        };
-    }
-    let Some(p) = state.field(&format!("{field}Path")).and_then(Value::as_str) else {
+    let Some(Setting { value, source }) = ctx.setting(field, effective, vars)? else {
         return Ok(None);
     };
-    let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-    let v = ctx
-        .scope(effective)
-        .resolve(&path, &format!("{field}Path"))
-        .map_err(|e| ctx.fail(e))?;
-    match (v.as_u64(), v.as_i64()) {
-        (Some(n), _) => Ok(Some(n)),
-        (None, Some(_)) => Err(ctx.fail(EvalError::runtime(negative(field, &v)))),
-        (None, None) => Err(ctx.fail(EvalError::runtime(format!(
-            "The {field}Path field refers to value \"{}\" which is not a valid integer: {p}",
-            quoted(&v)
-        )))),
-    }
+    let cause = match (value.as_u64(), value.as_i64(), source) {
+        (Some(n), _, _) => return Ok(Some(n)),
+        (None, Some(_), _) => negative(field, &value),
+        (None, None, Source::Field) => {
+            format!("The {field} field must be a non-negative integer: {value}")
+        }
+        (None, None, Source::Path(path)) => format!(
+            "The {field}Path field refers to value \"{}\" which is not a valid integer: {path}",
+            plain(&value)
+        ),
+    };
+    Err(ctx.fail(EvalError::runtime(cause)))
 }
 
 fn percentage_setting(
@@ -222,43 +187,26 @@ fn percentage_setting(
     vars: &Map<String, Value>,
     effective: &Value,
 ) -> Result<Option<f64>, StatesError> {
-    let state = &ctx.state;
     let field = "ToleratedFailurePercentage";
-    let value = if let Some(v) = state.field(field) {
-        let v = if state.is_jsonata() {
-            ctx.jsonata(v, vars, field)?
-        } else {
-            v.clone()
-        };
-        v.as_f64().ok_or_else(|| {
-            ctx.fail(EvalError::runtime(format!(
-                "The {field} field must be a number: {v}"
-            )))
-        })?
-    } else if let Some(p) = state
-        .field("ToleratedFailurePercentagePath")
-        .and_then(Value::as_str)
-    {
-        let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-        let v = ctx
-            .scope(effective)
-            .resolve(&path, "ToleratedFailurePercentagePath")
-            .map_err(|e| ctx.fail(e))?;
-        v.as_f64().filter(|_| v.is_number()).ok_or_else(|| {
-            ctx.fail(EvalError::runtime(format!(
-                "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {p}",
-                quoted(&v)
-            )))
-        })?
-    } else {
+    let Some(Setting { value, source }) = ctx.setting(field, effective, vars)? else {
         return Ok(None);
     };
-    if !(0.0..=100.0).contains(&value) {
+    let percentage = value.as_f64().ok_or_else(|| {
+        let cause = match source {
+            Source::Field => format!("The {field} field must be a number: {value}"),
+            Source::Path(path) => format!(
+                "The {field}Path field refers to value \"{}\" which is not a valid float: {path}",
+                plain(&value)
+            ),
+        };
+        ctx.fail(EvalError::runtime(cause))
+    })?;
+    if !(0.0..=100.0).contains(&percentage) {
         return Err(ctx.fail(EvalError::runtime(
             "ToleratedFailurePercentage must be between 0 and 100.",
         )));
     }
-    Ok(Some(value))
+    Ok(Some(percentage))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod fail;
 mod map;
 mod parallel;
 mod pass;
+mod setting;
 mod succeed;
 mod task;
 mod wait;

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::setting::Setting;
 use crate::error::{ErrorName, EvalError, StatesError};
 use crate::executor::{Outcome, StateCtx};
 use crate::invoker::{FunctionError, Invocation};
-use crate::paths::json_path::JsonPath;
 
 /// AWS's default task timeout, in seconds.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 99_999_999;
@@ -339,24 +339,15 @@ fn finish(ctx: &StateCtx, input: Value, result: Value) -> Result<Outcome, States
     Ok(Outcome::follow(state, output, assign))
 }
 
-/// TimeoutSeconds / HeartbeatSeconds: a number, a JSONata expression, or the `...Path` form.
+/// TimeoutSeconds and HeartbeatSeconds.
 fn seconds_field(
     ctx: &StateCtx,
     vars: &Map<String, Value>,
     effective: &Value,
     field: &str,
 ) -> Result<Option<u64>, StatesError> {
-    let state = &ctx.state;
-    let value = match (state.field(field), state.field(&format!("{field}Path"))) {
-        (Some(v), _) if state.is_jsonata() => ctx.jsonata(v, vars, field)?,
-        (Some(v), _) => v.clone(),
-        (None, Some(Value::String(p))) => {
-            let path = JsonPath::parse(p.as_str()).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-            ctx.scope(effective)
-                .resolve(&path, &format!("{field}Path"))
-                .map_err(|e| ctx.fail(e))?
-        }
-        _ => return Ok(None),
+    let Some(Setting { value, .. }) = ctx.setting(field, effective, vars)? else {
+        return Ok(None);
     };
     match value.as_u64() {
         Some(n) if n > 0 => Ok(Some(n)),

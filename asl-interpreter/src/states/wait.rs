@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use super::setting::{plain, Setting, Source};
 use crate::choice::operators::timestamp;
-use crate::error::{ErrorName, EvalError, StatesError};
+use crate::error::{EvalError, StatesError};
 use crate::executor::{Outcome, StateCtx};
-use crate::paths::json_path::JsonPath;
 
 enum Until {
     Seconds(u64),
@@ -18,27 +18,7 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     let state = &ctx.state;
     let (until, output, assign) = if state.is_jsonata() {
         let vars = ctx.jsonata_vars(&input, &[]);
-        let until = if let Some(t) = state.field("Seconds") {
-            match ctx.jsonata(t, &vars, "Seconds")? {
-                Value::Number(n) if n.as_u64().is_some() => Until::Seconds(n.as_u64().unwrap_or(0)),
-                other => {
-                    return Err(ctx.fail(EvalError::query(format!(
-                        "The Seconds field must be a positive integer, but was: {other}"
-                    ))))
-                }
-            }
-        } else if let Some(t) = state.field("Timestamp") {
-            let v = ctx.jsonata(t, &vars, "Timestamp")?;
-            let s = v.as_str().unwrap_or_default();
-            Until::Timestamp(timestamp(s).ok_or_else(|| {
-                ctx.fail(EvalError::query(format!(
-                    "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {}",
-                    v.as_str().map(String::from).unwrap_or_else(|| v.to_string())
-                )))
-            })?)
-        } else {
-            Until::Seconds(0)
-        };
+        let until = until(ctx, &input, &vars)?;
         let output = super::jsonata_output(ctx, &vars, input.clone())?;
         (
             until,
@@ -47,7 +27,7 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         )
     } else {
         let effective = ctx.input_path(&input)?;
-        let until = jsonpath_until(ctx, &effective)?;
+        let until = until(ctx, &effective, &Map::new())?;
         let assign = ctx.assign(state.field("Assign"), &effective, None)?;
         (until, ctx.output_path(&effective)?, assign)
     };
@@ -63,63 +43,55 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     Ok(Outcome::follow(state, output, assign))
 }
 
-fn jsonpath_until(ctx: &StateCtx, effective: &Value) -> Result<Until, StatesError> {
-    let state = &ctx.state;
-    if let Some(s) = state.field("Seconds") {
-        return s
-            .as_u64()
-            .map(Until::Seconds)
-            .ok_or_else(|| ctx.fail(EvalError::runtime("Seconds must be a positive integer")));
+/// Seconds or SecondsPath, else Timestamp or TimestampPath: the definition gives one of them.
+fn until(ctx: &StateCtx, input: &Value, vars: &Map<String, Value>) -> Result<Until, StatesError> {
+    if let Some(seconds) = ctx.setting("Seconds", input, vars)? {
+        return until_seconds(ctx, seconds);
     }
-    if let Some(t) = state.field("Timestamp").and_then(Value::as_str) {
-        return timestamp(t).map(Until::Timestamp).ok_or_else(|| {
-            ctx.fail(EvalError::runtime(
-                "Timestamp is not a valid ISO-8601 date-time",
-            ))
-        });
-    }
-    let resolve = |field: &str| -> Result<Option<(String, Value)>, StatesError> {
-        let Some(p) = state.field(field).and_then(Value::as_str) else {
-            return Ok(None);
-        };
-        let path = JsonPath::parse(p).map_err(|e| ctx.fail(EvalError::runtime(e)))?;
-        let v = ctx
-            .scope(effective)
-            .resolve(&path, field)
-            .map_err(|e| ctx.fail(e))?;
-        Ok(Some((p.to_string(), v)))
-    };
-    if let Some((path, v)) = resolve("SecondsPath")? {
-        let problem = match (v.as_u64(), v.as_i64()) {
-            (Some(s), _) => return Ok(Until::Seconds(s)),
-            (None, Some(_)) => "references a negative value",
-            (None, None) => "cannot be parsed as a long value",
-        };
-        return Err(ctx.fail(EvalError::new(
-            ErrorName::Runtime,
-            format!(
-                "The SecondsPath parameter {problem}: {path} == {}",
-                plain(&v)
-            ),
-        )));
-    }
-    if let Some((path, v)) = resolve("TimestampPath")? {
-        return match v.as_str().and_then(timestamp) {
-            Some(t) => Ok(Until::Timestamp(t)),
-            None => Err(ctx.fail(EvalError::runtime(format!(
-                "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {path} == {}",
-                plain(&v)
-            )))),
-        };
+    if let Some(timestamp) = ctx.setting("Timestamp", input, vars)? {
+        return until_timestamp(ctx, timestamp);
     }
     Ok(Until::Seconds(0))
 }
 
-fn plain(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+fn until_seconds(ctx: &StateCtx, Setting { value, source }: Setting) -> Result<Until, StatesError> {
+    let problem = match (value.as_u64(), value.as_i64()) {
+        (Some(s), _) => return Ok(Until::Seconds(s)),
+        (None, Some(_)) => "references a negative value",
+        (None, None) => "cannot be parsed as a long value",
+    };
+    let error = match source {
+        Source::Path(path) => EvalError::runtime(format!(
+            "The SecondsPath parameter {problem}: {path} == {}",
+            plain(&value)
+        )),
+        Source::Field if ctx.state.is_jsonata() => EvalError::query(format!(
+            "The Seconds field must be a positive integer, but was: {value}"
+        )),
+        Source::Field => EvalError::runtime("Seconds must be a positive integer"),
+    };
+    Err(ctx.fail(error))
+}
+
+fn until_timestamp(
+    ctx: &StateCtx,
+    Setting { value, source }: Setting,
+) -> Result<Until, StatesError> {
+    if let Some(t) = value.as_str().and_then(timestamp) {
+        return Ok(Until::Timestamp(t));
     }
+    let error = match source {
+        Source::Path(path) => EvalError::runtime(format!(
+            "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {path} == {}",
+            plain(&value)
+        )),
+        Source::Field if ctx.state.is_jsonata() => EvalError::query(format!(
+            "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {}",
+            plain(&value)
+        )),
+        Source::Field => EvalError::runtime("Timestamp is not a valid ISO-8601 date-time"),
+    };
+    Err(ctx.fail(error))
 }
 
 #[cfg(test)]
