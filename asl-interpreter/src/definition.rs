@@ -64,6 +64,14 @@ pub enum StateType {
     Map,
 }
 
+impl StateType {
+    /// Task, Parallel and Map: the states whose work has a result of its own, which ResultSelector
+    /// shapes, and which Retry and Catch apply to.
+    pub fn does_work(self) -> bool {
+        matches!(self, StateType::Task | StateType::Parallel | StateType::Map)
+    }
+}
+
 #[derive(Debug)]
 pub struct State {
     pub name: String,

@@ -289,18 +289,42 @@ impl StateCtx {
         }
     }
 
-    /// JSONPath output processing after a result: ResultSelector, ResultPath, OutputPath.
-    pub fn jsonpath_output(&self, raw_input: &Value, result: Value) -> Result<Value, StatesError> {
-        let result = match self.state.field("ResultSelector") {
-            Some(sel) => self
-                .scope(&result)
-                .template(sel)
-                .map_err(|e| self.fail(e))?,
-            None => result,
+    /// Ends a state that goes on to its Next (or ends its branch), from its input and, for states
+    /// with one, its result. A JSONata state gives its Output (else the result, else the input) and
+    /// its Assign, both seeing the result as `$states.result`. A JSONPath state applies
+    /// ResultSelector to the result of a Task, Parallel or Map, evaluates Assign over the selected
+    /// result, puts it at ResultPath in the input and applies OutputPath; without a result, Assign
+    /// and OutputPath apply to the effective input.
+    pub fn finish(&self, input: Value, result: Option<Value>) -> Result<Outcome, StatesError> {
+        let state = &self.state;
+        if state.is_jsonata() {
+            let with_result: Vec<(&str, &Value)> = result.iter().map(|r| ("result", r)).collect();
+            let vars = self.jsonata_vars(&input, &with_result);
+            let output = match state.field("Output") {
+                Some(template) => self.jsonata(template, &vars, "Output")?,
+                None => result.unwrap_or_else(|| input.clone()),
+            };
+            let assign = self.assign(state.field("Assign"), &input, Some(&vars))?;
+            return Ok(Outcome::follow(state, output, assign));
+        }
+        let Some(result) = result else {
+            let effective = self.input_path(&input)?;
+            let assign = self.assign(state.field("Assign"), &effective, None)?;
+            let output = self.output_path(&effective)?;
+            return Ok(Outcome::follow(state, output, assign));
         };
-        let merged = paths::merge_result(self.state.field("ResultPath"), raw_input.clone(), result)
+        let selected = match state.field("ResultSelector") {
+            Some(selector) if state.kind.does_work() => self
+                .scope(&result)
+                .template(selector)
+                .map_err(|e| self.fail(e))?,
+            _ => result,
+        };
+        let assign = self.assign(state.field("Assign"), &selected, None)?;
+        let merged = paths::merge_result(state.field("ResultPath"), input, selected)
             .map_err(|e| self.fail(e))?;
-        self.output_path(&merged)
+        let output = self.output_path(&merged)?;
+        Ok(Outcome::follow(state, output, assign))
     }
 
     pub fn input_path(&self, raw_input: &Value) -> Result<Value, StatesError> {
@@ -559,10 +583,7 @@ fn context_for(
     let mut st = Map::new();
     st.insert("EnteredTime".into(), Value::String(iso(entered)));
     st.insert("Name".into(), Value::String(state.name.clone()));
-    if matches!(
-        state.kind,
-        StateType::Task | StateType::Parallel | StateType::Map
-    ) {
+    if state.kind.does_work() {
         st.insert("RetryCount".into(), Value::from(retry_count));
     }
     ctx.insert("State".into(), Value::Object(st));
@@ -605,10 +626,7 @@ async fn execute_state(
             Ok(outcome) => return (Ok(outcome), ctx.frame),
             Err(e) => e,
         };
-        if !matches!(
-            state.kind,
-            StateType::Task | StateType::Parallel | StateType::Map
-        ) {
+        if !state.kind.does_work() {
             return (Err(err), ctx.frame);
         }
         let jitter = jitter(&execution, ctx.entered_id, retry_count);

@@ -11,74 +11,77 @@ pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesErr
     let rules = state
         .field("Choices")
         .and_then(Value::as_array)
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    if state.is_jsonata() {
-        let vars = ctx.jsonata_vars(&input, &[]);
-        for (i, rule) in rules.iter().enumerate() {
-            let condition = rule.get("Condition").cloned().unwrap_or(Value::Bool(false));
-            let holds = ctx.jsonata(&condition, &vars, &format!("Choices[{i}]/Condition"))?;
-            let holds = match holds {
-                Value::Bool(b) => b,
-                other => truthy(&other),
-            };
-            if holds {
-                let next = rule
-                    .get("Next")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let output = match rule.get("Output") {
-                    Some(t) => ctx.jsonata(t, &vars, "Output")?,
-                    None => input.clone(),
-                };
-                let assign = ctx.assign(rule.get("Assign"), &input, Some(&vars))?;
-                return Ok(Outcome {
-                    output,
-                    next: Next::State(next),
-                    assign,
-                });
-            }
-        }
-        let Some(default) = state.field("Default").and_then(Value::as_str) else {
-            return Err(no_match(ctx));
-        };
-        let output = super::jsonata_output(ctx, &vars, input.clone())?;
-        let assign = ctx.assign(state.field("Assign"), &input, Some(&vars))?;
-        return Ok(Outcome {
-            output,
-            next: Next::State(default.to_string()),
-            assign,
-        });
-    }
-    let effective = ctx.input_path(&input)?;
-    let scope = ctx.scope(&effective);
-    for rule in &rules {
-        if crate::choice::evaluate(rule, &scope).map_err(|e| ctx.fail(e))? {
-            let next = rule
-                .get("Next")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let assign = ctx.assign(rule.get("Assign"), &effective, None)?;
-            let output = ctx.output_path(&effective)?;
-            return Ok(Outcome {
-                output,
-                next: Next::State(next),
-                assign,
-            });
-        }
+    let matched = if state.is_jsonata() {
+        jsonata_match(ctx, &input, rules)?
+    } else {
+        jsonpath_match(ctx, &input, rules)?
+    };
+    if let Some(outcome) = matched {
+        return Ok(outcome);
     }
     let Some(default) = state.field("Default").and_then(Value::as_str) else {
         return Err(no_match(ctx));
     };
-    let assign = ctx.assign(state.field("Assign"), &effective, None)?;
-    let output = ctx.output_path(&effective)?;
     Ok(Outcome {
-        output,
         next: Next::State(default.to_string()),
-        assign,
+        ..ctx.finish(input, None)?
     })
+}
+
+/// The first rule whose Condition holds, with its own Output and Assign.
+fn jsonata_match(
+    ctx: &StateCtx,
+    input: &Value,
+    rules: &[Value],
+) -> Result<Option<Outcome>, StatesError> {
+    let vars = ctx.jsonata_vars(input, &[]);
+    for (i, rule) in rules.iter().enumerate() {
+        let condition = rule.get("Condition").cloned().unwrap_or(Value::Bool(false));
+        let holds = ctx.jsonata(&condition, &vars, &format!("Choices[{i}]/Condition"))?;
+        if !truthy(&holds) {
+            continue;
+        }
+        let output = match rule.get("Output") {
+            Some(t) => ctx.jsonata(t, &vars, "Output")?,
+            None => input.clone(),
+        };
+        let assign = ctx.assign(rule.get("Assign"), input, Some(&vars))?;
+        return Ok(Some(Outcome {
+            output,
+            next: next(rule),
+            assign,
+        }));
+    }
+    Ok(None)
+}
+
+/// The first rule that matches the effective input, with its own Assign and the state's OutputPath.
+fn jsonpath_match(
+    ctx: &StateCtx,
+    input: &Value,
+    rules: &[Value],
+) -> Result<Option<Outcome>, StatesError> {
+    let effective = ctx.input_path(input)?;
+    let scope = ctx.scope(&effective);
+    for rule in rules {
+        if crate::choice::evaluate(rule, &scope).map_err(|e| ctx.fail(e))? {
+            let assign = ctx.assign(rule.get("Assign"), &effective, None)?;
+            let output = ctx.output_path(&effective)?;
+            return Ok(Some(Outcome {
+                output,
+                next: next(rule),
+                assign,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+fn next(rule: &Value) -> Next {
+    let next = rule.get("Next").and_then(Value::as_str).unwrap_or_default();
+    Next::State(next.to_string())
 }
 
 fn no_match(ctx: &StateCtx) -> StatesError {

@@ -138,16 +138,7 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         }
     }
     ctx.execution.event("MapStateSucceeded", json!({}));
-    let result = Value::Array(outputs);
-    if jsonata {
-        let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
-        let output = super::jsonata_output(ctx, &vars, result.clone())?;
-        let assign = ctx.assign(state.field("Assign"), &result, Some(&vars))?;
-        return Ok(Outcome::follow(state, output, assign));
-    }
-    let assign = ctx.assign(state.field("Assign"), &result, None)?;
-    let output = ctx.jsonpath_output(&input, result)?;
-    Ok(Outcome::follow(state, output, assign))
+    ctx.finish(input, Some(Value::Array(outputs)))
 }
 
 /// AWS's cause for a negative MaxConcurrency or ToleratedFailureCount.

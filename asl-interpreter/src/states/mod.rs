@@ -31,18 +31,6 @@ pub(crate) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     }
 }
 
-/// JSONata-mode Output: the template if present, else `default`.
-fn jsonata_output(
-    ctx: &StateCtx,
-    vars: &serde_json::Map<String, Value>,
-    default: Value,
-) -> Result<Value, StatesError> {
-    match ctx.state.field("Output") {
-        Some(t) => ctx.jsonata(t, vars, "Output"),
-        None => Ok(default),
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod test_support {
     use std::sync::Arc;

@@ -8,10 +8,7 @@ use crate::executor::{Outcome, StateCtx};
 pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
     if state.is_jsonata() {
-        let vars = ctx.jsonata_vars(&input, &[]);
-        let output = super::jsonata_output(ctx, &vars, input.clone())?;
-        let assign = ctx.assign(state.field("Assign"), &input, Some(&vars))?;
-        return Ok(Outcome::follow(state, output, assign));
+        return ctx.finish(input, None);
     }
     let effective = ctx.input_path(&input)?;
     let result = match (state.field("Result"), state.field("Parameters")) {
@@ -19,11 +16,7 @@ pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesErr
         (None, Some(p)) => ctx.scope(&effective).template(p).map_err(|e| ctx.fail(e))?,
         (None, None) => effective,
     };
-    let assign = ctx.assign(state.field("Assign"), &result, None)?;
-    let merged = crate::paths::merge_result(state.field("ResultPath"), input, result)
-        .map_err(|e| ctx.fail(e))?;
-    let output = ctx.output_path(&merged)?;
-    Ok(Outcome::follow(state, output, assign))
+    ctx.finish(input, Some(result))
 }
 
 #[cfg(test)]

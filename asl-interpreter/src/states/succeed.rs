@@ -7,8 +7,10 @@ use crate::executor::{Next, Outcome, StateCtx};
 
 pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let output = if ctx.state.is_jsonata() {
-        let vars = ctx.jsonata_vars(&input, &[]);
-        super::jsonata_output(ctx, &vars, input.clone())?
+        match ctx.state.field("Output") {
+            Some(template) => ctx.jsonata(template, &ctx.jsonata_vars(&input, &[]), "Output")?,
+            None => input,
+        }
     } else {
         let effective = ctx.input_path(&input)?;
         ctx.output_path(&effective)?

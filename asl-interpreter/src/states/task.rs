@@ -80,7 +80,7 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         }
         None => invoke(ctx, resource, parameters, timeout, heartbeat).await?,
     };
-    finish(ctx, input, result)
+    ctx.finish(input, Some(result))
 }
 
 /// The task's result as the host answered it (a mocked response): its events, then the result.
@@ -317,26 +317,6 @@ async fn invoke_as(
         json!({"resource": shown, "output": result}),
     );
     Ok(result)
-}
-
-/// The state's output and variables from the task's result.
-fn finish(ctx: &StateCtx, input: Value, result: Value) -> Result<Outcome, StatesError> {
-    let state = &ctx.state;
-    if state.is_jsonata() {
-        let vars = ctx.jsonata_vars(&input, &[("result", &result)]);
-        let output = super::jsonata_output(ctx, &vars, result.clone())?;
-        let assign = ctx.assign(state.field("Assign"), &result, Some(&vars))?;
-        return Ok(Outcome::follow(state, output, assign));
-    }
-    let selected = match state.field("ResultSelector") {
-        Some(sel) => ctx.scope(&result).template(sel).map_err(|e| ctx.fail(e))?,
-        None => result,
-    };
-    let assign = ctx.assign(state.field("Assign"), &selected, None)?;
-    let merged = crate::paths::merge_result(state.field("ResultPath"), input, selected)
-        .map_err(|e| ctx.fail(e))?;
-    let output = ctx.output_path(&merged)?;
-    Ok(Outcome::follow(state, output, assign))
 }
 
 /// TimeoutSeconds and HeartbeatSeconds.

@@ -15,22 +15,12 @@ enum Until {
 }
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
-    let state = &ctx.state;
-    let (until, output, assign) = if state.is_jsonata() {
-        let vars = ctx.jsonata_vars(&input, &[]);
-        let until = until(ctx, &input, &vars)?;
-        let output = super::jsonata_output(ctx, &vars, input.clone())?;
-        (
-            until,
-            output,
-            ctx.assign(state.field("Assign"), &input, Some(&vars))?,
-        )
+    let until = if ctx.state.is_jsonata() {
+        until(ctx, &input, &ctx.jsonata_vars(&input, &[]))?
     } else {
-        let effective = ctx.input_path(&input)?;
-        let until = until(ctx, &effective, &Map::new())?;
-        let assign = ctx.assign(state.field("Assign"), &effective, None)?;
-        (until, ctx.output_path(&effective)?, assign)
+        until(ctx, &ctx.input_path(&input)?, &Map::new())?
     };
+    let outcome = ctx.finish(input, None)?;
     let duration = match until {
         Until::Seconds(s) => Duration::from_secs(s),
         Until::Timestamp(t) => t
@@ -40,7 +30,7 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
             .unwrap_or(Duration::ZERO),
     };
     ctx.execution.clock.sleep(duration).await;
-    Ok(Outcome::follow(state, output, assign))
+    Ok(outcome)
 }
 
 /// Seconds or SecondsPath, else Timestamp or TimestampPath: the definition gives one of them.
