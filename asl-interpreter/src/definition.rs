@@ -313,49 +313,87 @@ fn parse_state(
         .as_object()
         .ok_or_else(|| field_error(path, "Type", "the state must be an object"))?
         .clone();
-    let kind = match fields.get("Type").and_then(Value::as_str) {
-        Some("Pass") => StateType::Pass,
-        Some("Task") => StateType::Task,
-        Some("Choice") => StateType::Choice,
-        Some("Wait") => StateType::Wait,
-        Some("Succeed") => StateType::Succeed,
-        Some("Fail") => StateType::Fail,
-        Some("Parallel") => StateType::Parallel,
-        Some("Map") => StateType::Map,
-        Some(other) => {
-            return Err(field_error(
-                path,
-                "Type",
-                format!("unknown state type '{other}'"),
-            ))
-        }
-        None => return Err(field_error(path, "Type", "is required")),
-    };
+    let kind = state_type(&fields, path)?;
     let ql = QueryLanguage::parse(fields.get("QueryLanguage"), machine_ql, path)?;
-    // Each query language has its own fields; AWS rejects the other language's at creation.
-    let foreign: &[&str] = match ql {
-        QueryLanguage::Jsonata => &[
-            "InputPath",
-            "Parameters",
-            "ResultSelector",
-            "ResultPath",
-            "OutputPath",
-            "ItemsPath",
-        ],
-        QueryLanguage::JsonPath => &["Arguments", "Output", "Items"],
+    refuse_foreign_fields(&fields, ql, path)?;
+    let (next, end) = transition(&fields, kind, path)?;
+    match kind {
+        StateType::Wait => check_wait(&fields, ql, path)?,
+        StateType::Task => check_task(&fields, ql, path, resources)?,
+        StateType::Choice => check_choice(&fields, ql, path)?,
+        StateType::Map => validate::map(&fields, ql, path)?,
+        _ => {}
+    }
+    validate::retriers(&fields, path)?;
+    validate::expressions(&fields, ql, path, expressions)?;
+    check_error_lists(&fields, path)?;
+    let children = child_machines(&fields, kind, ql, path, expressions, resources)?;
+    Ok(State {
+        name: name.to_string(),
+        kind,
+        fields,
+        query_language: ql,
+        next,
+        end,
+        children,
+    })
+}
+
+fn state_type(fields: &Map<String, Value>, path: &str) -> Result<StateType, DefinitionError> {
+    match fields.get("Type").and_then(Value::as_str) {
+        Some("Pass") => Ok(StateType::Pass),
+        Some("Task") => Ok(StateType::Task),
+        Some("Choice") => Ok(StateType::Choice),
+        Some("Wait") => Ok(StateType::Wait),
+        Some("Succeed") => Ok(StateType::Succeed),
+        Some("Fail") => Ok(StateType::Fail),
+        Some("Parallel") => Ok(StateType::Parallel),
+        Some("Map") => Ok(StateType::Map),
+        Some(other) => Err(field_error(
+            path,
+            "Type",
+            format!("unknown state type '{other}'"),
+        )),
+        None => Err(field_error(path, "Type", "is required")),
+    }
+}
+
+/// Each query language has its own fields; AWS rejects the other language's at creation.
+fn refuse_foreign_fields(
+    fields: &Map<String, Value>,
+    ql: QueryLanguage,
+    path: &str,
+) -> Result<(), DefinitionError> {
+    let (foreign, language): (&[&str], _) = match ql {
+        QueryLanguage::Jsonata => (
+            &[
+                "InputPath",
+                "Parameters",
+                "ResultSelector",
+                "ResultPath",
+                "OutputPath",
+                "ItemsPath",
+            ],
+            "JSONata",
+        ),
+        QueryLanguage::JsonPath => (&["Arguments", "Output", "Items"], "JSONPath"),
     };
-    if let Some(field) = foreign.iter().find(|f| fields.contains_key(**f)) {
-        let language = if ql == QueryLanguage::Jsonata {
-            "JSONata"
-        } else {
-            "JSONPath"
-        };
-        return Err(field_error(
+    match foreign.iter().find(|f| fields.contains_key(**f)) {
+        Some(field) => Err(field_error(
             path,
             field,
             format!("is not supported in a {language} state"),
-        ));
+        )),
+        None => Ok(()),
     }
+}
+
+/// The state's Next and End: a state that does not end the machine by its type needs exactly one.
+fn transition(
+    fields: &Map<String, Value>,
+    kind: StateType,
+    path: &str,
+) -> Result<(Option<String>, bool), DefinitionError> {
     let next = fields.get("Next").and_then(Value::as_str).map(String::from);
     let end = fields.get("End").and_then(Value::as_bool).unwrap_or(false);
     let terminal = matches!(
@@ -376,15 +414,12 @@ fn parse_state(
             "a state cannot have both Next and End",
         ));
     }
-    match kind {
-        StateType::Wait => check_wait(&fields, ql, path)?,
-        StateType::Task => check_task(&fields, ql, path, resources)?,
-        StateType::Choice => check_choice(&fields, ql, path)?,
-        StateType::Map => validate::map(&fields, ql, path)?,
-        _ => {}
-    }
-    validate::retriers(&fields, path)?;
-    validate::expressions(&fields, ql, path, expressions)?;
+    Ok((next, end))
+}
+
+/// Retry and Catch: arrays of entries with a non-empty ErrorEquals, States.ALL alone and last, and
+/// a Next for each catcher.
+fn check_error_lists(fields: &Map<String, Value>, path: &str) -> Result<(), DefinitionError> {
     for list in ["Retry", "Catch"] {
         let Some(entries) = fields.get(list) else {
             continue;
@@ -421,62 +456,57 @@ fn parse_state(
             }
         }
     }
-    let mut children = Vec::new();
-    match kind {
-        StateType::Parallel => {
-            let branches = fields
-                .get("Branches")
-                .and_then(Value::as_array)
-                .ok_or_else(|| field_error(path, "Branches", "is required and must be an array"))?;
-            for (i, b) in branches.iter().enumerate() {
-                let obj = b.as_object().ok_or_else(|| {
-                    field_error(path, &format!("Branches[{i}]"), "must be an object")
-                })?;
-                children.push(Arc::new(parse_machine(
-                    obj,
-                    ql,
-                    &format!("{path} Branches[{i}]"),
-                    Some(path),
-                    expressions,
-                    resources,
-                )?));
+    Ok(())
+}
+
+/// The machines a Parallel (its Branches) or a Map (its ItemProcessor, or the older Iterator) runs.
+fn child_machines(
+    fields: &Map<String, Value>,
+    kind: StateType,
+    ql: QueryLanguage,
+    path: &str,
+    expressions: &mut Expressions,
+    resources: Resources,
+) -> Result<Vec<Arc<StateMachine>>, DefinitionError> {
+    let named: Vec<(String, &Value)> = match kind {
+        StateType::Parallel => fields
+            .get("Branches")
+            .and_then(Value::as_array)
+            .ok_or_else(|| field_error(path, "Branches", "is required and must be an array"))?
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("Branches[{i}]"), b))
+            .collect(),
+        StateType::Map => match (fields.get("ItemProcessor"), fields.get("Iterator")) {
+            (Some(p), _) => vec![("ItemProcessor".to_string(), p)],
+            (None, Some(p)) => vec![("Iterator".to_string(), p)],
+            (None, None) => {
+                return Err(field_error(
+                    path,
+                    "ItemProcessor",
+                    "is required for a Map state",
+                ))
             }
-        }
-        StateType::Map => {
-            let (field, processor) = match (fields.get("ItemProcessor"), fields.get("Iterator")) {
-                (Some(p), _) => ("ItemProcessor", p),
-                (None, Some(p)) => ("Iterator", p),
-                (None, None) => {
-                    return Err(field_error(
-                        path,
-                        "ItemProcessor",
-                        "is required for a Map state",
-                    ))
-                }
-            };
-            let obj = processor
+        },
+        _ => return Ok(Vec::new()),
+    };
+    named
+        .into_iter()
+        .map(|(field, machine)| {
+            let obj = machine
                 .as_object()
-                .ok_or_else(|| field_error(path, field, "must be an object"))?;
-            children.push(Arc::new(parse_machine(
+                .ok_or_else(|| field_error(path, &field, "must be an object"))?;
+            let machine = parse_machine(
                 obj,
                 ql,
                 &format!("{path} {field}"),
                 Some(path),
                 expressions,
                 resources,
-            )?));
-        }
-        _ => {}
-    }
-    Ok(State {
-        name: name.to_string(),
-        kind,
-        fields,
-        query_language: ql,
-        next,
-        end,
-        children,
-    })
+            )?;
+            Ok(Arc::new(machine))
+        })
+        .collect()
 }
 
 /// A Wait without a duration would not wait at all, and one with two would have to pick one.

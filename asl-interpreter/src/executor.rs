@@ -151,6 +151,53 @@ enum End {
     Aborted,
 }
 
+impl End {
+    /// Records the execution's last event and gives its status, output, error and cause.
+    fn record(
+        self,
+        execution: &Execution,
+    ) -> (
+        ExecutionStatus,
+        Option<Value>,
+        Option<String>,
+        Option<String>,
+    ) {
+        let last = |event_type: &str, details: Value| {
+            execution
+                .history
+                .push_last(event_type, execution.clock.now(), details)
+        };
+        match self {
+            End::Done(Ok(out)) => {
+                last("ExecutionSucceeded", json!({"output": out}));
+                (ExecutionStatus::Succeeded, Some(out), None, None)
+            }
+            End::TimedOut => {
+                let error = ErrorName::Timeout.as_str();
+                last("ExecutionTimedOut", json!({ "error": error }));
+                (
+                    ExecutionStatus::TimedOut,
+                    None,
+                    Some(error.to_string()),
+                    None,
+                )
+            }
+            End::Aborted => {
+                last("ExecutionAborted", json!({}));
+                (ExecutionStatus::Aborted, None, None, None)
+            }
+            End::Done(Err(e)) => {
+                last(
+                    "ExecutionFailed",
+                    json!({"error": e.error, "cause": e.cause}),
+                );
+                let error = (!e.error.is_empty()).then_some(e.error);
+                (ExecutionStatus::Failed, None, error, e.cause)
+            }
+        }
+    }
+}
+
 /// How AWS fails an execution whose history reaches its quota of `events`.
 fn history_full(events: usize) -> End {
     End::Done(Err(StatesError::named(
@@ -411,13 +458,39 @@ impl Executor {
     ) -> ExecutionResult {
         let started_at = self.clock.now();
         history.limit_to(self.limits.history_events);
-        let sm_arn = self.state_machine_arn.clone();
-        let sm_name = sm_arn.rsplit(':').next().unwrap_or_default().to_string();
-        let account = sm_arn
-            .split(':')
-            .nth(4)
-            .unwrap_or("111111111111")
-            .to_string();
+        let execution = Arc::new(Execution {
+            invoker: self.invoker.clone(),
+            clock: self.clock.clone(),
+            history,
+            transitions: AtomicU64::new(0),
+            expressions: self.definition.expressions.clone(),
+            context_base: self.context_base(name, &input, started_at),
+        });
+        execution.event("ExecutionStarted", json!({"input": input}));
+        let end = self.end(&execution, input, stop).await;
+        let (status, output, error, cause) = end.record(&execution);
+        ExecutionResult {
+            status,
+            output,
+            error,
+            cause,
+            history: execution.history.events(),
+            transitions: execution.transitions.load(Ordering::SeqCst),
+            started_at,
+            stopped_at: self.clock.now(),
+        }
+    }
+
+    /// The context object's `Execution` and `StateMachine`, the same for every state.
+    fn context_base(
+        &self,
+        name: &str,
+        input: &Value,
+        started_at: DateTime<Utc>,
+    ) -> Map<String, Value> {
+        let sm_arn = &self.state_machine_arn;
+        let sm_name = sm_arn.rsplit(':').next().unwrap_or_default();
+        let account = sm_arn.split(':').nth(4).unwrap_or("111111111111");
         let mut base = Map::new();
         base.insert(
             "Execution".into(),
@@ -434,89 +507,40 @@ impl Executor {
             "StateMachine".into(),
             json!({"Id": sm_arn, "Name": sm_name}),
         );
-        let execution = Arc::new(Execution {
-            invoker: self.invoker.clone(),
-            clock: self.clock.clone(),
-            history,
-            transitions: AtomicU64::new(0),
-            expressions: self.definition.expressions.clone(),
-            context_base: base,
-        });
-        execution.event("ExecutionStarted", json!({"input": input}));
+        base
+    }
+
+    /// Runs the state machine until it ends, the execution's time runs out, the history fills or
+    /// `stop` fires, whichever comes first.
+    async fn end(&self, execution: &Arc<Execution>, input: Value, stop: StopSignal) -> End {
+        if input.to_string().len() > MAX_PAYLOAD_BYTES {
+            return End::Done(Err(StatesError::named(
+                ErrorName::DataLimitExceeded,
+                "The execution input exceeds the maximum size",
+            )));
+        }
         let body = execute_machine(
             execution.clone(),
             self.definition.root.clone(),
-            input.clone(),
+            input,
             Frame::default(),
         );
-        let end = if input.to_string().len() > MAX_PAYLOAD_BYTES {
-            End::Done(Err(StatesError::named(
-                ErrorName::DataLimitExceeded,
-                "The execution input exceeds the maximum size",
-            )))
+        let limit = self
+            .definition
+            .timeout_seconds
+            .unwrap_or(self.limits.execution_seconds)
+            .min(self.limits.execution_seconds);
+        let limited = tokio::time::timeout(Duration::from_secs(limit), body);
+        let end = tokio::select! {
+            biased;
+            () = execution.history.filled() => history_full(self.limits.history_events),
+            () = stop => End::Aborted,
+            end = limited => end.map_or(End::TimedOut, End::Done),
+        };
+        if execution.history.is_full() {
+            history_full(self.limits.history_events)
         } else {
-            let limit = self
-                .definition
-                .timeout_seconds
-                .unwrap_or(self.limits.execution_seconds)
-                .min(self.limits.execution_seconds);
-            let limited = tokio::time::timeout(Duration::from_secs(limit), body);
-            let end = tokio::select! {
-                biased;
-                () = execution.history.filled() => history_full(self.limits.history_events),
-                () = stop => End::Aborted,
-                end = limited => end.map_or(End::TimedOut, End::Done),
-            };
-            if execution.history.is_full() {
-                history_full(self.limits.history_events)
-            } else {
-                end
-            }
-        };
-        let last = |event_type: &str, details: Value| {
-            execution
-                .history
-                .push_last(event_type, self.clock.now(), details)
-        };
-        let (status, output, error, cause) = match end {
-            End::Done(Ok(out)) => {
-                last("ExecutionSucceeded", json!({"output": out}));
-                (ExecutionStatus::Succeeded, Some(out), None, None)
-            }
-            End::TimedOut => {
-                last(
-                    "ExecutionTimedOut",
-                    json!({"error": ErrorName::Timeout.as_str()}),
-                );
-                (
-                    ExecutionStatus::TimedOut,
-                    None,
-                    Some(ErrorName::Timeout.as_str().to_string()),
-                    None,
-                )
-            }
-            End::Aborted => {
-                last("ExecutionAborted", json!({}));
-                (ExecutionStatus::Aborted, None, None, None)
-            }
-            End::Done(Err(e)) => {
-                last(
-                    "ExecutionFailed",
-                    json!({"error": e.error, "cause": e.cause}),
-                );
-                let error = (!e.error.is_empty()).then_some(e.error);
-                (ExecutionStatus::Failed, None, error, e.cause)
-            }
-        };
-        ExecutionResult {
-            status,
-            output,
-            error,
-            cause,
-            history: execution.history.events(),
-            transitions: execution.transitions.load(Ordering::SeqCst),
-            started_at,
-            stopped_at: self.clock.now(),
+            end
         }
     }
 }

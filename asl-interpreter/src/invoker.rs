@@ -130,60 +130,13 @@ impl HttpInvoker {
         payload: &Value,
         tail: bool,
     ) -> Result<Invocation, FunctionError> {
-        let url = format!(
-            "{}/2015-03-31/functions/{}/invocations",
-            self.endpoint, function_name
-        );
-        let body = payload.to_string();
-        let mut attempt = 1;
-        let sent = loop {
-            let mut request = self
-                .agent
-                .post(&url)
-                .set("content-type", "application/json");
-            if tail {
-                request = request.set("X-Amz-Log-Type", "Tail");
-            }
-            match request.send_string(&body) {
-                Err(ureq::Error::Transport(_)) if attempt < TRANSPORT_ATTEMPTS => {
-                    std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
-                    attempt += 1;
-                }
-                other => break other,
-            }
-        };
-        let response = match sent {
-            Ok(r) => r,
-            Err(ureq::Error::Status(code, r)) => {
-                let error_code = r
-                    .header("x-amzn-ErrorType")
-                    .unwrap_or("ServiceException")
-                    .to_string();
-                let request_id = r.header("x-amzn-RequestId").unwrap_or_default().to_string();
-                let text = r.into_string().unwrap_or_default();
-                let message = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .and_then(|v| {
-                        v.get("message")
-                            .or_else(|| v.get("Message"))
-                            .and_then(Value::as_str)
-                            .map(String::from)
-                    })
-                    .unwrap_or(text);
-                let error_code = error_code.split(':').next().unwrap_or_default().to_string();
-                let message = if code == 404 {
-                    format!("Function not found: {}", qualified_arn(function_name))
-                } else {
-                    message
-                };
-                return Err(FunctionError {
-                    error_type: format!("Lambda.{error_code}"),
-                    service_cause: Some(format!(
-                        "{message} (Service: AWSLambda; Status Code: {code}; Error Code: {error_code}; Request ID: {request_id}; Proxy: null)"
-                    )),
-                    error_message: message,
-                    raw_body: None,
-                });
+        let response = match self
+            .send(function_name, &payload.to_string(), tail)
+            .map_err(|e| *e)
+        {
+            Ok(response) => response,
+            Err(ureq::Error::Status(code, response)) => {
+                return Err(service_error(function_name, code, response))
             }
             Err(e) => {
                 return Err(FunctionError {
@@ -209,21 +162,87 @@ impl HttpInvoker {
                 payload: body,
                 log_result,
             }),
-            Some(_) => Err(FunctionError {
-                error_type: body
-                    .get("errorType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Exception")
-                    .to_string(),
-                error_message: body
-                    .get("errorMessage")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                raw_body: Some(Box::new(body)),
-                service_cause: None,
-            }),
+            Some(_) => Err(function_failure(body)),
         }
+    }
+
+    /// POSTs the invocation, retrying a connection that failed as the AWS SDK does.
+    fn send(
+        &self,
+        function_name: &str,
+        body: &str,
+        tail: bool,
+    ) -> Result<ureq::Response, Box<ureq::Error>> {
+        let url = format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            self.endpoint, function_name
+        );
+        let mut attempt = 1;
+        loop {
+            let mut request = self
+                .agent
+                .post(&url)
+                .set("content-type", "application/json");
+            if tail {
+                request = request.set("X-Amz-Log-Type", "Tail");
+            }
+            match request.send_string(body) {
+                Err(ureq::Error::Transport(_)) if attempt < TRANSPORT_ATTEMPTS => {
+                    std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
+                    attempt += 1;
+                }
+                sent => return sent.map_err(Box::new),
+            }
+        }
+    }
+}
+
+/// Lambda's own refusal of an invocation (HTTP `code`): `Lambda.<ErrorType>` with the cause the AWS
+/// SDK words for it.
+fn service_error(function_name: &str, code: u16, response: ureq::Response) -> FunctionError {
+    let error_code = response
+        .header("x-amzn-ErrorType")
+        .unwrap_or("ServiceException")
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let request_id = response
+        .header("x-amzn-RequestId")
+        .unwrap_or_default()
+        .to_string();
+    let text = response.into_string().unwrap_or_default();
+    let message = if code == 404 {
+        format!("Function not found: {}", qualified_arn(function_name))
+    } else {
+        serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.get("message")
+                    .or_else(|| v.get("Message"))
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .unwrap_or(text)
+    };
+    FunctionError {
+        error_type: format!("Lambda.{error_code}"),
+        service_cause: Some(format!(
+            "{message} (Service: AWSLambda; Status Code: {code}; Error Code: {error_code}; Request ID: {request_id}; Proxy: null)"
+        )),
+        error_message: message,
+        raw_body: None,
+    }
+}
+
+/// A function's own error (`X-Amz-Function-Error`), from its `errorType` and `errorMessage`.
+fn function_failure(body: Value) -> FunctionError {
+    let field = |name: &str| body.get(name).and_then(Value::as_str).map(String::from);
+    FunctionError {
+        error_type: field("errorType").unwrap_or_else(|| "Exception".to_string()),
+        error_message: field("errorMessage").unwrap_or_default(),
+        raw_body: Some(Box::new(body)),
+        service_cause: None,
     }
 }
 

@@ -100,79 +100,9 @@ impl Parser {
 
     fn arg(&mut self) -> Result<Arg, EvalError> {
         match self.peek() {
-            Some('\'') => {
-                self.pos += 1;
-                let mut s = String::new();
-                loop {
-                    match self.peek() {
-                        None => return Err(EvalError::intrinsic("Unterminated string literal")),
-                        Some('\\') => {
-                            self.pos += 1;
-                            match self.peek() {
-                                Some('n') => s.push('\n'),
-                                Some('t') => s.push('\t'),
-                                Some('r') => s.push('\r'),
-                                // Braces stay escaped so that States.Format can tell them from placeholders.
-                                Some(c @ ('{' | '}')) => {
-                                    s.push('\\');
-                                    s.push(c)
-                                }
-                                Some(c) => s.push(c),
-                                None => {
-                                    return Err(EvalError::intrinsic("Unterminated string literal"))
-                                }
-                            }
-                            self.pos += 1;
-                        }
-                        Some('\'') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        Some(c) => {
-                            s.push(c);
-                            self.pos += 1;
-                        }
-                    }
-                }
-                Ok(Arg::Literal(Value::String(s)))
-            }
-            Some('$') => {
-                let start = self.pos;
-                let mut depth = 0i32;
-                let mut quote: Option<char> = None;
-                while let Some(c) = self.peek() {
-                    match (quote, c) {
-                        (Some(q), c) if c == q => quote = None,
-                        (Some(_), _) => {}
-                        (None, '\'' | '"') => quote = Some(c),
-                        (None, '[' | '(') => depth += 1,
-                        (None, ']') => depth -= 1,
-                        (None, ')') if depth == 0 => break,
-                        (None, ')') => depth -= 1,
-                        (None, ',') if depth == 0 => break,
-                        (None, c) if c.is_whitespace() && depth == 0 => break,
-                        _ => {}
-                    }
-                    self.pos += 1;
-                }
-                let text: String = self.chars[start..self.pos].iter().collect();
-                JsonPath::parse(&text)
-                    .map(Arg::Path)
-                    .map_err(EvalError::intrinsic)
-            }
-            Some(c) if c.is_ascii_digit() || c == '-' => {
-                let start = self.pos;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
-                {
-                    self.pos += 1;
-                }
-                let text: String = self.chars[start..self.pos].iter().collect();
-                serde_json::from_str(&text)
-                    .map(Arg::Literal)
-                    .map_err(|_| EvalError::intrinsic(format!("Invalid number {text}")))
-            }
+            Some('\'') => self.string().map(|s| Arg::Literal(Value::String(s))),
+            Some('$') => self.path(),
+            Some(c) if c.is_ascii_digit() || c == '-' => self.number(),
             _ => {
                 let rest: String = self.chars[self.pos..].iter().collect();
                 for (word, value) in [
@@ -188,6 +118,75 @@ impl Parser {
                 Ok(Arg::Call(self.call()?))
             }
         }
+    }
+
+    /// A quoted string literal, from its opening quote.
+    fn string(&mut self) -> Result<String, EvalError> {
+        let unterminated = || EvalError::intrinsic("Unterminated string literal");
+        self.pos += 1;
+        let mut s = String::new();
+        loop {
+            let c = self.peek().ok_or_else(unterminated)?;
+            self.pos += 1;
+            match c {
+                '\'' => return Ok(s),
+                '\\' => {
+                    match self.peek().ok_or_else(unterminated)? {
+                        'n' => s.push('\n'),
+                        't' => s.push('\t'),
+                        'r' => s.push('\r'),
+                        // Braces stay escaped so that States.Format can tell them from placeholders.
+                        c @ ('{' | '}') => {
+                            s.push('\\');
+                            s.push(c)
+                        }
+                        c => s.push(c),
+                    }
+                    self.pos += 1;
+                }
+                c => s.push(c),
+            }
+        }
+    }
+
+    /// A path argument: up to the comma or parenthesis that ends it, outside brackets and quotes.
+    fn path(&mut self) -> Result<Arg, EvalError> {
+        let start = self.pos;
+        let mut depth = 0i32;
+        let mut quote: Option<char> = None;
+        while let Some(c) = self.peek() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '[' | '(') => depth += 1,
+                (None, ']') => depth -= 1,
+                (None, ')') if depth == 0 => break,
+                (None, ')') => depth -= 1,
+                (None, ',') if depth == 0 => break,
+                (None, c) if c.is_whitespace() && depth == 0 => break,
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        let text: String = self.chars[start..self.pos].iter().collect();
+        JsonPath::parse(&text)
+            .map(Arg::Path)
+            .map_err(EvalError::intrinsic)
+    }
+
+    fn number(&mut self) -> Result<Arg, EvalError> {
+        let start = self.pos;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+        {
+            self.pos += 1;
+        }
+        let text: String = self.chars[start..self.pos].iter().collect();
+        serde_json::from_str(&text)
+            .map(Arg::Literal)
+            .map_err(|_| EvalError::intrinsic(format!("Invalid number {text}")))
     }
 }
 

@@ -12,10 +12,8 @@ use crate::error::{ErrorName, EvalError, StatesError};
 use crate::executor::{execute_machine, Frame, Outcome, StateCtx};
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
-    let state = &ctx.state;
-    let jsonata = state.is_jsonata();
     let vars = ctx.jsonata_vars(&input, &[]);
-    let effective = if jsonata {
+    let effective = if ctx.state.is_jsonata() {
         input.clone()
     } else {
         ctx.input_path(&input)?
@@ -30,9 +28,42 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         ))));
     };
     let max_concurrency = integer_setting(ctx, &vars, &effective, "MaxConcurrency")?.unwrap_or(0);
-    let tolerated_count = integer_setting(ctx, &vars, &effective, "ToleratedFailureCount")?;
-    let tolerated_pct = percentage_setting(ctx, &vars, &effective)?;
+    let tolerance = Tolerance {
+        count: integer_setting(ctx, &vars, &effective, "ToleratedFailureCount")?,
+        percentage: percentage_setting(ctx, &vars, &effective)?,
+    };
+    let inputs = item_inputs(ctx, &vars, &effective, &items)?;
+    ctx.execution
+        .event("MapStateStarted", json!({"length": inputs.len()}));
+    let total = inputs.len();
+    let iterations = start_iterations(ctx, inputs, max_concurrency)?;
+    match collect(iterations, total, &tolerance).await {
+        Ok(outputs) => {
+            ctx.execution.event("MapStateSucceeded", json!({}));
+            ctx.finish(input, Some(Value::Array(outputs)))
+        }
+        Err(err) => {
+            ctx.execution.event(
+                "MapStateFailed",
+                json!({"error": err.error, "cause": err.cause}),
+            );
+            Err(err)
+        }
+    }
+}
 
+/// Each item's input to the item processor (ItemSelector, or the older Parameters, with the item
+/// in `$$.Map.Item`) and its `Map.Item` context.
+fn item_inputs(
+    ctx: &StateCtx,
+    vars: &Map<String, Value>,
+    effective: &Value,
+    items: &[Value],
+) -> Result<Vec<(Value, Value)>, StatesError> {
+    let state = &ctx.state;
+    let selector = state
+        .field("ItemSelector")
+        .or_else(|| state.field("Parameters"));
     let mut inputs = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let map_item = json!({"Index": i, "Value": item});
@@ -40,21 +71,18 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         if let Value::Object(c) = &mut context {
             c.insert("Map".into(), json!({"Item": map_item}));
         }
-        let selector = state
-            .field("ItemSelector")
-            .or_else(|| state.field("Parameters"));
         let item_input = match selector {
             None => item.clone(),
-            Some(t) if jsonata => {
+            Some(t) if state.is_jsonata() => {
                 let mut v = vars.clone();
                 if let Some(Value::Object(s)) = v.get_mut("states") {
-                    s.insert("context".into(), context.clone());
+                    s.insert("context".into(), context);
                 }
                 ctx.jsonata(t, &v, "ItemSelector")?
             }
             Some(t) => {
                 let scope = crate::paths::Scope {
-                    input: &effective,
+                    input: effective,
                     context: &context,
                     vars: &ctx.frame.vars,
                 };
@@ -63,10 +91,20 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         };
         inputs.push((item_input, map_item));
     }
+    Ok(inputs)
+}
 
-    ctx.execution
-        .event("MapStateStarted", json!({"length": inputs.len()}));
-    let processor = state
+type Iterations = JoinSet<(usize, Result<Value, StatesError>)>;
+
+/// Starts an iteration of the item processor per input, at most `max_concurrency` (0: no limit)
+/// running at once.
+fn start_iterations(
+    ctx: &StateCtx,
+    inputs: Vec<(Value, Value)>,
+    max_concurrency: u64,
+) -> Result<Iterations, StatesError> {
+    let processor = ctx
+        .state
         .children
         .first()
         .cloned()
@@ -76,7 +114,6 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         Ok(n) => n.min(Semaphore::MAX_PERMITS),
     };
     let semaphore = Arc::new(Semaphore::new(permits));
-    let total = inputs.len();
     let mut set = JoinSet::new();
     for (i, (item_input, map_item)) in inputs.into_iter().enumerate() {
         let execution = ctx.execution.clone();
@@ -100,45 +137,68 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
             (i, result)
         });
     }
+    Ok(set)
+}
+
+/// The failures a Map tolerates: with both thresholds set, exceeding either fails it.
+struct Tolerance {
+    count: Option<u64>,
+    percentage: Option<f64>,
+}
+
+impl Tolerance {
+    /// Whether `error` may stand as the iteration's output, `failures` of `total` having failed. A
+    /// runtime error fails the execution, whatever the Map tolerates.
+    fn tolerates(&self, error: &StatesError, failures: usize, total: usize) -> bool {
+        if !self.is_set() || error.is(ErrorName::Runtime) {
+            return false;
+        }
+        let within_count = self.count.is_none_or(|c| failures as u64 <= c);
+        let within_percentage = self
+            .percentage
+            .is_none_or(|p| (failures as f64) * 100.0 / (total.max(1) as f64) <= p);
+        within_count && within_percentage
+    }
+
+    fn is_set(&self) -> bool {
+        self.count.is_some() || self.percentage.is_some()
+    }
+}
+
+/// The iterations' outputs in item order, a tolerated failure's output being its error; the first
+/// failure beyond the tolerance stops the others.
+async fn collect(
+    mut iterations: Iterations,
+    total: usize,
+    tolerance: &Tolerance,
+) -> Result<Vec<Value>, StatesError> {
     let mut outputs = vec![Value::Null; total];
     let mut failures = 0usize;
-    let tolerance_set = tolerated_count.is_some() || tolerated_pct.is_some();
-    while let Some(joined) = set.join_next().await {
+    while let Some(joined) = iterations.join_next().await {
         let (i, result) =
             joined.map_err(|e| StatesError::named(ErrorName::Runtime, e.to_string()))?;
-        match result {
-            Ok(v) => outputs[i] = v,
-            Err(e) => {
-                failures += 1;
-                // With both thresholds set, exceeding either fails the Map.
-                let within_count = tolerated_count.is_none_or(|c| failures as u64 <= c);
-                let within_pct = tolerated_pct
-                    .is_none_or(|p| (failures as f64) * 100.0 / (total.max(1) as f64) <= p);
-                // A runtime error fails the execution, whatever the Map tolerates.
-                let tolerable = tolerance_set && !e.is(ErrorName::Runtime);
-                if tolerable && within_count && within_pct {
-                    outputs[i] = e.to_output();
-                    continue;
-                }
-                set.abort_all();
-                let err = if tolerable {
-                    StatesError::named(
-                        ErrorName::ExceedToleratedFailureThreshold,
-                        "The specified tolerated failure threshold was exceeded",
-                    )
-                } else {
-                    e
-                };
-                ctx.execution.event(
-                    "MapStateFailed",
-                    json!({"error": err.error, "cause": err.cause}),
-                );
-                return Err(err);
+        let error = match result {
+            Ok(output) => {
+                outputs[i] = output;
+                continue;
             }
+            Err(error) => error,
+        };
+        failures += 1;
+        if tolerance.tolerates(&error, failures, total) {
+            outputs[i] = error.to_output();
+            continue;
         }
+        iterations.abort_all();
+        if tolerance.is_set() && !error.is(ErrorName::Runtime) {
+            return Err(StatesError::named(
+                ErrorName::ExceedToleratedFailureThreshold,
+                "The specified tolerated failure threshold was exceeded",
+            ));
+        }
+        return Err(error);
     }
-    ctx.execution.event("MapStateSucceeded", json!({}));
-    ctx.finish(input, Some(Value::Array(outputs)))
+    Ok(outputs)
 }
 
 /// AWS's cause for a negative MaxConcurrency or ToleratedFailureCount.

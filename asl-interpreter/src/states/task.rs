@@ -235,6 +235,28 @@ async fn invoke(
     .await
 }
 
+/// The task's `{prefix}Scheduled` event, with the time-out and heartbeat it was given, and
+/// `{prefix}Started`.
+fn scheduled_events(
+    ctx: &StateCtx,
+    prefix: &str,
+    shown: &str,
+    parameters: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+) {
+    let mut details = json!({"resource": shown, "parameters": parameters});
+    if timeout != DEFAULT_TIMEOUT_SECONDS {
+        details["timeout"] = json!(timeout);
+    }
+    if let Some(heartbeat) = heartbeat {
+        details["heartbeat"] = json!(heartbeat);
+    }
+    ctx.execution.event(&format!("{prefix}Scheduled"), details);
+    ctx.execution
+        .event(&format!("{prefix}Started"), json!({"resource": shown}));
+}
+
 /// Invokes `resource` for the task whose events name `shown`; `answered` names the event of a
 /// successful invocation (`Succeeded`, or `Submitted` for the callback pattern).
 async fn invoke_as(
@@ -261,16 +283,7 @@ async fn invoke_as(
     } else {
         "Task"
     };
-    let mut details = json!({"resource": shown, "parameters": scheduled});
-    if timeout != DEFAULT_TIMEOUT_SECONDS {
-        details["timeout"] = json!(timeout);
-    }
-    if let Some(heartbeat) = heartbeat {
-        details["heartbeat"] = json!(heartbeat);
-    }
-    ctx.execution.event(&format!("{prefix}Scheduled"), details);
-    ctx.execution
-        .event(&format!("{prefix}Started"), json!({"resource": shown}));
+    scheduled_events(ctx, prefix, shown, scheduled, timeout, heartbeat);
 
     // Heartbeats concern activities and callback or .sync integrations; a request-response Lambda
     // invocation sends none, so only TimeoutSeconds bounds it. The field is still evaluated and checked.
@@ -279,9 +292,8 @@ async fn invoke_as(
             "HeartbeatSeconds must be smaller than TimeoutSeconds",
         )));
     }
-    let (limit, limit_error) = (timeout, ErrorName::Timeout);
     let invoked = tokio::time::timeout(
-        Duration::from_secs(limit),
+        Duration::from_secs(timeout),
         ctx.execution
             .invoker
             .invoke_logged(&function, payload, tail),
@@ -289,12 +301,13 @@ async fn invoke_as(
     .await;
     let result = match invoked {
         Err(_) => {
+            let error = ErrorName::Timeout.as_str();
             ctx.execution.event(
                 &format!("{prefix}TimedOut"),
-                json!({"resource": shown, "error": limit_error.as_str()}),
+                json!({"resource": shown, "error": error}),
             );
             return Err(StatesError {
-                error: limit_error.as_str().to_string(),
+                error: error.to_string(),
                 cause: None,
             });
         }
