@@ -18,7 +18,8 @@ struct Server {
     child: Child,
     base: String,
     key_file: PathBuf,
-    /// What the server logs (its standard error).
+    /// What the server logs (its standard error), read by the tests over a store.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     log: PathBuf,
 }
 
@@ -70,6 +71,7 @@ impl Server {
         }
     }
 
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
