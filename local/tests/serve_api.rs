@@ -926,6 +926,11 @@ fn with_an_aws_endpoint_runs_are_executions_of_the_step_functions_api() {
     // A run to its end: the execution the API lists, with its input and its history.
     let small = start("u1-small");
     assert_eq!(server.wait_for_end(&u1, &small)["status"], "SUCCEEDED");
+    // The record ends with the run's last task; the execution a moment later.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while describe(&small).status() == &ExecutionStatus::Running && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let listed = runtime
         .block_on(sfn.list_executions().state_machine_arn(&machine).send())
         .expect("ListExecutions");
