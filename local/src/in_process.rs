@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use asl_interpreter::clock::Clock;
-use asl_interpreter::invoker::{FunctionError, LambdaInvoker};
+use asl_interpreter::invoker::{FunctionError, Invocation, LambdaInvoker};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use function_dispatch::Ports;
@@ -161,5 +161,43 @@ impl ExecutionControl for LocalExecutions {
             stop.send_replace(true);
         }
         Ok(())
+    }
+}
+
+/// Lambda for a host whose Lambda tasks call the product's functions in process (those named in
+/// [`function_dispatch::FUNCTION_NAMES`], by name or ARN) and any other function through `others`.
+pub struct ProductFunctions {
+    pub product: Arc<dyn LambdaInvoker>,
+    pub others: Arc<dyn LambdaInvoker>,
+}
+
+impl ProductFunctions {
+    fn route(&self, function_name: &str) -> &Arc<dyn LambdaInvoker> {
+        let name = function_dispatch::function_name(function_name);
+        if function_dispatch::FUNCTION_NAMES.contains(&name) {
+            &self.product
+        } else {
+            &self.others
+        }
+    }
+}
+
+#[async_trait]
+impl LambdaInvoker for ProductFunctions {
+    async fn invoke(&self, function_name: &str, payload: Value) -> Result<Value, FunctionError> {
+        self.route(function_name)
+            .invoke(function_name, payload)
+            .await
+    }
+
+    async fn invoke_logged(
+        &self,
+        function_name: &str,
+        payload: Value,
+        tail: bool,
+    ) -> Result<Invocation, FunctionError> {
+        self.route(function_name)
+            .invoke_logged(function_name, payload, tail)
+            .await
     }
 }

@@ -405,7 +405,8 @@ async fn call(State(app): State<Arc<App>>, function: &'static str, request: Requ
         .and_then(|s| StatusCode::from_u16(s as u16).ok());
     let status = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let text = response["body"].as_str().unwrap_or_default().to_owned();
-    if status == StatusCode::ACCEPTED {
+    // A run the handlers started through a Step Functions API is executed there.
+    if status == StatusCode::ACCEPTED && app.stack.runs_in_process() {
         if let Some(arn) = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|b| b["executionArn"].as_str().map(str::to_owned))

@@ -14,7 +14,7 @@ use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
 use shared::metrics::{MetricSink, NoMetrics};
 use shared::naming;
 use shared::offline::OfflineGenerator;
-use shared::ports::{Notifier, Store, TaskGenerator};
+use shared::ports::{ExecutionControl, Notifier, Store, TaskGenerator};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 use shared::DomainError;
 
@@ -26,6 +26,7 @@ use asl_interpreter::invoker::{LambdaInvoker, LatencyInvoker};
 use crate::example::{ExampleGoal, EXAMPLE_GOAL_ID, EXAMPLE_USER_ID};
 use crate::in_process::{HandlerClock, Handlers, InProcessInvoker, LocalExecutions};
 use crate::latency::Latency;
+use crate::sfn_api::status::{StatusChange, StatusListener};
 
 /// The definition the product deploys, built into the binary.
 pub const DEFINITION: &str = include_str!("../../statemachine/start-activity.asl.json");
@@ -35,14 +36,12 @@ pub const PRICE_PER_TRANSITION: f64 = 0.025 / 1000.0;
 /// Price of one Lambda request, in dollars (duration is priced separately and not estimated).
 pub const PRICE_PER_LAMBDA_REQUEST: f64 = 0.20 / 1_000_000.0;
 
-/// The definition with each function ARN pointing at the function of that name.
-pub fn local_definition() -> Result<Definition, DefinitionError> {
-    local_definition_from(DEFINITION)
-}
+/// The name the product's state machine has in `serve`'s Step Functions API, as in AWS.
+pub const STATE_MACHINE_NAME: &str = "StartActivity";
 
-/// A variant of the product's definition (`text`), its functions named as in [`local_definition`].
-pub fn local_definition_from(text: &str) -> Result<Definition, DefinitionError> {
-    let names = [
+/// The definition's substitution keys and the functions they name (`${ValidateInputFunctionArn}`).
+fn substitutions() -> HashMap<String, String> {
+    [
         ("ValidateInput", "validate-input"),
         ("GetActions", "get-actions"),
         ("CreateBatches", "create-batches"),
@@ -52,17 +51,35 @@ pub fn local_definition_from(text: &str) -> Result<Definition, DefinitionError> 
         ("AggregateResults", "aggregate-results"),
         ("UpdateGoalStatus", "update-goal-status"),
         ("HandleError", "handle-error"),
-    ];
-    let substitutions: HashMap<String, String> = names
+    ]
+    .iter()
+    .map(|(key, function)| {
+        (
+            format!("{key}FunctionArn"),
+            format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
+        )
+    })
+    .collect()
+}
+
+/// The definition with each function ARN pointing at the function of that name.
+pub fn local_definition() -> Result<Definition, DefinitionError> {
+    local_definition_from(DEFINITION)
+}
+
+/// A variant of the product's definition (`text`), its functions named as in [`local_definition`].
+pub fn local_definition_from(text: &str) -> Result<Definition, DefinitionError> {
+    Definition::parse_with(text, &substitutions())
+}
+
+/// The text of [`local_definition`]: the product's definition with its substitutions made, as
+/// CreateStateMachine takes it.
+pub fn local_definition_text() -> String {
+    substitutions()
         .iter()
-        .map(|(key, function)| {
-            (
-                format!("{key}FunctionArn"),
-                format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
-            )
+        .fold(DEFINITION.to_owned(), |text, (key, arn)| {
+            text.replace(&format!("${{{key}}}"), arn)
         })
-        .collect();
-    Definition::parse_with(text, &substitutions)
 }
 
 /// Whether an EventBridge event pattern matches `event`: every field the pattern names must hold
@@ -119,8 +136,13 @@ pub struct LocalStack {
     handlers: Arc<Handlers>,
     executions: Arc<LocalExecutions>,
     invoker: Arc<InProcessInvoker>,
+    /// The functions as the executor calls them: with the simulated latency, if any.
+    lambda: Arc<dyn LambdaInvoker>,
     executor: Executor,
     status_change_rule: StatusChangeRule,
+    /// Whether the runs the handlers start wait for [`LocalStack::execute`] (`LocalExecutions`)
+    /// rather than go to a Step Functions API.
+    runs_in_process: bool,
 }
 
 /// What a run did, for people (`sfn-local run`) and machines (`--json`).
@@ -162,7 +184,13 @@ impl LocalStack {
         definition: Definition,
     ) -> Result<Self, DefinitionError> {
         let mut stack = Self::new(clock.clone(), None)?;
-        stack.executor = stack.executor_for(definition, clock, latency);
+        (stack.executor, stack.lambda) = executor_over(
+            &stack.invoker,
+            &stack.executions,
+            definition,
+            clock,
+            latency,
+        );
         Ok(stack)
     }
 
@@ -174,13 +202,53 @@ impl LocalStack {
         latency: Option<Latency>,
         metrics: Arc<dyn MetricSink>,
     ) -> Result<Self, DefinitionError> {
-        let notifier = Arc::new(RecordingNotifier::default());
         let executions = LocalExecutions::new(EXAMPLE_STATE_MACHINE_ARN, clock.clone());
+        Self::product(store, generator, clock, latency, metrics, executions, None)
+    }
+
+    /// The product whose handlers start, describe and stop runs through `control` (Step
+    /// Functions, or `serve`'s own Step Functions API) on the state machine `state_machine_arn`:
+    /// its runs are executed there, not by [`LocalStack::execute`], and their status changes
+    /// come back through [`LocalStack::status_changed`].
+    pub fn with_control(
+        store: Arc<dyn Store>,
+        generator: Arc<dyn TaskGenerator>,
+        clock: Arc<dyn Clock>,
+        latency: Option<Latency>,
+        metrics: Arc<dyn MetricSink>,
+        control: Arc<dyn ExecutionControl>,
+        state_machine_arn: &str,
+    ) -> Result<Self, DefinitionError> {
+        let executions = LocalExecutions::new(state_machine_arn, clock.clone());
+        Self::product(
+            store,
+            generator,
+            clock,
+            latency,
+            metrics,
+            executions,
+            Some(control),
+        )
+    }
+
+    /// The embedded handlers over one set of ports, the runs' control `control` when given (else
+    /// `executions`).
+    fn product(
+        store: Arc<dyn Store>,
+        generator: Arc<dyn TaskGenerator>,
+        clock: Arc<dyn Clock>,
+        latency: Option<Latency>,
+        metrics: Arc<dyn MetricSink>,
+        executions: Arc<LocalExecutions>,
+        control: Option<Arc<dyn ExecutionControl>>,
+    ) -> Result<Self, DefinitionError> {
+        let notifier = Arc::new(RecordingNotifier::default());
+        let runs_in_process = control.is_none();
         let ports = Ports {
             store: store.clone(),
             generator,
             notifier: notifier.clone(),
-            control: executions.clone(),
+            control: control.unwrap_or_else(|| executions.clone()),
             archive: Arc::new(InMemoryArchive::default()),
             clock: Arc::new(HandlerClock(clock.clone())),
             metrics,
@@ -189,11 +257,11 @@ impl LocalStack {
             pattern: json!({
                 "source": ["aws.states"],
                 "detail-type": ["Step Functions Execution Status Change"],
-                "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [EXAMPLE_STATE_MACHINE_ARN]},
+                "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [executions.state_machine_arn]},
             }),
             target: "finalize-execution".into(),
         };
-        Ok(Self::assemble(
+        let mut stack = Self::assemble(
             store,
             notifier,
             Handlers::Shared(ports),
@@ -202,7 +270,9 @@ impl LocalStack {
             rule,
             clock,
             latency,
-        ))
+        );
+        stack.runs_in_process = runs_in_process;
+        Ok(stack)
     }
 
     /// A deployed stack's definition and functions, each function over the ports its deployed
@@ -261,25 +331,42 @@ impl LocalStack {
             handlers: handlers.clone(),
             invocations: Mutex::new(0),
         });
-        let executor = executor_over(&invoker, &executions, definition, clock, latency);
+        let (executor, lambda) = executor_over(&invoker, &executions, definition, clock, latency);
         Self {
             store,
             notifier,
             handlers,
             executions,
             invoker,
+            lambda,
             executor,
             status_change_rule,
+            runs_in_process: true,
         }
     }
 
-    fn executor_for(
-        &self,
-        definition: Definition,
-        clock: Arc<dyn Clock>,
-        latency: Option<Latency>,
-    ) -> Executor {
-        executor_over(&self.invoker, &self.executions, definition, clock, latency)
+    /// The stack's functions as its executor calls them (with the simulated latency, if any):
+    /// what another host's Lambda tasks can call in process.
+    pub fn lambda(&self) -> Arc<dyn LambdaInvoker> {
+        self.lambda.clone()
+    }
+
+    /// Whether the runs its handlers start are executed by [`LocalStack::execute`].
+    pub fn runs_in_process(&self) -> bool {
+        self.runs_in_process
+    }
+
+    /// A run's status change, as EventBridge delivers it: sent to the rule's target (the
+    /// finaliser) when the rule's pattern matches it.
+    pub async fn status_changed(&self, event: Value) {
+        let rule = &self.status_change_rule;
+        if !event_pattern_matches(&rule.pattern, &event) {
+            return;
+        }
+        if let Err(e) = self.invoke(&rule.target, event.clone()).await {
+            let arn = event["detail"]["executionArn"].as_str().unwrap_or_default();
+            eprintln!("sfn-local: finalising {arn} failed: {e}");
+        }
     }
 
     /// Invokes one of the stack's functions, as Lambda would.
@@ -377,7 +464,8 @@ impl LocalStack {
             let stop = pending.stops.get(execution_arn).map(|s| s.subscribe());
             (input, stop)
         };
-        let input: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
+        let input_text = input;
+        let input: Value = serde_json::from_str(&input_text).unwrap_or(Value::Null);
         let signal = Box::pin(async move {
             match stop.as_mut() {
                 Some(rx) => {
@@ -396,26 +484,20 @@ impl LocalStack {
                 d.cause.clone_from(&result.cause);
             }
         }
-        let state_machine_arn = &self.executions.state_machine_arn;
-        let arn_part = |i: usize| state_machine_arn.split(':').nth(i).unwrap_or_default();
-        let event = json!({
-            "version": "0", "id": uuid::Uuid::new_v4().to_string(),
-            "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
-            "account": arn_part(4), "time": result.stopped_at, "region": arn_part(3),
-            "resources": [execution_arn],
-            "detail": {
-                "executionArn": execution_arn, "stateMachineArn": state_machine_arn,
-                "name": name, "status": result.status.as_str(),
-                "startDate": result.started_at.timestamp_millis(), "stopDate": result.stopped_at.timestamp_millis(),
-                "error": result.error, "cause": result.cause,
-            },
-        });
-        let rule = &self.status_change_rule;
-        if event_pattern_matches(&rule.pattern, &event) {
-            if let Err(e) = self.invoke(&rule.target, event).await {
-                eprintln!("sfn-local: finalising {execution_arn} failed: {e}");
-            }
+        let event = StatusChange {
+            execution_arn,
+            state_machine_arn: &self.executions.state_machine_arn,
+            name: &name,
+            status: result.status.as_str(),
+            started: result.started_at,
+            stopped: Some(result.stopped_at),
+            input: Some(&input_text),
+            output: result.output.as_ref().map(Value::to_string),
+            error: result.error.as_deref(),
+            cause: result.cause.as_deref(),
         }
+        .event();
+        self.status_changed(event).await;
         Ok(result)
     }
 
@@ -471,14 +553,15 @@ impl LocalStack {
     }
 }
 
-/// The executor of `definition` over the in-process functions, with the simulated latency.
+/// The executor of `definition` over the in-process functions, with the simulated latency, and
+/// the functions as it calls them.
 fn executor_over(
     invoker: &Arc<InProcessInvoker>,
     executions: &LocalExecutions,
     definition: Definition,
     clock: Arc<dyn Clock>,
     latency: Option<Latency>,
-) -> Executor {
+) -> (Executor, Arc<dyn LambdaInvoker>) {
     let dispatch: Arc<dyn LambdaInvoker> = match latency {
         Some(latency) => Arc::new(LatencyInvoker {
             inner: invoker.clone(),
@@ -487,7 +570,16 @@ fn executor_over(
         }),
         None => invoker.clone(),
     };
-    Executor::new(definition, dispatch, clock).with_state_machine_arn(&executions.state_machine_arn)
+    let executor = Executor::new(definition, dispatch.clone(), clock)
+        .with_state_machine_arn(&executions.state_machine_arn);
+    (executor, dispatch)
+}
+
+#[async_trait::async_trait]
+impl StatusListener for LocalStack {
+    async fn status_changed(&self, event: Value) {
+        LocalStack::status_changed(self, event).await;
+    }
 }
 
 #[cfg(test)]

@@ -855,3 +855,155 @@ fn with_an_aws_endpoint_the_records_live_in_dynamodb() {
     );
     assert!(body["error"]["requestId"].is_string(), "{body}");
 }
+
+/// With `--aws-endpoint`, the handlers reach Step Functions through the product's adapter
+/// (aws-sdk-sfn) on serve's own Step Functions API: each run is an execution of the product's
+/// state machine there, seen by any client of the API, and a status change the handlers did not
+/// make (an operator's stop) reaches the finaliser as the EventBridge rule sends it.
+#[cfg(feature = "aws")]
+#[test]
+fn with_an_aws_endpoint_runs_are_executions_of_the_step_functions_api() {
+    use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+
+    let moto = support::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let config = runtime.block_on(moto.sdk_config());
+    let tables = runtime.block_on(support::create_tables(&config, "sfn"));
+    let server = Server::start_with("0.5", |command| {
+        command
+            .args(["--aws-endpoint", &moto.endpoint])
+            .env("GOALS_TABLE", &tables.goals)
+            .env("ACTIONS_TABLE", &tables.actions)
+            .env("TASKS_TABLE", &tables.tasks)
+            .env("EXECUTIONS_TABLE", &tables.executions);
+    });
+    let sfn = aws_sdk_sfn::Client::from_conf(
+        aws_sdk_sfn::config::Builder::from(&config)
+            .endpoint_url(&server.base)
+            .build(),
+    );
+    let machines = runtime
+        .block_on(sfn.list_state_machines().send())
+        .expect("ListStateMachines");
+    let machine = machines
+        .state_machines()
+        .iter()
+        .find(|m| m.name() == "StartActivity")
+        .map(|m| m.state_machine_arn().to_owned())
+        .unwrap_or_else(|| panic!("no StartActivity in {machines:?}"));
+    let describe = |arn: &str| {
+        runtime
+            .block_on(sfn.describe_execution().execution_arn(arn).send())
+            .expect("DescribeExecution")
+    };
+    let history = |arn: &str| -> Vec<HistoryEventType> {
+        runtime
+            .block_on(
+                sfn.get_execution_history()
+                    .execution_arn(arn)
+                    .max_results(1000)
+                    .send(),
+            )
+            .expect("GetExecutionHistory")
+            .events()
+            .iter()
+            .map(|e| e.r#type().clone())
+            .collect()
+    };
+    let u1 = server.token("u1", "60");
+    let start = |goal: &str| {
+        let (status, started) = server.call(
+            "POST",
+            &format!("/api/goals/{goal}/start-activity"),
+            Some(&u1),
+            None,
+        );
+        assert_eq!(status, 202, "{started}");
+        started["executionArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    // A run to its end: the execution the API lists, with its input and its history.
+    let small = start("u1-small");
+    assert_eq!(server.wait_for_end(&u1, &small)["status"], "SUCCEEDED");
+    // The record ends with the run's last task; the execution a moment later.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while describe(&small).status() == &ExecutionStatus::Running && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let listed = runtime
+        .block_on(sfn.list_executions().state_machine_arn(&machine).send())
+        .expect("ListExecutions");
+    let item = listed
+        .executions()
+        .iter()
+        .find(|e| e.execution_arn() == small)
+        .unwrap_or_else(|| panic!("{small} not in {listed:?}"));
+    assert_eq!(item.status(), &ExecutionStatus::Succeeded);
+    let described = describe(&small);
+    let input: Value = serde_json::from_str(described.input().unwrap_or("{}")).expect("input");
+    assert_eq!(
+        (input["goalId"].as_str(), input["userId"].as_str()),
+        (Some("u1-small"), Some("u1"))
+    );
+    let events = history(&small);
+    assert_eq!(events.first(), Some(&HistoryEventType::ExecutionStarted));
+    assert_eq!(events.last(), Some(&HistoryEventType::ExecutionSucceeded));
+    let tasks = events
+        .iter()
+        .filter(|e| **e == HistoryEventType::TaskSucceeded)
+        .count();
+    assert!(tasks >= 8, "the Lambda tasks ran: {events:?}");
+
+    // A run cancelled through the app is stopped through the API.
+    let example = start("u1-example");
+    assert_eq!(describe(&example).status(), &ExecutionStatus::Running);
+    let (status, view) = server.call(
+        "POST",
+        &format!("/api/workflows/{example}/cancel"),
+        Some(&u1),
+        None,
+    );
+    assert_eq!(
+        (status, view["status"].as_str()),
+        (200, Some("ABORTED")),
+        "{view}"
+    );
+    let stopped = describe(&example);
+    assert_eq!(
+        (stopped.status(), stopped.error()),
+        (&ExecutionStatus::Aborted, Some("Cancelled"))
+    );
+    assert_eq!(
+        history(&example).last(),
+        Some(&HistoryEventType::ExecutionAborted)
+    );
+    let (_, goal) = server.call("GET", "/api/goals/u1-example", Some(&u1), None);
+    assert_eq!(goal["status"], "draft", "{goal}");
+
+    // A run an operator stops through the API: the finaliser ends its record and its goal.
+    let partial = start("u1-partial");
+    runtime
+        .block_on(
+            sfn.stop_execution()
+                .execution_arn(&partial)
+                .error("Operator")
+                .cause("stopped by hand")
+                .send(),
+        )
+        .expect("StopExecution");
+    let view = server.wait_for_end(&u1, &partial);
+    assert_eq!(
+        (
+            view["status"].as_str(),
+            view["error"].as_str(),
+            view["cause"].as_str()
+        ),
+        (Some("ABORTED"), Some("Operator"), Some("stopped by hand")),
+        "{view}"
+    );
+    let (_, goal) = server.call("GET", "/api/goals/u1-partial", Some(&u1), None);
+    assert_eq!(goal["status"], "draft", "{goal}");
+}

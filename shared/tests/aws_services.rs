@@ -1,99 +1,13 @@
-//! The Step Functions, SNS and S3 adapters against moto.
+//! The SNS and S3 adapters against moto (the Step Functions adapter's test is
+//! `local/tests/step_functions_adapter.rs`, on moto's Step Functions and on sfn-local's).
 
 mod support;
 
-use aws_sdk_sfn::Client as SfnClient;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
-use shared::aws::{S3Archive, SnsNotifier, StepFunctionsControl};
-use shared::naming::execution_name;
-use shared::ports::{Alert, Archive, ExecutionControl, Notifier, StartOutcome};
+use shared::aws::{S3Archive, SnsNotifier};
+use shared::ports::{Alert, Archive, Notifier};
 use shared::records::ExecutionStatus;
-
-#[tokio::test]
-async fn executions_start_once_per_name_and_stop() {
-    let moto = support::start();
-    let config = moto.sdk_config().await;
-    let client = SfnClient::new(&config);
-    let machine = client
-        .create_state_machine()
-        .name("StartActivity")
-        .definition(support::definition())
-        .role_arn("arn:aws:iam::123456789012:role/states")
-        .send()
-        .await
-        .expect("state machine");
-    let control = StepFunctionsControl::new(client.clone(), machine.state_machine_arn());
-    let name = execution_name("goal-1", "key-1");
-    let input = r#"{"goalId":"goal-1","userId":"u1","idempotencyKey":"key-1"}"#;
-
-    let first = control.start_execution(&name, input).await.expect("start");
-    let StartOutcome::Started { execution_arn, .. } = first.clone() else {
-        panic!("a new execution expected, got {first:?}");
-    };
-    assert_eq!(execution_arn, control.execution_arn(&name));
-    let again = control
-        .start_execution(&name, input)
-        .await
-        .expect("start again");
-    assert!(
-        matches!(&again, StartOutcome::Started { execution_arn: arn, .. } | StartOutcome::AlreadyExists { execution_arn: arn } if *arn == execution_arn),
-        "{again:?}"
-    );
-    let listed = client
-        .list_executions()
-        .state_machine_arn(machine.state_machine_arn())
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(listed.executions().len(), 1, "one execution for one name");
-
-    let described = control
-        .describe_execution(&execution_arn)
-        .await
-        .expect("describe")
-        .expect("exists");
-    assert_eq!(described.status, ExecutionStatus::Running);
-    control
-        .stop_execution(&execution_arn, "test")
-        .await
-        .expect("stop");
-    control
-        .stop_execution(&execution_arn, "test")
-        .await
-        .expect("stopping again is harmless");
-    let stopped = control
-        .describe_execution(&execution_arn)
-        .await
-        .expect("describe")
-        .expect("exists");
-    assert_eq!(stopped.status, ExecutionStatus::Aborted);
-
-    // The name stays taken after the execution closed.
-    let after = control
-        .start_execution(&name, input)
-        .await
-        .expect("start after close");
-    assert_eq!(
-        after,
-        StartOutcome::AlreadyExists {
-            execution_arn: execution_arn.clone()
-        }
-    );
-
-    let unknown = control.execution_arn("never-started");
-    assert_eq!(
-        control
-            .describe_execution(&unknown)
-            .await
-            .expect("describe"),
-        None
-    );
-    control
-        .stop_execution(&unknown, "test")
-        .await
-        .expect("stopping an unknown execution is harmless");
-}
 
 #[tokio::test]
 async fn an_alert_reaches_a_subscriber_once_with_its_subject_and_body() {

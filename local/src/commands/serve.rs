@@ -3,11 +3,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use asl_interpreter::{Clock, RealClock};
+use asl_interpreter::RealClock;
+use sfn_local::in_process::ProductFunctions;
 use sfn_local::{latency, serve, sfn_api, stack};
 
-use super::stores::aws_store;
+use super::stores::{aws_store, step_functions};
 use super::{latency_seconds, ClockKind, DEV_KEY_FILE};
+
+/// The role the product's state machine is created with (the API does not assume it).
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/StartActivityStateMachineRole";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -50,33 +54,43 @@ pub fn main(args: Args) -> Result<(), String> {
         .init();
     let key = serve::DevKey::load_or_create(&args.key_file)
         .map_err(|e| format!("{}: {e}", args.key_file.display()))?;
-    let clock: Arc<dyn Clock> = Arc::new(RealClock);
     let store: Arc<dyn shared::ports::Store> = match &args.aws_endpoint {
         Some(endpoint) => aws_store(endpoint)?,
         None => Arc::new(shared::memory::InMemoryStore::new()),
     };
-    let latency = latency::lognormal_latency(args.ai_latency, 0.3, 1);
-    let stack = stack::LocalStack::with_store(
-        store,
-        Arc::new(shared::offline::OfflineGenerator::new()),
-        clock,
-        Some(latency),
-        Arc::new(shared::metrics::NoMetrics),
-    )
-    .map_err(|e| format!("unusable definition: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let mut goals = Vec::new();
-        for user in &args.users {
-            goals.extend(serve::seed_goals(stack.store.as_ref(), user, args.load_goals).await?);
-        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let api = sfn_api::Api::new(sfn_api::Options {
+            lambda_endpoint: args.lambda_endpoint.clone(),
+            mock_config: args.mock_config.clone(),
+            virtual_clock: matches!(args.api_clock, ClockKind::Virtual),
+            account: None,
+        })?;
+        let (stack, api) = match &args.aws_endpoint {
+            Some(_) => over_own_api(store, api, address, args.ai_latency).await?,
+            None => {
+                let stack = stack::LocalStack::with_store(
+                    store,
+                    Arc::new(shared::offline::OfflineGenerator::new()),
+                    Arc::new(RealClock),
+                    Some(latency::lognormal_latency(args.ai_latency, 0.3, 1)),
+                    Arc::new(shared::metrics::NoMetrics),
+                )
+                .map_err(|e| format!("unusable definition: {e}"))?;
+                (Arc::new(stack), api)
+            }
+        };
+        let mut goals = Vec::new();
+        for user in &args.users {
+            goals.extend(serve::seed_goals(stack.store.as_ref(), user, args.load_goals).await?);
+        }
         println!("sfn-local serve: listening on http://{address}");
         for goal in &goals {
             println!("  goal {} ({})", goal.goal_id, goal.label);
@@ -86,13 +100,7 @@ pub fn main(args: Args) -> Result<(), String> {
             args.users.join(" | --user ")
         );
         let _ = std::io::stdout().flush();
-        let api = Arc::new(sfn_api::Api::new(sfn_api::Options {
-            lambda_endpoint: args.lambda_endpoint.clone(),
-            mock_config: args.mock_config.clone(),
-            virtual_clock: matches!(args.api_clock, ClockKind::Virtual),
-            account: None,
-        })?);
-        let routes = api.attach(serve::router(Arc::new(stack), key, goals, address));
+        let routes = Arc::new(api).attach(serve::router(stack, key, goals, address));
         axum::serve(listener, routes)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -100,4 +108,47 @@ pub fn main(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())
     })
+}
+
+/// The product as in AWS, on this server's own Step Functions API: the product's state machine
+/// created there (CreateStateMachine), the handlers' Step Functions adapter calling it over HTTP
+/// at `address`, its executions' Lambda tasks calling the handlers in process, and their status
+/// changes going to the finaliser as the EventBridge rule sends them.
+async fn over_own_api(
+    store: Arc<dyn shared::ports::Store>,
+    api: sfn_api::Api,
+    address: std::net::SocketAddr,
+    ai_latency: f64,
+) -> Result<(Arc<stack::LocalStack>, sfn_api::Api), String> {
+    let created = api
+        .operate(
+            "CreateStateMachine",
+            serde_json::json!({
+                "name": stack::STATE_MACHINE_NAME,
+                "definition": stack::local_definition_text(),
+                "roleArn": ROLE_ARN,
+            }),
+        )
+        .await
+        .map_err(|e| format!("cannot create the state machine: {e}"))?;
+    let arn = created["stateMachineArn"]
+        .as_str()
+        .ok_or("CreateStateMachine answered no stateMachineArn")?;
+    let control = step_functions(&format!("http://{address}"), arn)?;
+    let stack = stack::LocalStack::with_control(
+        store,
+        Arc::new(shared::offline::OfflineGenerator::new()),
+        Arc::new(RealClock),
+        Some(latency::lognormal_latency(ai_latency, 0.3, 1)),
+        Arc::new(shared::metrics::NoMetrics),
+        control,
+        arn,
+    )
+    .map_err(|e| format!("unusable definition: {e}"))?;
+    let stack = Arc::new(stack);
+    let product = stack.lambda();
+    let api = api
+        .with_lambda(|others| Arc::new(ProductFunctions { product, others }))
+        .with_status_listener(stack.clone());
+    Ok((stack, api))
 }

@@ -104,6 +104,41 @@ fn tables_message(e: &shared::aws::TablesError, endpoint: &str, from_env: bool) 
     }
 }
 
+/// The product's Step Functions adapter (`StepFunctionsControl`, an aws-sdk-sfn client) on the
+/// state machine `state_machine_arn` of the Step Functions API at `endpoint` (serve's own).
+#[cfg(feature = "aws")]
+pub fn step_functions(
+    endpoint: &str,
+    state_machine_arn: &str,
+) -> Result<Arc<dyn shared::ports::ExecutionControl>, String> {
+    use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+    // sfn-local's API takes any credentials; the region is its ARNs'.
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(sfn_local::sfn_api::names::REGION))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "sfn-local",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    Ok(Arc::new(shared::aws::StepFunctionsControl::new(
+        aws_sdk_sfn::Client::from_conf(config),
+        state_machine_arn,
+    )))
+}
+
+#[cfg(not(feature = "aws"))]
+pub fn step_functions(
+    _endpoint: &str,
+    _state_machine_arn: &str,
+) -> Result<Arc<dyn shared::ports::ExecutionControl>, String> {
+    Err("this sfn-local was built without AWS support: build it with `--features aws`".into())
+}
+
 #[cfg(not(feature = "aws"))]
 pub fn aws_stores(_endpoint: &str) -> Result<AwsStores, String> {
     Err("this sfn-local was built without AWS support: build it with `--features aws`".into())

@@ -16,6 +16,7 @@ use super::events::{aws_event, Abort};
 use super::machines::{Kind, Machine};
 use super::names::{self, check_execution_arn, check_name, epoch};
 use super::pages::Page;
+use super::status::{StatusChange, StatusListener};
 use asl_interpreter::clock::{runtime, Clock, VirtualClock};
 use asl_interpreter::executor::{ExecutionResult, Executor, StopSignal, MAX_PAYLOAD_BYTES};
 use asl_interpreter::history::History;
@@ -109,6 +110,30 @@ impl Execution {
         answer
     }
 
+    /// Its status now, as the event EventBridge would deliver.
+    fn status_change(&self) -> Value {
+        let progress = self.progress();
+        // A stopped execution's error and cause are the stop's.
+        let (error, cause) = if progress.status == "ABORTED" {
+            (&progress.abort.error, &progress.abort.cause)
+        } else {
+            (&progress.error, &progress.cause)
+        };
+        StatusChange {
+            execution_arn: &self.arn,
+            state_machine_arn: &self.machine.arn,
+            name: &self.name,
+            status: progress.status,
+            started: self.started,
+            stopped: progress.stopped,
+            input: Some(&self.input),
+            output: progress.output.as_ref().map(Value::to_string),
+            error: error.as_deref(),
+            cause: cause.as_deref(),
+        }
+        .event()
+    }
+
     /// The events so far, oldest first, in AWS's shape.
     pub fn events(&self, include_data: bool) -> Vec<Value> {
         let abort = self.progress().abort.clone();
@@ -193,6 +218,8 @@ pub struct Executions {
     clock: Arc<dyn Clock>,
     /// Whether each execution runs on a virtual clock of its own.
     virtual_clock: bool,
+    /// Who hears of the Standard executions' status changes.
+    listener: Option<Arc<dyn StatusListener>>,
 }
 
 impl Executions {
@@ -201,7 +228,22 @@ impl Executions {
             registry: Mutex::default(),
             clock,
             virtual_clock,
+            listener: None,
         }
+    }
+
+    /// Tells `listener` of every status change of the Standard executions, as Step Functions
+    /// tells EventBridge (Express executions send none).
+    pub fn with_listener(mut self, listener: Arc<dyn StatusListener>) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// The listener to tell of `execution`'s status changes, if there is one for it.
+    fn listener_for(&self, execution: &Execution) -> Option<Arc<dyn StatusListener>> {
+        self.listener
+            .clone()
+            .filter(|_| execution.machine.kind == Kind::Standard)
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -256,6 +298,10 @@ impl Executions {
         registry.order.push(arn.clone());
         drop(registry);
         let answer = json!({"executionArn": arn, "startDate": epoch(execution.started)});
+        if let Some(listener) = self.listener_for(&execution) {
+            let event = execution.status_change();
+            tokio::spawn(async move { listener.status_changed(event).await });
+        }
         self.spawn(execution, start.input, stop_rx, invoker);
         Ok(answer)
     }
@@ -287,14 +333,27 @@ impl Executions {
                 .execute_observed(&name, input, signal, history)
                 .await
         };
+        let listener = self.listener_for(&execution);
         if !clock.is_virtual() {
-            tokio::spawn(async move { execution.finish(&run.await) });
+            tokio::spawn(async move {
+                execution.finish(&run.await);
+                if let Some(listener) = listener {
+                    listener.status_changed(execution.status_change()).await;
+                }
+            });
             return;
         }
-        // A virtual clock needs a paused runtime of its own.
-        tokio::task::spawn_blocking(move || match runtime(clock.as_ref()) {
-            Ok(rt) => execution.finish(&rt.block_on(run)),
-            Err(e) => execution.fail(&format!("The execution could not start: {e}")),
+        // A virtual clock needs a paused runtime of its own; the end is told on this one.
+        let here = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            match runtime(clock.as_ref()) {
+                Ok(rt) => execution.finish(&rt.block_on(run)),
+                Err(e) => execution.fail(&format!("The execution could not start: {e}")),
+            }
+            if let Some(listener) = listener {
+                let event = execution.status_change();
+                here.spawn(async move { listener.status_changed(event).await });
+            }
         });
     }
 

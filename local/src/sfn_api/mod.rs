@@ -9,6 +9,7 @@ pub mod machines;
 pub mod mocks;
 pub mod names;
 pub mod pages;
+pub mod status;
 pub mod test_state;
 pub mod tokens;
 
@@ -34,6 +35,7 @@ use error::{ApiError, Code};
 use executions::{Executions, Start};
 use machines::{Kind, Machine, Machines};
 use mocks::{ExecutionInvoker, MockConfig};
+use status::StatusListener;
 use tokens::Tokens;
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -119,6 +121,23 @@ impl Api {
             mocks,
             tokens: Arc::default(),
         })
+    }
+
+    /// Lambda as `wrap` makes it of the Lambda the options named (`--lambda-endpoint`'s, or an
+    /// unreachable one): what every execution's Lambda tasks then call.
+    pub fn with_lambda(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn LambdaInvoker>) -> Arc<dyn LambdaInvoker>,
+    ) -> Api {
+        self.invoker = wrap(self.invoker);
+        self
+    }
+
+    /// Tells `listener` of the Standard executions' status changes, as Step Functions sends
+    /// them to EventBridge.
+    pub fn with_status_listener(mut self, listener: Arc<dyn StatusListener>) -> Api {
+        self.executions = self.executions.with_listener(listener);
+        self
     }
 
     /// The invoker of one execution: the test case's mocks, if it names one, then Lambda.

@@ -1,8 +1,13 @@
 //! The API flow end to end over the AWS adapters, against moto: start, status, cancel, repeating a
 //! start after its run closed, retrying a run's failed actions, and many goals started at once.
+//! Each test runs twice: with moto's Step Functions, and with sfn-local's (`step_functions`).
 
 #[path = "../../shared/tests/support/mod.rs"]
 mod support;
+
+mod step_functions;
+
+use step_functions::Backend;
 
 use std::sync::Arc;
 
@@ -22,17 +27,19 @@ use shared::workflow::update_goal_status;
 
 struct Stack {
     _moto: support::Moto,
+    _sfn_server: step_functions::StepFunctions,
     store: DynamoStore,
     control: StepFunctionsControl,
     sfn: aws_sdk_sfn::Client,
     state_machine_arn: String,
 }
 
-async fn stack(prefix: &str) -> Stack {
+async fn stack(prefix: &str, backend: Backend) -> Stack {
     let moto = support::start();
     let config = moto.sdk_config().await;
     let tables = support::create_tables(&config, prefix).await;
-    let sfn = aws_sdk_sfn::Client::new(&config);
+    let step_functions = backend.step_functions(&config);
+    let sfn = step_functions.client.clone();
     let machine = sfn
         .create_state_machine()
         .name(format!("{prefix}-StartActivity"))
@@ -46,9 +53,17 @@ async fn stack(prefix: &str) -> Stack {
         control: StepFunctionsControl::new(sfn.clone(), machine.state_machine_arn()),
         state_machine_arn: machine.state_machine_arn().to_owned(),
         sfn,
+        _sfn_server: step_functions,
         _moto: moto,
     }
 }
+
+crate::on_both_backends!(
+    retry_the_failed_actions_of_a_partial_run,
+    start_watch_and_cancel_a_run,
+    twenty_goals_started_at_once_do_not_cross,
+    a_start_repeated_after_its_run_closed_answers_the_record,
+);
 
 fn api_event(user: Option<&str>, route: &str, params: Value, body: Option<&str>) -> Value {
     let claims = user.map(|u| json!({"jwt": {"claims": {"sub": u}, "scopes": null}}));
@@ -194,9 +209,8 @@ async fn task_actions(s: &Stack, arn: &str) -> (std::collections::BTreeSet<Strin
     (tasks.into_iter().map(|t| t.action_id).collect(), count)
 }
 
-#[tokio::test]
-async fn retry_the_failed_actions_of_a_partial_run() {
-    let s = stack("retry").await;
+async fn retry_the_failed_actions_of_a_partial_run(backend: Backend) {
+    let s = stack("retry", backend).await;
     let (goal, actions) = example_goal("g1", "u1", 4, Utc::now());
     seed(&s.store, &goal, &actions).await.expect("seed");
     let ids: Vec<String> = actions.iter().map(|a| a.action_id.clone()).collect();
@@ -296,9 +310,8 @@ async fn retry_the_failed_actions_of_a_partial_run() {
     );
 }
 
-#[tokio::test]
-async fn start_watch_and_cancel_a_run() {
-    let s = stack("flow").await;
+async fn start_watch_and_cancel_a_run(backend: Backend) {
+    let s = stack("flow", backend).await;
     let (goal, actions) = example_goal("g1", "u1", 8, Utc::now());
     seed(&s.store, &goal, &actions).await.expect("seed");
 
@@ -405,9 +418,8 @@ async fn start_watch_and_cancel_a_run() {
     assert_eq!(cancel(&s, "u1", &second).await.0, 409);
 }
 
-#[tokio::test]
-async fn twenty_goals_started_at_once_do_not_cross() {
-    let s = Arc::new(stack("many").await);
+async fn twenty_goals_started_at_once_do_not_cross(backend: Backend) {
+    let s = Arc::new(stack("many", backend).await);
     for i in 0..20 {
         let (goal, actions) =
             example_goal(&format!("goal-{i}"), &format!("user-{i}"), 2, Utc::now());
@@ -454,9 +466,8 @@ async fn twenty_goals_started_at_once_do_not_cross() {
 /// Rule 1 after the run has closed: Step Functions keeps the name taken (a new StartExecution would
 /// be refused with ExecutionAlreadyExists), so a repeated start must answer from the record and
 /// neither start a second execution nor put the goal back to processing.
-#[tokio::test]
-async fn a_start_repeated_after_its_run_closed_answers_the_record() {
-    let s = stack("closed").await;
+async fn a_start_repeated_after_its_run_closed_answers_the_record(backend: Backend) {
+    let s = stack("closed", backend).await;
     let (goal, actions) = example_goal("g1", "u1", 2, Utc::now());
     seed(&s.store, &goal, &actions).await.expect("seed");
     let (code, first) = start(&s, "u1", "g1", "k1").await;

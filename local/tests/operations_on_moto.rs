@@ -1,7 +1,12 @@
-//! The status-change finaliser and the maintenance job over the AWS adapters, against moto.
+//! The status-change finaliser and the maintenance job over the AWS adapters, against moto; the
+//! maintenance job twice, with moto's Step Functions and with sfn-local's (`step_functions`).
 
 #[path = "../../shared/tests/support/mod.rs"]
 mod support;
+
+mod step_functions;
+
+use step_functions::Backend;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -14,17 +19,19 @@ use shared::records::ExecutionStatus;
 
 struct Stack {
     moto: support::Moto,
+    _sfn_server: step_functions::StepFunctions,
     store: DynamoStore,
     control: StepFunctionsControl,
     notifier: SnsNotifier,
     archive: S3Archive,
 }
 
-async fn stack(prefix: &str) -> Stack {
+async fn stack(prefix: &str, backend: Backend) -> Stack {
     let moto = support::start();
     let config = moto.sdk_config().await;
     let tables = support::create_tables(&config, prefix).await;
-    let sfn = aws_sdk_sfn::Client::new(&config);
+    let step_functions = backend.step_functions(&config);
+    let sfn = step_functions.client.clone();
     let machine = sfn
         .create_state_machine()
         .name("StartActivity")
@@ -55,6 +62,7 @@ async fn stack(prefix: &str) -> Stack {
         control: StepFunctionsControl::new(sfn, machine.state_machine_arn()),
         notifier: SnsNotifier::new(sns, topic.topic_arn().unwrap_or_default()),
         archive: S3Archive::new(s3, "history"),
+        _sfn_server: step_functions,
         moto,
     }
 }
@@ -84,7 +92,7 @@ async fn finalise(store: &DynamoStore, notifier: &SnsNotifier, event: Value) -> 
 
 #[tokio::test]
 async fn failed_timed_out_and_aborted_runs_are_finalised_once() {
-    let s = stack("final").await;
+    let s = stack("final", Backend::Moto).await;
     for (name, status, error, goal_status) in SAMPLE_STATUS_CHANGES {
         let store = sample_world(&s, name).await;
         let event = sample(name);
@@ -123,9 +131,10 @@ async fn failed_timed_out_and_aborted_runs_are_finalised_once() {
     }
 }
 
-#[tokio::test]
-async fn maintenance_finalises_stuck_runs_and_archives_old_history_idempotently() {
-    let s = stack("maint").await;
+crate::on_both_backends!(maintenance_finalises_stuck_runs_and_archives_old_history_idempotently);
+
+async fn maintenance_finalises_stuck_runs_and_archives_old_history_idempotently(backend: Backend) {
+    let s = stack("maint", backend).await;
     let now = Utc::now();
     // A run stuck in RUNNING whose execution has stopped, and one the service never knew.
     let (stuck, _) = started_run(&s.store, "g1", "u", 2, now - Duration::minutes(30))
