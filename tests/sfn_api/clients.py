@@ -259,6 +259,8 @@ def check_test_state(sfn):
     data = mocked["inspectionData"]
     assert json.loads(data["input"]) == {"id": "7"} and json.loads(data["afterParameters"]) == {"TableName": "t", "Key": {"id": {"S": "7"}}}, data
     assert json.loads(data["result"]) == {"Item": {"name": {"S": "seven"}}}, data
+    assert json.loads(data["afterInputPath"]) == {"id": "7"} and json.loads(data["afterResultSelector"]) == {"name": "seven"}, data
+    assert json.loads(data["afterResultPath"]) == {"id": "7", "found": {"name": "seven"}}, data
     boom = {"error": "DynamoDB.AmazonDynamoDBException", "cause": "throttled"}
     failed = test(task, mock={"errorOutput": boom}, input='{"id": "7"}')
     assert (failed["status"], failed["error"], failed["cause"]) == ("FAILED", boom["error"], "throttled"), failed

@@ -14,6 +14,7 @@ use asl_interpreter::clock::VirtualClock;
 use asl_interpreter::executor::{ExecutionResult, ExecutionStatus, Executor};
 use asl_interpreter::history::HistoryEvent;
 use asl_interpreter::invoker::{FunctionError, Invocation, LambdaInvoker};
+use asl_interpreter::paths;
 use asl_interpreter::retry::RetryState;
 
 /// The state that sets the request's `variables` before the tested state runs.
@@ -192,7 +193,12 @@ fn events_named<'a>(
 }
 
 /// The answer from the one-state execution's result and history.
-fn answer(state: &Map<String, Value>, result: &ExecutionResult, level: &str) -> Value {
+fn answer(
+    state: &Map<String, Value>,
+    jsonata: bool,
+    result: &ExecutionResult,
+    level: &str,
+) -> Value {
     let entered: Vec<&HistoryEvent> = events_named(&result.history, "StateEntered")
         .filter(|e| e.details["name"] != VARIABLES_STATE)
         .collect();
@@ -230,7 +236,10 @@ fn answer(state: &Map<String, Value>, result: &ExecutionResult, level: &str) -> 
         }
     }
     if level != "INFO" {
-        answer.insert("inspectionData".into(), inspection(result, input));
+        answer.insert(
+            "inspectionData".into(),
+            inspection(state, jsonata, result, input),
+        );
     }
     Value::Object(answer)
 }
@@ -255,12 +264,16 @@ fn failed_event(result: &ExecutionResult) -> Option<&HistoryEvent> {
         .find(|e| e.event_type.ends_with("Failed") || e.event_type.ends_with("TimedOut"))
 }
 
-/// What DEBUG and TRACE show: the input, the task's parameters and result.
-fn inspection(result: &ExecutionResult, input: Option<Value>) -> Value {
+/// What DEBUG and TRACE show: the input, the task's parameters and result and, in a JSONPath
+/// state, the input after InputPath and the result after ResultSelector and ResultPath.
+fn inspection(
+    state: &Map<String, Value>,
+    jsonata: bool,
+    result: &ExecutionResult,
+    input: Option<Value>,
+) -> Value {
     let mut data = Map::new();
-    if let Some(input) = input {
-        data.insert("input".into(), Value::from(input.to_string()));
-    }
+    let mut task_result = None;
     for event in &result.history {
         if event.event_type.ends_with("Scheduled") {
             data.insert(
@@ -269,13 +282,55 @@ fn inspection(result: &ExecutionResult, input: Option<Value>) -> Value {
             );
         }
         if event.event_type.ends_with("Succeeded") && event.details.get("resource").is_some() {
-            data.insert(
-                "result".into(),
-                Value::from(event.details["output"].to_string()),
-            );
+            task_result = Some(event.details["output"].clone());
         }
     }
+    if let (Some(input), false) = (&input, jsonata) {
+        for (key, value) in jsonpath_steps(state, input, task_result.as_ref()) {
+            data.insert(key.into(), Value::from(value.to_string()));
+        }
+    }
+    if let Some(input) = input {
+        data.insert("input".into(), Value::from(input.to_string()));
+    }
+    if let Some(task_result) = task_result {
+        data.insert("result".into(), Value::from(task_result.to_string()));
+    }
     Value::Object(data)
+}
+
+/// A JSONPath state's input after InputPath and, given the task's result, the result after
+/// ResultSelector and after ResultPath; a step that cannot be evaluated here is left out.
+fn jsonpath_steps(
+    state: &Map<String, Value>,
+    input: &Value,
+    task_result: Option<&Value>,
+) -> Vec<(&'static str, Value)> {
+    let (context, vars) = (Value::Object(Map::new()), Map::new());
+    let scope = |input| paths::Scope {
+        input,
+        context: &context,
+        vars: &vars,
+    };
+    let mut steps = Vec::new();
+    if let Ok(effective) = paths::select(state.get("InputPath"), input, &scope(input)) {
+        steps.push(("afterInputPath", effective));
+    }
+    let Some(task_result) = task_result else {
+        return steps;
+    };
+    let selected = match state.get("ResultSelector") {
+        Some(selector) => scope(task_result).template(selector),
+        None => Ok(task_result.clone()),
+    };
+    let Ok(selected) = selected else {
+        return steps;
+    };
+    steps.push(("afterResultSelector", selected.clone()));
+    if let Ok(merged) = paths::merge_result(state.get("ResultPath"), input.clone(), selected) {
+        steps.push(("afterResultPath", merged));
+    }
+    steps
 }
 
 /// Runs TestState on the virtual clock, so Wait states and retry intervals take no time.
@@ -296,6 +351,7 @@ pub async fn test_state(
     let input = json_field(request.input.as_deref(), "input")?.unwrap_or_else(|| json!({}));
     let variables = json_field(request.variables.as_deref(), "variables")?;
     let (name, state, language) = tested(&request)?;
+    let jsonata = state.get("QueryLanguage").or(language.as_ref()) == Some(&json!("JSONata"));
     let text = machine(&name, &state, language, variables)?;
     let definition = parse_definition(&text)?;
     let mocked = match request.mock {
@@ -333,5 +389,5 @@ pub async fn test_state(
                 format!("The state could not run: {e}"),
             )
         })?;
-    Ok(answer(&state, &result, &level))
+    Ok(answer(&state, jsonata, &result, &level))
 }
