@@ -8,7 +8,7 @@ use crate::error::{DomainError, ErrorCode, StoreError};
 use crate::metrics::{Metric, MetricName, MetricSink};
 use crate::naming::execution_name;
 use crate::ports::{Clock, ExecutionControl, StartOutcome, Store};
-use crate::progress::{eta_seconds, progress_percent};
+use crate::progress::progress_percent;
 use crate::records::{ExecutionStatus, FailedAction, Goal, GoalStatus, RunEnd, WorkflowExecution};
 use crate::steps::ExecutionInput;
 
@@ -314,14 +314,14 @@ pub struct StatusView {
 }
 
 impl StatusView {
-    /// The view of a record at `now`: percent from the counters, ETA from the pace so far.
+    /// The view of a record at `now`: percent from the counters, ETA from
+    /// [`WorkflowExecution::seconds_remaining`].
     pub fn of(run: WorkflowExecution, now: DateTime<Utc>) -> Self {
         let percent = progress_percent(run.processed_actions, run.total_actions);
         let eta = if run.status.is_final() {
             Some(0)
         } else {
-            let elapsed = (now - run.started_at).num_seconds().max(0) as u64;
-            eta_seconds(elapsed, run.processed_actions, run.total_actions)
+            run.seconds_remaining(now)
         };
         Self {
             progress_percent: percent.max(run.progress_percent),

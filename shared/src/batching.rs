@@ -17,6 +17,12 @@ pub fn actions_at_once(batches: usize) -> usize {
     (MAX_CONCURRENT_AI_CALLS / batches.max(1)).clamp(1, MAX_BATCH_SIZE)
 }
 
+/// The sizes of the batches [`plan_batches`] makes of `actions` actions, in plan order.
+pub fn batch_sizes(actions: usize) -> impl Iterator<Item = usize> {
+    (0..actions.div_ceil(MAX_BATCH_SIZE))
+        .map(move |i| (actions - i * MAX_BATCH_SIZE).min(MAX_BATCH_SIZE))
+}
+
 /// One batch: its index in the plan and its actions, in goal order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +84,9 @@ mod tests {
             batches.iter().map(|b| b.actions.len()).collect::<Vec<_>>(),
             [8, 1]
         );
+        assert_eq!(batch_sizes(9).collect::<Vec<_>>(), [8, 1]);
+        assert_eq!(batch_sizes(64).collect::<Vec<_>>(), [8; 8]);
+        assert_eq!(batch_sizes(0).count(), 0);
     }
 
     #[test]

@@ -216,6 +216,7 @@ impl Store for InMemoryStore {
         if !run.processed_action_ids.contains(&outcome.action_id) {
             run.processed_action_ids.push(outcome.action_id.clone());
             run.processed_actions += 1;
+            run.finished_calls.extend(outcome.call.clone());
             counted.processed = true;
         }
         if let Some(failure) = &outcome.failure {

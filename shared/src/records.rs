@@ -4,6 +4,8 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::progress::{eta_seconds, layout_eta_seconds};
+
 /// How long a WorkflowExecution record is kept before DynamoDB's TTL removes it.
 pub const EXECUTION_RETENTION_DAYS: i64 = 90;
 
@@ -232,6 +234,10 @@ pub struct WorkflowExecution {
     /// for a run over the whole goal. The goal's final status counts them with this run's own.
     #[serde(default)]
     pub actions_done_earlier: u32,
+    /// The model calls counted so far, for the remaining-time estimate
+    /// ([`layout_eta_seconds`](crate::progress::layout_eta_seconds)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finished_calls: Vec<CallTiming>,
     /// An alert the run's end called for and that is not yet known to be delivered: written with
     /// the end, removed once published, so a failed publish is retried, never lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,6 +251,18 @@ impl WorkflowExecution {
         let id = &outcome.action_id;
         self.processed_action_ids.contains(id)
             && (outcome.failure.is_none() || self.failed_action_ids.contains(id))
+    }
+
+    /// Seconds left at `now`: by the run's layout and its finished calls' latencies where enough
+    /// have finished, else by the pace so far.
+    pub fn seconds_remaining(&self, now: DateTime<Utc>) -> Option<u64> {
+        if self.processed_actions >= self.total_actions {
+            return eta_seconds(0, self.processed_actions, self.total_actions);
+        }
+        layout_eta_seconds(self.total_actions, &self.finished_calls, now).or_else(|| {
+            let elapsed = (now - self.started_at).num_seconds().max(0) as u64;
+            eta_seconds(elapsed, self.processed_actions, self.total_actions)
+        })
     }
 
     /// A record for a run that has just been started.
@@ -280,6 +298,7 @@ impl WorkflowExecution {
             expires_at: expiry_for(started_at),
             retry_of: None,
             actions_done_earlier: 0,
+            finished_calls: Vec::new(),
             pending_alert: None,
         }
     }
@@ -350,6 +369,19 @@ pub struct ActionOutcome {
     /// `None` when the action's tasks were generated and saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailedAction>,
+    /// When its model call ran, where that is known; kept with the count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallTiming>,
+}
+
+/// One action's model call: the batch it ran in, when the action entered GenerateTasks (retries
+/// included) and when its outcome was counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallTiming {
+    pub batch_index: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
 }
 
 impl ActionOutcome {
@@ -357,6 +389,7 @@ impl ActionOutcome {
         Self {
             action_id: action_id.into(),
             failure: None,
+            call: None,
         }
     }
 
@@ -364,7 +397,12 @@ impl ActionOutcome {
         Self {
             action_id: failure.action_id.clone(),
             failure: Some(failure),
+            call: None,
         }
+    }
+
+    pub fn with_call(self, call: Option<CallTiming>) -> Self {
+        Self { call, ..self }
     }
 }
 

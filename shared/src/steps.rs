@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batching::Batch;
 use crate::outcome::RunOutcome;
-use crate::records::{Action, FailedAction, GoalStatus, Task};
+use crate::records::{Action, CallTiming, FailedAction, GoalStatus, Task};
 
 /// The execution input start-workflow passes to StartExecution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +88,24 @@ pub struct GenerateTasksRequest {
     /// `$$.State.RetryCount`: how many times the state machine has retried this call.
     #[serde(default)]
     pub retry_count: u32,
+    /// The batch's index in the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_index: Option<u32>,
+    /// `$$.State.EnteredTime`: when the action entered GenerateTasks, before any retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_started_at: Option<DateTime<Utc>>,
+}
+
+impl GenerateTasksRequest {
+    /// The call's timing if it ends at `finished_at`; `None` when the state machine did not pass
+    /// the batch and the start.
+    pub fn call_timing(&self, finished_at: DateTime<Utc>) -> Option<CallTiming> {
+        Some(CallTiming {
+            batch_index: self.batch_index?,
+            started_at: self.action_started_at?,
+            finished_at,
+        })
+    }
 }
 
 /// What one iteration of the inner Map yields: GenerateTasks' result, or the failure its Catch

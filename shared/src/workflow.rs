@@ -12,7 +12,7 @@ use crate::metrics::{Metric, MetricName, MetricSink};
 use crate::naming::task_id;
 use crate::outcome::RunOutcome;
 use crate::ports::{Alert, Clock, Notifier, Store, TaskGenerator};
-use crate::progress::{eta_seconds, progress_percent};
+use crate::progress::progress_percent;
 use crate::records::{
     Action, ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task,
     WorkflowExecution, ALL_ACTIONS_FAILED,
@@ -198,7 +198,7 @@ pub async fn generate_tasks(
     store
         .record_action_outcome(
             &req.run.execution_arn,
-            &ActionOutcome::succeeded(&req.action.action_id),
+            &ActionOutcome::succeeded(&req.action.action_id).with_call(req.call_timing(created_at)),
             created_at,
         )
         .await?;
@@ -293,12 +293,11 @@ pub async fn update_progress(
     if !uncounted.is_empty() {
         run = stored_run(store, arn).await?;
     }
-    let elapsed = (now - run.started_at).num_seconds().max(0) as u64;
     store
         .set_progress(
             arn,
             progress_percent(run.processed_actions, run.total_actions),
-            eta_seconds(elapsed, run.processed_actions, run.total_actions),
+            run.seconds_remaining(now),
             now,
         )
         .await?;

@@ -11,7 +11,8 @@ use shared::examples::{begin_retry_after, example_goal, seed, started_run};
 use shared::naming::task_id;
 use shared::ports::{Alert, Store};
 use shared::records::{
-    ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task, WorkflowExecution,
+    ActionOutcome, CallTiming, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task,
+    WorkflowExecution,
 };
 
 async fn store(moto: &support::Moto, prefix: &str) -> DynamoStore {
@@ -207,7 +208,11 @@ async fn concurrent_writers_count_every_action_exactly_once() {
                         cause: "x".into(),
                     })
                 } else {
-                    ActionOutcome::succeeded(id)
+                    ActionOutcome::succeeded(id).with_call(Some(CallTiming {
+                        batch_index: i as u32 / 8,
+                        started_at: Utc::now(),
+                        finished_at: Utc::now(),
+                    }))
                 };
                 let c = store
                     .record_action_outcome(&arn, &outcome, Utc::now())
@@ -239,6 +244,17 @@ async fn concurrent_writers_count_every_action_exactly_once() {
     assert_eq!(record.failed_count, 6);
     assert_eq!(record.failed_actions.len(), 6);
     assert_eq!(record.processed_action_ids.len(), 24);
+    let mut batches: Vec<u32> = record
+        .finished_calls
+        .iter()
+        .map(|c| c.batch_index)
+        .collect();
+    batches.sort_unstable();
+    assert_eq!(
+        batches,
+        [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2],
+        "each successful call's timing is kept once, with its count"
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use serde_json::Value;
 use shared::api::{
     cancel_run, get_status, retry_failed, start_activity, StartResponse, StatusView,
 };
+use shared::batching::MAX_BATCH_SIZE;
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, BATCH_BUDGET_SECONDS, RUN_LIMIT_SECONDS};
 use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
@@ -28,10 +29,10 @@ use shared::operations::{finalise_run, sweep_overdue_runs, ExecutionStatusChange
 use shared::ports::{
     Clock, Counted, GeneratedTask, ManualClock, RunsAfter, RunsPage, Store, TaskGenerator,
 };
-use shared::progress::{eta_seconds, progress_percent};
+use shared::progress::{eta_seconds, layout_eta_seconds, progress_percent};
 use shared::records::{
-    Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task, WorkflowExecution,
-    ALL_ACTIONS_FAILED,
+    Action, ActionOutcome, CallTiming, ExecutionStatus, Goal, GoalStatus, RunEnd, Task,
+    WorkflowExecution, ALL_ACTIONS_FAILED,
 };
 use shared::steps::{
     ActionResult, AggregateRequest, CaughtError, ExecutionInput, GenerateTasksRequest,
@@ -195,6 +196,8 @@ impl World {
             batch_started_at,
             action: action.clone(),
             retry_count: 0,
+            batch_index: None,
+            action_started_at: None,
         };
         workflow::generate_tasks(
             self.store(),
@@ -973,7 +976,7 @@ proptest! {
             let now = batch_started_at + Duration::milliseconds(offset_ms);
             w.at(now);
             let model = CountingGenerator::default();
-            let req = GenerateTasksRequest { run, goal_title: String::new(), batch_started_at, action: actions[0].clone(), retry_count: 0 };
+            let req = GenerateTasksRequest { run, goal_title: String::new(), batch_started_at, action: actions[0].clone(), retry_count: 0, batch_index: None, action_started_at: None };
             let answer = workflow::generate_tasks(w.store(), &model, w.clock.as_ref(), &NoMetrics, req).await;
             let fits = now + Duration::minutes(2) <= batch_started_at + Duration::minutes(5);
             let processed = w.record(&arn).await.processed_actions;
@@ -1166,6 +1169,34 @@ proptest! {
                 prop_assert_eq!(eta, left);
             }
             previous = Some(eta);
+        }
+    }
+
+    /// ETA from the layout, for any record of finished calls: none from fewer than three, else at
+    /// least 1 s and no more than a batch's calls could still take one after another, each
+    /// within its state's timeout.
+    #[test]
+    fn eta_from_the_layout_is_bounded(
+        total in 1u32..=64,
+        calls in prop::collection::vec((0u32..8, 0i64..=300_000, 0i64..=120_000), 0..=64),
+        wait in 0i64..=200_000,
+    ) {
+        let batches = total.div_ceil(MAX_BATCH_SIZE as u32);
+        let calls: Vec<CallTiming> = calls
+            .into_iter()
+            .take(total as usize)
+            .map(|(batch, start, took)| CallTiming {
+                batch_index: batch % batches,
+                started_at: t0() + Duration::milliseconds(start),
+                finished_at: t0() + Duration::milliseconds(start + took),
+            })
+            .collect();
+        let now = calls.iter().map(|c| c.finished_at).max().unwrap_or(t0()) + Duration::milliseconds(wait);
+        let eta = layout_eta_seconds(total, &calls, now);
+        prop_assert_eq!(eta.is_none(), calls.len() < 3);
+        if let Some(eta) = eta {
+            let most = MAX_BATCH_SIZE as u64 * AI_CALL_LIMIT_SECONDS as u64;
+            prop_assert!((1..=most).contains(&eta), "{} s", eta);
         }
     }
 

@@ -91,6 +91,8 @@ impl World {
                     batch_started_at: self.clock.now(),
                     action: action.clone(),
                     retry_count: 0,
+                    batch_index: None,
+                    action_started_at: None,
                 };
                 let result =
                     workflow::generate_tasks(&self.store, &generator, &self.clock, &NoMetrics, req)

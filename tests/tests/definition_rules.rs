@@ -329,6 +329,18 @@ fn each_batch_carries_its_start_so_generate_tasks_can_keep_the_batch_budget() {
     );
 }
 
+#[test]
+fn each_call_carries_its_batch_and_start_for_the_remaining_time_estimate() {
+    let states = all_states(&definition()["States"]);
+    assert_eq!(
+        state(&states, "ProcessActions")["ItemSelector"]["batchIndex.$"],
+        "$.batchIndex"
+    );
+    let payload = &state(&states, "GenerateTasks")["Parameters"]["Payload"];
+    assert_eq!(payload["batchIndex.$"], "$.batchIndex");
+    assert_eq!(payload["actionStartedAt.$"], "$$.State.EnteredTime");
+}
+
 /// Step Functions' limit on any state's input or output.
 const PAYLOAD_LIMIT: usize = 256 * 1024;
 

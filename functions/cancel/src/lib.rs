@@ -68,6 +68,8 @@ mod tests {
             batch_started_at: clock.now(),
             action: actions[0].clone(),
             retry_count: 0,
+            batch_index: None,
+            action_started_at: None,
         };
         let result =
             workflow::generate_tasks(&store, &OfflineGenerator::new(), &clock, &NoMetrics, req)

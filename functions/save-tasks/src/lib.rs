@@ -39,6 +39,8 @@ mod tests {
                 batch_started_at: now,
                 action: action.clone(),
                 retry_count: 0,
+                batch_index: None,
+                action_started_at: None,
             };
             results.push(
                 workflow::generate_tasks(

@@ -346,7 +346,8 @@ impl DynamoStore {
     }
 
     /// One atomic update: adds `id` to the `ids` list, 1 to `counter` and the optional item to its
-    /// list, unless `ids` already holds `id`. Returns whether it counted.
+    /// list (a failure, or a call's timing), unless `ids` already holds `id`. Returns whether it
+    /// counted.
     async fn count_once(
         &self,
         execution_arn: &str,
@@ -709,13 +710,14 @@ impl Store for DynamoStore {
         outcome: &ActionOutcome,
         at: DateTime<Utc>,
     ) -> Result<Counted, StoreError> {
+        let call = outcome.call.as_ref().map(to_value).transpose()?;
         let processed = self
             .count_once(
                 execution_arn,
                 "processedActionIds",
                 &outcome.action_id,
                 "processedActions",
-                None,
+                call.map(|timing| ("finishedCalls", timing)),
                 at,
             )
             .await?;
