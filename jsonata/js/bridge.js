@@ -110,13 +110,21 @@
         return typeof v === 'function' ||
             (v !== null && typeof v === 'object' && (v._jsonata_lambda || v._jsonata_function));
     }
-    // Functions are not JSON: dropped, as JSON.stringify drops them.
+    // Functions are not JSON: dropped, as JSON.stringify drops them. Nor are Infinity and NaN
+    // (`1/0`): an error, as `$string` raises for them, where JSON.stringify would write null.
     function replacer(key, value) {
+        if (typeof value === 'number' && !isFinite(value)) {
+            throw { code: 'D1001', message: 'Number out of range: ' + value, value: value };
+        }
         return isFunction(value) ? undefined : value;
     }
     function answer(value) {
         if (value === undefined || isFunction(value)) return '{"undefined":true}';
-        return JSON.stringify({ result: value }, replacer);
+        try {
+            return JSON.stringify({ result: value }, replacer);
+        } catch (err) {
+            return failure(err);
+        }
     }
     function failure(err) {
         if (err === null || typeof err !== 'object') {

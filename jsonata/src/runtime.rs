@@ -4,14 +4,14 @@
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
-use rquickjs::{Context, Ctx, Function, Promise, Runtime};
+use rquickjs::{Context, Ctx, Function, Module, Promise, Runtime};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::{Error, Options, HARD_TIME_LIMIT};
 
-const JSONATA_JS: &str = include_str!("../js/jsonata.min.js");
-const BRIDGE_JS: &str = include_str!("../js/bridge.js");
+/// jsonata.js and the bridge as one QuickJS module, compiled by build.rs.
+static JSONATA_BYTECODE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jsonata.qjsbc"));
 
 /// Memory one runtime may hold.
 const MEMORY_LIMIT: usize = 1 << 30;
@@ -85,11 +85,11 @@ fn new_engine() -> Result<Engine, Error> {
     })));
     let context = Context::full(&runtime).map_err(fail)?;
     context.with(|ctx| -> Result<(), Error> {
-        let loaded = ctx
-            // jsonata.js's module wrapper exports to `self` when there is no module system.
-            .eval::<(), _>("globalThis.self = globalThis;")
-            .and_then(|()| ctx.eval::<(), _>(JSONATA_JS))
-            .and_then(|()| ctx.eval::<(), _>(BRIDGE_JS))
+        // SAFETY: the bytes are a module that build.rs compiled with this same QuickJS (the lock
+        // file holds one rquickjs 0.11, for the build script and this crate alike).
+        let loaded = unsafe { Module::load(ctx.clone(), JSONATA_BYTECODE) }
+            .and_then(Module::eval)
+            .and_then(|(_, evaluated)| evaluated.finish::<()>())
             .and_then(|()| {
                 let native = Function::new(ctx.clone(), call_native)?;
                 ctx.globals().set("__native", native)
@@ -271,6 +271,17 @@ mod tests {
         assert!(err.code.starts_with('U'), "{err:?}");
         let sum = Expression::compile("1 + 2").unwrap();
         assert_eq!(sum.evaluate(None, &Map::new()), Ok(Some(json!(3))));
+    }
+
+    #[test]
+    fn a_number_json_cannot_hold_is_an_error_not_null() {
+        for text in ["1/0", "[1, -1/0]", "{'nan': 0/0}"] {
+            let err = Expression::compile(text)
+                .unwrap()
+                .evaluate(None, &Map::new())
+                .unwrap_err();
+            assert_eq!(err.code, "D1001", "{text}: {err:?}");
+        }
     }
 
     #[test]
