@@ -108,7 +108,7 @@ pub fn measure_run(
                     .api(
                         "get-status",
                         EXAMPLE_USER_ID,
-                        json!({"executionArn": arn}),
+                        &[("executionArn", &arn)],
                         None,
                     )
                     .await;

@@ -15,11 +15,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use base64::Engine;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use shared::examples::{example_goal, mark, seed};
+use shared::http_api::RequestEvent;
 use shared::ports::Store;
 
 use crate::stack::LocalStack;
@@ -283,38 +283,20 @@ fn get_to(function: &'static str) -> MethodRouter<Arc<App>> {
 
 /// Every API route is `/api/<collection>/{parameter}/...`: the parameter's name and its raw
 /// (still percent-encoded) value, as API Gateway hands it to the function.
-fn path_parameter(path: &str) -> Map<String, Value> {
+fn path_parameter(path: &str) -> Option<(&'static str, &str)> {
     let mut segments = path.split('/').skip(2);
     let name = match segments.next() {
         Some("goals") => "goalId",
         _ => "executionArn",
     };
-    segments
-        .next()
-        .map(|value| (name.to_owned(), Value::from(value)))
-        .into_iter()
-        .collect()
+    segments.next().map(|value| (name, value))
 }
 
-/// The query string's parameters, decoded, as API Gateway hands them to the function: a name
-/// given more than once has its values joined with commas.
-fn query_parameters(uri: &axum::http::Uri) -> Map<String, Value> {
-    let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+/// The query string's parameters, decoded.
+fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map(|q| q.0)
-        .unwrap_or_default();
-    let mut parameters = Map::new();
-    for (name, value) in pairs {
-        match parameters.get_mut(&name) {
-            Some(Value::String(joined)) => {
-                joined.push(',');
-                joined.push_str(&value);
-            }
-            _ => {
-                parameters.insert(name, Value::String(value));
-            }
-        }
-    }
-    parameters
+        .unwrap_or_default()
 }
 
 /// What API Gateway's JWT authorizer answers when the token is missing or invalid: 401 with
@@ -358,40 +340,28 @@ async fn call(State(app): State<Arc<App>>, function: &'static str, request: Requ
     let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
-    let headers: Map<String, Value> = parts
-        .headers
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), Value::from(value.to_str().ok()?)))
-        })
-        .collect();
-    let (body, is_base64) = match std::str::from_utf8(&body) {
-        Ok("") => (Value::Null, false),
-        Ok(text) => (Value::from(text), false),
-        Err(_) => (
-            Value::from(base64::engine::general_purpose::STANDARD.encode(&body)),
-            true,
-        ),
+    let path = parts.uri.path();
+    let mut event = RequestEvent::new(parts.method.as_str(), path)
+        .claims(Value::Object(claims))
+        .raw_query(parts.uri.query().unwrap_or(""))
+        .request_id(&uuid::Uuid::new_v4().to_string());
+    if let Some((name, value)) = path_parameter(path) {
+        event = event.path_parameter(name, value);
+    }
+    for (name, value) in query_pairs(&parts.uri) {
+        event = event.query_parameter(&name, &value);
+    }
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            event = event.header(name.as_str(), value);
+        }
+    }
+    event = match std::str::from_utf8(&body) {
+        Ok("") => event,
+        Ok(text) => event.body(text),
+        Err(_) => event.binary_body(&body),
     };
-    let path = parts.uri.path().to_owned();
-    let path_parameters = path_parameter(&path);
-    let query = query_parameters(&parts.uri);
-    let event = json!({
-        "version": "2.0",
-        "routeKey": format!("{} {}", parts.method, path),
-        "rawPath": path,
-        "rawQueryString": parts.uri.query().unwrap_or(""),
-        "queryStringParameters": query,
-        "headers": headers,
-        "pathParameters": path_parameters,
-        "requestContext": {
-            "http": {"method": parts.method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent").cloned().unwrap_or_default()},
-            "authorizer": {"jwt": {"claims": claims, "scopes": null}},
-            "requestId": uuid::Uuid::new_v4().to_string(),
-        },
-        "body": body,
-        "isBase64Encoded": is_base64,
-    });
+    let event = event.into_value();
     let response = match app.stack.invoke(function, event).await {
         Ok(response) => response,
         Err(e) => {

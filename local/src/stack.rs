@@ -10,6 +10,7 @@ use function_dispatch::Ports;
 use serde::Serialize;
 use serde_json::{json, Value};
 use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
+use shared::http_api::RequestEvent;
 use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
 use shared::metrics::{MetricSink, NoMetrics};
 use shared::naming;
@@ -379,23 +380,20 @@ impl LocalStack {
         &self,
         function: &str,
         user: &str,
-        path_parameters: Value,
+        path_parameters: &[(&str, &str)],
         body: Option<Value>,
     ) -> Value {
-        let event = json!({
-            "version": "2.0",
-            "routeKey": "sfn-local",
-            "rawPath": "/",
-            "headers": {"content-type": "application/json"},
-            "pathParameters": path_parameters,
-            "requestContext": {
-                "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "sfn-local"},
-                "authorizer": {"jwt": {"claims": {"sub": user}, "scopes": null}},
-                "requestId": uuid::Uuid::new_v4().to_string(),
-            },
-            "body": body.map(|b| b.to_string()),
-            "isBase64Encoded": false,
-        });
+        let mut event = RequestEvent::new("POST", "/")
+            .user(user)
+            .header("content-type", "application/json")
+            .request_id(&uuid::Uuid::new_v4().to_string());
+        for &(name, value) in path_parameters {
+            event = event.path_parameter(name, value);
+        }
+        if let Some(body) = body {
+            event = event.body(&body.to_string());
+        }
+        let event = event.into_value();
         let response = self
             .invoke(function, event)
             .await
@@ -437,7 +435,7 @@ impl LocalStack {
     /// Starts a goal through the start-workflow handler; the execution waits in the queue.
     pub async fn start(&self, user: &str, goal_id: &str) -> Result<String, String> {
         let answer = self
-            .api("start-workflow", user, json!({"goalId": goal_id}), None)
+            .api("start-workflow", user, &[("goalId", goal_id)], None)
             .await;
         match answer["body"]["executionArn"].as_str() {
             Some(arn) if answer["statusCode"] == 202 => Ok(arn.to_owned()),

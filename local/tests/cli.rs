@@ -129,6 +129,22 @@ fn numeric_options_refuse_non_finite_and_out_of_range_values() {
 }
 
 #[test]
+fn serve_refuses_a_virtual_api_clock_for_the_product_over_its_own_api() {
+    let out = sfn_local(&[
+        "serve",
+        "--port",
+        "0",
+        "--api-clock",
+        "virtual",
+        "--aws-endpoint",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("--api-clock virtual"), "{message}");
+}
+
+#[test]
 fn a_retrier_with_a_huge_backoff_runs_to_its_end_on_the_virtual_clock() {
     let dir = scratch("backoff");
     let definition = json!({"StartAt": "T", "States": {"T": {"Type": "Task",

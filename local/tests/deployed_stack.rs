@@ -549,7 +549,7 @@ fn the_deployed_dev_stack_runs_end_to_end() {
             .expect("seed");
         let arn = stack.start("u", "goal-deployed").await.expect("start");
         let status = stack
-            .api("get-status", "u", json!({"executionArn": arn}), None)
+            .api("get-status", "u", &[("executionArn", &arn)], None)
             .await;
         assert_eq!(status["statusCode"], 200, "{status}");
         assert_eq!(status["body"]["status"], "RUNNING", "{status}");
@@ -561,7 +561,7 @@ fn the_deployed_dev_stack_runs_end_to_end() {
             result.cause
         );
         let status = stack
-            .api("get-status", "u", json!({"executionArn": arn}), None)
+            .api("get-status", "u", &[("executionArn", &arn)], None)
             .await;
         assert_eq!(status["statusCode"], 200, "{status}");
         assert_eq!(status["body"]["progressPercent"], 100, "{status}");

@@ -17,7 +17,6 @@ use std::time::Duration;
 use asl_interpreter::{ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use proptest::prelude::*;
-use serde_json::json;
 use sfn_local::latency::Latency;
 use sfn_local::stack::LocalStack;
 use shared::examples::{example_goal, seed};
@@ -184,7 +183,7 @@ impl World {
                 };
                 let answer = self
                     .stack
-                    .api("retry-failed", "u", json!({"executionArn": latest}), None)
+                    .api("retry-failed", "u", &[("executionArn", latest)], None)
                     .await;
                 if answer["statusCode"] != 202 {
                     return;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asl_interpreter::{ExecutionResult, ExecutionStatus, VirtualClock};
-use serde_json::json;
 use sfn_local::latency::Latency;
 use sfn_local::stack::LocalStack;
 use shared::examples::{example_goal, mark, seed};
@@ -107,7 +106,7 @@ async fn all_actions_succeed() {
     let with_tasks: std::collections::HashSet<_> = tasks.iter().map(|t| &t.action_id).collect();
     assert_eq!(with_tasks.len(), 64);
     let status = s
-        .api("get-status", "u", json!({"executionArn": arn}), None)
+        .api("get-status", "u", &[("executionArn", &arn)], None)
         .await;
     assert_eq!(
         (
@@ -323,8 +322,6 @@ async fn cancelling_mid_run_removes_its_tasks_and_returns_the_goal_to_draft() {
         s.store.get_goal("g").await.expect("get").map(|g| g.status),
         Some(GoalStatus::Draft)
     );
-    let again = s
-        .api("cancel", "u", json!({"executionArn": arn}), None)
-        .await;
+    let again = s.api("cancel", "u", &[("executionArn", &arn)], None).await;
     assert_eq!(again["statusCode"].as_i64(), Some(200));
 }

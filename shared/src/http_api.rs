@@ -7,7 +7,7 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::error::{DomainError, ErrorCode, ErrorKind};
 
@@ -177,26 +177,145 @@ pub fn request_id(req: &ApiGatewayV2httpRequest) -> &str {
     req.request_context.request_id.as_deref().unwrap_or("")
 }
 
+/// An HTTP API (payload 2.0) request event as API Gateway hands it to a function once its JWT
+/// authorizer has accepted the caller's token: for what stands in for API Gateway (sfn-local)
+/// and for tests.
+#[derive(Debug, Clone)]
+pub struct RequestEvent {
+    method: String,
+    path: String,
+    raw_query: String,
+    query: Map<String, Value>,
+    path_parameters: Map<String, Value>,
+    headers: Map<String, Value>,
+    claims: Option<Value>,
+    body: Option<String>,
+    is_base64_encoded: bool,
+    request_id: String,
+}
+
+impl RequestEvent {
+    /// A request without a token, headers, parameters or body.
+    pub fn new(method: &str, path: &str) -> Self {
+        RequestEvent {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            raw_query: String::new(),
+            query: Map::new(),
+            path_parameters: Map::new(),
+            headers: Map::new(),
+            claims: None,
+            body: None,
+            is_base64_encoded: false,
+            request_id: "request-1".to_owned(),
+        }
+    }
+
+    /// The verified token's claims.
+    pub fn claims(mut self, claims: Value) -> Self {
+        self.claims = Some(claims);
+        self
+    }
+
+    /// A token whose subject is `user`; `None` leaves the request anonymous.
+    pub fn user<'a>(self, user: impl Into<Option<&'a str>>) -> Self {
+        match user.into() {
+            Some(user) => self.claims(json!({ USER_CLAIM: user })),
+            None => self,
+        }
+    }
+
+    pub fn path_parameter(mut self, name: &str, value: &str) -> Self {
+        self.path_parameters.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The query string as sent; its decoded parameters are given one by one.
+    pub fn raw_query(mut self, raw: &str) -> Self {
+        self.raw_query = raw.to_owned();
+        self
+    }
+
+    /// One decoded query parameter; a name given again has its values joined with commas, as
+    /// API Gateway does.
+    pub fn query_parameter(mut self, name: &str, value: &str) -> Self {
+        match self.query.get_mut(name) {
+            Some(Value::String(joined)) => {
+                joined.push(',');
+                joined.push_str(value);
+            }
+            _ => {
+                self.query.insert(name.to_owned(), value.into());
+            }
+        }
+        self
+    }
+
+    /// A header, by its lower-case name.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// A body of text.
+    pub fn body(mut self, text: &str) -> Self {
+        self.body = Some(text.to_owned());
+        self.is_base64_encoded = false;
+        self
+    }
+
+    /// A body that is not text, base64-encoded as API Gateway passes it.
+    pub fn binary_body(mut self, bytes: &[u8]) -> Self {
+        self.body = Some(BASE64_STANDARD.encode(bytes));
+        self.is_base64_encoded = true;
+        self
+    }
+
+    pub fn request_id(mut self, id: &str) -> Self {
+        self.request_id = id.to_owned();
+        self
+    }
+
+    pub fn into_value(self) -> Value {
+        let user_agent = self.headers.get("user-agent").cloned().unwrap_or_default();
+        let authorizer = self
+            .claims
+            .map(|claims| json!({"jwt": {"claims": claims, "scopes": null}}));
+        json!({
+            "version": "2.0",
+            "routeKey": format!("{} {}", self.method, self.path),
+            "rawPath": self.path,
+            "rawQueryString": self.raw_query,
+            "queryStringParameters": self.query,
+            "headers": self.headers,
+            "pathParameters": self.path_parameters,
+            "requestContext": {
+                "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1",
+                         "sourceIp": "127.0.0.1", "userAgent": user_agent},
+                "authorizer": authorizer,
+                "requestId": self.request_id,
+            },
+            "body": self.body,
+            "isBase64Encoded": self.is_base64_encoded,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn event(claims: Value, body: Option<&str>) -> ApiGatewayV2httpRequest {
-        parse_event(json!({
-            "version": "2.0",
-            "routeKey": "POST /api/goals/{goalId}/start-activity",
-            "rawPath": "/api/goals/g%2F1/start-activity",
-            "headers": {"content-type": "application/json"},
-            "pathParameters": {"goalId": "g%2F1"},
-            "requestContext": {
-                "http": {"method": "POST", "path": "/api/goals/g%2F1/start-activity", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-                "authorizer": {"jwt": {"claims": claims, "scopes": null}},
-                "requestId": "r1"
-            },
-            "body": body,
-            "isBase64Encoded": false
-        }))
-        .unwrap_or_default()
+        let event = RequestEvent::new("POST", "/api/goals/g%2F1/start-activity")
+            .claims(claims)
+            .path_parameter("goalId", "g%2F1")
+            .header("content-type", "application/json")
+            .request_id("r1");
+        let event = match body {
+            Some(text) => event.body(text),
+            None => event,
+        };
+        parse_event(event.into_value()).unwrap_or_default()
     }
 
     #[test]
@@ -234,6 +353,26 @@ mod tests {
         let big = format!("\"{}\"", "x".repeat(MAX_BODY_BYTES));
         let big = json_body(&event(json!({}), Some(&big)));
         assert_eq!(big.map_err(|e| e.code), Err(ErrorCode::PayloadTooLarge));
+    }
+
+    #[test]
+    fn a_request_event_reads_back_as_api_gateway_sends_it() {
+        let event = RequestEvent::new("GET", "/api/goals/g1/executions")
+            .user("u1")
+            .path_parameter("goalId", "g1")
+            .raw_query("x=a&x=b")
+            .query_parameter("x", "a")
+            .query_parameter("x", "b")
+            .binary_body(br#"{"a":1}"#);
+        let req = parse_event(event.into_value()).unwrap_or_default();
+        assert_eq!(caller(&req), Ok("u1".into()));
+        assert_eq!(path_param(&req, "goalId"), Ok("g1".into()));
+        let repeated = req.query_string_parameters.all("x");
+        assert_eq!(repeated, Some(vec!["a", "b"]), "sent joined, read apart");
+        assert_eq!(json_body(&req), Ok(Some(json!({"a": 1}))));
+        let anonymous = parse_event(RequestEvent::new("GET", "/").into_value()).unwrap_or_default();
+        let refused = caller(&anonymous).map_err(|e| e.code);
+        assert_eq!(refused, Err(ErrorCode::Unauthorized));
     }
 
     fn base64_event(encoded: &str) -> ApiGatewayV2httpRequest {

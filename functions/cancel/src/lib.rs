@@ -30,6 +30,7 @@ mod tests {
     use serde_json::json;
     use shared::api::start_activity;
     use shared::examples::{example_goal, seed, EXAMPLE_STATE_MACHINE_ARN};
+    use shared::http_api::RequestEvent;
     use shared::memory::{InMemoryExecutions, InMemoryStore};
     use shared::metrics::NoMetrics;
     use shared::offline::OfflineGenerator;
@@ -39,12 +40,9 @@ mod tests {
     use shared::workflow;
 
     fn event(user: Option<&str>, arn: &str) -> Value {
-        let claims = user.map(|u| json!({"jwt": {"claims": {"sub": u}, "scopes": null}}));
-        json!({"version": "2.0", "routeKey": "POST /api/workflows/{executionArn}/cancel", "rawPath": "/",
-            "headers": {}, "pathParameters": {"executionArn": arn},
-            "requestContext": {"http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-                "authorizer": claims, "requestId": "r"},
-            "isBase64Encoded": false})
+        let event = RequestEvent::new("POST", &format!("/api/workflows/{arn}/cancel"))
+            .path_parameter("executionArn", arn);
+        event.user(user).into_value()
     }
 
     /// A started run that has already saved one action's tasks.

@@ -29,16 +29,14 @@ mod tests {
     use chrono::Utc;
     use serde_json::json;
     use shared::examples::started_run;
+    use shared::http_api::RequestEvent;
     use shared::memory::InMemoryStore;
     use shared::ports::ManualClock;
 
     fn event(user: Option<&str>, goal: &str) -> Value {
-        let claims = user.map(|u| json!({"jwt": {"claims": {"sub": u}, "scopes": null}}));
-        json!({"version": "2.0", "routeKey": "GET /api/goals/{goalId}", "rawPath": "/",
-            "headers": {}, "pathParameters": {"goalId": goal},
-            "requestContext": {"http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-                "authorizer": claims, "requestId": "r"},
-            "isBase64Encoded": false})
+        let event =
+            RequestEvent::new("GET", &format!("/api/goals/{goal}")).path_parameter("goalId", goal);
+        event.user(user).into_value()
     }
 
     async fn call(store: &InMemoryStore, event: Value) -> (i64, Value) {

@@ -28,17 +28,15 @@ mod tests {
     use chrono::{Duration, Utc};
     use serde_json::json;
     use shared::examples::started_run;
+    use shared::http_api::RequestEvent;
     use shared::memory::InMemoryStore;
     use shared::ports::ManualClock;
     use shared::records::ActionOutcome;
 
     fn event(user: Option<&str>, arn: &str) -> Value {
-        let claims = user.map(|u| json!({"jwt": {"claims": {"sub": u}, "scopes": null}}));
-        json!({"version": "2.0", "routeKey": "GET /api/workflows/{executionArn}/status", "rawPath": "/",
-            "headers": {}, "pathParameters": {"executionArn": arn},
-            "requestContext": {"http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-                "authorizer": claims, "requestId": "r"},
-            "isBase64Encoded": false})
+        let event = RequestEvent::new("GET", &format!("/api/workflows/{arn}/status"))
+            .path_parameter("executionArn", arn);
+        event.user(user).into_value()
     }
 
     #[tokio::test]

@@ -32,16 +32,17 @@ mod tests {
     use chrono::Utc;
     use serde_json::json;
     use shared::examples::started_run;
+    use shared::http_api::RequestEvent;
     use shared::memory::{InMemoryArchive, InMemoryStore};
     use shared::ports::ManualClock;
 
-    fn event(user: Option<&str>, goal: &str, query: Value) -> Value {
-        let claims = user.map(|u| json!({"jwt": {"claims": {"sub": u}, "scopes": null}}));
-        json!({"version": "2.0", "routeKey": "GET /api/goals/{goalId}/executions", "rawPath": "/",
-            "headers": {}, "pathParameters": {"goalId": goal}, "queryStringParameters": query,
-            "requestContext": {"http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-                "authorizer": claims, "requestId": "r"},
-            "isBase64Encoded": false})
+    fn event(user: Option<&str>, goal: &str, query: &[(&str, &str)]) -> Value {
+        let mut event = RequestEvent::new("GET", &format!("/api/goals/{goal}/executions"))
+            .path_parameter("goalId", goal);
+        for &(name, value) in query {
+            event = event.query_parameter(name, value);
+        }
+        event.user(user).into_value()
     }
 
     async fn call(store: &InMemoryStore, event: Value) -> (i64, Value) {
@@ -62,7 +63,7 @@ mod tests {
         let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
             .await
             .unwrap();
-        let (status, page) = call(&store, event(Some("u1"), "g1", json!({"limit": "1"}))).await;
+        let (status, page) = call(&store, event(Some("u1"), "g1", &[("limit", "1")])).await;
         assert_eq!(status, 200, "{page}");
         assert_eq!(page["goalId"], "g1");
         assert_eq!(page["executions"][0]["executionArn"], run.execution_arn);
@@ -83,12 +84,12 @@ mod tests {
             .await
             .unwrap();
         for (event, status) in [
-            (event(Some("u2"), "g1", json!({})), 404),
-            (event(Some("u1"), "nope", json!({})), 404),
-            (event(None, "g1", json!({})), 401),
-            (event(Some("u1"), "g1", json!({"limit": "0"})), 400),
-            (event(Some("u1"), "g1", json!({"limit": "51"})), 400),
-            (event(Some("u1"), "g1", json!({"cursor": "x"})), 400),
+            (event(Some("u2"), "g1", &[]), 404),
+            (event(Some("u1"), "nope", &[]), 404),
+            (event(None, "g1", &[]), 401),
+            (event(Some("u1"), "g1", &[("limit", "0")]), 400),
+            (event(Some("u1"), "g1", &[("limit", "51")]), 400),
+            (event(Some("u1"), "g1", &[("cursor", "x")]), 400),
         ] {
             let (code, body) = call(&store, event).await;
             assert_eq!(code, status, "{body}");

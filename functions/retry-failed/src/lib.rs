@@ -31,6 +31,7 @@ mod tests {
     use aws_lambda_events::encodings::Body;
     use serde_json::json;
     use shared::examples::ApiWorld;
+    use shared::http_api::RequestEvent;
     use shared::records::{ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd};
     use shared::steps::ExecutionInput;
 
@@ -75,13 +76,11 @@ mod tests {
     }
 
     fn event(user: Option<&str>, arn: Option<&str>) -> Value {
-        let claims = user.map(|u| json!({"jwt": {"claims": {"sub": u}, "scopes": null}}));
-        let params = arn.map_or(json!({}), |a| json!({"executionArn": a}));
-        json!({"version": "2.0", "routeKey": "POST /api/workflows/{executionArn}/retry", "rawPath": "/",
-            "headers": {}, "pathParameters": params,
-            "requestContext": {"http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-                "authorizer": claims, "requestId": "r"},
-            "isBase64Encoded": false})
+        let mut event = RequestEvent::new("POST", "/api/workflows/retry");
+        if let Some(arn) = arn {
+            event = event.path_parameter("executionArn", arn);
+        }
+        event.user(user).into_value()
     }
 
     async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {

@@ -55,6 +55,7 @@ mod tests {
     use aws_lambda_events::encodings::Body;
     use serde_json::json;
     use shared::examples::ApiWorld;
+    use shared::http_api::RequestEvent;
     use shared::records::GoalStatus;
 
     async fn world() -> ApiWorld {
@@ -62,17 +63,16 @@ mod tests {
     }
 
     fn event(user: Option<&str>, goal: &str, body: Option<&str>, key: Option<&str>) -> Value {
-        let claims = user.map(|u| json!({"jwt": {"claims": {"sub": u}, "scopes": null}}));
-        let mut headers = json!({"content-type": "application/json"});
-        if let Some(k) = key {
-            headers["idempotency-key"] = json!(k);
+        let mut event = RequestEvent::new("POST", &format!("/api/goals/{goal}/start-activity"))
+            .path_parameter("goalId", goal)
+            .header("content-type", "application/json");
+        if let Some(key) = key {
+            event = event.header("idempotency-key", key);
         }
-        json!({"version": "2.0", "routeKey": "POST /api/goals/{goalId}/start-activity",
-            "rawPath": format!("/api/goals/{goal}/start-activity"), "headers": headers,
-            "pathParameters": {"goalId": goal},
-            "requestContext": {"http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-                "authorizer": claims, "requestId": "r"},
-            "body": body, "isBase64Encoded": false})
+        if let Some(body) = body {
+            event = event.body(body);
+        }
+        event.user(user).into_value()
     }
 
     async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {

@@ -49,6 +49,16 @@ pub struct Args {
 
 pub fn main(args: Args) -> Result<(), String> {
     use std::io::Write;
+    if args.aws_endpoint.is_some() && matches!(args.api_clock, ClockKind::Virtual) {
+        use clap::CommandFactory;
+        crate::Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--api-clock virtual cannot run with --aws-endpoint: the product's executions \
+                 then run on this server's API, and its handlers and store keep real time",
+            )
+            .exit();
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();

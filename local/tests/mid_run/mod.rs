@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sfn_local::stack::LocalStack;
 
 /// Waits until some of the run's tasks are saved (polling every second), then cancels the run
@@ -16,6 +16,6 @@ pub async fn cancel_once_tasks_are_saved(stack: &LocalStack, user: &str, arn: &s
         }
     }
     stack
-        .api("cancel", user, json!({"executionArn": arn}), None)
+        .api("cancel", user, &[("executionArn", arn)], None)
         .await
 }
