@@ -177,6 +177,14 @@ pub fn request_id(req: &ApiGatewayV2httpRequest) -> &str {
     req.request_context.request_id.as_deref().unwrap_or("")
 }
 
+/// The JSON a response carries; null when it carries none.
+pub fn response_json(response: &ApiGatewayV2httpResponse) -> Value {
+    match &response.body {
+        Some(Body::Text(text)) => serde_json::from_str(text).unwrap_or_default(),
+        _ => Value::Null,
+    }
+}
+
 /// An HTTP API (payload 2.0) request event as API Gateway hands it to a function once its JWT
 /// authorizer has accepted the caller's token: for what stands in for API Gateway (sfn-local)
 /// and for tests.
@@ -416,19 +424,12 @@ mod tests {
         assert_eq!(code(&"!".repeat(8)), Err(ErrorCode::BadRequest));
     }
 
-    fn body_of(r: ApiGatewayV2httpResponse) -> Value {
-        match r.body {
-            Some(Body::Text(text)) => serde_json::from_str(&text).unwrap_or_default(),
-            _ => Value::Null,
-        }
-    }
-
     #[test]
     fn errors_have_the_documented_shape() {
         let r = error_response(&DomainError::not_found("no goal g"), "r1");
         assert_eq!(r.status_code, 404);
         assert_eq!(
-            body_of(r),
+            response_json(&r),
             json!({"error": {"code": "NOT_FOUND", "message": "no goal g"}})
         );
     }
@@ -462,7 +463,7 @@ mod tests {
             let r = respond::<()>(&event(json!({}), None), 200, Err(error));
             assert_eq!(r.status_code, status);
             assert_eq!(
-                body_of(r),
+                response_json(&r),
                 json!({"error": {"code": code, "message": message, "requestId": "r1"}})
             );
         }

@@ -24,11 +24,10 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lambda_events::encodings::Body;
     use chrono::{Duration, Utc};
     use serde_json::json;
     use shared::examples::started_run;
-    use shared::http_api::RequestEvent;
+    use shared::http_api::{response_json, RequestEvent};
     use shared::memory::InMemoryStore;
     use shared::ports::ManualClock;
     use shared::records::ActionOutcome;
@@ -61,10 +60,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status_code, 200);
-        let Some(Body::Text(text)) = r.body else {
-            panic!("no body")
-        };
-        let body: Value = serde_json::from_str(&text).unwrap();
+        let body = response_json(&r);
         assert_eq!(body["progressPercent"], 25);
         assert_eq!(body["processedActions"], 1);
         assert_eq!(body["estimatedSecondsRemaining"], 30);

@@ -28,11 +28,10 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lambda_events::encodings::Body;
     use chrono::Utc;
     use serde_json::json;
     use shared::examples::started_run;
-    use shared::http_api::RequestEvent;
+    use shared::http_api::{response_json, RequestEvent};
     use shared::memory::{InMemoryArchive, InMemoryStore};
     use shared::ports::ManualClock;
 
@@ -50,11 +49,7 @@ mod tests {
         let r = handle(store, &InMemoryArchive::default(), &clock, event)
             .await
             .unwrap();
-        let body = match r.body {
-            Some(Body::Text(text)) => serde_json::from_str(&text).unwrap(),
-            _ => Value::Null,
-        };
-        (r.status_code, body)
+        (r.status_code, response_json(&r))
     }
 
     #[tokio::test]

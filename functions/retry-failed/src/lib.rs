@@ -28,10 +28,9 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lambda_events::encodings::Body;
     use serde_json::json;
     use shared::examples::ApiWorld;
-    use shared::http_api::RequestEvent;
+    use shared::http_api::{response_json, RequestEvent};
     use shared::records::{ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd};
     use shared::steps::ExecutionInput;
 
@@ -87,11 +86,7 @@ mod tests {
         let r = handle(&w.store, &w.control, &w.clock, &w.metrics, event)
             .await
             .unwrap();
-        let body = match r.body {
-            Some(Body::Text(t)) => serde_json::from_str(&t).unwrap(),
-            _ => Value::Null,
-        };
-        (r.status_code, body)
+        (r.status_code, response_json(&r))
     }
 
     #[tokio::test]
