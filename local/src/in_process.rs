@@ -11,7 +11,6 @@ use function_dispatch::Ports;
 use serde_json::Value;
 use shared::naming;
 use shared::ports::{ExecutionControl, ExecutionDescription, StartOutcome};
-use shared::records::ExecutionStatus as RecordStatus;
 use shared::{DomainError, ErrorCode};
 use tokio::sync::watch;
 
@@ -81,7 +80,8 @@ pub(crate) struct Pending {
     /// Started executions not yet executed: name -> input.
     pub(crate) queued: BTreeMap<String, String>,
     pub(crate) stops: HashMap<String, watch::Sender<bool>>,
-    pub(crate) descriptions: HashMap<String, ExecutionDescription>,
+    /// Every execution started: ARN -> its description and input.
+    pub(crate) executions: HashMap<String, (ExecutionDescription, String)>,
 }
 
 /// Step Functions for start-workflow and cancel: a start is queued for [`crate::stack::LocalStack::execute`] to
@@ -117,31 +117,24 @@ impl ExecutionControl for LocalExecutions {
     async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, DomainError> {
         let execution_arn = self.execution_arn(name);
         let mut pending = self.pending()?;
-        if let Some(d) = pending.descriptions.get(&execution_arn) {
-            return Ok(if d.status == RecordStatus::Running {
-                StartOutcome::Started {
-                    execution_arn,
-                    start_date: d.start_date,
-                }
-            } else {
-                StartOutcome::AlreadyExists { execution_arn }
-            });
+        if let Some((existing, existing_input)) = pending.executions.get(&execution_arn) {
+            return Ok(StartOutcome::for_taken_name(
+                existing,
+                existing_input,
+                input,
+            ));
         }
         let start_date = self.clock.now();
         pending.queued.insert(name.to_owned(), input.to_owned());
         pending
             .stops
             .insert(execution_arn.clone(), watch::channel(false).0);
-        pending.descriptions.insert(
+        pending.executions.insert(
             execution_arn.clone(),
-            ExecutionDescription {
-                execution_arn: execution_arn.clone(),
-                status: RecordStatus::Running,
-                start_date,
-                stop_date: None,
-                error: None,
-                cause: None,
-            },
+            (
+                ExecutionDescription::running(execution_arn.clone(), start_date),
+                input.to_owned(),
+            ),
         );
         Ok(StartOutcome::Started {
             execution_arn,
@@ -153,7 +146,11 @@ impl ExecutionControl for LocalExecutions {
         &self,
         execution_arn: &str,
     ) -> Result<Option<ExecutionDescription>, DomainError> {
-        Ok(self.pending()?.descriptions.get(execution_arn).cloned())
+        Ok(self
+            .pending()?
+            .executions
+            .get(execution_arn)
+            .map(|(description, _)| description.clone()))
     }
 
     async fn stop_execution(&self, execution_arn: &str, _cause: &str) -> Result<(), DomainError> {
@@ -199,5 +196,30 @@ impl LambdaInvoker for ProductFunctions {
         self.route(function_name)
             .invoke_logged(function_name, payload, tail)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_in_use_starts_again_only_with_the_same_input() {
+        let executions = LocalExecutions::new(
+            "arn:aws:states:us-east-1:123456789012:stateMachine:m",
+            Arc::new(asl_interpreter::RealClock),
+        );
+        let first = executions.start_execution("n", "{}").await;
+        let again = executions.start_execution("n", "{}").await;
+        assert!(
+            matches!(first, Ok(StartOutcome::Started { .. })),
+            "{first:?}"
+        );
+        assert_eq!(again, first);
+        let other = executions.start_execution("n", r#"{"a":1}"#).await;
+        assert!(
+            matches!(other, Ok(StartOutcome::AlreadyExists { .. })),
+            "{other:?}"
+        );
     }
 }

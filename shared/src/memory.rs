@@ -523,29 +523,18 @@ impl ExecutionControl for InMemoryExecutions {
         let execution_arn = self.execution_arn(name);
         let mut executions = self.executions()?;
         if let Some(existing) = executions.get(&execution_arn) {
-            let running = existing.description.status == ExecutionStatus::Running;
-            return Ok(if running && existing.input == input {
-                StartOutcome::Started {
-                    execution_arn,
-                    start_date: existing.description.start_date,
-                }
-            } else {
-                StartOutcome::AlreadyExists { execution_arn }
-            });
+            return Ok(StartOutcome::for_taken_name(
+                &existing.description,
+                &existing.input,
+                input,
+            ));
         }
         let start_date = (self.clock)();
         executions.insert(
             execution_arn.clone(),
             RecordedExecution {
                 input: input.to_owned(),
-                description: ExecutionDescription {
-                    execution_arn: execution_arn.clone(),
-                    status: ExecutionStatus::Running,
-                    start_date,
-                    stop_date: None,
-                    error: None,
-                    cause: None,
-                },
+                description: ExecutionDescription::running(execution_arn.clone(), start_date),
             },
         );
         Ok(StartOutcome::Started {

@@ -170,6 +170,41 @@ pub struct ExecutionDescription {
     pub cause: Option<String>,
 }
 
+impl ExecutionDescription {
+    /// An execution StartExecution has just started.
+    pub fn running(execution_arn: String, start_date: DateTime<Utc>) -> Self {
+        ExecutionDescription {
+            execution_arn,
+            status: ExecutionStatus::Running,
+            start_date,
+            stop_date: None,
+            error: None,
+            cause: None,
+        }
+    }
+}
+
+impl StartOutcome {
+    /// StartExecution's answer for a name `existing` (started with `existing_input`) already
+    /// has: the running execution again for the same input, ExecutionAlreadyExists for another
+    /// input or once it has closed.
+    pub fn for_taken_name(
+        existing: &ExecutionDescription,
+        existing_input: &str,
+        input: &str,
+    ) -> Self {
+        let execution_arn = existing.execution_arn.clone();
+        if existing.status == ExecutionStatus::Running && existing_input == input {
+            StartOutcome::Started {
+                execution_arn,
+                start_date: existing.start_date,
+            }
+        } else {
+            StartOutcome::AlreadyExists { execution_arn }
+        }
+    }
+}
+
 /// Starting, inspecting and stopping executions of the workflow's state machine.
 #[async_trait]
 pub trait ExecutionControl: Send + Sync {
@@ -264,5 +299,30 @@ impl Clock for ManualClock {
             .lock()
             .map(|t| *t)
             .unwrap_or_else(|p| *p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_name_starts_again_only_while_running_with_the_same_input() {
+        let at = Utc::now();
+        let mut existing = ExecutionDescription::running("arn:x".into(), at);
+        let started = StartOutcome::Started {
+            execution_arn: "arn:x".into(),
+            start_date: at,
+        };
+        let exists = StartOutcome::AlreadyExists {
+            execution_arn: "arn:x".into(),
+        };
+        assert_eq!(StartOutcome::for_taken_name(&existing, "{}", "{}"), started);
+        assert_eq!(
+            StartOutcome::for_taken_name(&existing, "{}", "{\"a\":1}"),
+            exists
+        );
+        existing.status = ExecutionStatus::Succeeded;
+        assert_eq!(StartOutcome::for_taken_name(&existing, "{}", "{}"), exists);
     }
 }
