@@ -42,7 +42,11 @@ enum Command {
 fn main() -> ExitCode {
     // `exec`, `run` and `jsonata` exit 2 when they cannot run (an unusable definition or file, say);
     // the others 1.
-    let (outcome, failure) = match Cli::parse().command {
+    let command = Cli::parse().command;
+    if !matches!(command, Command::Serve(_) | Command::Load(_)) {
+        stdout_closing_ends_the_process();
+    }
+    let (outcome, failure) = match command {
         Command::Exec(args) => (exec::main(args), 2),
         Command::Run(args) => (run::main(args), 2),
         Command::Bench(args) => (bench::main(args), 1),
@@ -57,5 +61,16 @@ fn main() -> ExitCode {
             eprintln!("sfn-local: {message}");
             ExitCode::from(failure)
         }
+    }
+}
+
+/// A command whose reader stops reading (`sfn-local exec ... | head`) ends as other Unix tools
+/// do, by SIGPIPE, instead of panicking in `println!`. Not for the servers: their sockets' peers
+/// may go away at any time.
+fn stdout_closing_ends_the_process() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -2,7 +2,7 @@
 //! an unusable definition or usage; `run --json` reports the whole goal.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
@@ -211,4 +211,25 @@ fn load_starts_serve_and_checks_every_run_it_starts_over_http() {
     );
     assert!(figures["statusReads"].as_u64() >= Some(6), "{figures}");
     assert!(figures["servePeakMib"].as_f64() > Some(0.0), "{figures}");
+}
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_command_quietly() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sfn-local"))
+        .args(["jsonata", "--no-input", "--expr", "[1..200000]"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sfn-local starts");
+    let mut start = [0u8; 16];
+    child
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_exact(&mut start)
+        .expect("the answer begins");
+    let out = child.wait_with_output().expect("sfn-local ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
