@@ -260,6 +260,64 @@ async fn the_rust_sdk_stops_executions_and_runs_express_ones_synchronously() {
     assert_eq!(answer.cause.as_deref(), Some("always"));
 }
 
+#[tokio::test]
+async fn the_rust_sdk_tags_state_machines() {
+    use aws_sdk_sfn::types::Tag;
+    let server = Server::start(&[]);
+    let sfn = server.client();
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+    let machine = sfn
+        .create_state_machine()
+        .name("tagged")
+        .definition(definition(json!({"P": {"Type": "Pass", "End": true}}), "P"))
+        .role_arn(ROLE)
+        .tags(tag("team", "a"))
+        .send()
+        .await
+        .expect("CreateStateMachine answers")
+        .state_machine_arn;
+    sfn.tag_resource()
+        .resource_arn(&machine)
+        .tags(tag("team", "b"))
+        .tags(tag("env", "dev"))
+        .send()
+        .await
+        .expect("TagResource answers");
+    sfn.untag_resource()
+        .resource_arn(&machine)
+        .tag_keys("env")
+        .tag_keys("absent")
+        .send()
+        .await
+        .expect("UntagResource answers");
+    let listed = sfn
+        .list_tags_for_resource()
+        .resource_arn(&machine)
+        .send()
+        .await
+        .expect("ListTagsForResource answers");
+    assert_eq!(listed.tags(), [tag("team", "b")]);
+
+    let missing = format!("{}-gone", machine);
+    let err = sfn
+        .list_tags_for_resource()
+        .resource_arn(&missing)
+        .send()
+        .await
+        .expect_err("no such state machine");
+    let err = err.into_service_error();
+    assert!(err.is_resource_not_found(), "{err:?}");
+    let many = (0..50).map(|i| tag(&format!("k{i}"), "v")).collect();
+    let err = sfn
+        .tag_resource()
+        .resource_arn(&machine)
+        .set_tags(Some(many))
+        .send()
+        .await
+        .expect_err("51 tags");
+    assert!(err.into_service_error().is_too_many_tags());
+}
+
 #[test]
 fn bad_requests_get_aws_errors_and_the_server_keeps_answering() {
     let server = Server::start(&[]);

@@ -16,11 +16,13 @@ pub enum Code {
     InvalidToken,
     InvalidOutput,
     MissingRequiredParameter,
+    ResourceNotFound,
     StateMachineAlreadyExists,
     StateMachineDoesNotExist,
     StateMachineTypeNotSupported,
     TaskDoesNotExist,
     TaskTimedOut,
+    TooManyTags,
     SerializationException,
     UnknownOperationException,
     ValidationException,
@@ -38,11 +40,13 @@ impl Code {
             Code::InvalidToken => "InvalidToken",
             Code::InvalidOutput => "InvalidOutput",
             Code::MissingRequiredParameter => "MissingRequiredParameter",
+            Code::ResourceNotFound => "ResourceNotFound",
             Code::StateMachineAlreadyExists => "StateMachineAlreadyExists",
             Code::StateMachineDoesNotExist => "StateMachineDoesNotExist",
             Code::StateMachineTypeNotSupported => "StateMachineTypeNotSupported",
             Code::TaskDoesNotExist => "TaskDoesNotExist",
             Code::TaskTimedOut => "TaskTimedOut",
+            Code::TooManyTags => "TooManyTags",
             Code::SerializationException => "SerializationException",
             Code::UnknownOperationException => "UnknownOperationException",
             Code::ValidationException => "ValidationException",
@@ -56,6 +60,8 @@ impl Code {
 pub struct ApiError {
     pub code: Code,
     pub message: String,
+    /// The resource a ResourceNotFound or TooManyTags names.
+    pub resource_name: Option<String>,
 }
 
 impl ApiError {
@@ -63,6 +69,15 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            resource_name: None,
+        }
+    }
+
+    /// `code` about the resource `arn`.
+    pub fn of_resource(code: Code, message: impl Into<String>, arn: &str) -> Self {
+        ApiError {
+            resource_name: Some(arn.to_owned()),
+            ..ApiError::new(code, message)
         }
     }
 
@@ -104,7 +119,11 @@ impl IntoResponse for ApiError {
         (
             StatusCode::BAD_REQUEST,
             [(header::CONTENT_TYPE, super::CONTENT_TYPE)],
-            json!({"__type": self.code.as_str(), "message": self.message}).to_string(),
+            match self.resource_name {
+                Some(name) => json!({"__type": self.code.as_str(), "message": self.message, "resourceName": name}),
+                None => json!({"__type": self.code.as_str(), "message": self.message}),
+            }
+            .to_string(),
         )
             .into_response()
     }

@@ -1,6 +1,7 @@
 //! The state machine registry: CreateStateMachine, UpdateStateMachine, DescribeStateMachine,
-//! ListStateMachines, DeleteStateMachine and ValidateStateMachineDefinition.
+//! ListStateMachines, DeleteStateMachine, ValidateStateMachineDefinition, and the machines' tags.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 use super::error::{ApiError, Code};
 use super::names::{check_name, epoch, parse_state_machine_arn, state_machine_arn};
 use super::pages::Page;
+use super::tags::{self, ListTagsRequest, Tag, TagRequest, UntagRequest};
 use asl_interpreter::definition::Definition;
 
 /// AWS's limit on a definition's length.
@@ -88,6 +90,8 @@ pub struct CreateRequest {
     kind: Option<Kind>,
     logging_configuration: Option<Value>,
     tracing_configuration: Option<Value>,
+    #[serde(default)]
+    tags: Vec<Tag>,
 }
 
 #[derive(Deserialize)]
@@ -112,10 +116,11 @@ pub struct ValidateRequest {
     definition: String,
 }
 
-/// The state machines, in the order they were created.
+/// The state machines, in the order they were created, and their tags by name.
 pub struct Machines {
     account: String,
     machines: Mutex<Vec<Arc<Machine>>>,
+    tags: Mutex<HashMap<String, Vec<Tag>>>,
 }
 
 impl Machines {
@@ -123,11 +128,16 @@ impl Machines {
         Machines {
             account,
             machines: Mutex::default(),
+            tags: Mutex::default(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Machine>>> {
         self.machines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_tags(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Tag>>> {
+        self.tags.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The state machine `arn` names (a `#TestCase` suffix aside), and the test case.
@@ -145,9 +155,12 @@ impl Machines {
     pub fn create(&self, request: CreateRequest) -> Result<Value, ApiError> {
         check_name(&request.name)?;
         let definition = parse_definition(&request.definition)?;
+        let mut machine_tags = Vec::new();
+        let arn = state_machine_arn(&self.account, &request.name);
+        tags::set(&mut machine_tags, request.tags, &arn)?;
         let now = Utc::now();
         let machine = Machine {
-            arn: state_machine_arn(&self.account, &request.name),
+            arn,
             name: request.name,
             text: request.definition,
             definition,
@@ -164,7 +177,8 @@ impl Machines {
         };
         let mut machines = self.lock();
         if let Some(existing) = machines.iter().find(|m| m.name == machine.name) {
-            // Creating the same state machine again answers the one that exists.
+            // Creating the same state machine again answers the one that exists (its tags
+            // unchanged, as in AWS).
             let same = existing.text == machine.text
                 && existing.role_arn == machine.role_arn
                 && existing.kind == machine.kind;
@@ -179,6 +193,7 @@ impl Machines {
             );
         }
         let answer = json!({"stateMachineArn": machine.arn, "creationDate": epoch(now)});
+        self.lock_tags().insert(machine.name.clone(), machine_tags);
         machines.push(Arc::new(machine));
         Ok(answer)
     }
@@ -251,7 +266,40 @@ impl Machines {
     pub fn delete(&self, request: ArnRequest) -> Result<Value, ApiError> {
         let (name, _) = parse_state_machine_arn(&request.state_machine_arn)?;
         self.lock().retain(|m| m.name != name);
+        self.lock_tags().remove(&name);
         Ok(json!({}))
+    }
+
+    /// The name of the state machine `arn` names; ResourceNotFound when there is none.
+    fn tagged(&self, arn: &str) -> Result<String, ApiError> {
+        let (name, _) = parse_state_machine_arn(arn)?;
+        if self.lock().iter().any(|m| m.name == name) {
+            Ok(name)
+        } else {
+            Err(tags::not_found(arn))
+        }
+    }
+
+    pub fn tag(&self, request: TagRequest) -> Result<Value, ApiError> {
+        let name = self.tagged(&request.resource_arn)?;
+        let mut all = self.lock_tags();
+        let current = all.entry(name).or_default();
+        tags::set(current, request.tags, &request.resource_arn)?;
+        Ok(json!({}))
+    }
+
+    pub fn untag(&self, request: UntagRequest) -> Result<Value, ApiError> {
+        let name = self.tagged(&request.resource_arn)?;
+        if let Some(current) = self.lock_tags().get_mut(&name) {
+            current.retain(|t| !request.tag_keys.contains(&t.key));
+        }
+        Ok(json!({}))
+    }
+
+    pub fn list_tags(&self, request: ListTagsRequest) -> Result<Value, ApiError> {
+        let name = self.tagged(&request.resource_arn)?;
+        let current = self.lock_tags().get(&name).cloned().unwrap_or_default();
+        Ok(json!({ "tags": current }))
     }
 }
 

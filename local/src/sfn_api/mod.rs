@@ -10,6 +10,7 @@ pub mod mocks;
 pub mod names;
 pub mod pages;
 pub mod status;
+pub mod tags;
 pub mod test_state;
 pub mod tokens;
 
@@ -184,6 +185,9 @@ impl Api {
             "SendTaskFailure" => self.tokens.fail(typed(body)?),
             "SendTaskHeartbeat" => self.tokens.heartbeat(typed(body)?),
             "TestState" => self.test_state(typed(body)?).await,
+            "TagResource" => self.machines.tag(typed(body)?),
+            "UntagResource" => self.machines.untag(typed(body)?),
+            "ListTagsForResource" => self.machines.list_tags(typed(body)?),
             _ => Err(unknown_operation(operation)),
         }
     }
