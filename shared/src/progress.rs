@@ -63,10 +63,11 @@ pub fn layout_eta_seconds(
     calls: &[CallTiming],
     now: DateTime<Utc>,
 ) -> Option<u64> {
-    if calls.len() < MIN_FINISHED_CALLS {
+    let timed = || calls.iter().filter(|c| !c.untimed);
+    if timed().count() < MIN_FINISHED_CALLS {
         return None;
     }
-    let origin = calls.iter().map(|c| c.started_at).min()?;
+    let origin = timed().map(|c| c.started_at).min()?;
     let seconds = |t: DateTime<Utc>| (t - origin).num_milliseconds().max(0) as f64 / 1000.0;
     let now = seconds(now);
     let sizes: Vec<usize> = batch_sizes(total_actions as usize).collect();
@@ -83,8 +84,7 @@ pub fn layout_eta_seconds(
             BatchLeft::at(size, at_once, &mine, now)
         })
         .collect();
-    let durations: Vec<f64> = calls
-        .iter()
+    let durations: Vec<f64> = timed()
         .map(|c| seconds(c.finished_at) - seconds(c.started_at))
         .collect();
     let running: Vec<f64> = batches.iter().flat_map(|b| b.running_for.clone()).collect();
@@ -284,6 +284,7 @@ mod tests {
             batch_index,
             started_at: at(start),
             finished_at: at(end),
+            untimed: false,
         }
     }
 
@@ -312,6 +313,23 @@ mod tests {
     fn the_layout_estimate_needs_a_few_finished_calls() {
         let calls = [call(0, 0.0, 10.0), call(1, 0.0, 11.0)];
         assert_eq!(layout_eta_seconds(64, &calls, at(12.0)), None);
+    }
+
+    #[test]
+    fn actions_counted_with_their_batch_end_it_without_timing_the_model() {
+        let untimed = |batch, t| CallTiming::untimed(batch, at(t));
+        let few = [call(0, 0.0, 10.0), call(1, 0.0, 11.0), untimed(0, 12.0)];
+        assert_eq!(layout_eta_seconds(16, &few, at(12.0)), None);
+        // Batch 0 ended with 3 failures; batch 1 has 1 call left, started at 0.
+        let mut calls: Vec<CallTiming> = (0..5).map(|i| call(0, 0.0, 4.0 + f64::from(i))).collect();
+        calls.extend((0..7).map(|i| call(1, 0.0, 5.0 + f64::from(i))));
+        let without_failures = layout_eta_seconds(16, &calls, at(14.0));
+        calls.extend((0..3).map(|_| untimed(0, 13.0)));
+        let with_failures = layout_eta_seconds(16, &calls, at(14.0));
+        assert!(
+            with_failures < without_failures,
+            "{with_failures:?} {without_failures:?}"
+        );
     }
 
     #[test]

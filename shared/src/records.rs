@@ -375,13 +375,66 @@ pub struct ActionOutcome {
 }
 
 /// One action's model call: the batch it ran in, when the action entered GenerateTasks (retries
-/// included) and when its outcome was counted.
+/// included) and when its outcome was counted. Stored compactly, as up to 64 of them are kept
+/// in a record every counting write and status read pays for by size: `[batch, start, end]` in
+/// epoch milliseconds, `[batch, at]` untimed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "StoredCall", into = "StoredCall")]
 pub struct CallTiming {
     pub batch_index: u32,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// Counted with its batch, once the batch ended (an action that failed for good, or one a
+    /// generator of the operator's own ran): its call's start and length are not known.
+    pub untimed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredCall {
+    Timed(u32, i64, i64),
+    Untimed(u32, i64),
+}
+
+impl From<CallTiming> for StoredCall {
+    fn from(call: CallTiming) -> Self {
+        let (start, end) = (
+            call.started_at.timestamp_millis(),
+            call.finished_at.timestamp_millis(),
+        );
+        if call.untimed {
+            StoredCall::Untimed(call.batch_index, end)
+        } else {
+            StoredCall::Timed(call.batch_index, start, end)
+        }
+    }
+}
+
+impl From<StoredCall> for CallTiming {
+    fn from(stored: StoredCall) -> Self {
+        let at = |ms| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        match stored {
+            StoredCall::Timed(batch_index, start, end) => CallTiming {
+                batch_index,
+                started_at: at(start),
+                finished_at: at(end),
+                untimed: false,
+            },
+            StoredCall::Untimed(batch_index, end) => CallTiming::untimed(batch_index, at(end)),
+        }
+    }
+}
+
+impl CallTiming {
+    /// An action of batch `batch_index` counted at `at`, when the batch ended.
+    pub fn untimed(batch_index: u32, at: DateTime<Utc>) -> Self {
+        CallTiming {
+            batch_index,
+            started_at: at,
+            finished_at: at,
+            untimed: true,
+        }
+    }
 }
 
 impl ActionOutcome {
@@ -433,6 +486,28 @@ pub struct RunEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_timings_are_stored_as_short_lists_of_numbers() {
+        let at = |ms| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let timed = CallTiming {
+            batch_index: 2,
+            started_at: at(1_800_000_000_000),
+            finished_at: at(1_800_000_012_345),
+            untimed: false,
+        };
+        let untimed = CallTiming::untimed(3, at(1_800_000_020_000));
+        let stored = serde_json::to_value([&timed, &untimed]).unwrap_or_default();
+        assert_eq!(
+            stored,
+            serde_json::json!([
+                [2, 1_800_000_000_000_i64, 1_800_000_012_345_i64],
+                [3, 1_800_000_020_000_i64]
+            ])
+        );
+        let read: Vec<CallTiming> = serde_json::from_value(stored).unwrap_or_default();
+        assert_eq!(read, [timed, untimed]);
+    }
 
     fn action(title: &str, description: &str) -> Action {
         Action {

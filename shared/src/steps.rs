@@ -104,6 +104,7 @@ impl GenerateTasksRequest {
             batch_index: self.batch_index?,
             started_at: self.action_started_at?,
             finished_at,
+            untimed: false,
         })
     }
 }

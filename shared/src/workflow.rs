@@ -14,7 +14,7 @@ use crate::outcome::RunOutcome;
 use crate::ports::{Alert, Clock, Notifier, Store, TaskGenerator};
 use crate::progress::progress_percent;
 use crate::records::{
-    Action, ActionOutcome, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task,
+    Action, ActionOutcome, CallTiming, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task,
     WorkflowExecution, ALL_ACTIONS_FAILED,
 };
 use crate::steps::{
@@ -264,6 +264,7 @@ pub async fn update_progress(
     let now = clock.now();
     let arn = &summary.run.execution_arn;
     let mut run = stored_run(store, arn).await?;
+    let with_batch = Some(CallTiming::untimed(summary.batch_index, now));
     let uncounted: Vec<ActionOutcome> = summary
         .succeeded_action_ids
         .iter()
@@ -276,6 +277,7 @@ pub async fn update_progress(
                 .map(ActionOutcome::failed),
         )
         .filter(|outcome| !run.has_counted(outcome))
+        .map(|outcome| outcome.with_call(with_batch.clone()))
         .collect();
     let (mut processed, mut failed) = (0, 0);
     for outcome in &uncounted {

@@ -212,6 +212,7 @@ async fn concurrent_writers_count_every_action_exactly_once() {
                         batch_index: i as u32 / 8,
                         started_at: Utc::now(),
                         finished_at: Utc::now(),
+                        untimed: false,
                     }))
                 };
                 let c = store

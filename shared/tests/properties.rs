@@ -1131,6 +1131,8 @@ proptest! {
             prop_assert_eq!(counts, (0..=n as u32).collect::<BTreeSet<_>>(), "every intermediate count is seen");
             let last = w.record(&arn).await;
             prop_assert_eq!((last.processed_actions as usize, last.failed_count as usize, last.progress_percent), (n, failing.len(), 100));
+            let untimed = last.finished_calls.iter().filter(|c| c.untimed).count();
+            prop_assert_eq!(untimed, failing.len(), "each failure is kept once with its batch");
             Ok(())
         })?;
     }
@@ -1189,6 +1191,7 @@ proptest! {
                 batch_index: batch % batches,
                 started_at: t0() + Duration::milliseconds(start),
                 finished_at: t0() + Duration::milliseconds(start + took),
+                untimed: false,
             })
             .collect();
         let now = calls.iter().map(|c| c.finished_at).max().unwrap_or(t0()) + Duration::milliseconds(wait);
