@@ -79,7 +79,7 @@
 
     function nativeFunction(set, index) {
         return function (...args) {
-            const wrapped = JSON.stringify(args.map(a => (a === undefined ? [] : [a])));
+            const wrapped = JSON.stringify(args.map(a => (a === undefined ? [] : [a])), replacer);
             const answer = JSON.parse(globalThis.__native(set, index, wrapped));
             if (answer.error) {
                 throw answer.error;
@@ -111,7 +111,8 @@
             (v !== null && typeof v === 'object' && (v._jsonata_lambda || v._jsonata_function));
     }
     // Functions are not JSON: dropped, as JSON.stringify drops them. Nor are Infinity and NaN
-    // (`1/0`): an error, as `$string` raises for them, where JSON.stringify would write null.
+    // (`1/0`), in a result or a native function's arguments: D1001, as jsonata.js raises for one
+    // inside the value `$string` writes, where JSON.stringify would write null.
     function replacer(key, value) {
         if (typeof value === 'number' && !isFinite(value)) {
             throw { code: 'D1001', message: 'Number out of range: ' + value, value: value };

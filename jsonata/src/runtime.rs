@@ -85,8 +85,10 @@ fn new_engine() -> Result<Engine, Error> {
     })));
     let context = Context::full(&runtime).map_err(fail)?;
     context.with(|ctx| -> Result<(), Error> {
-        // SAFETY: the bytes are a module that build.rs compiled with this same QuickJS (the lock
-        // file holds one rquickjs 0.11, for the build script and this crate alike).
+        // SAFETY: the bytes are the module build.rs wrote with this crate's own QuickJS: the lock
+        // file holds one rquickjs, built with the same features for the build script and this
+        // crate (Cargo.toml keeps the two lists equal), in the target's byte order; QuickJS also
+        // refuses bytecode of another version when it reads it.
         let loaded = unsafe { Module::load(ctx.clone(), JSONATA_BYTECODE) }
             .and_then(Module::eval)
             .and_then(|(_, evaluated)| evaluated.finish::<()>())
@@ -282,6 +284,22 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.code, "D1001", "{text}: {err:?}");
         }
+        static ECHO: [crate::Function; 1] = [crate::Function {
+            name: "echo",
+            signature: "<x:x>",
+            call: |args| Ok(args.first().cloned().flatten()),
+        }];
+        let options = Options {
+            functions: &ECHO,
+            ..Options::default()
+        };
+        let echo = |text| {
+            Expression::compile(text)
+                .unwrap()
+                .evaluate_with(None, &Map::new(), &options)
+        };
+        assert_eq!(echo("$echo([1, 2])"), Ok(Some(json!([1, 2]))));
+        assert_eq!(echo("$echo([1/0])").unwrap_err().code, "D1001");
     }
 
     #[test]
