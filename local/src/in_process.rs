@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use function_dispatch::Ports;
 use serde_json::Value;
+use shared::memory::RecordedExecution;
 use shared::naming;
 use shared::ports::{ExecutionControl, ExecutionDescription, StartOutcome};
 use shared::{DomainError, ErrorCode};
@@ -80,8 +81,8 @@ pub(crate) struct Pending {
     /// Started executions not yet executed: name -> input.
     pub(crate) queued: BTreeMap<String, String>,
     pub(crate) stops: HashMap<String, watch::Sender<bool>>,
-    /// Every execution started: ARN -> its description and input.
-    pub(crate) executions: HashMap<String, (ExecutionDescription, String)>,
+    /// Every execution started, by ARN.
+    pub(crate) executions: HashMap<String, RecordedExecution>,
 }
 
 /// Step Functions for start-workflow and cancel: a start is queued for [`crate::stack::LocalStack::execute`] to
@@ -117,10 +118,10 @@ impl ExecutionControl for LocalExecutions {
     async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, DomainError> {
         let execution_arn = self.execution_arn(name);
         let mut pending = self.pending()?;
-        if let Some((existing, existing_input)) = pending.executions.get(&execution_arn) {
+        if let Some(existing) = pending.executions.get(&execution_arn) {
             return Ok(StartOutcome::for_taken_name(
-                existing,
-                existing_input,
+                &existing.description,
+                &existing.input,
                 input,
             ));
         }
@@ -131,10 +132,10 @@ impl ExecutionControl for LocalExecutions {
             .insert(execution_arn.clone(), watch::channel(false).0);
         pending.executions.insert(
             execution_arn.clone(),
-            (
-                ExecutionDescription::running(execution_arn.clone(), start_date),
-                input.to_owned(),
-            ),
+            RecordedExecution {
+                input: input.to_owned(),
+                description: ExecutionDescription::running(execution_arn.clone(), start_date),
+            },
         );
         Ok(StartOutcome::Started {
             execution_arn,
@@ -150,7 +151,7 @@ impl ExecutionControl for LocalExecutions {
             .pending()?
             .executions
             .get(execution_arn)
-            .map(|(description, _)| description.clone()))
+            .map(|e| e.description.clone()))
     }
 
     async fn stop_execution(&self, execution_arn: &str, _cause: &str) -> Result<(), DomainError> {

@@ -281,15 +281,24 @@ fn get_to(function: &'static str) -> MethodRouter<Arc<App>> {
     get(move |state, request| call(state, function, request))
 }
 
-/// Every API route is `/api/<collection>/{parameter}/...`: the parameter's name and its raw
-/// (still percent-encoded) value, as API Gateway hands it to the function.
-fn path_parameter(path: &str) -> Option<(&'static str, &str)> {
-    let mut segments = path.split('/').skip(2);
-    let name = match segments.next() {
-        Some("goals") => "goalId",
+/// Every API route is `/api/<collection>/{parameter}/...`: the route's template, and the
+/// parameter's name and raw (still percent-encoded) value, as API Gateway hands them to the
+/// function.
+fn route(path: &str) -> (String, Option<(&'static str, &str)>) {
+    let segments: Vec<&str> = path.split('/').collect();
+    let name = match segments.get(2) {
+        Some(&"goals") => "goalId",
         _ => "executionArn",
     };
-    segments.next().map(|value| (name, value))
+    match segments.get(3) {
+        Some(value) => {
+            let mut template = segments.clone();
+            let placeholder = format!("{{{name}}}");
+            template[3] = &placeholder;
+            (template.join("/"), Some((name, *value)))
+        }
+        None => (path.to_owned(), None),
+    }
 }
 
 /// The query string's parameters, decoded.
@@ -341,11 +350,13 @@ async fn call(State(app): State<Arc<App>>, function: &'static str, request: Requ
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
     let path = parts.uri.path();
+    let (template, parameter) = route(path);
     let mut event = RequestEvent::new(parts.method.as_str(), path)
+        .route(&template)
         .claims(Value::Object(claims))
         .raw_query(parts.uri.query().unwrap_or(""))
         .request_id(&uuid::Uuid::new_v4().to_string());
-    if let Some((name, value)) = path_parameter(path) {
+    if let Some((name, value)) = parameter {
         event = event.path_parameter(name, value);
     }
     for (name, value) in query_pairs(&parts.uri) {
@@ -491,6 +502,25 @@ mod tests {
             headers.insert(header::AUTHORIZATION, value);
         }
         headers
+    }
+
+    #[test]
+    fn routes_name_their_template_and_parameter() {
+        assert_eq!(
+            route("/api/goals/g%2F1/start-activity"),
+            (
+                "/api/goals/{goalId}/start-activity".to_owned(),
+                Some(("goalId", "g%2F1"))
+            )
+        );
+        assert_eq!(
+            route("/api/workflows/arn:x/status"),
+            (
+                "/api/workflows/{executionArn}/status".to_owned(),
+                Some(("executionArn", "arn:x"))
+            )
+        );
+        assert_eq!(route("/api/goals"), ("/api/goals".to_owned(), None));
     }
 
     #[test]

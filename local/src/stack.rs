@@ -474,7 +474,11 @@ impl LocalStack {
         });
         let result = self.executor.execute_named(&name, input, signal).await;
         if let Ok(mut pending) = self.executions.pending.lock() {
-            if let Some((d, _)) = pending.executions.get_mut(execution_arn) {
+            if let Some(d) = pending
+                .executions
+                .get_mut(execution_arn)
+                .map(|e| &mut e.description)
+            {
                 d.status =
                     RecordStatus::parse(result.status.as_str()).unwrap_or(RecordStatus::Failed);
                 d.stop_date = Some(result.stopped_at);

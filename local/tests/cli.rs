@@ -213,9 +213,11 @@ fn load_starts_serve_and_checks_every_run_it_starts_over_http() {
     assert!(figures["servePeakMib"].as_f64() > Some(0.0), "{figures}");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_reader_that_stops_reading_ends_the_command_quietly() {
     use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sfn-local"))
         .args(["jsonata", "--no-input", "--expr", "[1..200000]"])
         .stdout(Stdio::piped())
@@ -232,4 +234,5 @@ fn a_reader_that_stops_reading_ends_the_command_quietly() {
     let out = child.wait_with_output().expect("sfn-local ends");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
 }

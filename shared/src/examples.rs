@@ -1,7 +1,10 @@
 //! Example goals: the shipped 64-action goal the local run processes by default, and smaller ones
 //! for tests and the local API.
 
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use aws_lambda_events::encodings::Body;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use crate::api::{start_activity, StartResponse};
 use crate::error::{DomainError, StoreError};
@@ -295,6 +298,16 @@ impl ApiWorld {
             Some(key),
         )
         .await
+    }
+}
+
+/// The JSON a handler's response carries: null for none, and a body that is not JSON as a string.
+pub fn response_json(response: &ApiGatewayV2httpResponse) -> Value {
+    match &response.body {
+        Some(Body::Text(text)) => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+        }
+        _ => Value::Null,
     }
 }
 

@@ -177,14 +177,6 @@ pub fn request_id(req: &ApiGatewayV2httpRequest) -> &str {
     req.request_context.request_id.as_deref().unwrap_or("")
 }
 
-/// The JSON a response carries; null when it carries none.
-pub fn response_json(response: &ApiGatewayV2httpResponse) -> Value {
-    match &response.body {
-        Some(Body::Text(text)) => serde_json::from_str(text).unwrap_or_default(),
-        _ => Value::Null,
-    }
-}
-
 /// An HTTP API (payload 2.0) request event as API Gateway hands it to a function once its JWT
 /// authorizer has accepted the caller's token: for what stands in for API Gateway (sfn-local)
 /// and for tests.
@@ -192,6 +184,7 @@ pub fn response_json(response: &ApiGatewayV2httpResponse) -> Value {
 pub struct RequestEvent {
     method: String,
     path: String,
+    route: Option<String>,
     raw_query: String,
     query: Map<String, Value>,
     path_parameters: Map<String, Value>,
@@ -208,6 +201,7 @@ impl RequestEvent {
         RequestEvent {
             method: method.to_owned(),
             path: path.to_owned(),
+            route: None,
             raw_query: String::new(),
             query: Map::new(),
             path_parameters: Map::new(),
@@ -217,6 +211,13 @@ impl RequestEvent {
             is_base64_encoded: false,
             request_id: "request-1".to_owned(),
         }
+    }
+
+    /// The route's path template (`/api/goals/{goalId}`), which the route key names; the path
+    /// itself by default.
+    pub fn route(mut self, template: &str) -> Self {
+        self.route = Some(template.to_owned());
+        self
     }
 
     /// The verified token's claims.
@@ -259,9 +260,18 @@ impl RequestEvent {
         self
     }
 
-    /// A header, by its lower-case name.
+    /// A header, by its lower-case name; one given again has its values joined with commas, as
+    /// API Gateway does.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.insert(name.to_owned(), value.into());
+        match self.headers.get_mut(name) {
+            Some(Value::String(joined)) => {
+                joined.push(',');
+                joined.push_str(value);
+            }
+            _ => {
+                self.headers.insert(name.to_owned(), value.into());
+            }
+        }
         self
     }
 
@@ -284,28 +294,38 @@ impl RequestEvent {
         self
     }
 
+    /// The event; as API Gateway's, it leaves out the query and path parameters and the body
+    /// when the request has none.
     pub fn into_value(self) -> Value {
         let user_agent = self.headers.get("user-agent").cloned().unwrap_or_default();
         let authorizer = self
             .claims
             .map(|claims| json!({"jwt": {"claims": claims, "scopes": null}}));
-        json!({
+        let route = self.route.as_deref().unwrap_or(&self.path);
+        let mut event = json!({
             "version": "2.0",
-            "routeKey": format!("{} {}", self.method, self.path),
+            "routeKey": format!("{} {route}", self.method),
             "rawPath": self.path,
             "rawQueryString": self.raw_query,
-            "queryStringParameters": self.query,
             "headers": self.headers,
-            "pathParameters": self.path_parameters,
             "requestContext": {
                 "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1",
                          "sourceIp": "127.0.0.1", "userAgent": user_agent},
                 "authorizer": authorizer,
                 "requestId": self.request_id,
             },
-            "body": self.body,
             "isBase64Encoded": self.is_base64_encoded,
-        })
+        });
+        if !self.query.is_empty() {
+            event["queryStringParameters"] = Value::Object(self.query);
+        }
+        if !self.path_parameters.is_empty() {
+            event["pathParameters"] = Value::Object(self.path_parameters);
+        }
+        if let Some(body) = self.body {
+            event["body"] = Value::String(body);
+        }
+        event
     }
 }
 
@@ -371,8 +391,16 @@ mod tests {
             .raw_query("x=a&x=b")
             .query_parameter("x", "a")
             .query_parameter("x", "b")
+            .route("/api/goals/{goalId}/executions")
+            .header("accept", "a/b")
+            .header("accept", "c/d")
             .binary_body(br#"{"a":1}"#);
         let req = parse_event(event.into_value()).unwrap_or_default();
+        assert_eq!(
+            req.route_key.as_deref(),
+            Some("GET /api/goals/{goalId}/executions")
+        );
+        assert_eq!(header(&req, "accept"), Some("a/b,c/d"));
         assert_eq!(caller(&req), Ok("u1".into()));
         assert_eq!(path_param(&req, "goalId"), Ok("g1".into()));
         let repeated = req.query_string_parameters.all("x");
@@ -429,7 +457,7 @@ mod tests {
         let r = error_response(&DomainError::not_found("no goal g"), "r1");
         assert_eq!(r.status_code, 404);
         assert_eq!(
-            response_json(&r),
+            crate::examples::response_json(&r),
             json!({"error": {"code": "NOT_FOUND", "message": "no goal g"}})
         );
     }
@@ -463,7 +491,7 @@ mod tests {
             let r = respond::<()>(&event(json!({}), None), 200, Err(error));
             assert_eq!(r.status_code, status);
             assert_eq!(
-                response_json(&r),
+                crate::examples::response_json(&r),
                 json!({"error": {"code": code, "message": message, "requestId": "r1"}})
             );
         }

@@ -456,7 +456,7 @@ impl Notifier for RecordingNotifier {
     }
 }
 
-/// An execution as [`InMemoryExecutions`] keeps it.
+/// An execution as [`InMemoryExecutions`] (and sfn-local's in-process executions) keep it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedExecution {
     pub input: String,

@@ -27,8 +27,9 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use serde_json::json;
+    use shared::examples::response_json;
     use shared::examples::started_run;
-    use shared::http_api::{response_json, RequestEvent};
+    use shared::http_api::RequestEvent;
     use shared::memory::InMemoryStore;
     use shared::ports::ManualClock;
 

@@ -30,8 +30,9 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use serde_json::json;
+    use shared::examples::response_json;
     use shared::examples::started_run;
-    use shared::http_api::{response_json, RequestEvent};
+    use shared::http_api::RequestEvent;
     use shared::memory::{InMemoryArchive, InMemoryStore};
     use shared::ports::ManualClock;
 

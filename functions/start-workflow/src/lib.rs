@@ -53,8 +53,9 @@ pub async fn handle(
 mod tests {
     use super::*;
     use serde_json::json;
+    use shared::examples::response_json;
     use shared::examples::ApiWorld;
-    use shared::http_api::{response_json, RequestEvent};
+    use shared::http_api::RequestEvent;
     use shared::records::GoalStatus;
 
     async fn world() -> ApiWorld {
