@@ -120,6 +120,17 @@ def check_state_machines(sfn):
     return arn
 
 
+def check_tags(sfn):
+    pass_def = definition({"P": {"Type": "Pass", "End": True}}, "P")
+    arn = sfn.create_state_machine(name="tagged", definition=pass_def, roleArn=ROLE,
+                                   tags=[{"key": "team", "value": "a"}])["stateMachineArn"]
+    sfn.tag_resource(resourceArn=arn, tags=[{"key": "team", "value": "b"}, {"key": "env", "value": "dev"}])
+    sfn.untag_resource(resourceArn=arn, tagKeys=["env"])
+    assert sfn.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "team", "value": "b"}]
+    assert error_code(sfn.list_tags_for_resource, resourceArn=f"{arn}-gone") == "ResourceNotFound"
+    assert error_code(sfn.tag_resource, resourceArn=arn, tags=[{"key": "a#b", "value": ""}]) == "ValidationException"
+
+
 def check_executions(sfn):
     wait_def = definition({"W": {"Type": "Wait", "Seconds": 30, "End": True}}, "W")
     arn = sfn.create_state_machine(name="waits", definition=wait_def, roleArn=ROLE)["stateMachineArn"]
@@ -322,7 +333,7 @@ def main():
             sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name="us-east-1",
                                aws_access_key_id="local", aws_secret_access_key="local",
                                config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))
-            for check in (check_state_machines, check_executions, check_history, check_express, check_callbacks, check_test_state):
+            for check in (check_state_machines, check_tags, check_executions, check_history, check_express, check_callbacks, check_test_state):
                 check(sfn)
                 print(f"ok: boto3 {check.__name__}")
             check_cli(endpoint)
