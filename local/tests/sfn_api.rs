@@ -261,6 +261,140 @@ async fn the_rust_sdk_stops_executions_and_runs_express_ones_synchronously() {
 }
 
 #[tokio::test]
+async fn the_rust_sdk_publishes_versions_and_runs_them() {
+    let server = Server::start(&[]);
+    let sfn = server.client();
+    let says = |word: &str| {
+        definition(
+            json!({"P": {"Type": "Pass", "Result": word, "End": true}}),
+            "P",
+        )
+    };
+    let created = sfn
+        .create_state_machine()
+        .name("versioned")
+        .definition(says("one"))
+        .role_arn(ROLE)
+        .publish(true)
+        .version_description("first")
+        .send()
+        .await
+        .expect("CreateStateMachine answers");
+    let machine = created.state_machine_arn;
+    assert_eq!(
+        created.state_machine_version_arn,
+        Some(format!("{machine}:1"))
+    );
+    let updated = sfn
+        .update_state_machine()
+        .state_machine_arn(&machine)
+        .definition(says("two"))
+        .publish(true)
+        .send()
+        .await
+        .expect("UpdateStateMachine answers");
+    assert_eq!(
+        updated.state_machine_version_arn,
+        Some(format!("{machine}:2"))
+    );
+    let again = sfn
+        .publish_state_machine_version()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .expect("PublishStateMachineVersion answers");
+    assert_eq!(
+        again.state_machine_version_arn,
+        format!("{machine}:2"),
+        "the same revision"
+    );
+    let stale = sfn
+        .publish_state_machine_version()
+        .state_machine_arn(&machine)
+        .revision_id("not-the-current-one")
+        .send()
+        .await
+        .expect_err("a stale revision");
+    assert!(stale.into_service_error().is_conflict_exception());
+
+    let first = sfn
+        .describe_state_machine()
+        .state_machine_arn(format!("{machine}:1"))
+        .send()
+        .await
+        .expect("DescribeStateMachine answers for a version");
+    assert_eq!(first.definition, says("one"));
+    assert_eq!(first.description.as_deref(), Some("first"));
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(format!("{machine}:1"))
+        .send()
+        .await
+        .expect("StartExecution answers for a version")
+        .execution_arn;
+    let described = loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .expect("DescribeExecution answers");
+        if described.status != ExecutionStatus::Running {
+            break described;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(described.output.as_deref(), Some("\"one\""));
+    assert_eq!(
+        described.state_machine_version_arn,
+        Some(format!("{machine}:1"))
+    );
+    assert_eq!(described.state_machine_arn, machine);
+
+    sfn.delete_state_machine_version()
+        .state_machine_version_arn(format!("{machine}:2"))
+        .send()
+        .await
+        .expect("DeleteStateMachineVersion answers");
+    let versions = sfn
+        .list_state_machine_versions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .expect("ListStateMachineVersions answers");
+    let arns: Vec<&str> = versions
+        .state_machine_versions()
+        .iter()
+        .map(|v| v.state_machine_version_arn())
+        .collect();
+    assert_eq!(arns, [format!("{machine}:1")]);
+    let gone = sfn
+        .describe_state_machine()
+        .state_machine_arn(format!("{machine}:2"))
+        .send()
+        .await
+        .expect_err("a deleted version");
+    assert!(gone.into_service_error().is_state_machine_does_not_exist());
+    sfn.update_state_machine()
+        .state_machine_arn(&machine)
+        .definition(says("three"))
+        .send()
+        .await
+        .expect("UpdateStateMachine answers");
+    let third = sfn
+        .publish_state_machine_version()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .expect("PublishStateMachineVersion answers");
+    assert_eq!(
+        third.state_machine_version_arn,
+        format!("{machine}:3"),
+        "numbers are not reused"
+    );
+}
+
+#[tokio::test]
 async fn the_rust_sdk_tags_state_machines() {
     use aws_sdk_sfn::types::Tag;
     let server = Server::start(&[]);

@@ -7,6 +7,7 @@ use serde_json::json;
 /// The error codes this API answers with, named as AWS names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
+    ConflictException,
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
     InvalidArn,
@@ -24,6 +25,7 @@ pub enum Code {
     TaskTimedOut,
     TooManyTags,
     SerializationException,
+    ServiceQuotaExceededException,
     UnknownOperationException,
     ValidationException,
 }
@@ -31,6 +33,7 @@ pub enum Code {
 impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
+            Code::ConflictException => "ConflictException",
             Code::ExecutionAlreadyExists => "ExecutionAlreadyExists",
             Code::ExecutionDoesNotExist => "ExecutionDoesNotExist",
             Code::InvalidArn => "InvalidArn",
@@ -48,6 +51,7 @@ impl Code {
             Code::TaskTimedOut => "TaskTimedOut",
             Code::TooManyTags => "TooManyTags",
             Code::SerializationException => "SerializationException",
+            Code::ServiceQuotaExceededException => "ServiceQuotaExceededException",
             Code::UnknownOperationException => "UnknownOperationException",
             Code::ValidationException => "ValidationException",
         }

@@ -105,6 +105,9 @@ impl Execution {
                 answer[key] = Value::from(v.as_str());
             }
         }
+        if let Some(version) = self.machine.version_arn() {
+            answer["stateMachineVersionArn"] = Value::from(version);
+        }
         answer["redriveCount"] = Value::from(0);
         answer["redriveStatus"] = Value::from("NOT_REDRIVABLE");
         answer
@@ -410,6 +413,10 @@ impl Executions {
             .rev()
             .filter_map(|arn| registry.by_arn.get(arn))
             .filter(|e| e.machine.name == machine.name)
+            // A version's ARN lists the executions started from that version.
+            .filter(|e| {
+                machine.version.is_none() || e.machine.version_arn() == machine.version_arn()
+            })
             .map(|e| e.list_item())
             .filter(|item| {
                 request
@@ -441,6 +448,13 @@ impl Executions {
         answer.insert("updateDate".into(), epoch(machine.updated));
         answer.insert("loggingConfiguration".into(), machine.logging.clone());
         answer.insert("tracingConfiguration".into(), machine.tracing.clone());
+        answer.insert(
+            "revisionId".into(),
+            Value::from(machine.revision_id.as_str()),
+        );
+        if let Some(version) = machine.version_arn() {
+            answer.insert("stateMachineVersionArn".into(), Value::from(version));
+        }
         Ok(Value::Object(answer))
     }
 }

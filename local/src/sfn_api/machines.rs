@@ -1,5 +1,6 @@
 //! The state machine registry: CreateStateMachine, UpdateStateMachine, DescribeStateMachine,
-//! ListStateMachines, DeleteStateMachine, ValidateStateMachineDefinition, and the machines' tags.
+//! ListStateMachines, DeleteStateMachine, ValidateStateMachineDefinition, the machines' versions
+//! (PublishStateMachineVersion, ListStateMachineVersions, DeleteStateMachineVersion) and tags.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
-use super::names::{check_name, epoch, parse_state_machine_arn, state_machine_arn};
+use super::names::{
+    check_name, epoch, parse_state_machine_arn, parse_version_arn, state_machine_arn,
+};
 use super::pages::Page;
 use super::tags::{self, ListTagsRequest, Tag, TagRequest, UntagRequest};
 use asl_interpreter::definition::Definition;
@@ -33,8 +36,8 @@ impl Kind {
     }
 }
 
-/// One version of a state machine, as an execution started from it keeps it.
-#[derive(Debug)]
+/// One revision of a state machine, as an execution started from it keeps it.
+#[derive(Debug, Clone)]
 pub struct Machine {
     pub arn: String,
     pub name: String,
@@ -46,21 +49,45 @@ pub struct Machine {
     pub tracing: Value,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    /// Names this revision of the definition and configuration; a new one with every update.
+    pub revision_id: String,
+    /// Set on a published version.
+    pub version: Option<Version>,
+}
+
+/// What a published version adds to the revision it was published from.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub number: u32,
+    pub description: Option<String>,
+    pub created: DateTime<Utc>,
 }
 
 impl Machine {
+    /// The version's own ARN (`...:stateMachine:NAME:N`), for a published version.
+    pub fn version_arn(&self) -> Option<String> {
+        self.version
+            .as_ref()
+            .map(|v| format!("{}:{}", self.arn, v.number))
+    }
+
     pub fn describe(&self) -> Value {
-        json!({
-            "stateMachineArn": self.arn,
+        let mut answer = json!({
+            "stateMachineArn": self.version_arn().unwrap_or_else(|| self.arn.clone()),
             "name": self.name,
             "status": "ACTIVE",
             "definition": self.text,
             "roleArn": self.role_arn,
             "type": self.kind.as_str(),
-            "creationDate": epoch(self.created),
+            "creationDate": epoch(self.version.as_ref().map_or(self.created, |v| v.created)),
             "loggingConfiguration": self.logging,
             "tracingConfiguration": self.tracing,
-        })
+            "revisionId": self.revision_id,
+        });
+        if let Some(description) = self.version.as_ref().and_then(|v| v.description.as_ref()) {
+            answer["description"] = Value::from(description.as_str());
+        }
+        answer
     }
 }
 
@@ -92,6 +119,9 @@ pub struct CreateRequest {
     tracing_configuration: Option<Value>,
     #[serde(default)]
     tags: Vec<Tag>,
+    #[serde(default)]
+    publish: bool,
+    version_description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +132,31 @@ pub struct UpdateRequest {
     role_arn: Option<String>,
     logging_configuration: Option<Value>,
     tracing_configuration: Option<Value>,
+    #[serde(default)]
+    publish: bool,
+    version_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishRequest {
+    state_machine_arn: String,
+    revision_id: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListVersionsRequest {
+    state_machine_arn: String,
+    #[serde(flatten)]
+    page: Page,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionRequest {
+    state_machine_version_arn: String,
 }
 
 #[derive(Deserialize)]
@@ -116,10 +171,22 @@ pub struct ValidateRequest {
     definition: String,
 }
 
-/// The state machines, in the order they were created, and their tags by name.
+/// AWS's limit of versions a state machine holds.
+pub const MAX_VERSIONS: usize = 1000;
+
+/// A state machine's published versions, oldest first.
+#[derive(Default)]
+struct Published {
+    /// Numbers are never reused, even after a version is deleted.
+    last: u32,
+    versions: Vec<Arc<Machine>>,
+}
+
+/// The state machines, in the order they were created, and their versions and tags by name.
 pub struct Machines {
     account: String,
     machines: Mutex<Vec<Arc<Machine>>>,
+    versions: Mutex<HashMap<String, Published>>,
     tags: Mutex<HashMap<String, Vec<Tag>>>,
 }
 
@@ -128,8 +195,13 @@ impl Machines {
         Machines {
             account,
             machines: Mutex::default(),
+            versions: Mutex::default(),
             tags: Mutex::default(),
         }
+    }
+
+    fn lock_versions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Published>> {
+        self.versions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Machine>>> {
@@ -140,16 +212,128 @@ impl Machines {
         self.tags.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The state machine `arn` names (a `#TestCase` suffix aside), and the test case.
+    /// The state machine or version `arn` names (a `#TestCase` suffix aside), and the test case.
     pub fn get(&self, arn: &str) -> Result<(Arc<Machine>, Option<String>), ApiError> {
+        if let Ok((name, number)) = parse_version_arn(arn) {
+            return Ok((self.version(&name, number, arn)?, None));
+        }
         let (name, case) = parse_state_machine_arn(arn)?;
-        let machine = self
-            .lock()
+        Ok((self.current(&name, arn)?, case))
+    }
+
+    /// The state machine `name`'s latest revision.
+    fn current(&self, name: &str, arn: &str) -> Result<Arc<Machine>, ApiError> {
+        self.lock()
             .iter()
             .find(|m| m.name == name)
             .cloned()
-            .ok_or_else(|| ApiError::no_state_machine(arn))?;
-        Ok((machine, case))
+            .ok_or_else(|| ApiError::no_state_machine(arn))
+    }
+
+    fn version(&self, name: &str, number: u32, arn: &str) -> Result<Arc<Machine>, ApiError> {
+        self.lock_versions()
+            .get(name)
+            .and_then(|p| {
+                p.versions
+                    .iter()
+                    .find(|v| v.version.as_ref().is_some_and(|v| v.number == number))
+            })
+            .cloned()
+            .ok_or_else(|| ApiError::no_state_machine(arn))
+    }
+
+    /// Publishes `machine`'s revision as a version, or answers the version already published
+    /// from it.
+    fn publish_revision(
+        &self,
+        machine: &Machine,
+        description: Option<String>,
+    ) -> Result<Arc<Machine>, ApiError> {
+        let mut all = self.lock_versions();
+        let published = all.entry(machine.name.clone()).or_default();
+        if let Some(existing) = published
+            .versions
+            .iter()
+            .find(|v| v.revision_id == machine.revision_id)
+        {
+            return Ok(existing.clone());
+        }
+        if published.versions.len() >= MAX_VERSIONS {
+            return Err(ApiError::of_resource(
+                Code::ServiceQuotaExceededException,
+                format!("A state machine holds at most {MAX_VERSIONS} versions"),
+                &machine.arn,
+            ));
+        }
+        published.last += 1;
+        let version = Arc::new(Machine {
+            version: Some(Version {
+                number: published.last,
+                description,
+                created: Utc::now(),
+            }),
+            ..machine.clone()
+        });
+        published.versions.push(version.clone());
+        Ok(version)
+    }
+
+    pub fn publish(&self, request: PublishRequest) -> Result<Value, ApiError> {
+        let (name, _) = parse_state_machine_arn(&request.state_machine_arn)?;
+        let current = self.current(&name, &request.state_machine_arn)?;
+        if request
+            .revision_id
+            .as_ref()
+            .is_some_and(|r| *r != current.revision_id && r != "INITIAL")
+        {
+            return Err(ApiError::new(
+                Code::ConflictException,
+                format!(
+                    "Failed to publish the State Machine version for revision {}. The current State Machine revision is {}.",
+                    request.revision_id.unwrap_or_default(),
+                    current.revision_id
+                ),
+            ));
+        }
+        let version = self.publish_revision(&current, request.description)?;
+        Ok(json!({
+            "stateMachineVersionArn": version.version_arn(),
+            "creationDate": epoch(version.version.as_ref().map_or(version.created, |v| v.created)),
+        }))
+    }
+
+    pub fn list_versions(&self, request: ListVersionsRequest) -> Result<Value, ApiError> {
+        let (name, _) = parse_state_machine_arn(&request.state_machine_arn)?;
+        self.current(&name, &request.state_machine_arn)?;
+        let items: Vec<Value> = self
+            .lock_versions()
+            .get(&name)
+            .map(|p| {
+                p.versions
+                    .iter()
+                    .rev()
+                    .filter_map(|v| {
+                        let version = v.version.as_ref()?;
+                        Some(json!({
+                            "stateMachineVersionArn": v.version_arn(),
+                            "creationDate": epoch(version.created),
+                        }))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        request.page.answer("stateMachineVersions", items)
+    }
+
+    /// Deletes a version; deleting one that does not exist succeeds, as in AWS.
+    pub fn delete_version(&self, request: VersionRequest) -> Result<Value, ApiError> {
+        let (name, number) = parse_version_arn(&request.state_machine_version_arn)?;
+        if let Some(published) = self.lock_versions().get_mut(&name) {
+            published
+                .versions
+                .retain(|v| v.version.as_ref().is_none_or(|v| v.number != number));
+        }
+        Ok(json!({}))
     }
 
     pub fn create(&self, request: CreateRequest) -> Result<Value, ApiError> {
@@ -174,6 +358,8 @@ impl Machines {
                 .unwrap_or_else(|| json!({"enabled": false})),
             created: now,
             updated: now,
+            revision_id: uuid::Uuid::new_v4().to_string(),
+            version: None,
         };
         let mut machines = self.lock();
         if let Some(existing) = machines.iter().find(|m| m.name == machine.name) {
@@ -188,18 +374,36 @@ impl Machines {
                     format!("State Machine Already Exists: '{}'", existing.arn),
                 ));
             }
-            return Ok(
-                json!({"stateMachineArn": existing.arn, "creationDate": epoch(existing.created)}),
-            );
+            let existing = existing.clone();
+            drop(machines);
+            return self.created(&existing, request.publish, request.version_description);
         }
-        let answer = json!({"stateMachineArn": machine.arn, "creationDate": epoch(now)});
+        let machine = Arc::new(machine);
         self.lock_tags().insert(machine.name.clone(), machine_tags);
-        machines.push(Arc::new(machine));
+        machines.push(machine.clone());
+        drop(machines);
+        self.created(&machine, request.publish, request.version_description)
+    }
+
+    /// CreateStateMachine's answer for `machine`, published first when asked.
+    fn created(
+        &self,
+        machine: &Machine,
+        publish: bool,
+        description: Option<String>,
+    ) -> Result<Value, ApiError> {
+        let mut answer =
+            json!({"stateMachineArn": machine.arn, "creationDate": epoch(machine.created)});
+        if publish {
+            answer["stateMachineVersionArn"] =
+                Value::from(self.publish_revision(machine, description)?.version_arn());
+        }
         Ok(answer)
     }
 
     pub fn update(&self, request: UpdateRequest) -> Result<Value, ApiError> {
-        let (current, _) = self.get(&request.state_machine_arn)?;
+        let (name, _) = parse_state_machine_arn(&request.state_machine_arn)?;
+        let current = self.current(&name, &request.state_machine_arn)?;
         if request.definition.is_none()
             && request.role_arn.is_none()
             && request.logging_configuration.is_none()
@@ -233,12 +437,32 @@ impl Machines {
                 .unwrap_or_else(|| current.tracing.clone()),
             created: current.created,
             updated: now,
+            revision_id: current.revision_id.clone(),
+            version: None,
         };
+        let changed = updated.text != current.text
+            || updated.role_arn != current.role_arn
+            || updated.logging != current.logging
+            || updated.tracing != current.tracing;
+        let updated = Arc::new(Machine {
+            revision_id: if changed {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                current.revision_id.clone()
+            },
+            ..updated
+        });
         let mut machines = self.lock();
         if let Some(slot) = machines.iter_mut().find(|m| m.arn == current.arn) {
-            *slot = Arc::new(updated);
+            *slot = updated.clone();
         }
-        Ok(json!({"updateDate": epoch(now)}))
+        drop(machines);
+        let mut answer = json!({"updateDate": epoch(now), "revisionId": updated.revision_id});
+        if request.publish {
+            let version = self.publish_revision(&updated, request.version_description)?;
+            answer["stateMachineVersionArn"] = Value::from(version.version_arn());
+        }
+        Ok(answer)
     }
 
     pub fn describe(&self, request: ArnRequest) -> Result<Value, ApiError> {
@@ -266,6 +490,7 @@ impl Machines {
     pub fn delete(&self, request: ArnRequest) -> Result<Value, ApiError> {
         let (name, _) = parse_state_machine_arn(&request.state_machine_arn)?;
         self.lock().retain(|m| m.name != name);
+        self.lock_versions().remove(&name);
         self.lock_tags().remove(&name);
         Ok(json!({}))
     }

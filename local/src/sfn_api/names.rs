@@ -51,6 +51,19 @@ pub fn parse_state_machine_arn(arn: &str) -> Result<(String, Option<String>), Ap
     })
 }
 
+/// A state machine version ARN's name and number (`...:stateMachine:NAME:3`).
+pub fn parse_version_arn(arn: &str) -> Result<(String, u32), ApiError> {
+    match resource(arn, "stateMachine")?[..] {
+        [name, number] => number
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| (name.to_owned(), n))
+            .ok_or_else(|| ApiError::invalid_arn(arn)),
+        _ => Err(ApiError::invalid_arn(arn)),
+    }
+}
+
 /// Checks an execution ARN's form (`...:execution:MACHINE:NAME`).
 pub fn check_execution_arn(arn: &str) -> Result<(), ApiError> {
     let parts: Vec<&str> = arn.split(':').collect();
@@ -131,5 +144,15 @@ mod tests {
         let wrong = parse_state_machine_arn(&execution).expect_err("not a state machine");
         assert_eq!(wrong.code, Code::InvalidArn);
         assert!(check_execution_arn(&arn).is_err());
+        assert_eq!(
+            parse_version_arn(&format!("{arn}:3")).ok(),
+            Some(("m".into(), 3))
+        );
+        for bad in [arn.clone(), format!("{arn}:0"), format!("{arn}:prod")] {
+            assert_eq!(
+                parse_version_arn(&bad).map_err(|e| e.code),
+                Err(Code::InvalidArn)
+            );
+        }
     }
 }
