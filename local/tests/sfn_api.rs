@@ -9,7 +9,9 @@ use aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_sfn::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType, StateMachineType};
+use aws_sdk_sfn::types::{
+    ExecutionStatus, HistoryEventType, RoutingConfigurationListItem, StateMachineType,
+};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sfn-local");
@@ -392,6 +394,98 @@ async fn the_rust_sdk_publishes_versions_and_runs_them() {
         format!("{machine}:3"),
         "numbers are not reused"
     );
+
+    // An alias routes its executions to a version.
+    let route = |version: &str, weight| {
+        RoutingConfigurationListItem::builder()
+            .state_machine_version_arn(format!("{machine}:{version}"))
+            .weight(weight)
+            .build()
+            .expect("a route")
+    };
+    let alias = sfn
+        .create_state_machine_alias()
+        .name("prod")
+        .routing_configuration(route("1", 100))
+        .send()
+        .await
+        .expect("CreateStateMachineAlias answers")
+        .state_machine_alias_arn;
+    assert_eq!(alias, format!("{machine}:prod"));
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(&alias)
+        .send()
+        .await
+        .expect("StartExecution answers for an alias")
+        .execution_arn;
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .expect("DescribeExecution answers");
+    assert_eq!(
+        described.state_machine_alias_arn.as_deref(),
+        Some(alias.as_str())
+    );
+    assert_eq!(
+        described.state_machine_version_arn,
+        Some(format!("{machine}:1"))
+    );
+    let listed = sfn
+        .list_executions()
+        .state_machine_arn(&alias)
+        .send()
+        .await
+        .expect("ListExecutions answers for an alias");
+    assert_eq!(listed.executions().len(), 1);
+    sfn.update_state_machine_alias()
+        .state_machine_alias_arn(&alias)
+        .routing_configuration(route("1", 30))
+        .routing_configuration(route("3", 70))
+        .send()
+        .await
+        .expect("UpdateStateMachineAlias answers");
+    let shown = sfn
+        .describe_state_machine_alias()
+        .state_machine_alias_arn(&alias)
+        .send()
+        .await
+        .expect("DescribeStateMachineAlias answers");
+    assert_eq!(shown.routing_configuration().len(), 2);
+    let bad = sfn
+        .update_state_machine_alias()
+        .state_machine_alias_arn(&alias)
+        .routing_configuration(route("1", 50))
+        .send()
+        .await
+        .expect_err("weights must add up to 100");
+    assert!(bad.into_service_error().is_validation_exception());
+    let in_use = sfn
+        .delete_state_machine_version()
+        .state_machine_version_arn(format!("{machine}:3"))
+        .send()
+        .await
+        .expect_err("an alias routes to it");
+    assert!(in_use.into_service_error().is_conflict_exception());
+    let aliases = sfn
+        .list_state_machine_aliases()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .expect("ListStateMachineAliases answers");
+    assert_eq!(aliases.state_machine_aliases().len(), 1);
+    sfn.delete_state_machine_alias()
+        .state_machine_alias_arn(&alias)
+        .send()
+        .await
+        .expect("DeleteStateMachineAlias answers");
+    sfn.delete_state_machine_version()
+        .state_machine_version_arn(format!("{machine}:3"))
+        .send()
+        .await
+        .expect("DeleteStateMachineVersion answers once no alias routes to it");
 }
 
 #[tokio::test]

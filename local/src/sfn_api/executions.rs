@@ -108,6 +108,9 @@ impl Execution {
         if let Some(version) = self.machine.version_arn() {
             answer["stateMachineVersionArn"] = Value::from(version);
         }
+        if let Some(alias) = &self.machine.alias_arn {
+            answer["stateMachineAliasArn"] = Value::from(alias.as_str());
+        }
         answer["redriveCount"] = Value::from(0);
         answer["redriveStatus"] = Value::from("NOT_REDRIVABLE");
         answer
@@ -413,9 +416,12 @@ impl Executions {
             .rev()
             .filter_map(|arn| registry.by_arn.get(arn))
             .filter(|e| e.machine.name == machine.name)
-            // A version's ARN lists the executions started from that version.
-            .filter(|e| {
-                machine.version.is_none() || e.machine.version_arn() == machine.version_arn()
+            // A version's or an alias's ARN lists the executions started from it.
+            .filter(|e| match &machine.alias_arn {
+                Some(alias) => e.machine.alias_arn.as_ref() == Some(alias),
+                None => {
+                    machine.version.is_none() || e.machine.version_arn() == machine.version_arn()
+                }
             })
             .map(|e| e.list_item())
             .filter(|item| {

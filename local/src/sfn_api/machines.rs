@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::aliases::{self, check_alias_name, check_routing, Aliases};
 use super::error::{ApiError, Code};
 use super::names::{
-    check_name, epoch, parse_state_machine_arn, parse_version_arn, state_machine_arn,
+    check_name, epoch, parse_alias_arn, parse_state_machine_arn, parse_version_arn,
+    state_machine_arn,
 };
 use super::pages::Page;
 use super::tags::{self, ListTagsRequest, Tag, TagRequest, UntagRequest};
@@ -53,6 +55,8 @@ pub struct Machine {
     pub revision_id: String,
     /// Set on a published version.
     pub version: Option<Version>,
+    /// The alias an execution was started on, which routed it to this version.
+    pub alias_arn: Option<String>,
 }
 
 /// What a published version adds to the revision it was published from.
@@ -187,6 +191,7 @@ pub struct Machines {
     account: String,
     machines: Mutex<Vec<Arc<Machine>>>,
     versions: Mutex<HashMap<String, Published>>,
+    aliases: Aliases,
     tags: Mutex<HashMap<String, Vec<Tag>>>,
 }
 
@@ -196,6 +201,7 @@ impl Machines {
             account,
             machines: Mutex::default(),
             versions: Mutex::default(),
+            aliases: Aliases::default(),
             tags: Mutex::default(),
         }
     }
@@ -212,10 +218,21 @@ impl Machines {
         self.tags.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The state machine or version `arn` names (a `#TestCase` suffix aside), and the test case.
+    /// The state machine, version or alias `arn` names (a `#TestCase` suffix aside), and the
+    /// test case. An alias answers the version it routes this call to.
     pub fn get(&self, arn: &str) -> Result<(Arc<Machine>, Option<String>), ApiError> {
         if let Ok((name, number)) = parse_version_arn(arn) {
             return Ok((self.version(&name, number, arn)?, None));
+        }
+        if let Ok((name, alias)) = parse_alias_arn(arn) {
+            let routed = self.aliases.route(&name, &alias, arn)?;
+            let (_, number) = parse_version_arn(&routed)?;
+            let version = self.version(&name, number, &routed)?;
+            let through_alias = Machine {
+                alias_arn: Some(arn.to_owned()),
+                ..(*version).clone()
+            };
+            return Ok((Arc::new(through_alias), None));
         }
         let (name, case) = parse_state_machine_arn(arn)?;
         Ok((self.current(&name, arn)?, case))
@@ -325,9 +342,23 @@ impl Machines {
         request.page.answer("stateMachineVersions", items)
     }
 
-    /// Deletes a version; deleting one that does not exist succeeds, as in AWS.
+    /// Deletes a version no alias routes to; deleting one that does not exist succeeds, as in
+    /// AWS.
     pub fn delete_version(&self, request: VersionRequest) -> Result<Value, ApiError> {
         let (name, number) = parse_version_arn(&request.state_machine_version_arn)?;
+        let machine_arn = state_machine_arn(&self.account, &name);
+        let referencing =
+            self.aliases
+                .referencing(&name, &machine_arn, &request.state_machine_version_arn);
+        if !referencing.is_empty() {
+            return Err(ApiError::new(
+                Code::ConflictException,
+                format!(
+                    "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [{}]",
+                    referencing.join(", ")
+                ),
+            ));
+        }
         if let Some(published) = self.lock_versions().get_mut(&name) {
             published
                 .versions
@@ -360,6 +391,7 @@ impl Machines {
             updated: now,
             revision_id: uuid::Uuid::new_v4().to_string(),
             version: None,
+            alias_arn: None,
         };
         let mut machines = self.lock();
         if let Some(existing) = machines.iter().find(|m| m.name == machine.name) {
@@ -439,6 +471,7 @@ impl Machines {
             updated: now,
             revision_id: current.revision_id.clone(),
             version: None,
+            alias_arn: None,
         };
         let changed = updated.text != current.text
             || updated.role_arn != current.role_arn
@@ -491,8 +524,56 @@ impl Machines {
         let (name, _) = parse_state_machine_arn(&request.state_machine_arn)?;
         self.lock().retain(|m| m.name != name);
         self.lock_versions().remove(&name);
+        self.aliases.remove_machine(&name);
         self.lock_tags().remove(&name);
         Ok(json!({}))
+    }
+
+    /// Checks that every version `routing` names is a version of the state machine `name`.
+    fn check_routing(&self, name: &str, routing: &[aliases::Route]) -> Result<String, ApiError> {
+        let machine_arn = state_machine_arn(&self.account, name);
+        check_routing(&machine_arn, routing, |arn| {
+            parse_version_arn(arn).is_ok_and(|(n, number)| self.version(&n, number, arn).is_ok())
+        })?;
+        Ok(machine_arn)
+    }
+
+    pub fn create_alias(&self, request: aliases::CreateRequest) -> Result<Value, ApiError> {
+        check_alias_name(&request.name)?;
+        let first = request
+            .routing_configuration
+            .first()
+            .map(|r| r.state_machine_version_arn.clone())
+            .unwrap_or_default();
+        let (name, _) = parse_version_arn(&first)?;
+        let machine_arn = self.check_routing(&name, &request.routing_configuration)?;
+        self.aliases.create(&name, &machine_arn, request)
+    }
+
+    pub fn describe_alias(&self, request: aliases::AliasRequest) -> Result<Value, ApiError> {
+        let arn = request.state_machine_alias_arn;
+        let (name, alias) = parse_alias_arn(&arn)?;
+        self.aliases.describe(&name, &alias, &arn)
+    }
+
+    pub fn update_alias(&self, request: aliases::UpdateRequest) -> Result<Value, ApiError> {
+        let (name, alias) = parse_alias_arn(&request.state_machine_alias_arn)?;
+        if let Some(routing) = &request.routing_configuration {
+            self.check_routing(&name, routing)?;
+        }
+        self.aliases.update(&name, &alias, request)
+    }
+
+    pub fn delete_alias(&self, request: aliases::AliasRequest) -> Result<Value, ApiError> {
+        let (name, alias) = parse_alias_arn(&request.state_machine_alias_arn)?;
+        Ok(self.aliases.delete(&name, &alias))
+    }
+
+    pub fn list_aliases(&self, request: aliases::ListRequest) -> Result<Value, ApiError> {
+        let (name, _) = parse_state_machine_arn(&request.state_machine_arn)?;
+        self.current(&name, &request.state_machine_arn)?;
+        let machine_arn = state_machine_arn(&self.account, &name);
+        self.aliases.list(&name, &machine_arn, request.page)
     }
 
     /// The name of the state machine `arn` names; ResourceNotFound when there is none.

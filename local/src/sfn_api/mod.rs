@@ -2,6 +2,7 @@
 //! `sfn-local serve`'s port, beside the app's routes: state machines and executions kept in
 //! memory, executions run in the background by the interpreter on the real clock.
 
+pub mod aliases;
 pub mod error;
 pub mod events;
 pub mod executions;
@@ -177,6 +178,11 @@ impl Api {
             "PublishStateMachineVersion" => self.machines.publish(typed(body)?),
             "ListStateMachineVersions" => self.machines.list_versions(typed(body)?),
             "DeleteStateMachineVersion" => self.machines.delete_version(typed(body)?),
+            "CreateStateMachineAlias" => self.machines.create_alias(typed(body)?),
+            "DescribeStateMachineAlias" => self.machines.describe_alias(typed(body)?),
+            "UpdateStateMachineAlias" => self.machines.update_alias(typed(body)?),
+            "DeleteStateMachineAlias" => self.machines.delete_alias(typed(body)?),
+            "ListStateMachineAliases" => self.machines.list_aliases(typed(body)?),
             "StartExecution" => self.start(typed(body)?),
             "StartSyncExecution" => self.start_sync(typed(body)?).await,
             "DescribeExecution" => self.executions.describe(typed(body)?),

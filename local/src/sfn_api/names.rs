@@ -64,6 +64,16 @@ pub fn parse_version_arn(arn: &str) -> Result<(String, u32), ApiError> {
     }
 }
 
+/// A state machine alias ARN's machine name and alias (`...:stateMachine:NAME:ALIAS`).
+pub fn parse_alias_arn(arn: &str) -> Result<(String, String), ApiError> {
+    match resource(arn, "stateMachine")?[..] {
+        [name, alias] if !alias.is_empty() && !alias.chars().all(|c| c.is_ascii_digit()) => {
+            Ok((name.to_owned(), alias.to_owned()))
+        }
+        _ => Err(ApiError::invalid_arn(arn)),
+    }
+}
+
 /// Checks an execution ARN's form (`...:execution:MACHINE:NAME`).
 pub fn check_execution_arn(arn: &str) -> Result<(), ApiError> {
     let parts: Vec<&str> = arn.split(':').collect();
