@@ -37,6 +37,12 @@ impl FunctionError {
     }
 }
 
+/// Whether `resource` is an activity's ARN (`arn:aws:states:REGION:ACCOUNT:activity:NAME`).
+pub fn is_activity(resource: &str) -> bool {
+    let parts: Vec<&str> = resource.split(':').collect();
+    parts.len() == 7 && parts[..3] == ["arn", "aws", "states"] && parts[5] == "activity"
+}
+
 /// The result of a successful invocation: the payload and what the service said about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
@@ -79,6 +85,30 @@ pub trait LambdaInvoker: Send + Sync {
             error_message: "This host cannot return task tokens".into(),
             raw_body: None,
             service_cause: Some("This host cannot return task tokens (.waitForTaskToken)".into()),
+        })
+    }
+
+    /// Hands the task `token` of the activity `activity_arn`, with `input`, to the first worker
+    /// that asks for a task (GetActivityTask), calls `started` with the worker's name when one
+    /// takes it, and waits for the worker's answer (SendTaskSuccess or SendTaskFailure); with
+    /// `heartbeat`, from the worker's start on, as [`Self::wait_for_task_token`] does. The
+    /// default has no workers and fails at once.
+    async fn run_activity(
+        &self,
+        activity_arn: &str,
+        token: &str,
+        input: &Value,
+        heartbeat: Option<Duration>,
+        started: &(dyn for<'w> Fn(&'w str) + Send + Sync),
+    ) -> Result<Value, FunctionError> {
+        let _ = (token, input, heartbeat, started);
+        Err(FunctionError {
+            error_type: "States.Runtime".into(),
+            error_message: "This host has no activity workers".into(),
+            raw_body: None,
+            service_cause: Some(format!(
+                "This host has no workers for the activity '{activity_arn}'"
+            )),
         })
     }
 

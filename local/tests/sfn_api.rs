@@ -489,6 +489,113 @@ async fn the_rust_sdk_publishes_versions_and_runs_them() {
 }
 
 #[tokio::test]
+async fn activity_workers_take_tasks_and_answer_them() {
+    let server = Server::start(&[]);
+    let sfn = server.client();
+    let activity = sfn
+        .create_activity()
+        .name("review")
+        .send()
+        .await
+        .expect("CreateActivity answers")
+        .activity_arn;
+    let states = json!({
+        "Review": {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 2, "Next": "Again"},
+        "Again": {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 1, "End": true}
+    });
+    let machine = sfn
+        .create_state_machine()
+        .name("reviewed")
+        .definition(definition(states, "Review"))
+        .role_arn(ROLE)
+        .send()
+        .await
+        .expect("CreateStateMachine answers")
+        .state_machine_arn;
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .input(r#"{"doc": 7}"#)
+        .send()
+        .await
+        .expect("StartExecution answers")
+        .execution_arn;
+    let task = sfn
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("reviewer-1")
+        .send()
+        .await
+        .expect("GetActivityTask answers");
+    assert_eq!(task.input.as_deref(), Some(r#"{"doc":7}"#));
+    sfn.send_task_success()
+        .task_token(task.task_token.expect("a task"))
+        .output(r#"{"approved": true}"#)
+        .send()
+        .await
+        .expect("SendTaskSuccess answers");
+    // The second task is taken and never answered: its heartbeat runs out.
+    let second = sfn
+        .get_activity_task()
+        .activity_arn(&activity)
+        .worker_name("reviewer-2")
+        .send()
+        .await
+        .expect("GetActivityTask answers");
+    assert_eq!(second.input.as_deref(), Some(r#"{"approved":true}"#));
+    let described = loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .expect("DescribeExecution answers");
+        if described.status != ExecutionStatus::Running {
+            break described;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(described.status, ExecutionStatus::Failed);
+    assert_eq!(described.error.as_deref(), Some("States.HeartbeatTimeout"));
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .expect("GetExecutionHistory answers");
+    let kinds: Vec<&str> = history
+        .events()
+        .iter()
+        .map(|e| e.r#type().as_str())
+        .filter(|k| k.starts_with("Activity"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivitySucceeded",
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivityTimedOut"
+        ]
+    );
+    let started = history
+        .events()
+        .iter()
+        .find_map(|e| e.activity_started_event_details())
+        .and_then(|d| d.worker_name());
+    assert_eq!(started, Some("reviewer-1"));
+    let missing = sfn
+        .describe_activity()
+        .activity_arn(format!("{activity}-gone"))
+        .send()
+        .await
+        .expect_err("no such activity");
+    assert!(missing.into_service_error().is_activity_does_not_exist());
+}
+
+#[tokio::test]
 async fn the_rust_sdk_tags_state_machines() {
     use aws_sdk_sfn::types::Tag;
     let server = Server::start(&[]);

@@ -35,13 +35,14 @@ pub(crate) fn integration(resource: &str) -> Option<Integration> {
 
 const CALLBACK: &str = ".waitForTaskToken";
 
-/// Whether the state is a Task using the callback pattern (`...lambda:invoke.waitForTaskToken`).
+/// Whether the state is a Task that waits for a task token: the callback pattern
+/// (`...lambda:invoke.waitForTaskToken`) or an activity.
 pub(crate) fn is_callback(state: &crate::definition::State) -> bool {
     matches!(state.kind, crate::definition::StateType::Task)
         && state
             .field("Resource")
             .and_then(Value::as_str)
-            .is_some_and(|r| r.ends_with(CALLBACK))
+            .is_some_and(|r| r.ends_with(CALLBACK) || crate::invoker::is_activity(r))
 }
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
@@ -77,6 +78,9 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         Some(answer) => host_answer(ctx, resource, parameters, answer)?,
         None if resource.ends_with(CALLBACK) => {
             callback(ctx, resource, parameters, timeout, heartbeat).await?
+        }
+        None if crate::invoker::is_activity(resource) => {
+            activity(ctx, resource, parameters, timeout, heartbeat).await?
         }
         None => invoke(ctx, resource, parameters, timeout, heartbeat).await?,
     };
@@ -180,6 +184,67 @@ async fn callback(
                 kind,
                 json!({"resource": resource, "error": err.error, "cause": err.cause}),
             );
+            Err(err)
+        }
+    }
+}
+
+/// An activity task: scheduled for the activity's workers, started when one takes it, ended by
+/// its answer under TimeoutSeconds (from the schedule) and HeartbeatSeconds (from the start).
+async fn activity(
+    ctx: &StateCtx,
+    resource: &str,
+    input: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+) -> Result<Value, StatesError> {
+    ctx.execution.event(
+        "ActivityScheduled",
+        json!({"resource": resource, "input": input, "timeout": timeout, "heartbeat": heartbeat}),
+    );
+    let token = ctx.context["Task"]["Token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let started = |worker: &str| {
+        ctx.execution
+            .event("ActivityStarted", json!({"workerName": worker}));
+    };
+    let run = ctx.execution.invoker.run_activity(
+        resource,
+        &token,
+        &input,
+        heartbeat.map(Duration::from_secs),
+        &started,
+    );
+    let outcome = match tokio::time::timeout(Duration::from_secs(timeout), run).await {
+        Err(_) => Err(StatesError::named(ErrorName::Timeout, "")),
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(e)) => Err(StatesError::new(
+            e.error_type.clone(),
+            e.service_cause.clone().unwrap_or(e.error_message.clone()),
+        )),
+    };
+    match outcome {
+        Ok(output) => {
+            crate::executor::check_payload(&output, &ctx.state.name)?;
+            ctx.execution
+                .event("ActivitySucceeded", json!({"output": output}));
+            Ok(output)
+        }
+        Err(mut err) => {
+            let timed_out = err.error == ErrorName::Timeout.as_str()
+                || err.error == ErrorName::HeartbeatTimeout.as_str();
+            if timed_out {
+                err.cause = None;
+            }
+            let kind = if timed_out {
+                "ActivityTimedOut"
+            } else {
+                "ActivityFailed"
+            };
+            ctx.execution
+                .event(kind, json!({"error": err.error, "cause": err.cause}));
             Err(err)
         }
     }

@@ -7,6 +7,7 @@ use serde_json::json;
 /// The error codes this API answers with, named as AWS names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
+    ActivityDoesNotExist,
     ConflictException,
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
@@ -33,6 +34,7 @@ pub enum Code {
 impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
+            Code::ActivityDoesNotExist => "ActivityDoesNotExist",
             Code::ConflictException => "ConflictException",
             Code::ExecutionAlreadyExists => "ExecutionAlreadyExists",
             Code::ExecutionDoesNotExist => "ExecutionDoesNotExist",

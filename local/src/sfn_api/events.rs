@@ -69,6 +69,9 @@ fn details(event: &HistoryEvent, abort: &Abort, role_arn: &str) -> Option<(Strin
     if let Some(phase) = kind.strip_prefix("LambdaFunction") {
         return lambda_details(phase, d);
     }
+    if let Some(phase) = kind.strip_prefix("Activity") {
+        return activity_details(phase, d);
+    }
     if kind.starts_with("MapIteration") {
         let name = format!(
             "mapIteration{}EventDetails",
@@ -154,6 +157,34 @@ fn lambda_details(phase: &str, d: &Value) -> Option<(String, Value)> {
         _ => return None,
     };
     Some((format!("lambdaFunction{phase}EventDetails"), content))
+}
+
+fn activity_details(phase: &str, d: &Value) -> Option<(String, Value)> {
+    let content = match phase {
+        "Scheduled" => {
+            let mut scheduled = json!({
+                "resource": d["resource"],
+                "input": text(d.get("input")),
+                "inputDetails": {"truncated": false},
+            });
+            for (from, to) in [
+                ("timeout", "timeoutInSeconds"),
+                ("heartbeat", "heartbeatInSeconds"),
+            ] {
+                if let Some(n) = d.get(from).filter(|v| v.is_u64()) {
+                    scheduled[to] = n.clone();
+                }
+            }
+            scheduled
+        }
+        "Started" => json!({"workerName": d["workerName"]}),
+        "Succeeded" => {
+            json!({"output": text(d.get("output")), "outputDetails": {"truncated": false}})
+        }
+        "Failed" | "TimedOut" | "ScheduleFailed" => Value::Object(error_cause(d)),
+        _ => return None,
+    };
+    Some((format!("activity{phase}EventDetails"), content))
 }
 
 /// One event as GetExecutionHistory answers it; without `include_data`, inputs and outputs are

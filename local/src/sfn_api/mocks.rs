@@ -176,6 +176,7 @@ fn unreachable(resource: &str) -> FunctionError {
 pub struct ExecutionInvoker {
     lambda: Arc<dyn LambdaInvoker>,
     tokens: Arc<super::tokens::Tokens>,
+    activities: Arc<super::activities::Activities>,
     case: Option<Arc<TestCase>>,
     invocations: Mutex<HashMap<String, usize>>,
 }
@@ -185,10 +186,12 @@ impl ExecutionInvoker {
         lambda: Arc<dyn LambdaInvoker>,
         case: Option<Arc<TestCase>>,
         tokens: Arc<super::tokens::Tokens>,
+        activities: Arc<super::activities::Activities>,
     ) -> Self {
         ExecutionInvoker {
             lambda,
             tokens,
+            activities,
             case,
             invocations: Mutex::default(),
         }
@@ -238,6 +241,33 @@ impl LambdaInvoker for ExecutionInvoker {
         self.tokens.wait(token, heartbeat).await
     }
 
+    async fn run_activity(
+        &self,
+        activity_arn: &str,
+        token: &str,
+        input: &Value,
+        heartbeat: Option<std::time::Duration>,
+        started: &(dyn for<'w> Fn(&'w str) + Send + Sync),
+    ) -> Result<Value, FunctionError> {
+        // Registered first, so that a worker's answer cannot come before the wait.
+        let expected = self.tokens.expect(token);
+        let taken = self
+            .activities
+            .schedule(activity_arn, token, input)
+            .map_err(|e| FunctionError {
+                error_type: e.code.as_str().into(),
+                error_message: e.message.clone(),
+                raw_body: None,
+                service_cause: Some(e.message),
+            })?;
+        // The sender lives until a worker takes the task or the activity is deleted.
+        let Ok(worker) = taken.await else {
+            return std::future::pending().await;
+        };
+        started(&worker);
+        expected.wait(heartbeat).await
+    }
+
     async fn answer_task(
         &self,
         state: &str,
@@ -247,7 +277,8 @@ impl LambdaInvoker for ExecutionInvoker {
         if let Some(answer) = self.mocked(state) {
             return Some(answer);
         }
-        (!is_lambda(resource)).then(|| Err(unreachable(resource)))
+        let runs_here = is_lambda(resource) || asl_interpreter::invoker::is_activity(resource);
+        (!runs_here).then(|| Err(unreachable(resource)))
     }
 }
 
@@ -275,7 +306,9 @@ mod tests {
         let case = config
             .case("LambdaSQSIntegration", "RetryPath")
             .expect("a test case");
-        let invoker = ExecutionInvoker::new(Arc::new(Unreached), Some(case), Arc::default());
+        let activities = Arc::new(crate::sfn_api::activities::Activities::new("1".into()));
+        let invoker =
+            ExecutionInvoker::new(Arc::new(Unreached), Some(case), Arc::default(), activities);
         let errors: Vec<String> = (0..5)
             .map(|_| match invoker.mocked("LambdaState") {
                 Some(Err(e)) => e.error_type,

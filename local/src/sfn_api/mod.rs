@@ -2,6 +2,7 @@
 //! `sfn-local serve`'s port, beside the app's routes: state machines and executions kept in
 //! memory, executions run in the background by the interpreter on the real clock.
 
+pub mod activities;
 pub mod aliases;
 pub mod error;
 pub mod events;
@@ -30,6 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use activities::Activities;
 use asl_interpreter::clock::{Clock, RealClock};
 use asl_interpreter::executor::Executor;
 use asl_interpreter::invoker::{FunctionError, HttpInvoker, LambdaInvoker};
@@ -69,6 +71,7 @@ pub struct Api {
     invoker: Arc<dyn LambdaInvoker>,
     mocks: MockConfig,
     tokens: Arc<Tokens>,
+    activities: Arc<Activities>,
 }
 
 /// Stands in for a Lambda service that cannot be reached.
@@ -116,6 +119,7 @@ impl Api {
             None => MockConfig::default(),
         };
         Ok(Api {
+            activities: Arc::new(Activities::new(account.clone())),
             machines: Machines::new(account),
             executions: Executions::new(clock.clone(), options.virtual_clock),
             clock,
@@ -156,6 +160,7 @@ impl Api {
             self.invoker.clone(),
             case,
             self.tokens.clone(),
+            self.activities.clone(),
         )))
     }
 
@@ -193,6 +198,11 @@ impl Api {
             "SendTaskSuccess" => self.tokens.succeed(typed(body)?),
             "SendTaskFailure" => self.tokens.fail(typed(body)?),
             "SendTaskHeartbeat" => self.tokens.heartbeat(typed(body)?),
+            "CreateActivity" => self.activities.create(typed(body)?),
+            "DescribeActivity" => self.activities.describe(typed(body)?),
+            "ListActivities" => self.activities.list(typed(body)?),
+            "DeleteActivity" => Ok(self.activities.delete(typed(body)?)),
+            "GetActivityTask" => self.activities.take(typed(body)?).await,
             "TestState" => self.test_state(typed(body)?).await,
             "TagResource" => self.machines.tag(typed(body)?),
             "UntagResource" => self.machines.untag(typed(body)?),
@@ -238,6 +248,7 @@ impl Api {
             self.invoker.clone(),
             None,
             self.tokens.clone(),
+            self.activities.clone(),
         ));
         test_state::test_state(request, invoker).await
     }

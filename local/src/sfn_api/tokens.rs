@@ -25,16 +25,42 @@ pub struct Tokens {
     waiting: Mutex<HashMap<String, Waiter>>,
 }
 
-/// Forgets a token when its task stops waiting, however it stops (answered, timed out, or its
+/// A token a task waits on, registered so that an answer sent before the task starts waiting
+/// is kept; forgotten when the task stops waiting, however it stops (answered, timed out, or its
 /// execution stopped).
-struct Registration<'a> {
+pub struct Expected<'a> {
     tokens: &'a Tokens,
     token: String,
+    answered: oneshot::Receiver<Answer>,
+    beats: Arc<Notify>,
 }
 
-impl Drop for Registration<'_> {
+impl Drop for Expected<'_> {
     fn drop(&mut self) {
         self.tokens.lock().remove(&self.token);
+    }
+}
+
+impl Expected<'_> {
+    /// Waits for the answer; with `heartbeat`, fails with States.HeartbeatTimeout when that long
+    /// passes without SendTaskHeartbeat.
+    pub async fn wait(mut self, heartbeat: Option<Duration>) -> Answer {
+        loop {
+            let beat = self.beats.notified();
+            let quiet = async {
+                match heartbeat {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                answer = &mut self.answered => {
+                    return answer.unwrap_or_else(|_| Err(heartbeat_timeout()));
+                }
+                () = beat => continue,
+                () = quiet => return Err(heartbeat_timeout()),
+            }
+        }
     }
 }
 
@@ -73,10 +99,9 @@ impl Tokens {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for `token` to be returned; with `heartbeat`, fails with States.HeartbeatTimeout
-    /// when that long passes without SendTaskHeartbeat.
-    pub async fn wait(&self, token: &str, heartbeat: Option<Duration>) -> Answer {
-        let (answer, mut answered) = oneshot::channel();
+    /// Registers `token`, for a task about to wait on it.
+    pub fn expect(&self, token: &str) -> Expected<'_> {
+        let (answer, answered) = oneshot::channel();
         let beats = Arc::new(Notify::new());
         self.lock().insert(
             token.to_owned(),
@@ -85,26 +110,17 @@ impl Tokens {
                 heartbeat: beats.clone(),
             },
         );
-        let _registration = Registration {
+        Expected {
             tokens: self,
             token: token.to_owned(),
-        };
-        loop {
-            let beat = beats.notified();
-            let quiet = async {
-                match heartbeat {
-                    Some(limit) => tokio::time::sleep(limit).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                answer = &mut answered => {
-                    return answer.unwrap_or_else(|_| Err(heartbeat_timeout()));
-                }
-                () = beat => continue,
-                () = quiet => return Err(heartbeat_timeout()),
-            }
+            answered,
+            beats,
         }
+    }
+
+    /// Waits for `token` to be returned, as [`Expected::wait`] does.
+    pub async fn wait(&self, token: &str, heartbeat: Option<Duration>) -> Answer {
+        self.expect(token).wait(heartbeat).await
     }
 
     fn take(&self, token: &str) -> Result<Waiter, ApiError> {
