@@ -131,6 +131,21 @@ def check_tags(sfn):
     assert error_code(sfn.tag_resource, resourceArn=arn, tags=[{"key": "a#b", "value": ""}]) == "ValidationException"
 
 
+def check_activities(sfn):
+    activity = sfn.create_activity(name="approve")["activityArn"]
+    states = {"Approve": {"Type": "Task", "Resource": activity, "End": True}}
+    machine = sfn.create_state_machine(name="approvals", definition=definition(states, "Approve"), roleArn=ROLE)["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"id": 1}')["executionArn"]
+    task = sfn.get_activity_task(activityArn=activity, workerName="approver")
+    assert json.loads(task["input"]) == {"id": 1}, task
+    sfn.send_task_success(taskToken=task["taskToken"], output='{"approved": true}')
+    described = wait_for(sfn, execution)
+    assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"approved": True}), described
+    assert [a["name"] for a in sfn.list_activities()["activities"]] == ["approve"]
+    sfn.delete_activity(activityArn=activity)
+    assert error_code(sfn.describe_activity, activityArn=activity) == "ActivityDoesNotExist"
+
+
 def check_executions(sfn):
     wait_def = definition({"W": {"Type": "Wait", "Seconds": 30, "End": True}}, "W")
     arn = sfn.create_state_machine(name="waits", definition=wait_def, roleArn=ROLE)["stateMachineArn"]
@@ -333,7 +348,7 @@ def main():
             sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name="us-east-1",
                                aws_access_key_id="local", aws_secret_access_key="local",
                                config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))
-            for check in (check_state_machines, check_tags, check_executions, check_history, check_express, check_callbacks, check_test_state):
+            for check in (check_state_machines, check_tags, check_activities, check_executions, check_history, check_express, check_callbacks, check_test_state):
                 check(sfn)
                 print(f"ok: boto3 {check.__name__}")
             check_cli(endpoint)
