@@ -310,14 +310,28 @@ async fn the_rust_sdk_publishes_versions_and_runs_them() {
         format!("{machine}:2"),
         "the same revision"
     );
-    let stale = sfn
-        .publish_state_machine_version()
+    for stale in ["not-the-current-one", "INITIAL"] {
+        let refused = sfn
+            .publish_state_machine_version()
+            .state_machine_arn(&machine)
+            .revision_id(stale)
+            .send()
+            .await
+            .expect_err("a stale revision");
+        assert!(
+            refused.into_service_error().is_conflict_exception(),
+            "{stale}"
+        );
+    }
+    let described = sfn
+        .update_state_machine()
         .state_machine_arn(&machine)
-        .revision_id("not-the-current-one")
+        .version_description("not published")
+        .role_arn(ROLE)
         .send()
         .await
-        .expect_err("a stale revision");
-    assert!(stale.into_service_error().is_conflict_exception());
+        .expect_err("a description without publish");
+    assert!(described.into_service_error().is_validation_exception());
 
     let first = sfn
         .describe_state_machine()
@@ -440,6 +454,10 @@ async fn the_rust_sdk_publishes_versions_and_runs_them() {
         .await
         .expect("ListExecutions answers for an alias");
     assert_eq!(listed.executions().len(), 1);
+    assert_eq!(
+        listed.executions()[0].state_machine_alias_arn(),
+        Some(alias.as_str())
+    );
     sfn.update_state_machine_alias()
         .state_machine_alias_arn(&alias)
         .routing_configuration(route("1", 30))

@@ -207,8 +207,12 @@ async fn activity(
         .unwrap_or_default()
         .to_owned();
     let started = |worker: &str| {
-        ctx.execution
-            .event("ActivityStarted", json!({"workerName": worker}));
+        let details = if worker.is_empty() {
+            json!({})
+        } else {
+            json!({"workerName": worker})
+        };
+        ctx.execution.event("ActivityStarted", details);
     };
     let run = ctx.execution.invoker.run_activity(
         resource,

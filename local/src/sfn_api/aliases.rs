@@ -84,26 +84,13 @@ pub fn check_routing(
     routing: &[Route],
     exists: impl Fn(&str) -> bool,
 ) -> Result<(), ApiError> {
-    if routing.is_empty() || routing.len() > 2 {
-        return Err(ApiError::validation(
-            "routingConfiguration",
-            "Member must have length less than or equal to 2 and greater than or equal to 1",
-        ));
-    }
+    check_weights(routing)?;
     if routing.len() == 2
         && routing[0].state_machine_version_arn == routing[1].state_machine_version_arn
     {
         return Err(ApiError::new(
             Code::ValidationException,
             "Routing configuration must contain distinct state machine version ARNs",
-        ));
-    }
-    if routing.iter().map(|r| r.weight).sum::<u32>() != 100
-        || routing.iter().any(|r| r.weight > 100)
-    {
-        return Err(ApiError::new(
-            Code::ValidationException,
-            "Sum of routing configuration weights must be equal to 100",
         ));
     }
     for route in routing {
@@ -116,6 +103,25 @@ pub fn check_routing(
                 arn,
             ));
         }
+    }
+    Ok(())
+}
+
+/// One or two routes whose weights, each at most 100, add up to 100.
+pub fn check_weights(routing: &[Route]) -> Result<(), ApiError> {
+    if routing.is_empty() || routing.len() > 2 {
+        return Err(ApiError::validation(
+            "routingConfiguration",
+            "Member must have length less than or equal to 2 and greater than or equal to 1",
+        ));
+    }
+    if routing.iter().any(|r| r.weight > 100)
+        || routing.iter().map(|r| r.weight).sum::<u32>() != 100
+    {
+        return Err(ApiError::new(
+            Code::ValidationException,
+            "Sum of routing configuration weights must be equal to 100",
+        ));
     }
     Ok(())
 }
@@ -318,6 +324,10 @@ mod tests {
             ),
             (
                 vec![route("1", 60), route("2", 60)],
+                Code::ValidationException,
+            ),
+            (
+                vec![route("1", u32::MAX), route("2", 101)],
                 Code::ValidationException,
             ),
             (vec![route("9", 100)], Code::ResourceNotFound),

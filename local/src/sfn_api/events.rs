@@ -177,7 +177,10 @@ fn activity_details(phase: &str, d: &Value) -> Option<(String, Value)> {
             }
             scheduled
         }
-        "Started" => json!({"workerName": d["workerName"]}),
+        "Started" => match d.get("workerName") {
+            Some(worker) => json!({"workerName": worker}),
+            None => json!({}),
+        },
         "Succeeded" => {
             json!({"output": text(d.get("output")), "outputDetails": {"truncated": false}})
         }

@@ -88,6 +88,12 @@ impl Execution {
         if let Some(stopped) = progress.stopped {
             item["stopDate"] = epoch(stopped);
         }
+        if let Some(version) = self.machine.version_arn() {
+            item["stateMachineVersionArn"] = Value::from(version);
+        }
+        if let Some(alias) = &self.machine.alias_arn {
+            item["stateMachineAliasArn"] = Value::from(alias.as_str());
+        }
         item
     }
 
@@ -104,12 +110,6 @@ impl Execution {
             if let Some(v) = value {
                 answer[key] = Value::from(v.as_str());
             }
-        }
-        if let Some(version) = self.machine.version_arn() {
-            answer["stateMachineVersionArn"] = Value::from(version);
-        }
-        if let Some(alias) = &self.machine.alias_arn {
-            answer["stateMachineAliasArn"] = Value::from(alias.as_str());
         }
         answer["redriveCount"] = Value::from(0);
         answer["redriveStatus"] = Value::from("NOT_REDRIVABLE");
@@ -454,10 +454,12 @@ impl Executions {
         answer.insert("updateDate".into(), epoch(machine.updated));
         answer.insert("loggingConfiguration".into(), machine.logging.clone());
         answer.insert("tracingConfiguration".into(), machine.tracing.clone());
-        answer.insert(
-            "revisionId".into(),
-            Value::from(machine.revision_id.as_str()),
-        );
+        if machine.revision_id != super::machines::INITIAL_REVISION {
+            answer.insert(
+                "revisionId".into(),
+                Value::from(machine.revision_id.as_str()),
+            );
+        }
         if let Some(version) = machine.version_arn() {
             answer.insert("stateMachineVersionArn".into(), Value::from(version));
         }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::aliases::{self, check_alias_name, check_routing, Aliases};
+use super::aliases::{self, check_alias_name, check_routing, check_weights, Aliases};
 use super::error::{ApiError, Code};
 use super::names::{
     check_name, epoch, parse_alias_arn, parse_state_machine_arn, parse_version_arn,
@@ -51,13 +51,18 @@ pub struct Machine {
     pub tracing: Value,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
-    /// Names this revision of the definition and configuration; a new one with every update.
+    /// Names this revision of the definition and configuration: [`INITIAL_REVISION`] until an
+    /// update changes them, a new one with every such update.
     pub revision_id: String,
     /// Set on a published version.
     pub version: Option<Version>,
     /// The alias an execution was started on, which routed it to this version.
     pub alias_arn: Option<String>,
 }
+
+/// The revision of a state machine no update has changed, as PublishStateMachineVersion's
+/// `revisionId` names it; DescribeStateMachine shows none for it.
+pub const INITIAL_REVISION: &str = "INITIAL";
 
 /// What a published version adds to the revision it was published from.
 #[derive(Debug, Clone)]
@@ -86,8 +91,10 @@ impl Machine {
             "creationDate": epoch(self.version.as_ref().map_or(self.created, |v| v.created)),
             "loggingConfiguration": self.logging,
             "tracingConfiguration": self.tracing,
-            "revisionId": self.revision_id,
         });
+        if self.revision_id != INITIAL_REVISION {
+            answer["revisionId"] = Value::from(self.revision_id.as_str());
+        }
         if let Some(description) = self.version.as_ref().and_then(|v| v.description.as_ref()) {
             answer["description"] = Value::from(description.as_str());
         }
@@ -301,7 +308,7 @@ impl Machines {
         if request
             .revision_id
             .as_ref()
-            .is_some_and(|r| *r != current.revision_id && r != "INITIAL")
+            .is_some_and(|r| *r != current.revision_id)
         {
             return Err(ApiError::new(
                 Code::ConflictException,
@@ -369,6 +376,7 @@ impl Machines {
 
     pub fn create(&self, request: CreateRequest) -> Result<Value, ApiError> {
         check_name(&request.name)?;
+        check_version_description(request.publish, &request.version_description)?;
         let definition = parse_definition(&request.definition)?;
         let mut machine_tags = Vec::new();
         let arn = state_machine_arn(&self.account, &request.name);
@@ -389,7 +397,7 @@ impl Machines {
                 .unwrap_or_else(|| json!({"enabled": false})),
             created: now,
             updated: now,
-            revision_id: uuid::Uuid::new_v4().to_string(),
+            revision_id: INITIAL_REVISION.to_owned(),
             version: None,
             alias_arn: None,
         };
@@ -436,6 +444,7 @@ impl Machines {
     pub fn update(&self, request: UpdateRequest) -> Result<Value, ApiError> {
         let (name, _) = parse_state_machine_arn(&request.state_machine_arn)?;
         let current = self.current(&name, &request.state_machine_arn)?;
+        check_version_description(request.publish, &request.version_description)?;
         if request.definition.is_none()
             && request.role_arn.is_none()
             && request.logging_configuration.is_none()
@@ -540,6 +549,7 @@ impl Machines {
 
     pub fn create_alias(&self, request: aliases::CreateRequest) -> Result<Value, ApiError> {
         check_alias_name(&request.name)?;
+        check_weights(&request.routing_configuration)?;
         let first = request
             .routing_configuration
             .first()
@@ -607,6 +617,17 @@ impl Machines {
         let current = self.lock_tags().get(&name).cloned().unwrap_or_default();
         Ok(json!({ "tags": current }))
     }
+}
+
+/// A version's description is only for a request that publishes one.
+fn check_version_description(publish: bool, description: &Option<String>) -> Result<(), ApiError> {
+    if description.is_some() && !publish {
+        return Err(ApiError::new(
+            Code::ValidationException,
+            "Version description can only be set when publish is true",
+        ));
+    }
+    Ok(())
 }
 
 /// ValidateStateMachineDefinition: `OK`, or `FAIL` with the refusal as an ERROR diagnostic.
