@@ -43,6 +43,15 @@ pub fn is_activity(resource: &str) -> bool {
     parts.len() == 7 && parts[..3] == ["arn", "aws", "states"] && parts[5] == "activity"
 }
 
+/// How far an activity task has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityProgress<'w> {
+    /// Waiting for a worker.
+    Scheduled,
+    /// Taken by the worker of this name (empty when it gave none).
+    Started(&'w str),
+}
+
 /// The result of a successful invocation: the payload and what the service said about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
@@ -88,20 +97,21 @@ pub trait LambdaInvoker: Send + Sync {
         })
     }
 
-    /// Hands the task `token` of the activity `activity_arn`, with `input`, to the first worker
-    /// that asks for a task (GetActivityTask), calls `started` with the worker's name when one
-    /// takes it, and waits for the worker's answer (SendTaskSuccess or SendTaskFailure); with
-    /// `heartbeat`, from the worker's start on, as [`Self::wait_for_task_token`] does. The
-    /// default has no workers and fails at once.
+    /// Schedules the task `token` of the activity `activity_arn`, with `input`, for the first
+    /// worker that asks for a task (GetActivityTask), and waits for the worker's answer
+    /// (SendTaskSuccess or SendTaskFailure); with `heartbeat`, from the worker's start on, as
+    /// [`Self::wait_for_task_token`] does. `progress` hears of the schedule, then of the worker
+    /// that takes the task; a failure before the schedule is the schedule's. The default has no
+    /// workers and fails to schedule.
     async fn run_activity(
         &self,
         activity_arn: &str,
         token: &str,
         input: &Value,
         heartbeat: Option<Duration>,
-        started: &(dyn for<'w> Fn(&'w str) + Send + Sync),
+        progress: &(dyn for<'w> Fn(ActivityProgress<'w>) + Send + Sync),
     ) -> Result<Value, FunctionError> {
-        let _ = (token, input, heartbeat, started);
+        let _ = (token, input, heartbeat, progress);
         Err(FunctionError {
             error_type: "States.Runtime".into(),
             error_message: "This host has no activity workers".into(),

@@ -611,6 +611,52 @@ async fn activity_workers_take_tasks_and_answer_them() {
         .await
         .expect_err("no such activity");
     assert!(missing.into_service_error().is_activity_does_not_exist());
+
+    // A task on an activity that does not exist fails to be scheduled.
+    let states =
+        json!({"T": {"Type": "Task", "Resource": format!("{activity}-gone"), "End": true}});
+    let machine = sfn
+        .create_state_machine()
+        .name("unscheduled")
+        .definition(definition(states, "T"))
+        .role_arn(ROLE)
+        .send()
+        .await
+        .expect("CreateStateMachine answers")
+        .state_machine_arn;
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .expect("StartExecution answers")
+        .execution_arn;
+    let described = loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .expect("DescribeExecution answers");
+        if described.status != ExecutionStatus::Running {
+            break described;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(described.status, ExecutionStatus::Failed);
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .expect("GetExecutionHistory answers");
+    let failed = history
+        .events()
+        .iter()
+        .find(|e| e.r#type() == &HistoryEventType::ActivityScheduleFailed)
+        .and_then(|e| e.activity_schedule_failed_event_details())
+        .and_then(|d| d.error());
+    assert_eq!(failed, Some("ActivityDoesNotExist"));
 }
 
 #[tokio::test]

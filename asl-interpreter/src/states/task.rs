@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::setting::Setting;
 use crate::error::{ErrorName, EvalError, StatesError};
 use crate::executor::{Outcome, StateCtx};
-use crate::invoker::{FunctionError, Invocation};
+use crate::invoker::{ActivityProgress, FunctionError, Invocation};
 
 /// AWS's default task timeout, in seconds.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 99_999_999;
@@ -198,28 +198,34 @@ async fn activity(
     timeout: u64,
     heartbeat: Option<u64>,
 ) -> Result<Value, StatesError> {
-    ctx.execution.event(
-        "ActivityScheduled",
-        json!({"resource": resource, "input": input, "timeout": timeout, "heartbeat": heartbeat}),
-    );
     let token = ctx.context["Task"]["Token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let started = |worker: &str| {
-        let details = if worker.is_empty() {
-            json!({})
-        } else {
-            json!({"workerName": worker})
-        };
-        ctx.execution.event("ActivityStarted", details);
+    let scheduled = std::sync::atomic::AtomicBool::new(false);
+    let progress = |step: ActivityProgress<'_>| match step {
+        ActivityProgress::Scheduled => {
+            scheduled.store(true, std::sync::atomic::Ordering::Relaxed);
+            ctx.execution.event(
+                "ActivityScheduled",
+                json!({"resource": resource, "input": input, "timeout": timeout, "heartbeat": heartbeat}),
+            );
+        }
+        ActivityProgress::Started(worker) => {
+            let details = if worker.is_empty() {
+                json!({})
+            } else {
+                json!({"workerName": worker})
+            };
+            ctx.execution.event("ActivityStarted", details);
+        }
     };
     let run = ctx.execution.invoker.run_activity(
         resource,
         &token,
         &input,
         heartbeat.map(Duration::from_secs),
-        &started,
+        &progress,
     );
     let outcome = match tokio::time::timeout(Duration::from_secs(timeout), run).await {
         Err(_) => Err(StatesError::named(ErrorName::Timeout, "")),
@@ -242,7 +248,9 @@ async fn activity(
             if timed_out {
                 err.cause = None;
             }
-            let kind = if timed_out {
+            let kind = if !scheduled.load(std::sync::atomic::Ordering::Relaxed) {
+                "ActivityScheduleFailed"
+            } else if timed_out {
                 "ActivityTimedOut"
             } else {
                 "ActivityFailed"

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, Code};
-use asl_interpreter::invoker::{FunctionError, LambdaInvoker};
+use asl_interpreter::invoker::{ActivityProgress, FunctionError, LambdaInvoker};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Thrown {
@@ -247,7 +247,7 @@ impl LambdaInvoker for ExecutionInvoker {
         token: &str,
         input: &Value,
         heartbeat: Option<std::time::Duration>,
-        started: &(dyn for<'w> Fn(&'w str) + Send + Sync),
+        progress: &(dyn for<'w> Fn(ActivityProgress<'w>) + Send + Sync),
     ) -> Result<Value, FunctionError> {
         // Registered first, so that a worker's answer cannot come before the wait.
         let expected = self.tokens.expect(token);
@@ -260,11 +260,12 @@ impl LambdaInvoker for ExecutionInvoker {
                 raw_body: None,
                 service_cause: Some(e.message),
             })?;
+        progress(ActivityProgress::Scheduled);
         // The sender lives until a worker takes the task or the activity is deleted.
         let Ok(worker) = taken.await else {
             return std::future::pending().await;
         };
-        started(&worker);
+        progress(ActivityProgress::Started(&worker));
         expected.wait(heartbeat).await
     }
 
