@@ -715,6 +715,30 @@ async fn the_rust_sdk_tags_state_machines() {
         .await
         .expect_err("51 tags");
     assert!(err.into_service_error().is_too_many_tags());
+
+    let activity = sfn
+        .create_activity()
+        .name("tagged-activity")
+        .tags(tag("team", "c"))
+        .send()
+        .await
+        .expect("CreateActivity answers")
+        .activity_arn;
+    let listed = sfn
+        .list_tags_for_resource()
+        .resource_arn(&activity)
+        .send()
+        .await
+        .expect("ListTagsForResource answers for an activity");
+    assert_eq!(listed.tags(), [tag("team", "c")]);
+    let gone = sfn
+        .tag_resource()
+        .resource_arn(format!("{activity}-gone"))
+        .tags(tag("a", "b"))
+        .send()
+        .await
+        .expect_err("no such activity");
+    assert!(gone.into_service_error().is_resource_not_found());
 }
 
 #[test]

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, Notify};
 use super::error::{ApiError, Code};
 use super::names::{check_name, epoch, REGION};
 use super::pages::Page;
+use super::tags::{self, Tag, TagStore};
 
 /// How long GetActivityTask waits for a task, as AWS's long poll does.
 pub const POLL: Duration = Duration::from_secs(60);
@@ -21,6 +22,8 @@ pub const POLL: Duration = Duration::from_secs(60);
 #[serde(rename_all = "camelCase")]
 pub struct CreateRequest {
     name: String,
+    #[serde(default)]
+    tags: Vec<Tag>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +75,7 @@ impl Activity {
 pub struct Activities {
     account: String,
     activities: Mutex<Vec<Arc<Activity>>>,
+    tags: Arc<TagStore>,
 }
 
 fn no_activity(arn: &str) -> ApiError {
@@ -82,10 +86,11 @@ fn no_activity(arn: &str) -> ApiError {
 }
 
 impl Activities {
-    pub fn new(account: String) -> Self {
+    pub fn new(account: String, tags: Arc<TagStore>) -> Self {
         Activities {
             account,
             activities: Mutex::default(),
+            tags,
         }
     }
 
@@ -105,9 +110,19 @@ impl Activities {
             .ok_or_else(|| no_activity(arn))
     }
 
-    /// Creates the activity; creating one that exists answers it, as in AWS.
+    /// Checks that the activity `arn` names exists, for its tags: ResourceNotFound when there
+    /// is none.
+    pub fn check_tagged(&self, arn: &str) -> Result<(), ApiError> {
+        match self.get(arn) {
+            Err(e) if e.code == Code::ActivityDoesNotExist => Err(tags::not_found(arn)),
+            found => found.map(drop),
+        }
+    }
+
+    /// Creates the activity (its tags unchanged when it exists, which answers it, as in AWS).
     pub fn create(&self, request: CreateRequest) -> Result<Value, ApiError> {
         check_name(&request.name)?;
+        tags::check(&request.tags)?;
         let arn = format!(
             "arn:aws:states:{REGION}:{}:activity:{}",
             self.account, request.name
@@ -123,6 +138,7 @@ impl Activities {
                     tasks: Mutex::default(),
                     scheduled: Notify::new(),
                 });
+                self.tags.create(&created.arn, request.tags)?;
                 activities.push(created.clone());
                 created
             }
@@ -142,6 +158,7 @@ impl Activities {
     /// Deletes the activity; deleting one that does not exist succeeds, as in AWS.
     pub fn delete(&self, request: ActivityRequest) -> Value {
         self.lock().retain(|a| a.arn != request.activity_arn);
+        self.tags.remove(&request.activity_arn);
         json!({})
     }
 
@@ -192,9 +209,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_worker_takes_the_oldest_task_whose_execution_still_waits() {
-        let activities = Activities::new("123456789012".into());
+        let activities = Activities::new("123456789012".into(), Arc::default());
         let arn = activities
-            .create(CreateRequest { name: "a".into() })
+            .create(CreateRequest {
+                name: "a".into(),
+                tags: Vec::new(),
+            })
             .map(|v| v["activityArn"].as_str().unwrap_or_default().to_owned())
             .unwrap_or_default();
         let abandoned = activities.schedule(&arn, "t0", &json!(0));

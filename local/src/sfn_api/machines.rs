@@ -16,7 +16,7 @@ use super::names::{
     state_machine_arn,
 };
 use super::pages::Page;
-use super::tags::{self, ListTagsRequest, Tag, TagRequest, UntagRequest};
+use super::tags::{self, Tag, TagStore};
 use asl_interpreter::definition::Definition;
 
 /// AWS's limit on a definition's length.
@@ -199,17 +199,17 @@ pub struct Machines {
     machines: Mutex<Vec<Arc<Machine>>>,
     versions: Mutex<HashMap<String, Published>>,
     aliases: Aliases,
-    tags: Mutex<HashMap<String, Vec<Tag>>>,
+    tags: Arc<TagStore>,
 }
 
 impl Machines {
-    pub fn new(account: String) -> Self {
+    pub fn new(account: String, tags: Arc<TagStore>) -> Self {
         Machines {
             account,
             machines: Mutex::default(),
             versions: Mutex::default(),
             aliases: Aliases::default(),
-            tags: Mutex::default(),
+            tags,
         }
     }
 
@@ -219,10 +219,6 @@ impl Machines {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Machine>>> {
         self.machines.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock_tags(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Tag>>> {
-        self.tags.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The state machine, version or alias `arn` names (a `#TestCase` suffix aside), and the
@@ -378,9 +374,8 @@ impl Machines {
         check_name(&request.name)?;
         check_version_description(request.publish, &request.version_description)?;
         let definition = parse_definition(&request.definition)?;
-        let mut machine_tags = Vec::new();
         let arn = state_machine_arn(&self.account, &request.name);
-        tags::set(&mut machine_tags, request.tags, &arn)?;
+        tags::check(&request.tags)?;
         let now = Utc::now();
         let machine = Machine {
             arn,
@@ -419,7 +414,7 @@ impl Machines {
             return self.created(&existing, request.publish, request.version_description);
         }
         let machine = Arc::new(machine);
-        self.lock_tags().insert(machine.name.clone(), machine_tags);
+        self.tags.create(&machine.arn, request.tags)?;
         machines.push(machine.clone());
         drop(machines);
         self.created(&machine, request.publish, request.version_description)
@@ -534,7 +529,7 @@ impl Machines {
         self.lock().retain(|m| m.name != name);
         self.lock_versions().remove(&name);
         self.aliases.remove_machine(&name);
-        self.lock_tags().remove(&name);
+        self.tags.remove(&state_machine_arn(&self.account, &name));
         Ok(json!({}))
     }
 
@@ -586,36 +581,15 @@ impl Machines {
         self.aliases.list(&name, &machine_arn, request.page)
     }
 
-    /// The name of the state machine `arn` names; ResourceNotFound when there is none.
-    fn tagged(&self, arn: &str) -> Result<String, ApiError> {
+    /// Checks that the state machine `arn` names exists, for its tags: ResourceNotFound when
+    /// there is none.
+    pub fn check_tagged(&self, arn: &str) -> Result<(), ApiError> {
         let (name, _) = parse_state_machine_arn(arn)?;
         if self.lock().iter().any(|m| m.name == name) {
-            Ok(name)
+            Ok(())
         } else {
             Err(tags::not_found(arn))
         }
-    }
-
-    pub fn tag(&self, request: TagRequest) -> Result<Value, ApiError> {
-        let name = self.tagged(&request.resource_arn)?;
-        let mut all = self.lock_tags();
-        let current = all.entry(name).or_default();
-        tags::set(current, request.tags, &request.resource_arn)?;
-        Ok(json!({}))
-    }
-
-    pub fn untag(&self, request: UntagRequest) -> Result<Value, ApiError> {
-        let name = self.tagged(&request.resource_arn)?;
-        if let Some(current) = self.lock_tags().get_mut(&name) {
-            current.retain(|t| !request.tag_keys.contains(&t.key));
-        }
-        Ok(json!({}))
-    }
-
-    pub fn list_tags(&self, request: ListTagsRequest) -> Result<Value, ApiError> {
-        let name = self.tagged(&request.resource_arn)?;
-        let current = self.lock_tags().get(&name).cloned().unwrap_or_default();
-        Ok(json!({ "tags": current }))
     }
 }
 

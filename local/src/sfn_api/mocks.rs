@@ -307,7 +307,10 @@ mod tests {
         let case = config
             .case("LambdaSQSIntegration", "RetryPath")
             .expect("a test case");
-        let activities = Arc::new(crate::sfn_api::activities::Activities::new("1".into()));
+        let activities = Arc::new(crate::sfn_api::activities::Activities::new(
+            "1".into(),
+            Arc::default(),
+        ));
         let invoker =
             ExecutionInvoker::new(Arc::new(Unreached), Some(case), Arc::default(), activities);
         let errors: Vec<String> = (0..5)

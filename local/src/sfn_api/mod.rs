@@ -40,6 +40,7 @@ use executions::{Executions, Start};
 use machines::{Kind, Machine, Machines};
 use mocks::{ExecutionInvoker, MockConfig};
 use status::StatusListener;
+use tags::TagStore;
 use tokens::Tokens;
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -72,6 +73,7 @@ pub struct Api {
     mocks: MockConfig,
     tokens: Arc<Tokens>,
     activities: Arc<Activities>,
+    tags: Arc<TagStore>,
 }
 
 /// Stands in for a Lambda service that cannot be reached.
@@ -118,9 +120,11 @@ impl Api {
             Some(path) => MockConfig::load(&path)?,
             None => MockConfig::default(),
         };
+        let tags = Arc::new(TagStore::default());
         Ok(Api {
-            activities: Arc::new(Activities::new(account.clone())),
-            machines: Machines::new(account),
+            activities: Arc::new(Activities::new(account.clone(), tags.clone())),
+            machines: Machines::new(account, tags.clone()),
+            tags,
             executions: Executions::new(clock.clone(), options.virtual_clock),
             clock,
             invoker,
@@ -204,10 +208,31 @@ impl Api {
             "DeleteActivity" => Ok(self.activities.delete(typed(body)?)),
             "GetActivityTask" => self.activities.take(typed(body)?).await,
             "TestState" => self.test_state(typed(body)?).await,
-            "TagResource" => self.machines.tag(typed(body)?),
-            "UntagResource" => self.machines.untag(typed(body)?),
-            "ListTagsForResource" => self.machines.list_tags(typed(body)?),
+            "TagResource" => {
+                let request: tags::TagRequest = typed(body)?;
+                self.check_tagged(&request.resource_arn)?;
+                self.tags.tag(&request.resource_arn, request.tags)
+            }
+            "UntagResource" => {
+                let request: tags::UntagRequest = typed(body)?;
+                self.check_tagged(&request.resource_arn)?;
+                Ok(self.tags.untag(&request.resource_arn, &request.tag_keys))
+            }
+            "ListTagsForResource" => {
+                let request: tags::ListTagsRequest = typed(body)?;
+                self.check_tagged(&request.resource_arn)?;
+                Ok(self.tags.list(&request.resource_arn))
+            }
             _ => Err(unknown_operation(operation)),
+        }
+    }
+
+    /// The resource a tagging request names exists: a state machine or an activity.
+    fn check_tagged(&self, arn: &str) -> Result<(), ApiError> {
+        if arn.split(':').nth(5) == Some("activity") {
+            self.activities.check_tagged(arn)
+        } else {
+            self.machines.check_tagged(arn)
         }
     }
 

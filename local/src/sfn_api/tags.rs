@@ -1,7 +1,11 @@
 //! Tags of state machines: CreateStateMachine's `tags`, TagResource, UntagResource and
 //! ListTagsForResource.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
 
@@ -86,6 +90,50 @@ pub fn set(current: &mut Vec<Tag>, tags: Vec<Tag>, arn: &str) -> Result<(), ApiE
     }
     *current = merged;
     Ok(())
+}
+
+/// The tags of every resource, by ARN.
+#[derive(Default)]
+pub struct TagStore {
+    by_arn: Mutex<HashMap<String, Vec<Tag>>>,
+}
+
+impl TagStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Tag>>> {
+        self.by_arn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// TagResource's work on the resource `arn`, which exists.
+    pub fn tag(&self, arn: &str, tags: Vec<Tag>) -> Result<Value, ApiError> {
+        let mut all = self.lock();
+        set(all.entry(arn.to_owned()).or_default(), tags, arn)?;
+        Ok(json!({}))
+    }
+
+    /// UntagResource's work on the resource `arn`, which exists.
+    pub fn untag(&self, arn: &str, keys: &[String]) -> Value {
+        if let Some(current) = self.lock().get_mut(arn) {
+            current.retain(|t| !keys.contains(&t.key));
+        }
+        json!({})
+    }
+
+    /// ListTagsForResource's answer for the resource `arn`, which exists.
+    pub fn list(&self, arn: &str) -> Value {
+        json!({ "tags": self.lock().get(arn).cloned().unwrap_or_default() })
+    }
+
+    /// The tags of a resource just created: checked, then kept.
+    pub fn create(&self, arn: &str, tags: Vec<Tag>) -> Result<(), ApiError> {
+        let mut checked = Vec::new();
+        set(&mut checked, tags, arn)?;
+        self.lock().insert(arn.to_owned(), checked);
+        Ok(())
+    }
+
+    pub fn remove(&self, arn: &str) {
+        self.lock().remove(arn);
+    }
 }
 
 pub fn not_found(arn: &str) -> ApiError {
