@@ -348,18 +348,7 @@ async fn the_rust_sdk_publishes_versions_and_runs_them() {
         .await
         .expect("StartExecution answers for a version")
         .execution_arn;
-    let described = loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(&execution)
-            .send()
-            .await
-            .expect("DescribeExecution answers");
-        if described.status != ExecutionStatus::Running {
-            break described;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let described = until_closed(&sfn, &execution).await;
     assert_eq!(described.output.as_deref(), Some("\"one\""));
     assert_eq!(
         described.state_machine_version_arn,
@@ -561,18 +550,7 @@ async fn activity_workers_take_tasks_and_answer_them() {
         .await
         .expect("GetActivityTask answers");
     assert_eq!(second.input.as_deref(), Some(r#"{"approved":true}"#));
-    let described = loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(&execution)
-            .send()
-            .await
-            .expect("DescribeExecution answers");
-        if described.status != ExecutionStatus::Running {
-            break described;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let described = until_closed(&sfn, &execution).await;
     assert_eq!(described.status, ExecutionStatus::Failed);
     assert_eq!(described.error.as_deref(), Some("States.HeartbeatTimeout"));
     let history = sfn
@@ -631,18 +609,7 @@ async fn activity_workers_take_tasks_and_answer_them() {
         .await
         .expect("StartExecution answers")
         .execution_arn;
-    let described = loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(&execution)
-            .send()
-            .await
-            .expect("DescribeExecution answers");
-        if described.status != ExecutionStatus::Running {
-            break described;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let described = until_closed(&sfn, &execution).await;
     assert_eq!(described.status, ExecutionStatus::Failed);
     let history = sfn
         .get_execution_history()

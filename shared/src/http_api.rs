@@ -195,6 +195,20 @@ pub struct RequestEvent {
     request_id: String,
 }
 
+/// Adds `value` under `name`, after a comma when `name` already has one, as API Gateway joins
+/// repeated headers and query parameters.
+fn add_joined(values: &mut Map<String, Value>, name: &str, value: &str) {
+    match values.get_mut(name) {
+        Some(Value::String(joined)) => {
+            joined.push(',');
+            joined.push_str(value);
+        }
+        _ => {
+            values.insert(name.to_owned(), value.into());
+        }
+    }
+}
+
 impl RequestEvent {
     /// A request without a token, headers, parameters or body.
     pub fn new(method: &str, path: &str) -> Self {
@@ -248,30 +262,14 @@ impl RequestEvent {
     /// One decoded query parameter; a name given again has its values joined with commas, as
     /// API Gateway does.
     pub fn query_parameter(mut self, name: &str, value: &str) -> Self {
-        match self.query.get_mut(name) {
-            Some(Value::String(joined)) => {
-                joined.push(',');
-                joined.push_str(value);
-            }
-            _ => {
-                self.query.insert(name.to_owned(), value.into());
-            }
-        }
+        add_joined(&mut self.query, name, value);
         self
     }
 
     /// A header, by its lower-case name; one given again has its values joined with commas, as
     /// API Gateway does.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        match self.headers.get_mut(name) {
-            Some(Value::String(joined)) => {
-                joined.push(',');
-                joined.push_str(value);
-            }
-            _ => {
-                self.headers.insert(name.to_owned(), value.into());
-            }
-        }
+        add_joined(&mut self.headers, name, value);
         self
     }
 

@@ -151,15 +151,7 @@ async fn callback(
         .execution
         .invoker
         .wait_for_task_token(&token, heartbeat.map(Duration::from_secs));
-    let answered = tokio::time::timeout(Duration::from_secs(timeout), wait).await;
-    let outcome = match answered {
-        Err(_) => Err(StatesError::named(ErrorName::Timeout, "")),
-        Ok(Ok(output)) => Ok(output),
-        Ok(Err(e)) => Err(StatesError::new(
-            e.error_type.clone(),
-            e.service_cause.clone().unwrap_or(e.error_message.clone()),
-        )),
-    };
+    let outcome = answer_within(timeout, wait).await;
     match outcome {
         Ok(output) => {
             crate::executor::check_payload(&output, &ctx.state.name)?;
@@ -186,6 +178,22 @@ async fn callback(
             );
             Err(err)
         }
+    }
+}
+
+/// The answer a task waits for, as the task's result or error; States.Timeout when it does not
+/// come within `timeout` seconds.
+async fn answer_within(
+    timeout: u64,
+    answer: impl std::future::Future<Output = Result<Value, FunctionError>>,
+) -> Result<Value, StatesError> {
+    match tokio::time::timeout(Duration::from_secs(timeout), answer).await {
+        Err(_) => Err(StatesError::named(ErrorName::Timeout, "")),
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(e)) => Err(StatesError::new(
+            e.error_type.clone(),
+            e.service_cause.clone().unwrap_or(e.error_message.clone()),
+        )),
     }
 }
 
@@ -227,14 +235,7 @@ async fn activity(
         heartbeat.map(Duration::from_secs),
         &progress,
     );
-    let outcome = match tokio::time::timeout(Duration::from_secs(timeout), run).await {
-        Err(_) => Err(StatesError::named(ErrorName::Timeout, "")),
-        Ok(Ok(output)) => Ok(output),
-        Ok(Err(e)) => Err(StatesError::new(
-            e.error_type.clone(),
-            e.service_cause.clone().unwrap_or(e.error_message.clone()),
-        )),
-    };
+    let outcome = answer_within(timeout, run).await;
     match outcome {
         Ok(output) => {
             crate::executor::check_payload(&output, &ctx.state.name)?;
