@@ -107,6 +107,20 @@ fn details(event: &HistoryEvent, abort: &Abort, role_arn: &str) -> Option<(Strin
     }
 }
 
+/// A scheduled task's timeout and heartbeat, in seconds, where it has them.
+fn limits(d: &Value) -> impl Iterator<Item = (String, Value)> + '_ {
+    [
+        ("timeout", "timeoutInSeconds"),
+        ("heartbeat", "heartbeatInSeconds"),
+    ]
+    .into_iter()
+    .filter_map(|(from, to)| {
+        d.get(from)
+            .filter(|v| v.is_u64())
+            .map(|n| (to.to_owned(), n.clone()))
+    })
+}
+
 fn task_details(phase: &str, d: &Value) -> Option<(String, Value)> {
     let (resource_type, resource) = resource_parts(d["resource"].as_str().unwrap_or_default());
     let mut out = Map::new();
@@ -116,14 +130,7 @@ fn task_details(phase: &str, d: &Value) -> Option<(String, Value)> {
         "Scheduled" => {
             out.insert("region".into(), Value::from(REGION));
             out.insert("parameters".into(), text(d.get("parameters")));
-            for (from, to) in [
-                ("timeout", "timeoutInSeconds"),
-                ("heartbeat", "heartbeatInSeconds"),
-            ] {
-                if let Some(n) = d.get(from).filter(|v| v.is_u64()) {
-                    out.insert(to.into(), n.clone());
-                }
-            }
+            out.extend(limits(d));
         }
         "Succeeded" | "Submitted" => {
             out.insert("output".into(), text(d.get("output")));
@@ -162,20 +169,12 @@ fn lambda_details(phase: &str, d: &Value) -> Option<(String, Value)> {
 fn activity_details(phase: &str, d: &Value) -> Option<(String, Value)> {
     let content = match phase {
         "Scheduled" => {
-            let mut scheduled = json!({
-                "resource": d["resource"],
-                "input": text(d.get("input")),
-                "inputDetails": {"truncated": false},
-            });
-            for (from, to) in [
-                ("timeout", "timeoutInSeconds"),
-                ("heartbeat", "heartbeatInSeconds"),
-            ] {
-                if let Some(n) = d.get(from).filter(|v| v.is_u64()) {
-                    scheduled[to] = n.clone();
-                }
-            }
-            scheduled
+            let mut scheduled = Map::new();
+            scheduled.insert("resource".into(), d["resource"].clone());
+            scheduled.insert("input".into(), text(d.get("input")));
+            scheduled.insert("inputDetails".into(), json!({"truncated": false}));
+            scheduled.extend(limits(d));
+            Value::Object(scheduled)
         }
         "Started" => match d.get("workerName") {
             Some(worker) => json!({"workerName": worker}),

@@ -585,11 +585,9 @@ impl Machines {
     /// there is none.
     pub fn check_tagged(&self, arn: &str) -> Result<(), ApiError> {
         let (name, _) = parse_state_machine_arn(arn)?;
-        if self.lock().iter().any(|m| m.name == name) {
-            Ok(())
-        } else {
-            Err(tags::not_found(arn))
-        }
+        self.current(&name, arn)
+            .map(drop)
+            .map_err(|_| tags::not_found(arn))
     }
 }
 
