@@ -277,7 +277,37 @@ def deploy(env, account, built, workdir, template_override=None):
         raise DeployError(f"{e}\n{reasons}" if reasons else str(e)) from None
     enable_time_to_live(account, json.loads(transformed.read_text()), env.stack)
     complete_roles(account, json.loads(transformed.read_text()), env.stack)
+    repoint_rule_permissions(account, json.loads(transformed.read_text()), env.stack)
     return output
+
+
+def repoint_rule_permissions(account, template, stack):
+    """Points each rule's invoke permission at the rule as it now is: moto gives a rule a new name
+    when it executes an unchanged deploy, and leaves the permission naming the old one (AWS would
+    not rename the rule, and would replace the permission of a replaced rule)."""
+    _, resources = stack_summary(account, stack)
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
+    events, lam = account.client("events"), account.client("lambda")
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        source = properties.get("SourceArn")
+        if resource["Type"] != "AWS::Lambda::Permission" or not isinstance(source, dict) \
+                or list(source) != ["Fn::GetAtt"]:
+            continue
+        rule = physical.get(source["Fn::GetAtt"][0])
+        function = physical.get(properties["FunctionName"].get("Ref", "")) if isinstance(
+            properties["FunctionName"], dict) else properties["FunctionName"]
+        if not rule or not function:
+            continue
+        current = events.describe_rule(Name=rule.split("/")[-1].split("|")[-1])["Arn"]
+        policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+        for statement in policy["Statement"]:
+            named = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+            if statement.get("Principal", {}).get("Service") == properties["Principal"] and named \
+                    and named != current and named.split("/")[-1].rsplit("-", 1)[0] == current.split("/")[-1].rsplit("-", 1)[0]:
+                lam.remove_permission(FunctionName=function, StatementId=statement["Sid"])
+                lam.add_permission(FunctionName=function, StatementId=statement["Sid"], Action=properties["Action"],
+                                   Principal=properties["Principal"], SourceArn=current)
 
 
 def complete_roles(account, template, stack):
