@@ -663,6 +663,7 @@ fn the_dashboards_outcome_rates_read_the_metrics_the_product_emits() {
         MetricName::AiRetries,
         MetricName::AiInputTokens,
         MetricName::AiOutputTokens,
+        MetricName::SweepFailures,
     ]
     .map(MetricName::as_str);
     let dashboard = dashboard(&template());
