@@ -267,7 +267,9 @@ def request_calls(request, principal, stack):
 def platform_calls(logical, function, stack):
     """What Lambda itself does with the function's role: its logs, its traces, its dead letters."""
     out = []
-    group = function.get("logGroup")
+    # Lambda's default group when the stack's own cannot be read back (moto loses the physical
+    # ids of some resources when it updates a stack).
+    group = function.get("logGroup") or f"/aws/lambda/{function['name']}"
     if group:
         arn = f"arn:aws:logs:{stack.region}:{stack.account}:log-group:{group}:log-stream:*"
         for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
