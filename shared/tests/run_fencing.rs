@@ -11,10 +11,10 @@ use chrono::{DateTime, Duration, Utc};
 use shared::api::cancel_run;
 use shared::aws::DynamoStore;
 use shared::error::{DomainError, ErrorCode, StoreError};
-use shared::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
+use shared::examples::{example_tasks, started_run, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
 use shared::metrics::NoMetrics;
-use shared::naming::{execution_name_of, task_id};
+use shared::naming::execution_name_of;
 use shared::operations::{finalise_run, sweep_overdue_runs, ExecutionStatusChange, Finalised};
 use shared::outcome::RunOutcome;
 use shared::ports::{
@@ -34,19 +34,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn tasks_for(run: &WorkflowExecution, action_id: &str, n: u32) -> Vec<Task> {
-    (0..n)
-        .map(|i| Task {
-            task_id: task_id(&run.execution_arn, action_id, i),
-            goal_id: run.goal_id.clone(),
-            action_id: action_id.to_owned(),
-            execution_arn: run.execution_arn.clone(),
-            position: i,
-            title: format!("task {i}"),
-            description: String::new(),
-            estimated_minutes: 10,
-            created_at: t0(),
-        })
-        .collect()
+    example_tasks(run, action_id, n, t0())
 }
 
 fn run_ref(run: &WorkflowExecution) -> RunRef {
