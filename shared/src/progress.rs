@@ -167,41 +167,32 @@ impl Lognormal {
     /// `running_for` (right-censored): a coarse grid search, then a fine one around its best.
     fn fit(durations: &[f64], running_for: &[f64]) -> Self {
         let logs: Vec<f64> = durations.iter().map(|d| d.max(1e-3).ln()).collect();
-        let censored: Vec<f64> = running_for
-            .iter()
-            .filter(|&&a| a > 1e-3)
-            .map(|a| a.ln())
-            .collect();
         let centre = logs.iter().sum::<f64>() / logs.len().max(1) as f64;
-        let likelihood = |mu: f64, sigma: f64| {
-            let z = Normal::standard();
+        let likelihood = |candidate: &Self| {
+            let Self { mu, sigma } = *candidate;
             let done: f64 = logs
                 .iter()
                 .map(|x| -sigma.ln() - ((x - mu) / sigma).powi(2) / 2.0)
                 .sum();
-            let running: f64 = censored
+            let running: f64 = running_for
                 .iter()
-                .map(|a| z.sf((a - mu) / sigma).max(f64::MIN_POSITIVE).ln())
+                .map(|&age| candidate.survival(age).max(f64::MIN_POSITIVE).ln())
                 .sum();
             done + running
         };
         let best = |mus: Vec<f64>, sigmas: Vec<f64>| {
-            let mut best = (
-                f64::NEG_INFINITY,
-                Self {
-                    mu: centre,
-                    sigma: 0.5,
-                },
-            );
-            for &sigma in &sigmas {
-                for &mu in &mus {
-                    let l = likelihood(mu, sigma);
-                    if l > best.0 {
-                        best = (l, Self { mu, sigma });
-                    }
-                }
-            }
-            best.1
+            sigmas
+                .iter()
+                .flat_map(|&sigma| mus.iter().map(move |&mu| Self { mu, sigma }))
+                .map(|candidate| (likelihood(&candidate), candidate))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or(
+                    Self {
+                        mu: centre,
+                        sigma: 0.5,
+                    },
+                    |(_, best)| best,
+                )
         };
         let steps = |from: f64, step: f64, n: usize| (0..=n).map(move |i| from + step * i as f64);
         let coarse = best(
@@ -210,24 +201,23 @@ impl Lognormal {
         );
         best(
             steps(coarse.mu - 0.1, 0.02, 10).collect(),
-            steps(coarse.sigma - 0.1, 0.02, 10)
-                .filter(|s| *s > 0.0)
-                .collect(),
+            // Around the coarse best, the spread kept above 0.
+            steps((coarse.sigma - 0.1).max(0.02), 0.02, 10).collect(),
         )
+    }
+
+    /// The chance that a call lasts longer than `age` seconds: 1 for a call not started (the
+    /// logarithm of 0 is -infinity).
+    fn survival(&self, age: f64) -> f64 {
+        Normal::standard().sf((age.max(0.0).ln() - self.mu) / self.sigma)
     }
 
     /// Seconds left of a call that has run for `age` seconds (0 for one not started), at most
     /// until its state's timeout.
     fn draw_left(&self, age: f64, rng: &mut StdRng) -> f64 {
-        let z = Normal::standard();
-        let past = if age > 0.0 {
-            z.sf((age.ln() - self.mu) / self.sigma)
-        } else {
-            1.0
-        };
         // Uniform over the latencies longer than `age`: a quantile above its own.
-        let tail = (past * (1.0 - rng.random::<f64>())).clamp(f64::MIN_POSITIVE, 1.0);
-        let latency = (self.mu - self.sigma * z.inverse_cdf(tail)).exp();
+        let tail = (self.survival(age) * (1.0 - rng.random::<f64>())).clamp(f64::MIN_POSITIVE, 1.0);
+        let latency = (self.mu - self.sigma * Normal::standard().inverse_cdf(tail)).exp();
         (latency.min(AI_CALL_LIMIT_SECONDS as f64) - age).max(0.0)
     }
 }
@@ -510,6 +500,41 @@ mod tests {
     fn sample(mu: f64, sigma: f64, rng: &mut StdRng) -> f64 {
         let u: f64 = rng.random();
         (mu + sigma * Normal::standard().inverse_cdf(u.max(f64::MIN_POSITIVE))).exp()
+    }
+
+    /// The median of `draws`, an odd number of them.
+    fn median(mut draws: Vec<f64>) -> f64 {
+        draws.sort_by(f64::total_cmp);
+        draws[draws.len() / 2]
+    }
+
+    #[test]
+    fn a_running_call_s_time_left_is_drawn_from_the_latencies_longer_than_its_age() {
+        let latency = Lognormal {
+            mu: 10f64.ln(),
+            sigma: 0.5,
+        };
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut draws = |age: f64| -> Vec<f64> {
+            (0..4001)
+                .map(|_| age + latency.draw_left(age, &mut rng))
+                .collect()
+        };
+        // Not started: the median latency, e^mu.
+        let fresh = median(draws(0.0));
+        assert!((fresh / 10.0 - 1.0).abs() < 0.03, "{fresh}");
+        // Running for 12 s: the median of the latencies over 12 s, where half of P(> 12) is left.
+        let z = Normal::standard();
+        let over = z.sf((12f64.ln() - latency.mu) / latency.sigma);
+        let expected = (latency.mu + latency.sigma * z.inverse_cdf(1.0 - over / 2.0)).exp();
+        let old = median(draws(12.0));
+        assert!((old / expected - 1.0).abs() < 0.03, "{old} vs {expected}");
+        // No call outlasts its state's timeout.
+        let late = draws(100.0);
+        assert!(
+            late.iter().all(|&d| d <= AI_CALL_LIMIT_SECONDS as f64),
+            "{late:?}"
+        );
     }
 
     #[test]
