@@ -127,8 +127,10 @@ async fn end_run(
         Err(StoreError::ConditionFailed(_)) => false,
         Err(e) => return Err(e.into()),
     };
-    if aborted {
-        // Also after a cancel through the API: a save in flight may have landed after its clean-up.
+    // Only a run whose record ended aborted loses its tasks: one the workflow ended first (its
+    // last step committed while StopExecution was on its way) keeps what it saved. A cancel's
+    // own clean-up may have been cut short, so it is finished here.
+    if aborted && (ended_now || ended_aborted(store, &run.execution_arn).await?) {
         store.delete_execution_tasks(&run.execution_arn).await?;
     }
     if ended_now {
@@ -153,6 +155,11 @@ async fn end_run(
     } else {
         Finalised::AlreadyEnded
     })
+}
+
+async fn ended_aborted(store: &dyn Store, execution_arn: &str) -> Result<bool, DomainError> {
+    let run = store.get_execution(execution_arn).await?;
+    Ok(run.is_some_and(|r| r.status == ExecutionStatus::Aborted))
 }
 
 /// What one maintenance sweep did.

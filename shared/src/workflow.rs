@@ -247,6 +247,11 @@ pub async fn save_tasks(
             Err(StoreError::ConditionFailed(why)) => summary.failed_actions.push(
                 FailedAction::new(result.action_id, ErrorCode::Conflict.to_string(), why),
             ),
+            Err(StoreError::TooLarge(why)) => summary.failed_actions.push(FailedAction::new(
+                result.action_id,
+                ErrorCode::PayloadTooLarge.to_string(),
+                why,
+            )),
             Err(e) => return Err(e.into()),
         }
     }
