@@ -195,8 +195,10 @@ impl Lognormal {
                 )
         };
         let steps = |from: f64, step: f64, n: usize| (0..=n).map(move |i| from + step * i as f64);
+        // Finished calls alone are likeliest at `centre` whatever the spread, and running calls
+        // are likelier the longer calls last: no mu below `centre` can be the likeliest.
         let coarse = best(
-            steps(centre - 1.0, 0.1, 35).collect(),
+            steps(centre, 0.1, 25).collect(),
             steps(0.1, 0.1, 14).collect(),
         );
         best(
