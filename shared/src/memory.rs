@@ -522,6 +522,16 @@ impl InMemoryExecutions {
             }
         }
     }
+
+    /// Ends an execution successfully with `output`, as the service would.
+    pub fn succeed(&self, execution_arn: &str, output: &str) {
+        self.close(execution_arn, ExecutionStatus::Succeeded);
+        if let Ok(mut executions) = self.executions.lock() {
+            if let Some(e) = executions.get_mut(execution_arn) {
+                e.description.output = Some(output.to_owned());
+            }
+        }
+    }
 }
 
 #[async_trait]

@@ -226,6 +226,9 @@ pub struct ExecutionDescription {
     pub stop_date: Option<DateTime<Utc>>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// The execution's output (JSON text), once it has succeeded.
+    #[serde(default)]
+    pub output: Option<String>,
 }
 
 impl ExecutionDescription {
@@ -238,6 +241,7 @@ impl ExecutionDescription {
             stop_date: None,
             error: None,
             cause: None,
+            output: None,
         }
     }
 }
