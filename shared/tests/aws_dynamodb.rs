@@ -7,8 +7,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use shared::aws::DynamoStore;
 use shared::error::StoreError;
-use shared::examples::{begin_retry_after, example_goal, seed, started_run};
-use shared::naming::task_id;
+use shared::examples::{begin_retry_after, example_goal, example_tasks, seed, started_run};
 use shared::ports::{Alert, Store};
 use shared::records::{
     ActionOutcome, CallTiming, ExecutionStatus, FailedAction, GoalStatus, RunEnd, Task,
@@ -22,19 +21,7 @@ async fn store(moto: &support::Moto, prefix: &str) -> DynamoStore {
 }
 
 fn tasks_for(run: &WorkflowExecution, action_id: &str, n: u32) -> Vec<Task> {
-    (0..n)
-        .map(|i| Task {
-            task_id: task_id(&run.execution_arn, action_id, i),
-            goal_id: run.goal_id.clone(),
-            action_id: action_id.to_owned(),
-            execution_arn: run.execution_arn.clone(),
-            position: i,
-            title: format!("task {i}"),
-            description: "d".into(),
-            estimated_minutes: 15,
-            created_at: Utc::now(),
-        })
-        .collect()
+    example_tasks(run, action_id, n, Utc::now())
 }
 
 #[tokio::test]

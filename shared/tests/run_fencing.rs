@@ -1,7 +1,8 @@
 //! What a cancel, the status-change finaliser and the workflow's own last steps may do to each
 //! other's writes, in memory and on DynamoDB (moto): a run the workflow ended keeps its tasks
 //! whatever event arrives after, a run that ended aborted keeps none whatever order its last save,
-//! the cancel and the finaliser come in, and nothing of a run that is no longer RUNNING is written.
+//! the cancel and the finaliser come in, and nothing of a run that is no longer RUNNING is written;
+//! the maintenance sweep ends a backlog of overdue runs.
 
 mod support;
 
@@ -10,11 +11,11 @@ use chrono::{DateTime, Duration, Utc};
 use shared::api::cancel_run;
 use shared::aws::DynamoStore;
 use shared::error::{DomainError, ErrorCode, StoreError};
-use shared::examples::{started_run, EXAMPLE_STATE_MACHINE_ARN};
+use shared::examples::{example_tasks, started_run, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
 use shared::metrics::NoMetrics;
-use shared::naming::{execution_name_of, task_id};
-use shared::operations::{finalise_run, ExecutionStatusChange, Finalised};
+use shared::naming::execution_name_of;
+use shared::operations::{finalise_run, sweep_overdue_runs, ExecutionStatusChange, Finalised};
 use shared::outcome::RunOutcome;
 use shared::ports::{
     ExecutionControl, ExecutionDescription, ManualClock, StartOutcome, Store,
@@ -33,19 +34,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn tasks_for(run: &WorkflowExecution, action_id: &str, n: u32) -> Vec<Task> {
-    (0..n)
-        .map(|i| Task {
-            task_id: task_id(&run.execution_arn, action_id, i),
-            goal_id: run.goal_id.clone(),
-            action_id: action_id.to_owned(),
-            execution_arn: run.execution_arn.clone(),
-            position: i,
-            title: format!("task {i}"),
-            description: String::new(),
-            estimated_minutes: 10,
-            created_at: t0(),
-        })
-        .collect()
+    example_tasks(run, action_id, n, t0())
 }
 
 fn run_ref(run: &WorkflowExecution) -> RunRef {
@@ -365,4 +354,57 @@ async fn on_dynamodb() {
     }
     an_ended_runs_counts_and_progress_are_not_written(&store).await;
     a_save_one_atomic_write_cannot_hold_is_refused_before_it_is_sent(&store).await;
+}
+
+/// A backlog of overdue runs on DynamoDB: every run is ended with what the service reports, one
+/// the service no longer has included, in one pass.
+#[tokio::test]
+async fn a_backlog_of_overdue_runs_is_swept_on_dynamodb() {
+    let moto = support::start();
+    let config = moto.sdk_config().await;
+    let tables = support::create_tables(&config, "sweep").await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
+    let control = InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, t0);
+    let mut runs = Vec::new();
+    for i in 0..40 {
+        let (run, _) = started_run(&store, &format!("g-overdue-{i}"), "u", 1, t0())
+            .await
+            .expect("run");
+        // The first one's execution never started: the service has none.
+        if i > 0 {
+            let name = execution_name_of(&run.execution_arn);
+            control.start_execution(name, "{}").await.expect("start");
+            control.close(&run.execution_arn, ExecutionStatus::TimedOut);
+        }
+        runs.push(run);
+    }
+    let clock = ManualClock::new(t0() + Duration::hours(1));
+    let started = std::time::Instant::now();
+    let report = sweep_overdue_runs(
+        &store,
+        &control,
+        &RecordingNotifier::default(),
+        &clock,
+        &NoMetrics,
+    )
+    .await
+    .expect("sweep");
+    println!(
+        "swept {} overdue runs on moto in {:.2} s",
+        report.overdue,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        (report.overdue, report.finalised, report.failed),
+        (40, 40, 0)
+    );
+    for (i, run) in runs.iter().enumerate() {
+        let record = store.get_execution(&run.execution_arn).await.expect("get");
+        let expected = if i == 0 {
+            ExecutionStatus::Failed
+        } else {
+            ExecutionStatus::TimedOut
+        };
+        assert_eq!(record.map(|r| r.status), Some(expected));
+    }
 }

@@ -348,32 +348,34 @@ impl DynamoStore {
         Ok(Some((run.clone(), ids)))
     }
 
-    /// The goal's actions that hold tasks of the run, with their ids, read consistently.
-    async fn actions_holding(
+    /// The goal's actions holding tasks (only those of run `of_run`, when given), with the tasks'
+    /// ids, read consistently.
+    async fn held_sets(
         &self,
         goal_id: &str,
-        execution_arn: &str,
+        of_run: Option<&str>,
     ) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        let mut holding = Vec::new();
+        let mut held = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.tables.actions)
                 .consistent_read(true)
                 .key_condition_expression("goalId = :g")
-                .filter_expression("#run = :run")
                 .projection_expression("actionId, #ids")
-                .expression_attribute_names("#run", TASKS_RUN)
                 .expression_attribute_names("#ids", TASK_IDS)
                 .expression_attribute_values(":g", s(goal_id))
-                .expression_attribute_values(":run", s(execution_arn))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(store_error)?;
-            holding.extend(
+                .set_exclusive_start_key(start.take());
+            if let Some(run) = of_run {
+                query = query
+                    .filter_expression("#run = :run")
+                    .expression_attribute_names("#run", TASKS_RUN)
+                    .expression_attribute_values(":run", s(run));
+            }
+            let out = query.send().await.map_err(store_error)?;
+            held.extend(
                 out.items
                     .unwrap_or_default()
                     .into_iter()
@@ -386,7 +388,7 @@ impl DynamoStore {
             );
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(holding),
+                _ => return Ok(held),
             }
         }
     }
@@ -1002,7 +1004,7 @@ impl Store for DynamoStore {
             return Ok(0);
         };
         let mut deleted = 0;
-        for (action_id, held) in self.actions_holding(&run.goal_id, execution_arn).await? {
+        for (action_id, held) in self.held_sets(&run.goal_id, Some(execution_arn)).await? {
             let mut transaction = self.client.transact_write_items();
             for id in &held {
                 let delete = Delete::builder()
@@ -1041,33 +1043,11 @@ impl Store for DynamoStore {
     }
 
     async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError> {
-        let mut counts = BTreeMap::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.actions)
-                .key_condition_expression("goalId = :g")
-                .expression_attribute_values(":g", s(goal_id))
-                .projection_expression("actionId, #ids")
-                .expression_attribute_names("#ids", TASK_IDS)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in out.items.unwrap_or_default() {
-                let held = item.get(TASK_IDS).and_then(|v| v.as_l().ok());
-                let action = item.get("actionId").and_then(|v| v.as_s().ok());
-                if let (Some(action), Some(held)) = (action, held) {
-                    counts.insert(action.clone(), held.len() as u32);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(counts),
-            }
-        }
+        let held = self.held_sets(goal_id, None).await?;
+        Ok(held
+            .into_iter()
+            .map(|(action, ids)| (action, ids.len() as u32))
+            .collect())
     }
 }
 
