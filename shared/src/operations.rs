@@ -244,7 +244,6 @@ pub async fn sweep_overdue_runs(
             }
         }
     }
-    drop(swept);
     if report.failed > 0 {
         metrics.emit(
             &[Metric::count(MetricName::SweepFailures, report.failed)],
