@@ -24,6 +24,7 @@ use asl_interpreter::definition::{Definition, DefinitionError};
 use asl_interpreter::executor::{ExecutionResult, Executor};
 use asl_interpreter::invoker::{LambdaInvoker, LatencyInvoker};
 
+use crate::concurrency::{ReservedConcurrency, ReservedConcurrencyInvoker};
 use crate::example::{ExampleGoal, EXAMPLE_GOAL_ID, EXAMPLE_USER_ID};
 use crate::in_process::{HandlerClock, Handlers, InProcessInvoker, LocalExecutions};
 use crate::latency::Latency;
@@ -119,6 +120,8 @@ pub struct DeployedFunction {
     pub binary: String,
     pub store: Arc<dyn Store>,
     pub notifier: Arc<dyn Notifier>,
+    /// Its reserved concurrency, when it has one.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// A deployed stack, read back: what [`LocalStack::deployed`] runs.
@@ -137,8 +140,9 @@ pub struct LocalStack {
     handlers: Arc<Handlers>,
     executions: Arc<LocalExecutions>,
     invoker: Arc<InProcessInvoker>,
-    /// The functions as the executor calls them: with the simulated latency, if any.
-    lambda: Arc<dyn LambdaInvoker>,
+    /// The functions as the executor calls them: with the simulated latency, if any, and their
+    /// reserved concurrency.
+    lambda: Arc<ReservedConcurrencyInvoker>,
     executor: Executor,
     status_change_rule: StatusChangeRule,
     /// Whether the runs the handlers start wait for [`LocalStack::execute`] (`LocalExecutions`)
@@ -191,6 +195,7 @@ impl LocalStack {
             definition,
             clock,
             latency,
+            product_reservations()?,
         );
         Ok(stack)
     }
@@ -271,6 +276,7 @@ impl LocalStack {
             rule,
             clock,
             latency,
+            product_reservations()?,
         );
         stack.runs_in_process = runs_in_process;
         Ok(stack)
@@ -288,6 +294,13 @@ impl LocalStack {
     ) -> Self {
         let executions = LocalExecutions::new(&deployment.state_machine_arn, clock.clone());
         let archive: Arc<dyn shared::ports::Archive> = Arc::new(InMemoryArchive::default());
+        let reserved = ReservedConcurrency(
+            deployment
+                .functions
+                .iter()
+                .filter_map(|f| Some((f.name.clone(), f.reserved_concurrency?)))
+                .collect(),
+        );
         let functions = deployment
             .functions
             .into_iter()
@@ -313,6 +326,7 @@ impl LocalStack {
             deployment.status_change_rule,
             clock,
             latency,
+            reserved,
         )
     }
 
@@ -326,13 +340,15 @@ impl LocalStack {
         status_change_rule: StatusChangeRule,
         clock: Arc<dyn Clock>,
         latency: Option<Latency>,
+        reserved: ReservedConcurrency,
     ) -> Self {
         let handlers = Arc::new(handlers);
         let invoker = Arc::new(InProcessInvoker {
             handlers: handlers.clone(),
             invocations: Mutex::new(0),
         });
-        let (executor, lambda) = executor_over(&invoker, &executions, definition, clock, latency);
+        let (executor, lambda) =
+            executor_over(&invoker, &executions, definition, clock, latency, reserved);
         Self {
             store,
             notifier,
@@ -350,6 +366,11 @@ impl LocalStack {
     /// what another host's Lambda tasks can call in process.
     pub fn lambda(&self) -> Arc<dyn LambdaInvoker> {
         self.lambda.clone()
+    }
+
+    /// Invocations refused so far because the function's reserved concurrency was all in use.
+    pub fn throttled_invocations(&self) -> u64 {
+        self.lambda.throttled()
     }
 
     /// Whether the runs its handlers start are executed by [`LocalStack::execute`].
@@ -402,7 +423,7 @@ impl LocalStack {
             .as_str()
             .and_then(|b| serde_json::from_str(b).ok())
             .unwrap_or(Value::Null);
-        json!({"statusCode": response["statusCode"], "body": body})
+        json!({"statusCode": response["statusCode"], "headers": response["headers"], "body": body})
     }
 
     /// Seeds the shipped example goal with `goal`'s injected failures and starts its run.
@@ -411,8 +432,20 @@ impl LocalStack {
         goal: &ExampleGoal,
         now: DateTime<Utc>,
     ) -> Result<String, String> {
-        let (record, mut actions) =
-            example_goal(EXAMPLE_GOAL_ID, EXAMPLE_USER_ID, goal.actions, now);
+        self.seed_example(goal, EXAMPLE_USER_ID, EXAMPLE_GOAL_ID, now)
+            .await?;
+        self.start(EXAMPLE_USER_ID, EXAMPLE_GOAL_ID).await
+    }
+
+    /// Seeds the shipped example goal as `goal_id` of `user`, with `goal`'s injected failures.
+    pub async fn seed_example(
+        &self,
+        goal: &ExampleGoal,
+        user: &str,
+        goal_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let (record, mut actions) = example_goal(goal_id, user, goal.actions, now);
         let n = actions.len();
         // Spread the injected failures over the goal, failing ones first.
         let step = |k: usize| n.checked_div(k).map_or(n, |s| s.max(1));
@@ -428,8 +461,7 @@ impl LocalStack {
         );
         seed(self.store.as_ref(), &record, &actions)
             .await
-            .map_err(|e| e.to_string())?;
-        self.start(EXAMPLE_USER_ID, EXAMPLE_GOAL_ID).await
+            .map_err(|e| e.to_string())
     }
 
     /// Starts a goal through the start-workflow handler; the execution waits in the queue.
@@ -555,16 +587,27 @@ impl LocalStack {
     }
 }
 
-/// The executor of `definition` over the in-process functions, with the simulated latency, and
-/// the functions as it calls them.
+/// The product's template's reserved concurrency; a template that cannot be read is an unusable
+/// definition of the stack.
+fn product_reservations() -> Result<ReservedConcurrency, DefinitionError> {
+    ReservedConcurrency::of_product().map_err(|e| DefinitionError::Field {
+        path: "template.yaml".into(),
+        field: "ReservedConcurrentExecutions".into(),
+        message: e.to_string(),
+    })
+}
+
+/// The executor of `definition` over the in-process functions, with the simulated latency and
+/// the template's reserved concurrency, and the functions as it calls them.
 fn executor_over(
     invoker: &Arc<InProcessInvoker>,
     executions: &LocalExecutions,
     definition: Definition,
     clock: Arc<dyn Clock>,
     latency: Option<Latency>,
-) -> (Executor, Arc<dyn LambdaInvoker>) {
-    let dispatch: Arc<dyn LambdaInvoker> = match latency {
+    reserved: ReservedConcurrency,
+) -> (Executor, Arc<ReservedConcurrencyInvoker>) {
+    let timed: Arc<dyn LambdaInvoker> = match latency {
         Some(latency) => Arc::new(LatencyInvoker {
             inner: invoker.clone(),
             clock: clock.clone(),
@@ -572,6 +615,8 @@ fn executor_over(
         }),
         None => invoker.clone(),
     };
+    // A reserved execution stays busy for the whole invocation, its latency included.
+    let dispatch = Arc::new(ReservedConcurrencyInvoker::new(timed, reserved));
     let executor = Executor::new(definition, dispatch.clone(), clock)
         .with_state_machine_arn(&executions.state_machine_arn);
     (executor, dispatch)

@@ -412,6 +412,9 @@ impl Deployed {
                     binary: f["binary"].as_str().expect("binary").to_owned(),
                     store: self.store_of(env),
                     notifier,
+                    reserved_concurrency: f["reservedConcurrency"]
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok()),
                 }
             })
             .collect();
