@@ -85,6 +85,7 @@ async fn world() -> Ports {
         metrics: Arc::new(NoMetrics),
         archive: Arc::new(InMemoryArchive::default()),
         clock: Arc::new(ManualClock::new(at("2026-11-24T10:00:30Z"))),
+        quota: shared::capacity::ModelQuota::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! functions' reserved concurrency (the model quota) while they execute together.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use asl_interpreter::clock::Clock;
 use serde::Serialize;
@@ -18,10 +19,13 @@ pub struct OverlappingRun {
     pub goal_id: String,
     /// The execution's final status, or `REFUSED` when start did not start it.
     pub status: String,
-    /// Start's HTTP status: 202 for a started run.
+    /// Start's last HTTP status: 202 for a started run.
     pub start_status_code: u16,
-    /// Start's `Retry-After`, in seconds, when it refused the run for capacity.
-    pub retry_after_seconds: Option<u64>,
+    /// Starts refused for capacity (429) before this one was started, each retried after its
+    /// `Retry-After`, as a client does.
+    pub starts_refused: u32,
+    /// Seconds from the first start request to the run's start.
+    pub waited_seconds: f64,
     pub total_actions: u32,
     pub actions_succeeded: u32,
     pub actions_failed: u32,
@@ -60,11 +64,12 @@ pub fn user_and_goal(i: usize) -> (String, String) {
     (format!("user-{i}"), format!("goal-example-{i}"))
 }
 
-/// Seeds `n` copies of `goal`, one per user, starts them all at the same moment through the
-/// start-workflow handler, then executes the runs it started together to their ends.
+/// Seeds `n` copies of `goal`, one per user, sends all their start requests at the same moment
+/// through the start-workflow handler, and executes the runs together to their ends. A start
+/// refused for capacity (429) is sent again after its `Retry-After`, as a client does.
 pub async fn run_overlapping(
     stack: Arc<LocalStack>,
-    clock: &dyn Clock,
+    clock: Arc<dyn Clock>,
     goal: &ExampleGoal,
     n: usize,
 ) -> Result<OverlappingRuns, String> {
@@ -73,42 +78,57 @@ pub async fn run_overlapping(
         let (user, goal_id) = user_and_goal(i);
         stack.seed_example(goal, &user, &goal_id, begun).await?;
     }
-    let mut answers = Vec::with_capacity(n);
+    let mut runs = tokio::task::JoinSet::new();
     for i in 1..=n {
-        let (user, goal_id) = user_and_goal(i);
-        let answer = stack
-            .api("start-workflow", &user, &[("goalId", &goal_id)], None)
-            .await;
-        answers.push((user, goal_id, answer));
+        let (stack, clock) = (stack.clone(), clock.clone());
+        runs.spawn(async move {
+            let (user, goal_id) = user_and_goal(i);
+            let mut refused = 0;
+            loop {
+                let answer = stack
+                    .api("start-workflow", &user, &[("goalId", &goal_id)], None)
+                    .await;
+                let retry_after = answer["headers"]["retry-after"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok());
+                match (answer["statusCode"].as_u64(), retry_after) {
+                    (Some(429), Some(seconds)) => {
+                        refused += 1;
+                        clock.sleep(Duration::from_secs(seconds)).await;
+                    }
+                    _ => {
+                        let waited = clock.now() - begun;
+                        let run = match answer["body"]["executionArn"].as_str() {
+                            Some(arn) if answer["statusCode"] == 202 => {
+                                let result = stack.execute(arn).await?;
+                                Some((stack.report(arn, &result).await, result))
+                            }
+                            _ => None,
+                        };
+                        return Ok::<_, String>((i, user, goal_id, answer, refused, waited, run));
+                    }
+                }
+            }
+        });
     }
-    let mut executions = tokio::task::JoinSet::new();
-    for (i, (_, _, answer)) in answers.iter().enumerate() {
-        if let (Some(202), Some(arn)) = (
-            answer["statusCode"].as_u64(),
-            answer["body"]["executionArn"].as_str(),
-        ) {
-            let (stack, arn) = (stack.clone(), arn.to_owned());
-            executions.spawn(async move {
-                let result = stack.execute(&arn).await;
-                (i, arn, result)
-            });
-        }
-    }
-    let mut reports: Vec<Option<RunReport>> = vec![None; n];
+    let mut finished = Vec::with_capacity(n);
     let mut state_transitions = 0;
     let mut ended = begun;
-    while let Some(joined) = executions.join_next().await {
-        let (i, arn, result) = joined.map_err(|e| format!("a run's task failed: {e}"))?;
-        let result = result?;
-        state_transitions += result.transitions;
-        ended = ended.max(result.stopped_at);
-        reports[i] = Some(stack.report(&arn, &result).await);
+    while let Some(joined) = runs.join_next().await {
+        let (i, user, goal_id, answer, refused, waited, run) =
+            joined.map_err(|e| format!("a run's task failed: {e}"))??;
+        let report = run.map(|(report, result)| {
+            state_transitions += result.transitions;
+            ended = ended.max(result.stopped_at);
+            report
+        });
+        let mut run = overlapping_run(user, goal_id, &answer, report);
+        run.starts_refused = refused;
+        run.waited_seconds = waited.num_milliseconds() as f64 / 1000.0;
+        finished.push((i, run));
     }
-    let runs = answers
-        .into_iter()
-        .zip(reports)
-        .map(|((user_id, goal_id, answer), run)| overlapping_run(user_id, goal_id, &answer, run))
-        .collect();
+    finished.sort_by_key(|(i, _)| *i);
+    let runs = finished.into_iter().map(|(_, run)| run).collect();
     Ok(OverlappingRuns {
         runs,
         makespan_seconds: (ended - begun).num_milliseconds() as f64 / 1000.0,
@@ -123,9 +143,6 @@ fn overlapping_run(
     answer: &Value,
     run: Option<RunReport>,
 ) -> OverlappingRun {
-    let retry_after_seconds = answer["headers"]["retry-after"]
-        .as_str()
-        .and_then(|s| s.parse().ok());
     let start_status_code = answer["statusCode"]
         .as_u64()
         .and_then(|c| u16::try_from(c).ok())
@@ -137,7 +154,8 @@ fn overlapping_run(
             .as_ref()
             .map_or_else(|| "REFUSED".to_owned(), |r| r.status.clone()),
         start_status_code,
-        retry_after_seconds,
+        starts_refused: 0,
+        waited_seconds: 0.0,
         total_actions: run.as_ref().map_or(0, |r| r.total_actions),
         actions_succeeded: run.as_ref().map_or(0, |r| r.actions_succeeded),
         actions_failed: run.as_ref().map_or(0, |r| r.actions_failed),

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use function_dispatch::Ports;
 use serde::Serialize;
 use serde_json::{json, Value};
+use shared::capacity::ModelQuota;
 use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::http_api::RequestEvent;
 use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
@@ -250,6 +251,7 @@ impl LocalStack {
     ) -> Result<Self, DefinitionError> {
         let notifier = Arc::new(RecordingNotifier::default());
         let runs_in_process = control.is_none();
+        let reserved = product_reservations()?;
         let ports = Ports {
             store: store.clone(),
             generator,
@@ -258,6 +260,7 @@ impl LocalStack {
             archive: Arc::new(InMemoryArchive::default()),
             clock: Arc::new(HandlerClock(clock.clone())),
             metrics,
+            quota: model_quota(&reserved),
         };
         let rule = StatusChangeRule {
             pattern: json!({
@@ -276,7 +279,7 @@ impl LocalStack {
             rule,
             clock,
             latency,
-            product_reservations()?,
+            reserved,
         );
         stack.runs_in_process = runs_in_process;
         Ok(stack)
@@ -301,6 +304,14 @@ impl LocalStack {
                 .filter_map(|f| Some((f.name.clone(), f.reserved_concurrency?)))
                 .collect(),
         );
+        let quota = deployment
+            .functions
+            .iter()
+            .find(|f| f.binary == "generate-tasks")
+            .and_then(|f| f.reserved_concurrency)
+            .map_or_else(ModelQuota::default, |concurrent_calls| ModelQuota {
+                concurrent_calls,
+            });
         let functions = deployment
             .functions
             .into_iter()
@@ -313,6 +324,7 @@ impl LocalStack {
                     archive: archive.clone(),
                     clock: Arc::new(HandlerClock(clock.clone())),
                     metrics: metrics.clone(),
+                    quota,
                 };
                 (f.name, (f.binary, ports))
             })
@@ -595,6 +607,15 @@ fn product_reservations() -> Result<ReservedConcurrency, DefinitionError> {
         field: "ReservedConcurrentExecutions".into(),
         message: e.to_string(),
     })
+}
+
+/// The model quota start admits runs against: generate-tasks' reserved concurrency.
+fn model_quota(reserved: &ReservedConcurrency) -> ModelQuota {
+    reserved
+        .of("generate-tasks")
+        .map_or_else(ModelQuota::default, |concurrent_calls| ModelQuota {
+            concurrent_calls,
+        })
 }
 
 /// The executor of `definition` over the in-process functions, with the simulated latency and

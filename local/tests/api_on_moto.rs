@@ -14,6 +14,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::{json, Value};
 use shared::aws::{DynamoStore, StepFunctionsControl};
+use shared::capacity::ModelQuota;
 use shared::examples::{example_goal, seed};
 use shared::memory::RecordingNotifier;
 use shared::metrics::NoMetrics;
@@ -90,9 +91,16 @@ async fn start(s: &Stack, user: &str, goal: &str, key: &str) -> (i64, Value) {
         json!({"goalId": goal}),
         Some(&json!({"idempotencyKey": key}).to_string()),
     );
-    let r = start_workflow::handle(&s.store, &s.control, &SystemClock, &NoMetrics, event)
-        .await
-        .expect("response");
+    let r = start_workflow::handle(
+        &s.store,
+        &s.control,
+        &SystemClock,
+        &NoMetrics,
+        ModelQuota::default(),
+        event,
+    )
+    .await
+    .expect("response");
     (r.status_code, body(&r))
 }
 

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{admit_run, pending_actions, Admission, ModelQuota};
 use crate::error::{DomainError, ErrorCode, StoreError};
 use crate::metrics::{Metric, MetricName, MetricSink};
 use crate::naming::execution_name;
@@ -11,6 +12,7 @@ use crate::ports::{Clock, ExecutionControl, StartOutcome, Store};
 use crate::progress::progress_percent;
 use crate::records::{ExecutionStatus, FailedAction, Goal, GoalStatus, RunEnd, WorkflowExecution};
 use crate::steps::ExecutionInput;
+use crate::workflow::MAX_ACTIONS_PER_RUN;
 
 /// An idempotency key is at most this long.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
@@ -37,7 +39,10 @@ impl StartResponse {
 
 /// Starts processing a goal's actions. Repeating the same request (same goal, same idempotency
 /// key) returns the run the first one started and never starts a second. Without a key, the
-/// goal's last change stands in for it, so a double click does not start two runs either.
+/// goal's last change stands in for it, so a double click does not start two runs either. While
+/// the runs in progress fill the model quota, a new run is refused (429 with Retry-After) rather
+/// than started to fail for capacity.
+#[allow(clippy::too_many_arguments)]
 pub async fn start_activity(
     store: &dyn Store,
     control: &dyn ExecutionControl,
@@ -46,6 +51,7 @@ pub async fn start_activity(
     user_id: &str,
     goal_id: &str,
     idempotency_key: Option<&str>,
+    quota: ModelQuota,
 ) -> Result<StartResponse, DomainError> {
     let goal = owned_goal(store, user_id, goal_id).await?;
     let key = match idempotency_key {
@@ -65,8 +71,25 @@ pub async fn start_activity(
         ));
     }
 
+    admit_run_now(store, clock, quota, MAX_ACTIONS_PER_RUN as u32).await?;
     let record = WorkflowExecution::started(execution_arn, name, &goal, key, clock.now());
     launch(store, control, clock, metrics, &goal, record, None).await
+}
+
+/// Refuses a run of `actions` actions while the runs in progress fill the model quota
+/// ([`admit_run`]), saying when to try again.
+async fn admit_run_now(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    quota: ModelQuota,
+    actions: u32,
+) -> Result<(), DomainError> {
+    let now = clock.now();
+    let running = store.list_running_started_before(now).await?;
+    match admit_run(quota, pending_actions(&running, now), actions) {
+        Admission::Admit => Ok(()),
+        Admission::RetryAfter(seconds) => Err(DomainError::at_capacity(seconds)),
+    }
 }
 
 /// The idempotency key of a retry of `source_name`'s failed actions: one retry per finished run.

@@ -61,6 +61,8 @@ pub struct DomainError {
     pub kind: ErrorKind,
     pub code: ErrorCode,
     pub message: String,
+    /// When the caller may try again, in seconds (an API answer's `Retry-After`).
+    pub retry_after_seconds: Option<u32>,
 }
 
 /// Why a request or step failed, finer than the kind; API responses carry it as `error.code`.
@@ -127,6 +129,20 @@ impl DomainError {
             kind,
             code,
             message: message.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    /// The model quota cannot take another run now; `retry_after_seconds` from now it can.
+    pub fn at_capacity(retry_after_seconds: u32) -> Self {
+        Self {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..Self::transient(
+                ErrorCode::Throttled,
+                format!(
+                    "the runs in progress use the model quota; retry in {retry_after_seconds} s"
+                ),
+            )
         }
     }
 

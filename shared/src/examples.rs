@@ -296,6 +296,7 @@ impl ApiWorld {
             "u1",
             "g1",
             Some(key),
+            crate::capacity::ModelQuota::default(),
         )
         .await
     }

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod batching;
 #[cfg(feature = "lambda")]
 pub mod boot;
+pub mod capacity;
 pub mod deadlines;
 pub mod error;
 pub mod examples;

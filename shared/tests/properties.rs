@@ -19,6 +19,7 @@ use shared::api::{
     cancel_run, get_status, retry_failed, start_activity, StartResponse, StatusView,
 };
 use shared::batching::MAX_BATCH_SIZE;
+use shared::capacity::ModelQuota;
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, BATCH_BUDGET_SECONDS, RUN_LIMIT_SECONDS};
 use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
@@ -134,6 +135,11 @@ impl World {
             user,
             goal_id,
             Some(key),
+            // These properties start many runs of small goals at made-up times; admission has
+            // its own (shared::capacity), so the quota here never refuses one.
+            ModelQuota {
+                concurrent_calls: u32::MAX / 1024,
+            },
         )
         .await
     }

@@ -4,6 +4,7 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use serde::Deserialize;
 use serde_json::Value;
+use shared::capacity::ModelQuota;
 use shared::http_api::{caller, header, json_body, parse_event, path_param, respond};
 use shared::metrics::MetricSink;
 use shared::ports::{Clock, ExecutionControl, Store};
@@ -20,6 +21,7 @@ pub async fn handle(
     control: &dyn ExecutionControl,
     clock: &dyn Clock,
     metrics: &dyn MetricSink,
+    quota: ModelQuota,
     event: Value,
 ) -> Result<ApiGatewayV2httpResponse, DomainError> {
     let req = parse_event(event)?;
@@ -42,6 +44,7 @@ pub async fn handle(
             &user,
             &goal_id,
             key.as_deref(),
+            quota,
         )
         .await
     }
@@ -76,9 +79,16 @@ mod tests {
     }
 
     async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {
-        let r = handle(&w.store, &w.control, &w.clock, &w.metrics, event)
-            .await
-            .unwrap();
+        let r = handle(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &w.metrics,
+            ModelQuota::default(),
+            event,
+        )
+        .await
+        .unwrap();
         (r.status_code, response_json(&r))
     }
 
@@ -131,10 +141,82 @@ mod tests {
     #[tokio::test]
     async fn an_event_that_is_not_an_http_request_is_an_error() {
         let w = world().await;
-        assert!(
-            handle(&w.store, &w.control, &w.clock, &w.metrics, json!(42))
+        assert!(handle(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &w.metrics,
+            ModelQuota::default(),
+            json!(42),
+        )
+        .await
+        .is_err());
+    }
+
+    #[tokio::test]
+    async fn a_start_the_model_quota_cannot_carry_is_429_with_retry_after() {
+        let w = world().await;
+        // Three other users' 64-action runs are in progress, just begun.
+        for i in 2..=4 {
+            let (goal, actions) = shared::examples::example_goal(
+                &format!("g{i}"),
+                &format!("u{i}"),
+                64,
+                w.clock.now(),
+            );
+            shared::examples::seed(&w.store, &goal, &actions)
                 .await
-                .is_err()
+                .unwrap();
+            let run = shared::records::WorkflowExecution::started(
+                format!("arn:run:{i}"),
+                format!("run-{i}"),
+                &goal,
+                "k".into(),
+                w.clock.now(),
+            );
+            w.store.begin_run(&run).await.unwrap();
+            w.store
+                .set_total_actions(&run.execution_arn, 64)
+                .await
+                .unwrap();
+        }
+        let r = handle(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &w.metrics,
+            ModelQuota::default(),
+            event(Some("u1"), "g1", None, Some("k1")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status_code, 429);
+        assert_eq!(
+            r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("20")
         );
+        assert_eq!(response_json(&r)["error"]["code"], "THROTTLED");
+        assert!(w.control.recorded().is_empty(), "no execution started");
+        assert_eq!(
+            w.store.get_goal("g1").await.unwrap().unwrap().status,
+            GoalStatus::Draft
+        );
+
+        // Once the runs have worked off enough of their actions, the same request starts.
+        for i in 2..=4 {
+            for a in 0..14 {
+                let outcome = shared::records::ActionOutcome {
+                    action_id: format!("g{i}-a{a}"),
+                    failure: None,
+                    call: None,
+                };
+                w.store
+                    .record_action_outcome(&format!("arn:run:{i}"), &outcome, w.clock.now())
+                    .await
+                    .unwrap();
+            }
+        }
+        let (status, _) = call(&w, event(Some("u1"), "g1", None, Some("k1"))).await;
+        assert_eq!(status, 202);
     }
 }

@@ -131,26 +131,24 @@ fn run_overlapping(
         flaky_failures: 1,
     };
     let wall = Instant::now();
-    let runs = runtime.block_on(overlap::run_overlapping(stack, clock.as_ref(), &goal, n))?;
+    let runs = runtime.block_on(overlap::run_overlapping(stack, clock.clone(), &goal, n))?;
     if args.json {
         let text = serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())?;
         println!("{text}");
         return Ok(());
     }
     for run in &runs.runs {
-        let detail = match (&run.run, run.retry_after_seconds) {
-            (Some(report), _) => format!(
-                "{} ok, {} failed of {} in {:.1} s",
+        let detail = match &run.run {
+            Some(report) => format!(
+                "{} ok, {} failed of {} in {:.1} s, started after {:.1} s ({} starts refused)",
                 run.actions_succeeded,
                 run.actions_failed,
                 run.total_actions,
-                report.simulated_makespan_seconds
+                report.simulated_makespan_seconds,
+                run.waited_seconds,
+                run.starts_refused
             ),
-            (None, Some(after)) => format!(
-                "start answered {}, retry after {after} s",
-                run.start_status_code
-            ),
-            (None, None) => format!("start answered {}", run.start_status_code),
+            None => format!("start answered {}", run.start_status_code),
         };
         println!("{:<16} {:<10} {detail}", run.goal_id, run.status);
     }
