@@ -1,6 +1,7 @@
 //! The product's handlers called in process, as Lambda and Step Functions would call them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use asl_interpreter::clock::Clock;
@@ -14,6 +15,9 @@ use shared::naming;
 use shared::ports::{ExecutionControl, ExecutionDescription, StartOutcome};
 use shared::{DomainError, ErrorCode};
 use tokio::sync::watch;
+
+/// Invocations made in this process, for their request ids.
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 /// The handlers' view of the executor's clock.
 pub(crate) struct HandlerClock(pub(crate) Arc<dyn Clock>);
@@ -39,21 +43,27 @@ impl Handlers {
         function: &str,
         payload: Value,
     ) -> Result<Value, DomainError> {
-        match self {
-            Handlers::Shared(ports) => ports.invoke(function, payload).await,
-            Handlers::Deployed(functions) => {
-                let name = function_dispatch::function_name(function);
-                let found = functions
-                    .get(name)
-                    .or_else(|| functions.values().find(|(binary, _)| binary == name));
-                match found {
-                    Some((binary, ports)) => ports.invoke(binary, payload).await,
-                    None => Err(DomainError::not_found(format!(
-                        "no function named {name} in this stack"
-                    ))),
+        // Logged as a Lambda's invocation is (shared::boot), with a request id of its own.
+        let request_id = format!("local-{}", REQUESTS.fetch_add(1, Ordering::Relaxed));
+        let event = payload.clone();
+        let invocation = async {
+            match self {
+                Handlers::Shared(ports) => ports.invoke(function, payload).await,
+                Handlers::Deployed(functions) => {
+                    let name = function_dispatch::function_name(function);
+                    let found = functions
+                        .get(name)
+                        .or_else(|| functions.values().find(|(binary, _)| binary == name));
+                    match found {
+                        Some((binary, ports)) => ports.invoke(binary, payload).await,
+                        None => Err(DomainError::not_found(format!(
+                            "no function named {name} in this stack"
+                        ))),
+                    }
                 }
             }
-        }
+        };
+        shared::boot::logged(&request_id, &event, invocation).await
     }
 }
 

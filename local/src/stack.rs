@@ -528,6 +528,7 @@ impl LocalStack {
                 d.stop_date = Some(result.stopped_at);
                 d.error.clone_from(&result.error);
                 d.cause.clone_from(&result.cause);
+                d.output = result.output.as_ref().map(Value::to_string);
             }
         }
         let event = StatusChange {

@@ -12,7 +12,7 @@ use crate::ports::{Clock, ExecutionControl, StartOutcome, Store};
 use crate::progress::progress_percent;
 use crate::records::{ExecutionStatus, FailedAction, Goal, GoalStatus, RunEnd, WorkflowExecution};
 use crate::steps::ExecutionInput;
-use crate::workflow::MAX_ACTIONS_PER_RUN;
+use crate::workflow::{actions_to_process, MAX_ACTIONS_PER_RUN};
 
 /// An idempotency key is at most this long.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
@@ -70,6 +70,7 @@ pub async fn start_activity(
             goal.current_execution_arn.as_deref(),
         ));
     }
+    check_runnable(store, &goal, None).await?;
 
     admit_run_now(store, clock, quota, MAX_ACTIONS_PER_RUN as u32).await?;
     let record = WorkflowExecution::started(execution_arn, name, &goal, key, clock.now());
@@ -127,6 +128,7 @@ pub async fn retry_failed(
     if let Some(refusal) = goal_refuses_retry(&goal, &source) {
         return Err(refusal);
     }
+    check_runnable(store, &goal, Some(&action_ids)).await?;
 
     let record =
         WorkflowExecution::started(retry_arn, name, &goal, key, clock.now()).retrying(&source);
@@ -265,6 +267,20 @@ async fn launch(
         )
         .await?;
     Err(refusal)
+}
+
+/// Refuses (400) a run its goal's data cannot make, before anything is written or started: the
+/// goal's own text, and the actions the run would process (see [`actions_to_process`]).
+async fn check_runnable(
+    store: &dyn Store,
+    goal: &Goal,
+    action_ids: Option<&[String]>,
+) -> Result<(), DomainError> {
+    if let Some(refusal) = goal.refusal() {
+        return Err(DomainError::bad_request(refusal));
+    }
+    let actions = store.list_actions(&goal.goal_id).await?;
+    actions_to_process(&goal.goal_id, actions, action_ids).map(drop)
 }
 
 fn check_idempotency_key(key: &str) -> Result<&str, DomainError> {

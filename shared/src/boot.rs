@@ -1,10 +1,13 @@
 //! What every Lambda's `main` does before and around its handler: JSON logs, and one place that
-//! turns domain errors into the `errorType` Step Functions matches.
+//! turns domain errors into the `errorType` Step Functions matches. An invocation's log lines
+//! carry ids and counts, never the goal's or its actions' text.
 
 use std::future::Future;
 
+#[cfg(feature = "lambda")]
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use percent_encoding::percent_decode_str;
+#[cfg(feature = "lambda")]
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
@@ -12,9 +15,11 @@ use tracing::Instrument;
 use crate::error::DomainError;
 use crate::metrics::REQUEST_ID;
 
+#[cfg(feature = "lambda")]
 pub use lambda_runtime::Error;
 
 /// JSON log lines (CloudWatch Logs Insights reads their fields), level from `RUST_LOG`, default info.
+#[cfg(feature = "lambda")]
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -29,6 +34,7 @@ pub fn init_tracing() {
 }
 
 /// The error a failed invocation reports: `errorType` is the taxonomy's name.
+#[cfg(feature = "lambda")]
 pub fn diagnostic(error: DomainError) -> Diagnostic {
     Diagnostic {
         error_type: error.error_type().to_owned(),
@@ -94,7 +100,26 @@ fn invocation_span(request_id: &str, event: &Value) -> tracing::Span {
     )
 }
 
+/// One invocation of a handler on `event`: its log lines carry the request id and the run it is
+/// about, and a last line says how it ended.
+pub async fn logged<T>(
+    request_id: &str,
+    event: &Value,
+    invocation: impl Future<Output = Result<T, DomainError>>,
+) -> Result<T, DomainError> {
+    let span = invocation_span(request_id, event);
+    let result = REQUEST_ID
+        .scope(request_id.to_owned(), invocation.instrument(span.clone()))
+        .await;
+    span.in_scope(|| match &result {
+        Ok(_) => tracing::info!("invocation succeeded"),
+        Err(e) => tracing::warn!(errorType = e.error_type(), error = %e, "invocation failed"),
+    });
+    result
+}
+
 /// Runs `handler` for every invocation until the runtime stops.
+#[cfg(feature = "lambda")]
 pub async fn run<F, Fut, T>(handler: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(Value) -> Fut,
@@ -103,18 +128,14 @@ where
 {
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let span = invocation_span(&event.context.request_id, &event.payload);
-        let result = REQUEST_ID
-            .scope(
-                event.context.request_id.clone(),
-                handler(event.payload).instrument(span.clone()),
-            )
-            .await;
-        span.in_scope(|| match &result {
-            Ok(_) => tracing::info!("invocation succeeded"),
-            Err(e) => tracing::warn!(errorType = e.error_type(), error = %e, "invocation failed"),
-        });
-        result.map_err(diagnostic)
+        let payload = event.payload;
+        logged(
+            &event.context.request_id,
+            &payload.clone(),
+            handler(payload),
+        )
+        .await
+        .map_err(diagnostic)
     }))
     .await
 }

@@ -44,14 +44,22 @@ impl ErrorKind {
     }
 }
 
-/// Names of the errors the Lambda service itself raises around an invocation; they are
-/// transient and the state machine retries them alongside `TransientError`.
-pub const LAMBDA_SERVICE_ERRORS: [&str; 4] = [
+/// Names of the errors the Lambda service itself raises around an invocation (AWS's recommended
+/// Lambda retrier): they are transient and the state machine retries them alongside
+/// `TransientError`.
+pub const LAMBDA_SERVICE_ERRORS: [&str; 6] = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown",
 ];
+
+/// The error of an invocation that ran past the function's own timeout (or ran out of memory).
+/// Every step's handler is idempotent (keyed writes, counts kept once per action, alerts sent
+/// once per run), so repeating one is safe and the state machine retries it too.
+pub const LAMBDA_SANDBOX_TIMEOUT: &str = "Sandbox.Timedout";
 
 /// A domain failure: its kind decides retry and HTTP mapping, `code` is a stable machine-readable
 /// reason and `message` is for people.
@@ -196,6 +204,9 @@ pub enum StoreError {
     /// Throttling, timeouts, service unavailable: worth retrying.
     #[error("storage temporarily unavailable: {0}")]
     Unavailable(String),
+    /// A write larger than one atomic write can hold; refused before anything is sent.
+    #[error("too large for one atomic write: {0}")]
+    TooLarge(String),
     /// Anything else: bad data, missing table, permissions.
     #[error("storage error: {0}")]
     Other(String),
@@ -206,6 +217,7 @@ impl From<StoreError> for DomainError {
         match e {
             StoreError::ConditionFailed(m) => DomainError::conflict(m),
             StoreError::Unavailable(m) => DomainError::transient(ErrorCode::Unavailable, m),
+            StoreError::TooLarge(m) => DomainError::permanent(ErrorCode::PayloadTooLarge, m),
             StoreError::Other(m) => DomainError::permanent(ErrorCode::Internal, m),
         }
     }

@@ -11,7 +11,7 @@ use crate::error::{DomainError, StoreError};
 use crate::memory::{InMemoryExecutions, InMemoryStore};
 use crate::metrics::{NoMetrics, RecordingMetrics};
 use crate::ports::{ManualClock, Store};
-use crate::records::{Action, ExecutionStatus, Goal, GoalStatus, WorkflowExecution};
+use crate::records::{Action, ExecutionStatus, Goal, GoalStatus, Task, WorkflowExecution};
 
 const SUB_GOALS: [(&str, [&str; 8]); 8] = [
     (
@@ -172,6 +172,28 @@ pub fn mark(actions: &mut [Action], positions: impl IntoIterator<Item = usize>, 
             a.title = format!("{} {marker}", a.title);
         }
     }
+}
+
+/// `n` tasks of `run` for action `action_id`, as generate-tasks would number them.
+pub fn example_tasks(
+    run: &WorkflowExecution,
+    action_id: &str,
+    n: u32,
+    created_at: DateTime<Utc>,
+) -> Vec<Task> {
+    (0..n)
+        .map(|i| Task {
+            task_id: crate::naming::task_id(&run.execution_arn, action_id, i),
+            goal_id: run.goal_id.clone(),
+            action_id: action_id.to_owned(),
+            execution_arn: run.execution_arn.clone(),
+            position: i,
+            title: format!("task {i}"),
+            description: format!("what task {i} does"),
+            estimated_minutes: 15,
+            created_at,
+        })
+        .collect()
 }
 
 /// Seeds an example goal of `count` actions and begins a run for it, as start-workflow would:

@@ -5,7 +5,6 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod batching;
-#[cfg(feature = "lambda")]
 pub mod boot;
 pub mod capacity;
 pub mod deadlines;

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::error::{DomainError, StoreError};
 use crate::naming;
 use crate::ports::{
-    Alert, Archive, Counted, ExecutionControl, ExecutionDescription, Notifier, RunsAfter, RunsPage,
-    StartOutcome, Store,
+    no_longer_running, refuse_oversized_save, repeated_save, Alert, Archive, Counted,
+    ExecutionControl, ExecutionDescription, Notifier, RunsAfter, RunsPage, StartOutcome, Store,
 };
 use crate::records::{
     Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task, WorkflowExecution,
@@ -58,6 +58,12 @@ impl InMemoryStore {
 
 fn missing_execution(execution_arn: &str) -> StoreError {
     StoreError::ConditionFailed(format!("no execution {execution_arn}"))
+}
+
+fn is_running(t: &Tables, execution_arn: &str) -> bool {
+    t.executions
+        .get(execution_arn)
+        .is_some_and(|run| run.status == ExecutionStatus::Running)
 }
 
 #[async_trait]
@@ -213,6 +219,9 @@ impl Store for InMemoryStore {
             .get_mut(execution_arn)
             .ok_or_else(|| missing_execution(execution_arn))?;
         let mut counted = Counted::default();
+        if run.status.is_final() {
+            return Ok(counted);
+        }
         if !run.processed_action_ids.contains(&outcome.action_id) {
             run.processed_action_ids.push(outcome.action_id.clone());
             run.processed_actions += 1;
@@ -245,7 +254,7 @@ impl Store for InMemoryStore {
             .executions
             .get_mut(execution_arn)
             .ok_or_else(|| missing_execution(execution_arn))?;
-        if run.progress_percent <= percent {
+        if !run.status.is_final() && run.progress_percent <= percent {
             run.progress_percent = percent;
             run.eta_seconds = eta_seconds;
             run.updated_at = at;
@@ -319,17 +328,13 @@ impl Store for InMemoryStore {
         }
         let ids: Vec<String> = tasks.iter().map(|task| task.task_id.clone()).collect();
         let previous = t.generations.get(&key).cloned();
-        if let Some((run, held)) = &previous {
-            if *run == first.execution_arn {
-                return if *held == ids {
-                    Ok(0)
-                } else {
-                    Err(StoreError::ConditionFailed(format!(
-                        "action {} holds other tasks of this run",
-                        first.action_id
-                    )))
-                };
-            }
+        if let Some(answer) = repeated_save(previous.as_ref(), first, &ids) {
+            return answer;
+        }
+        let replaced = previous.as_ref().map_or(0, |(_, held)| held.len());
+        refuse_oversized_save(&first.action_id, ids.len(), replaced)?;
+        if !is_running(&t, &first.execution_arn) {
+            return Err(no_longer_running(&first.execution_arn));
         }
         if let Some(stored) = tasks
             .iter()
@@ -366,11 +371,17 @@ impl Store for InMemoryStore {
 
     async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError> {
         let mut t = self.tables()?;
-        let before = t.tasks.len();
-        t.tasks
-            .retain(|_, task| task.execution_arn != execution_arn);
+        let held: Vec<String> = t
+            .generations
+            .values()
+            .filter(|(run, _)| run == execution_arn)
+            .flat_map(|(_, ids)| ids.clone())
+            .collect();
+        for id in &held {
+            t.tasks.remove(id);
+        }
         t.generations.retain(|_, (run, _)| run != execution_arn);
-        Ok((before - t.tasks.len()) as u32)
+        Ok(held.len() as u32)
     }
 
     async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError> {
@@ -508,6 +519,16 @@ impl InMemoryExecutions {
                     e.description.status = status;
                     e.description.stop_date = Some((self.clock)());
                 }
+            }
+        }
+    }
+
+    /// Ends an execution successfully with `output`, as the service would.
+    pub fn succeed(&self, execution_arn: &str, output: &str) {
+        self.close(execution_arn, ExecutionStatus::Succeeded);
+        if let Ok(mut executions) = self.executions.lock() {
+            if let Some(e) = executions.get_mut(execution_arn) {
+                e.description.output = Some(output.to_owned());
             }
         }
     }

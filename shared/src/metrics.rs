@@ -32,6 +32,8 @@ pub enum MetricName {
     AiRetries,
     AiInputTokens,
     AiOutputTokens,
+    /// Overdue runs a maintenance sweep could not end.
+    SweepFailures,
 }
 
 impl MetricName {
@@ -48,6 +50,7 @@ impl MetricName {
             MetricName::AiRetries => "AiRetries",
             MetricName::AiInputTokens => "AiInputTokens",
             MetricName::AiOutputTokens => "AiOutputTokens",
+            MetricName::SweepFailures => "SweepFailures",
         }
     }
 

@@ -60,6 +60,18 @@ fn invalid(why: impl std::fmt::Display) -> DomainError {
     )
 }
 
+/// Where the answer stops being the task JSON, without quoting it: the answer is generated from the
+/// user's text, and errors travel to logs and the execution's history.
+fn unreadable(e: serde_json::Error) -> DomainError {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "not the task object",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    invalid(format!("{what} (line {}, column {})", e.line(), e.column()))
+}
+
 /// The JSON object in a model's text: the whole text, or the inside of a ```json fence.
 fn json_text(text: &str) -> &str {
     let text = text.trim();
@@ -73,7 +85,7 @@ fn json_text(text: &str) -> &str {
 /// Validates the model's answer and returns its tasks. Anything off the schema is a Permanent
 /// `INVALID_MODEL_OUTPUT` error saying what is wrong (asking again would not fix it reliably).
 pub fn parse_model_output(text: &str) -> Result<Vec<GeneratedTask>, DomainError> {
-    let answer: Answer = serde_json::from_str(json_text(text)).map_err(invalid)?;
+    let answer: Answer = serde_json::from_str(json_text(text)).map_err(unreadable)?;
     if answer.tasks.is_empty() || answer.tasks.len() > MAX_TASKS {
         return Err(invalid(format!(
             "{} tasks (1 to {MAX_TASKS} allowed)",
@@ -176,6 +188,20 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(text in ".{0,300}") {
             let _ = parse_model_output(&text);
+        }
+    }
+
+    #[test]
+    fn a_refused_answer_does_not_quote_the_model() {
+        for text in [
+            r#"{"tasks": [{"title": "MARKER", "description": 3, "estimatedMinutes": 5}]}"#,
+            r#"{"tasks": "MARKER"}"#,
+            "MARKER",
+            r#"{"tasks": [{"title": "MARKER"#,
+        ] {
+            let refused = parse_model_output(text).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::InvalidModelOutput);
+            assert!(!refused.message.contains("MARKER"), "{}", refused.message);
         }
     }
 }

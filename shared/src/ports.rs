@@ -57,14 +57,16 @@ pub trait Store: Send + Sync {
     async fn set_total_actions(&self, execution_arn: &str, total: u32) -> Result<(), StoreError>;
     /// Counts a finished action with atomic increments: as processed once, and, when the outcome
     /// is a failure, as failed once (an action counted as processed when its tasks were generated
-    /// can still fail when they are saved). Says what it counted; repeats count nothing.
+    /// can still fail when they are saved). Says what it counted; repeats count nothing, and so
+    /// does a run that is no longer RUNNING (its record is final).
     async fn record_action_outcome(
         &self,
         execution_arn: &str,
         outcome: &ActionOutcome,
         at: DateTime<Utc>,
     ) -> Result<Counted, StoreError>;
-    /// Writes percent and ETA unless the stored percent is already higher (progress never goes back).
+    /// Writes percent and ETA unless the stored percent is already higher (progress never goes
+    /// back) or the run is no longer RUNNING.
     async fn set_progress(
         &self,
         execution_arn: &str,
@@ -83,18 +85,74 @@ pub trait Store: Send + Sync {
     /// Makes one run's tasks of one action the tasks the action holds, replacing those an earlier
     /// run generated for it in the same atomic write: a reader sees the old set or the new, never
     /// both, and a run that dies half way leaves every action with one whole set. Returns the
-    /// number newly written: 0 when the action already holds these tasks (a repeated save).
-    /// Refused ([`StoreError::ConditionFailed`]) when the action does not exist or changed
-    /// meanwhile.
+    /// number of tasks the action holds from this run, whether this call or an earlier attempt
+    /// of the same save wrote them. Refused ([`StoreError::ConditionFailed`]) when the action
+    /// does not exist or changed meanwhile, or when the run is no longer RUNNING (a save in flight
+    /// when the run was cancelled), and ([`StoreError::TooLarge`]) when the write would hold more
+    /// than [`MAX_ATOMIC_WRITE_ITEMS`] items (see [`save_write_items`]).
     async fn save_action_tasks(&self, tasks: &[Task]) -> Result<u32, StoreError>;
     /// The tasks a run wrote (the tasks' execution index).
     async fn list_execution_tasks(&self, execution_arn: &str) -> Result<Vec<Task>, StoreError>;
-    /// Deletes the tasks a run wrote, and the actions holding them hold none; returns how many were
-    /// deleted.
+    /// Deletes the tasks of the run that its goal's actions still hold (each action's set with
+    /// its release, atomically; a set a later run has replaced is that run's and stays), reading
+    /// the actions consistently; returns how many were deleted.
     async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError>;
     /// How many tasks each of a goal's actions holds (one run's set, see
     /// [`Store::save_action_tasks`]), by action id; an action that holds none is absent.
     async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError>;
+}
+
+/// The most items one atomic write holds (DynamoDB's TransactWriteItems limit).
+pub const MAX_ATOMIC_WRITE_ITEMS: usize = 100;
+
+/// The items of the atomic write that saves `new` tasks of an action in place of the `replaced`
+/// ones it held: each task written, each task deleted, the action, and the check that the run is
+/// still RUNNING.
+pub const fn save_write_items(new: usize, replaced: usize) -> usize {
+    new + replaced + 2
+}
+
+/// The refusal of a save of `new` tasks in place of `replaced`, when one atomic write cannot hold
+/// it.
+pub fn refuse_oversized_save(
+    action_id: &str,
+    new: usize,
+    replaced: usize,
+) -> Result<(), StoreError> {
+    let items = save_write_items(new, replaced);
+    if items > MAX_ATOMIC_WRITE_ITEMS {
+        return Err(StoreError::TooLarge(format!(
+            "saving {new} tasks of action {action_id} in place of {replaced} needs {items} items in \
+             one atomic write; at most {MAX_ATOMIC_WRITE_ITEMS} fit"
+        )));
+    }
+    Ok(())
+}
+
+/// The answer to a save of `ids`, `first`'s run's tasks of its action, when the action already
+/// holds that run's tasks (`held`): done when they are these (their number, as the first attempt
+/// answered), refused when they are others. `None` when the save has still to be written.
+pub fn repeated_save(
+    held: Option<&(String, Vec<String>)>,
+    first: &Task,
+    ids: &[String],
+) -> Option<Result<u32, StoreError>> {
+    let (run, held) = held?;
+    (*run == first.execution_arn).then(|| {
+        if held == ids {
+            Ok(ids.len() as u32)
+        } else {
+            Err(StoreError::ConditionFailed(format!(
+                "action {} holds other tasks of this run",
+                first.action_id
+            )))
+        }
+    })
+}
+
+/// The refusal of a write of a run whose record is final.
+pub fn no_longer_running(execution_arn: &str) -> StoreError {
+    StoreError::ConditionFailed(format!("execution {execution_arn} is no longer running"))
 }
 
 /// A place in a goal's runs, newest first: just after the run that started at `started_at` with
@@ -168,6 +226,9 @@ pub struct ExecutionDescription {
     pub stop_date: Option<DateTime<Utc>>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// The execution's output (JSON text), once it has succeeded.
+    #[serde(default)]
+    pub output: Option<String>,
 }
 
 impl ExecutionDescription {
@@ -180,6 +241,7 @@ impl ExecutionDescription {
             stop_date: None,
             error: None,
             cause: None,
+            output: None,
         }
     }
 }

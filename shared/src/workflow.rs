@@ -3,11 +3,12 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::batching::{actions_at_once, plan_batches, MAX_BATCH_SIZE};
 use crate::deadlines::may_start_ai_call;
-use crate::error::{DomainError, ErrorCode, StoreError};
+use crate::error::{DomainError, ErrorCode, ErrorKind, StoreError};
 use crate::metrics::{Metric, MetricName, MetricSink};
 use crate::naming::task_id;
 use crate::outcome::RunOutcome;
@@ -92,34 +93,8 @@ fn check_action_ids(ids: &[String]) -> Result<(), DomainError> {
 /// Loads the actions the run processes (all of the goal's, or the listed ones) and records how
 /// many there are.
 pub async fn get_actions(store: &dyn Store, run: ValidatedRun) -> Result<RunActions, DomainError> {
-    let mut actions = store.list_actions(&run.run.goal_id).await?;
-    if let Some(ids) = &run.action_ids {
-        let wanted: HashSet<&String> = ids.iter().collect();
-        actions.retain(|a| wanted.contains(&a.action_id));
-        if actions.len() != ids.len() {
-            return Err(DomainError::bad_request(format!(
-                "{} of the listed actions do not belong to goal {}",
-                ids.len() - actions.len(),
-                run.run.goal_id
-            )));
-        }
-    }
-    if actions.is_empty() {
-        return Err(DomainError::bad_request(format!(
-            "goal {} has no actions",
-            run.run.goal_id
-        )));
-    }
-    if actions.len() > MAX_ACTIONS_PER_RUN {
-        return Err(DomainError::bad_request(format!(
-            "goal {} has {} actions; at most {MAX_ACTIONS_PER_RUN} can be processed",
-            run.run.goal_id,
-            actions.len()
-        )));
-    }
-    if let Some(refusal) = actions.iter().find_map(Action::refusal) {
-        return Err(DomainError::bad_request(refusal));
-    }
+    let actions = store.list_actions(&run.run.goal_id).await?;
+    let actions = actions_to_process(&run.run.goal_id, actions, run.action_ids.as_deref())?;
     store
         .set_total_actions(&run.run.execution_arn, actions.len() as u32)
         .await?;
@@ -128,6 +103,43 @@ pub async fn get_actions(store: &dyn Store, run: ValidatedRun) -> Result<RunActi
         goal_title: run.goal_title,
         actions,
     })
+}
+
+/// Of a goal's `actions`, the ones a run processes (all, or the listed `action_ids`), or why no
+/// run can process them: none, more than [`MAX_ACTIONS_PER_RUN`], a listed one the goal does not
+/// have, or text too long to travel in the state. Checked when a run is asked for, so a user's
+/// mistake is answered there, and again by the run itself.
+pub fn actions_to_process(
+    goal_id: &str,
+    mut actions: Vec<Action>,
+    action_ids: Option<&[String]>,
+) -> Result<Vec<Action>, DomainError> {
+    if let Some(ids) = action_ids {
+        check_action_ids(ids)?;
+        let wanted: HashSet<&String> = ids.iter().collect();
+        actions.retain(|a| wanted.contains(&a.action_id));
+        if actions.len() != ids.len() {
+            return Err(DomainError::bad_request(format!(
+                "{} of the listed actions do not belong to goal {goal_id}",
+                ids.len() - actions.len(),
+            )));
+        }
+    }
+    if actions.is_empty() {
+        return Err(DomainError::bad_request(format!(
+            "goal {goal_id} has no actions"
+        )));
+    }
+    if actions.len() > MAX_ACTIONS_PER_RUN {
+        return Err(DomainError::bad_request(format!(
+            "goal {goal_id} has {} actions; at most {MAX_ACTIONS_PER_RUN} can be processed",
+            actions.len()
+        )));
+    }
+    if let Some(refusal) = actions.iter().find_map(Action::refusal) {
+        return Err(DomainError::bad_request(refusal));
+    }
+    Ok(actions)
 }
 
 pub fn create_batches(run: RunActions) -> BatchedRun {
@@ -247,6 +259,11 @@ pub async fn save_tasks(
             Err(StoreError::ConditionFailed(why)) => summary.failed_actions.push(
                 FailedAction::new(result.action_id, ErrorCode::Conflict.to_string(), why),
             ),
+            Err(StoreError::TooLarge(why)) => summary.failed_actions.push(FailedAction::new(
+                result.action_id,
+                ErrorCode::PayloadTooLarge.to_string(),
+                why,
+            )),
             Err(e) => return Err(e.into()),
         }
     }
@@ -345,50 +362,18 @@ pub async fn update_goal_status(
     summary: RunSummary,
 ) -> Result<RunResult, DomainError> {
     let now = clock.now();
-    let failed = summary.outcome == RunOutcome::Failed;
     let done_earlier = store
         .get_execution(&summary.run.execution_arn)
         .await?
         .map_or(0, |run| run.actions_done_earlier);
-    let alert = failed.then(|| Alert {
-        subject: format!("Start activity failed for goal {}", summary.run.goal_id),
-        execution_arn: summary.run.execution_arn.clone(),
-        goal_id: Some(summary.run.goal_id.clone()),
-        status: ExecutionStatus::Failed,
-        message: format!(
-            "Every one of the {} actions failed; first error: {}",
-            summary.total_actions,
-            summary
-                .failed_actions
-                .first()
-                .map(|f| f.error.as_str())
-                .unwrap_or("unknown")
-        ),
-    });
-    let end = RunEnd {
-        status: if failed {
-            ExecutionStatus::Failed
-        } else {
-            ExecutionStatus::Succeeded
-        },
-        goal_status: summary.outcome.for_goal(done_earlier).goal_status(),
-        at: now,
-        error: failed.then(|| ALL_ACTIONS_FAILED.to_owned()),
-        cause: failed.then(|| format!("all {} actions failed", summary.total_actions)),
-        alert,
-    };
+    let end = workflow_end(&summary, done_earlier, now);
     let ended_now = store.finish_run(&summary.run.execution_arn, &end).await?;
     if ended_now {
-        let outcome_metric = match summary.outcome {
-            RunOutcome::Succeeded => MetricName::ExecutionsSucceeded,
-            RunOutcome::Partial => MetricName::ExecutionsPartial,
-            RunOutcome::Failed => MetricName::ExecutionsFailed,
-        };
         emit_run_end(
             store,
             metrics,
             &summary.run.execution_arn,
-            outcome_metric,
+            outcome_metric(summary.outcome),
             now,
         )
         .await?;
@@ -416,6 +401,49 @@ pub async fn update_goal_status(
     })
 }
 
+/// The metric a run that ended with `outcome` counts in.
+pub(crate) fn outcome_metric(outcome: RunOutcome) -> MetricName {
+    match outcome {
+        RunOutcome::Succeeded => MetricName::ExecutionsSucceeded,
+        RunOutcome::Partial => MetricName::ExecutionsPartial,
+        RunOutcome::Failed => MetricName::ExecutionsFailed,
+    }
+}
+
+/// How the workflow ends a run whose actions ended as `summary` says, at `at`: SUCCEEDED (FAILED
+/// when every action failed, with an alert), the goal judged with the `done_earlier` actions
+/// earlier runs turned into tasks.
+pub(crate) fn workflow_end(summary: &RunSummary, done_earlier: u32, at: DateTime<Utc>) -> RunEnd {
+    let failed = summary.outcome == RunOutcome::Failed;
+    let alert = failed.then(|| Alert {
+        subject: format!("Start activity failed for goal {}", summary.run.goal_id),
+        execution_arn: summary.run.execution_arn.clone(),
+        goal_id: Some(summary.run.goal_id.clone()),
+        status: ExecutionStatus::Failed,
+        message: format!(
+            "Every one of the {} actions failed; first error: {}",
+            summary.total_actions,
+            summary
+                .failed_actions
+                .first()
+                .map(|f| f.error.as_str())
+                .unwrap_or("unknown")
+        ),
+    });
+    RunEnd {
+        status: if failed {
+            ExecutionStatus::Failed
+        } else {
+            ExecutionStatus::Succeeded
+        },
+        goal_status: summary.outcome.for_goal(done_earlier).goal_status(),
+        at,
+        error: failed.then(|| ALL_ACTIONS_FAILED.to_owned()),
+        cause: failed.then(|| format!("all {} actions failed", summary.total_actions)),
+        alert,
+    }
+}
+
 /// HandleError's result: the error the execution fails with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFailure {
@@ -423,7 +451,9 @@ pub struct RunFailure {
     pub cause: String,
 }
 
-/// Records an uncaught failure: record FAILED with the error, goal failed, one alert.
+/// Records an uncaught failure: record FAILED with the error, goal failed, and one alert unless
+/// the failure is the data's (a `ValidationError`: what the user gave cannot be processed, which
+/// the start refuses already and which on-call cannot fix).
 pub async fn handle_error(
     store: &dyn Store,
     notifier: &dyn Notifier,
@@ -431,13 +461,14 @@ pub async fn handle_error(
     metrics: &dyn MetricSink,
     req: HandleErrorRequest,
 ) -> Result<RunFailure, DomainError> {
+    let users_data = ErrorKind::from_error_type(&req.error.error) == Some(ErrorKind::Validation);
     let end = RunEnd {
         status: ExecutionStatus::Failed,
         goal_status: GoalStatus::Failed,
         at: clock.now(),
         error: Some(req.error.error.clone()),
         cause: Some(req.error.cause.clone()),
-        alert: Some(Alert {
+        alert: (!users_data).then(|| Alert {
             subject: "Start activity run failed".to_owned(),
             execution_arn: req.execution_arn.clone(),
             goal_id: req.goal_id.clone(),

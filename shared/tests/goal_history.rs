@@ -8,9 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use shared::aws::DynamoStore;
-use shared::examples::example_goal;
+use shared::examples::{example_goal, example_tasks};
 use shared::memory::InMemoryStore;
-use shared::naming::task_id;
 use shared::ports::{RunsAfter, Store};
 use shared::records::{ExecutionStatus, GoalStatus, RunEnd, Task, WorkflowExecution};
 
@@ -132,19 +131,7 @@ async fn pages_on_dynamodb() {
 }
 
 fn tasks(run: &WorkflowExecution, action_id: &str, n: u32) -> Vec<Task> {
-    (0..n)
-        .map(|i| Task {
-            task_id: task_id(&run.execution_arn, action_id, i),
-            goal_id: run.goal_id.clone(),
-            action_id: action_id.to_owned(),
-            execution_arn: run.execution_arn.clone(),
-            position: i,
-            title: format!("task {i}"),
-            description: String::new(),
-            estimated_minutes: 15,
-            created_at: t0(),
-        })
-        .collect()
+    example_tasks(run, action_id, n, t0())
 }
 
 /// Two runs of a three-action goal: the second replaces one action's tasks; cancelling it leaves

@@ -10,7 +10,7 @@ use shared::capacity::{
     THROTTLE_RETRY_MAX_DELAY_SECONDS,
 };
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, RUN_LIMIT_SECONDS};
-use shared::error::{ErrorKind, LAMBDA_SERVICE_ERRORS};
+use shared::error::{ErrorKind, LAMBDA_SANDBOX_TIMEOUT, LAMBDA_SERVICE_ERRORS};
 use shared::model_output::{MAX_DESCRIPTION_CHARS, MAX_TASKS, MAX_TITLE_CHARS};
 use shared::records::{Action, FailedAction, Goal, Task};
 use shared::steps::{ActionResult, BatchSummary, RunActions, RunRef};
@@ -144,7 +144,10 @@ fn only_retryable_errors_are_retried_and_every_task_survives_lambda_hiccups() {
             "{name} retries everything"
         );
         if state["Type"] == "Task" {
-            for lambda in LAMBDA_SERVICE_ERRORS {
+            for lambda in LAMBDA_SERVICE_ERRORS
+                .into_iter()
+                .chain([LAMBDA_SANDBOX_TIMEOUT])
+            {
                 assert!(
                     retried.iter().any(|r| r == lambda),
                     "{name} retries {lambda}"
@@ -201,6 +204,7 @@ fn every_matched_error_is_one_something_can_raise() {
     let known = |name: &str| {
         STATES_ERRORS.contains(&name)
             || LAMBDA_SERVICE_ERRORS.contains(&name)
+            || name == LAMBDA_SANDBOX_TIMEOUT
             || ErrorKind::from_error_type(name).is_some()
     };
     let states = all_states(&definition()["States"]);

@@ -218,7 +218,22 @@ fn the_definition_substitutions_are_exactly_its_placeholders() {
         .collect();
     assert_eq!(placeholders, substitutions);
     assert_eq!(machine["Type"], "STANDARD");
-    assert_eq!(machine["Logging"]["Level"], "ALL");
+    // Errors only, without goal or action text, unless the LogExecutionData parameter says so.
+    let logging = serde_yaml_ng::to_string(&machine["Logging"]).unwrap_or_default();
+    assert!(
+        logging.contains("Level: !If\n- WithExecutionData\n- ALL\n- ERROR")
+            && logging.contains("IncludeExecutionData: !If\n- WithExecutionData\n- true\n- false"),
+        "{logging}"
+    );
+    assert_eq!(
+        template["Parameters"]["LogExecutionData"]["Default"],
+        "false"
+    );
+    let condition = serde_yaml_ng::to_string(&template["Conditions"]["WithExecutionData"]);
+    assert_eq!(
+        condition.unwrap_or_default(),
+        "!Equals\n- !Ref LogExecutionData\n- 'true'\n"
+    );
     assert_eq!(machine["Tracing"]["Enabled"], true);
     let generator =
         serde_yaml_ng::to_string(&machine["DefinitionSubstitutions"]["GenerateTasksFunctionArn"])
@@ -664,6 +679,7 @@ fn the_dashboards_outcome_rates_read_the_metrics_the_product_emits() {
         MetricName::AiRetries,
         MetricName::AiInputTokens,
         MetricName::AiOutputTokens,
+        MetricName::SweepFailures,
     ]
     .map(MetricName::as_str);
     let dashboard = dashboard(&template());

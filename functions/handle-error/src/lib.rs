@@ -71,6 +71,33 @@ mod tests {
         assert_eq!(notifier.alerts().len(), 1);
     }
 
+    /// The goal's data changed under the run: the user's to fix, not on-call's.
+    #[tokio::test]
+    async fn a_validation_error_fails_the_run_without_an_alert() {
+        let store = InMemoryStore::new();
+        let notifier = RecordingNotifier::default();
+        let clock = ManualClock::new(Utc::now());
+        let (run, _) = started_run(&store, "g1", "u1", 2, Utc::now())
+            .await
+            .unwrap();
+        let payload = json!({"executionArn": run.execution_arn, "goalId": "g1",
+            "error": {"Error": "ValidationError", "Cause": "goal g1 has no actions"}});
+        handle(&store, &notifier, &clock, &NoMetrics, payload)
+            .await
+            .unwrap();
+        let record = store.get_execution(&run.execution_arn).await.unwrap();
+        let record = record.unwrap();
+        assert_eq!(
+            (record.status, record.error.as_deref(), record.pending_alert),
+            (ExecutionStatus::Failed, Some("ValidationError"), None)
+        );
+        assert_eq!(
+            store.get_goal("g1").await.unwrap().unwrap().status,
+            GoalStatus::Failed
+        );
+        assert!(notifier.alerts().is_empty());
+    }
+
     #[tokio::test]
     async fn an_alert_it_could_not_publish_is_sent_by_the_status_change_finaliser() {
         let store = InMemoryStore::new();

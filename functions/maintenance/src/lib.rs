@@ -7,7 +7,7 @@ use serde_json::Value;
 use shared::metrics::MetricSink;
 use shared::operations::{archive_history, sweep_overdue_runs, ArchiveReport, SweepReport};
 use shared::ports::{Archive, Clock, ExecutionControl, Notifier, Store};
-use shared::DomainError;
+use shared::{DomainError, ErrorCode};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,7 +26,10 @@ pub struct Maintenance<'a> {
     pub metrics: &'a dyn MetricSink,
 }
 
-/// The scheduled event carries nothing the job needs; any event starts a pass.
+/// The scheduled event carries nothing the job needs; any event starts a pass. The archive runs
+/// even when the sweep could not (its days are about to expire). The pass fails, for the
+/// function's error alarm, when the sweep or the archive did, or when some overdue runs could
+/// not be ended (the sweep ends all the others first).
 pub async fn handle(
     ports: Maintenance<'_>,
     _event: Value,
@@ -38,9 +41,22 @@ pub async fn handle(
         ports.clock,
         ports.metrics,
     )
-    .await?;
-    let archive = archive_history(ports.store, ports.archive, ports.clock).await?;
-    Ok(MaintenanceReport { sweep, archive })
+    .await;
+    let archive = archive_history(ports.store, ports.archive, ports.clock).await;
+    let report = MaintenanceReport {
+        sweep: sweep?,
+        archive: archive?,
+    };
+    if report.sweep.failed > 0 {
+        return Err(DomainError::transient(
+            ErrorCode::Unavailable,
+            format!(
+                "{} of {} overdue runs could not be ended; the next pass tries them again",
+                report.sweep.failed, report.sweep.overdue
+            ),
+        ));
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ mod tests {
     use shared::examples::response_json;
     use shared::examples::ApiWorld;
     use shared::http_api::RequestEvent;
-    use shared::records::GoalStatus;
+    use shared::records::{Action, GoalStatus};
 
     async fn world() -> ApiWorld {
         ApiWorld::new(4).await.unwrap()
@@ -136,6 +136,43 @@ mod tests {
             assert_eq!(call(&w, event).await.0, status);
         }
         assert!(w.control.recorded().is_empty());
+    }
+
+    /// A goal the user cannot run as it stands is refused at the start: no execution, no record,
+    /// the goal as it was.
+    #[tokio::test]
+    async fn a_goal_whose_data_cannot_run_is_a_bad_request_and_changes_nothing() {
+        let cases = [
+            ("has no actions", 0),
+            ("has 65 actions", 64),
+            ("is longer than", 3),
+        ];
+        for (why, n) in cases {
+            let w = ApiWorld::new(n).await.unwrap();
+            let mut actions = w.store.list_actions("g1").await.unwrap();
+            match n {
+                64 => {
+                    let mut extra = actions[63].clone();
+                    extra.action_id.push_str("-extra");
+                    extra.position += 1;
+                    actions = vec![extra];
+                }
+                3 => actions[1].title = "x".repeat(Action::MAX_TITLE_CHARS + 1),
+                _ => {}
+            }
+            w.store.put_actions(&actions).await.unwrap();
+            let before = w.store.get_goal("g1").await.unwrap();
+            let (status, body) = call(&w, event(Some("u1"), "g1", None, Some("k1"))).await;
+            assert_eq!(status, 400, "{why}: {body}");
+            assert_eq!(body["error"]["code"], "BAD_REQUEST", "{body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(why), "{message}");
+            assert!(w.control.recorded().is_empty(), "{why}");
+            assert_eq!(w.store.get_goal("g1").await.unwrap(), before, "{why}");
+            let runs = w.store.list_goal_executions("g1", 10, None).await.unwrap();
+            assert!(runs.runs.is_empty(), "{why}");
+            assert!(w.metrics.lines().is_empty(), "{why}");
+        }
     }
 
     #[tokio::test]

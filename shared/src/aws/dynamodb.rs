@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, Put, PutRequest, TransactWriteItem, Update,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -17,7 +18,9 @@ use serde::Serialize;
 
 use super::ConfigError;
 use crate::error::StoreError;
-use crate::ports::{Counted, RunsAfter, RunsPage, Store};
+use crate::ports::{
+    no_longer_running, refuse_oversized_save, repeated_save, Counted, RunsAfter, RunsPage, Store,
+};
 use crate::records::{
     sortable_timestamp, Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task,
     WorkflowExecution,
@@ -345,9 +348,54 @@ impl DynamoStore {
         Ok(Some((run.clone(), ids)))
     }
 
+    /// The goal's actions holding tasks (only those of run `of_run`, when given), with the tasks'
+    /// ids, read consistently.
+    async fn held_sets(
+        &self,
+        goal_id: &str,
+        of_run: Option<&str>,
+    ) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let mut held = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.tables.actions)
+                .consistent_read(true)
+                .key_condition_expression("goalId = :g")
+                .projection_expression("actionId, #ids")
+                .expression_attribute_names("#ids", TASK_IDS)
+                .expression_attribute_values(":g", s(goal_id))
+                .set_exclusive_start_key(start.take());
+            if let Some(run) = of_run {
+                query = query
+                    .filter_expression("#run = :run")
+                    .expression_attribute_names("#run", TASKS_RUN)
+                    .expression_attribute_values(":run", s(run));
+            }
+            let out = query.send().await.map_err(store_error)?;
+            held.extend(
+                out.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|item| {
+                        let action = item.get("actionId")?.as_s().ok()?.clone();
+                        let ids = item.get(TASK_IDS)?.as_l().ok()?;
+                        let ids = ids.iter().filter_map(|v| v.as_s().ok().cloned()).collect();
+                        Some((action, ids))
+                    }),
+            );
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(held),
+            }
+        }
+    }
+
     /// One atomic update: adds `id` to the `ids` list, 1 to `counter` and the optional item to its
-    /// list (a failure, or a call's timing), unless `ids` already holds `id`. Returns whether it
-    /// counted.
+    /// list (a failure, or a call's timing), unless `ids` already holds `id` or the run is no
+    /// longer RUNNING. Returns whether it counted.
     async fn count_once(
         &self,
         execution_arn: &str,
@@ -366,7 +414,9 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.tables.executions)
             .key("executionArn", s(execution_arn))
-            .condition_expression("attribute_exists(executionArn) AND NOT contains(#ids, :id)")
+            .condition_expression("#status = :running AND NOT contains(#ids, :id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s(ExecutionStatus::Running.as_str()))
             .expression_attribute_names("#ids", ids)
             .expression_attribute_names("#counter", counter)
             .expression_attribute_values(":one", n(1))
@@ -751,8 +801,10 @@ impl Store for DynamoStore {
             .table_name(&self.tables.executions)
             .key("executionArn", s(execution_arn))
             .condition_expression(
-                "attribute_exists(executionArn) AND (attribute_not_exists(progressPercent) OR progressPercent <= :p)",
+                "#status = :running AND (attribute_not_exists(progressPercent) OR progressPercent <= :p)",
             )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s(ExecutionStatus::Running.as_str()))
             .expression_attribute_values(":p", n(percent))
             .expression_attribute_values(":at", s(at.to_rfc3339()));
         update = match eta_seconds {
@@ -847,7 +899,22 @@ impl Store for DynamoStore {
         if let Some(answer) = repeated_save(previous.as_ref(), first, &ids) {
             return answer;
         }
-        let mut transaction = self.client.transact_write_items();
+        let replaced = previous.as_ref().map_or(0, |(_, held)| held.len());
+        refuse_oversized_save(&first.action_id, ids.len(), replaced)?;
+        // Listed first: its code comes first among the cancellation reasons.
+        let running = ConditionCheck::builder()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(&first.execution_arn))
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s(ExecutionStatus::Running.as_str()))
+            .build()
+            .map_err(build_error)?;
+        let mut transaction = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .condition_check(running)
+                .build(),
+        );
         for task in tasks {
             let put = Put::builder()
                 .table_name(&self.tables.tasks)
@@ -891,7 +958,10 @@ impl Store for DynamoStore {
         let Err(e) = transaction.send().await else {
             return Ok(tasks.len() as u32);
         };
-        match cancellation_codes(&e) {
+        match cancellation_codes(&e).as_deref() {
+            Some([run, ..]) if run == "ConditionalCheckFailed" => {
+                Err(no_longer_running(&first.execution_arn))
+            }
             Some(codes)
                 if codes
                     .iter()
@@ -930,94 +1000,55 @@ impl Store for DynamoStore {
     }
 
     async fn delete_execution_tasks(&self, execution_arn: &str) -> Result<u32, StoreError> {
-        let tasks = self.list_execution_tasks(execution_arn).await?;
-        let requests = tasks
-            .iter()
-            .map(|t| {
-                let delete = DeleteRequest::builder()
-                    .key("taskId", s(&t.task_id))
+        let Some(run) = self.get_execution(execution_arn).await? else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        for (action_id, held) in self.held_sets(&run.goal_id, Some(execution_arn)).await? {
+            let mut transaction = self.client.transact_write_items();
+            for id in &held {
+                let delete = Delete::builder()
+                    .table_name(&self.tables.tasks)
+                    .key("taskId", s(id))
                     .build()
                     .map_err(build_error)?;
-                Ok(WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.batch_write(&self.tables.tasks, requests).await?;
-        let actions: std::collections::BTreeSet<_> =
-            tasks.iter().map(|t| (&t.goal_id, &t.action_id)).collect();
-        for (goal_id, action_id) in actions {
-            let released = self
-                .client
-                .update_item()
+                transaction =
+                    transaction.transact_items(TransactWriteItem::builder().delete(delete).build());
+            }
+            let release = Update::builder()
                 .table_name(&self.tables.actions)
-                .key("goalId", s(goal_id))
-                .key("actionId", s(action_id))
+                .key("goalId", s(&run.goal_id))
+                .key("actionId", s(&action_id))
                 .update_expression("REMOVE #run, #ids")
                 .condition_expression("#run = :run")
                 .expression_attribute_names("#run", TASKS_RUN)
                 .expression_attribute_names("#ids", TASK_IDS)
                 .expression_attribute_values(":run", s(execution_arn))
-                .send()
-                .await
-                .map_err(store_error);
-            // Another run's tasks replaced these meanwhile: the action keeps those.
-            if let Err(e) = released {
-                if !matches!(e, StoreError::ConditionFailed(_)) {
-                    return Err(e);
-                }
+                .build()
+                .map_err(build_error)?;
+            transaction =
+                transaction.transact_items(TransactWriteItem::builder().update(release).build());
+            match transaction.send().await {
+                Ok(_) => deleted += held.len() as u32,
+                // Another run's tasks replaced these meanwhile (and deleted them): the action
+                // keeps the new ones.
+                Err(e)
+                    if cancellation_codes(&e).is_some_and(|codes| {
+                        codes.last().is_some_and(|c| c == "ConditionalCheckFailed")
+                    }) => {}
+                Err(e) => return Err(store_error(e)),
             }
         }
-        Ok(tasks.len() as u32)
+        Ok(deleted)
     }
 
     async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError> {
-        let mut counts = BTreeMap::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.actions)
-                .key_condition_expression("goalId = :g")
-                .expression_attribute_values(":g", s(goal_id))
-                .projection_expression("actionId, #ids")
-                .expression_attribute_names("#ids", TASK_IDS)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in out.items.unwrap_or_default() {
-                let held = item.get(TASK_IDS).and_then(|v| v.as_l().ok());
-                let action = item.get("actionId").and_then(|v| v.as_s().ok());
-                if let (Some(action), Some(held)) = (action, held) {
-                    counts.insert(action.clone(), held.len() as u32);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(counts),
-            }
-        }
+        let held = self.held_sets(goal_id, None).await?;
+        Ok(held
+            .into_iter()
+            .map(|(action, ids)| (action, ids.len() as u32))
+            .collect())
     }
-}
-
-/// The answer to a save of `ids`, `first`'s run's tasks of its action, when the action already
-/// holds that run's tasks: done when they are these, refused when they are others.
-fn repeated_save(
-    held: Option<&(String, Vec<String>)>,
-    first: &Task,
-    ids: &[String],
-) -> Option<Result<u32, StoreError>> {
-    let (run, held) = held?;
-    (*run == first.execution_arn).then(|| {
-        if held == ids {
-            Ok(0)
-        } else {
-            Err(StoreError::ConditionFailed(format!(
-                "action {} holds other tasks of this run",
-                first.action_id
-            )))
-        }
-    })
 }
 
 impl aws_sdk_dynamodb::config::Intercept for RequestCounter {

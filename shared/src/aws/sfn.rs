@@ -118,6 +118,7 @@ impl ExecutionControl for StepFunctionsControl {
                 stop_date: out.stop_date.as_ref().map(to_chrono),
                 error: out.error,
                 cause: out.cause,
+                output: out.output,
             })),
             Err(e)
                 if e.as_service_error()
