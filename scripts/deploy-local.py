@@ -4,6 +4,8 @@ samconfig.toml defines, and reads the deployed stacks back.
     python3 scripts/deploy-local.py [ENV ...]      deploy (default: every environment), print the stacks
     python3 scripts/deploy-local.py --serve        ... and keep the server running until Ctrl-C
     python3 scripts/deploy-local.py --verify       the deployment test the test command runs
+    python3 scripts/deploy-local.py --check-iam    the IAM check alone (scripts/check-iam.sh)
+    ... --template PATH                            deploy PATH instead of template.yaml
 
 Each deploy is what `sam deploy` does in an account, with what moto's CloudFormation does not do
 done here: the SAM transform (samtranslator, the SAM CLI's own library, run on the template
@@ -17,8 +19,11 @@ an environment names are seeded first. The functions' code is the host build of 
 parameter updates the stack in place and keeps the data tables and their items, that bad input
 (an unknown environment, a missing SSM parameter, a template that does not deploy) fails with
 CloudFormation's reason, and runs the deployed system end to end (local/tests/deployed_stack.rs).
+Every AWS call the functions make in that run is then checked against the role the deployed dev
+stack gives the function (scripts/iam_check.py), as --check-iam does on its own.
 """
 import argparse
+import ast
 import copy
 import json
 import logging
@@ -35,6 +40,7 @@ import tomllib
 
 import boto3
 import botocore.config
+import iam_check
 from samcli.yamlhelper import yaml_dump, yaml_parse
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
@@ -69,6 +75,8 @@ class Moto:
     """A moto server on a free 127.0.0.1 port (requests serialised, as DynamoDB applies them)."""
 
     def __init__(self, workdir):
+        # Every request signed with a key other than the deployer's, as iam_check.py reads them.
+        self.requests = pathlib.Path(workdir) / "requests.jsonl"
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -76,9 +84,12 @@ class Moto:
         # spelled `localhost`; the server listens on 127.0.0.1 alone.
         self.endpoint = f"http://localhost:{self.port}"
         self.log = open(pathlib.Path(workdir) / "moto.log", "w")
+        # AWS's managed policies, which the deployed roles attach.
+        environment = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts/moto_serial.py"), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            [sys.executable, str(ROOT / "scripts/moto_serial.py"), "-H", "127.0.0.1", "-p", str(self.port),
+             "--record", str(self.requests), "--own-key", "testing"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=environment)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -156,17 +167,17 @@ def run(command, account, what):
     return done.stdout + done.stderr
 
 
-def built_template(workdir):
-    """The template with every function's code built: sam build's when it exists, else each
-    function's host binary as its `bootstrap`."""
+def built_template(workdir, source=None):
+    """The template (`source`, else template.yaml) with every function's code built: sam build's
+    when it exists (for template.yaml only), else each function's host binary as its `bootstrap`."""
     sam_built = ROOT / ".aws-sam/build/template.yaml"
-    if sam_built.exists():
+    if source is None and sam_built.exists():
         log(f"using {sam_built.relative_to(ROOT)}")
         return sam_built
     log("cargo build --bins (the functions' code)")
     subprocess.run(["cargo", "build", "--quiet", "--workspace", "--all-features", "--bins"], cwd=ROOT, check=True, timeout=1800)
     target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
-    template = yaml_parse((ROOT / "template.yaml").read_text())
+    template = yaml_parse(pathlib.Path(source or ROOT / "template.yaml").read_text())
     build = pathlib.Path(workdir) / "build"
     for logical, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function":
@@ -265,7 +276,62 @@ def deploy(env, account, built, workdir, template_override=None):
         reasons = stack_failures(account, env.stack) or template_errors(transformed, account)
         raise DeployError(f"{e}\n{reasons}" if reasons else str(e)) from None
     enable_time_to_live(account, json.loads(transformed.read_text()), env.stack)
+    complete_roles(account, json.loads(transformed.read_text()), env.stack)
+    repoint_rule_permissions(account, json.loads(transformed.read_text()), env.stack)
     return output
+
+
+def repoint_rule_permissions(account, template, stack):
+    """Points each rule's invoke permission at the rule as it now is: moto gives a rule a new name
+    when it executes an unchanged deploy, and leaves the permission naming the old one (AWS would
+    not rename the rule, and would replace the permission of a replaced rule)."""
+    _, resources = stack_summary(account, stack)
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
+    events, lam = account.client("events"), account.client("lambda")
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        source = properties.get("SourceArn")
+        if resource["Type"] != "AWS::Lambda::Permission" or not isinstance(source, dict) \
+                or list(source) != ["Fn::GetAtt"]:
+            continue
+        rule = physical.get(source["Fn::GetAtt"][0])
+        function = physical.get(properties["FunctionName"].get("Ref", "")) if isinstance(
+            properties["FunctionName"], dict) else properties["FunctionName"]
+        if not rule or not function:
+            continue
+        current = events.describe_rule(Name=rule.split("/")[-1].split("|")[-1])["Arn"]
+        policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+        for statement in policy["Statement"]:
+            named = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+            if statement.get("Principal", {}).get("Service") == properties["Principal"] and named \
+                    and named != current and named.split("/")[-1].rsplit("-", 1)[0] == current.split("/")[-1].rsplit("-", 1)[0]:
+                lam.remove_permission(FunctionName=function, StatementId=statement["Sid"])
+                lam.add_permission(FunctionName=function, StatementId=statement["Sid"], Action=properties["Action"],
+                                   Principal=properties["Principal"], SourceArn=current)
+
+
+def complete_roles(account, template, stack):
+    """Gives each role what moto's CloudFormation leaves out: its ManagedPolicyArns (AWS's own
+    documents, which the server loads), and its inline policies as JSON (moto keeps a document
+    given as an object as Python text, and never updates it)."""
+    _, resources = stack_summary(account, stack)
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
+    iam = account.client("iam")
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        role = physical[logical]
+        attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
+        for arn in resource["Properties"].get("ManagedPolicyArns", []):
+            if not isinstance(arn, str):
+                raise DeployError(f"{logical}: cannot resolve the managed policy {arn}")
+            if arn not in attached:
+                iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            if isinstance(document, str):
+                iam.put_role_policy(RoleName=role, PolicyName=name,
+                                    PolicyDocument=json.dumps(ast.literal_eval(document)))
 
 
 def enable_time_to_live(account, template, stack):
@@ -392,14 +458,28 @@ def describe(account, env):
             "reservedConcurrency": config.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
         }
     resolver = Resolver(template, parameters, physical, {k: f["arn"] for k, f in functions.items()})
+    queue_arns = {logical: account.client("sqs").get_queue_attributes(
+        QueueUrl=physical[logical], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for logical in by_type.get("AWS::SQS::Queue", [])}
+    for logical, f in functions.items():
+        # What Lambda does with the function's role besides its code's calls, as the template says.
+        properties = template["Resources"][logical]["Properties"]
+        f["logGroup"] = resolver.value(properties.get("LoggingConfig", {}).get("LogGroup"))
+        f["tracing"] = properties.get("TracingConfig", {}).get("Mode")
+        target = properties.get("DeadLetterConfig", {}).get("TargetArn")
+        f["deadLetterTarget"] = (queue_arns[target["Fn::GetAtt"][0]] if isinstance(target, dict)
+                                 and "Fn::GetAtt" in target else target)
 
     sfn = account.client("stepfunctions")
     machines = {}
     for logical in by_type.get("AWS::StepFunctions::StateMachine", []):
         machine = sfn.describe_state_machine(stateMachineArn=physical[logical])
         substitutions = resolver.value(template["Resources"][logical]["Properties"].get("DefinitionSubstitutions", {}))
+        properties = template["Resources"][logical]["Properties"]
         machines[logical] = {"arn": machine["stateMachineArn"], "name": machine["name"],
-                             "definition": machine["definition"], "substitutions": substitutions}
+                             "definition": machine["definition"], "substitutions": substitutions,
+                             "logging": properties.get("LoggingConfiguration", {}).get("Level", "OFF") != "OFF",
+                             "tracing": properties.get("TracingConfiguration", {}).get("Enabled", False)}
 
     ddb = account.client("dynamodb")
     tables = {}
@@ -475,10 +555,11 @@ def print_stack(description):
 
 
 class Deployer:
-    def __init__(self, workdir, endpoint):
+    def __init__(self, workdir, moto, template=None):
         self.workdir = workdir
-        self.endpoint = endpoint
-        self.built = built_template(workdir)
+        self.endpoint = moto.endpoint
+        self.requests = moto.requests
+        self.built = built_template(workdir, template)
         self.prepared = set()
 
     def account(self, env):
@@ -601,12 +682,62 @@ def verify(deployer, workdir):
     expect_failure("a template that does not deploy", lambda: deployer.deploy(doomed, broken_path),
                    f"sam deploy of {doomed.stack} failed", "GoalsTable", "AttributeDefinitions")
 
+    end_to_end(workdir, descriptions)
+    check_iam(deployer, workdir, descriptions[DEV])
+
+
+DEV = "dev"
+
+
+def end_to_end(workdir, descriptions, only=None):
+    """Runs local/tests/deployed_stack.rs (the test `only`, else all) on the described stacks;
+    the functions' calls to the ports that do not reach moto there go to port-calls.jsonl."""
     path = pathlib.Path(workdir) / "stacks.json"
     path.write_text(json.dumps(descriptions, indent=2))
     log("the deployed system, end to end (local/tests/deployed_stack.rs)")
     subprocess.run(["cargo", "test", "--quiet", "-p", "sfn-local", "--all-features", "--test", "deployed_stack",
-                    "--", "--ignored", "--nocapture"], cwd=ROOT, check=True, timeout=1800,
-                   env={**os.environ, "DEPLOYED_STACKS": str(path)})
+                    "--", "--ignored", "--nocapture", *([only, "--exact"] if only else [])],
+                   cwd=ROOT, check=True, timeout=1800,
+                   env={**os.environ, "DEPLOYED_STACKS": str(path),
+                        "RECORDED_PORT_CALLS": str(pathlib.Path(workdir) / "port-calls.jsonl")})
+
+
+def read_lines(path):
+    path = pathlib.Path(path)
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+
+
+def check_iam(deployer, workdir, description):
+    """Every call the end-to-end run's functions made, against their deployed roles
+    (scripts/iam_check.py): an AssertionError naming each call a role does not allow."""
+    started = time.monotonic()
+    account = deployer.account(Environment(description["environment"]))
+    requests = read_lines(deployer.requests)
+    port_calls = read_lines(pathlib.Path(workdir) / "port-calls.jsonl")
+    if not requests or not port_calls:
+        raise AssertionError("the end-to-end run recorded no calls to check")
+    try:
+        report = iam_check.check(account.client, description, requests, port_calls)
+    except iam_check.UnsupportedPolicy as e:
+        raise AssertionError(f"the IAM check cannot decide: {e}") from None
+    for line in report.lines(verbose=os.environ.get("IAM_CHECK_VERBOSE") == "1"):
+        print(f"  {line}")
+    log(f"IAM check of {len(requests)} requests and {len(port_calls)} port calls: "
+        f"{time.monotonic() - started:.1f} s")
+    if report.denied:
+        raise AssertionError(f"{len(report.denied)} calls the deployed roles do not allow:\n"
+                             + "\n".join(call.describe() + reason for call, reason in report.denied))
+
+
+def check_iam_alone(deployer, workdir):
+    """`scripts/check-iam.sh`: deploys the dev environment, runs the end-to-end test, checks."""
+    env = Environment(DEV)
+    account = deployer.account(env)
+    seed_settings(env, account)
+    deployer.deploy(env)
+    description = describe(account, env)
+    end_to_end(workdir, {DEV: description}, only="the_deployed_dev_stack_runs_end_to_end")
+    check_iam(deployer, workdir, description)
 
 
 def main():
@@ -615,6 +746,9 @@ def main():
     parser.add_argument("--serve", action="store_true", help="keep the moto server running after deploying")
     parser.add_argument("--verify", action="store_true", help="the deployment test")
     parser.add_argument("--describe", type=pathlib.Path, help="write the deployed stacks, read back, as JSON")
+    parser.add_argument("--check-iam", action="store_true",
+                        help="deploy dev, run it end to end, check every call against its role (scripts/check-iam.sh)")
+    parser.add_argument("--template", type=pathlib.Path, help="deploy this template instead of template.yaml")
     args = parser.parse_args()
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="deploy-local-")
@@ -623,8 +757,10 @@ def main():
         envs = [Environment(name) for name in args.environments or Environment.names()]
         moto = Moto(workdir)
         log(f"moto server at {moto.endpoint}")
-        deployer = Deployer(workdir, moto.endpoint)
-        if args.verify:
+        deployer = Deployer(workdir, moto, args.template)
+        if args.check_iam:
+            check_iam_alone(deployer, workdir)
+        elif args.verify:
             verify(deployer, workdir)
         else:
             descriptions = {}

@@ -106,7 +106,7 @@ def check():
         assert answer == "ALREADY_ENDED", f"{answer!r}, not 'ALREADY_ENDED'"
     elif fn == "maintenance":
         fields(answer, sweep={"overdue": 0, "finalised": 0, "stillRunning": 0,
-                              "alertsDelivered": 0, "alertsUndelivered": 0},
+                              "failed": 0, "alertsDelivered": 0, "alertsUndelivered": 0},
                archive={"records": 0, "written": [], "alreadyArchived": 0})
     elif fn == "cancel":
         arn = execution_arn("goal-new", "9b2f6c1e-start-1")

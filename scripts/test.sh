@@ -47,8 +47,11 @@ actionlint .github/workflows/*.yml
 step "template and state machine validators"
 bash scripts/validate.sh
 
-step "the stack deployed into moto with sam deploy (dev and prod), read back and run end to end"
+step "the stack deployed into moto with sam deploy (dev and prod), read back, run end to end, every call checked against its role"
 python3 scripts/deploy-local.py --verify
+
+step "the IAM check's tests: its evaluator, its reading of requests, and a template missing a permission failing it"
+python3 scripts/test_iam_check.py
 
 step "every function under cargo lambda watch, invoked with its sample event, against moto"
 bash scripts/invoke-functions.sh

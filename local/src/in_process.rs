@@ -104,7 +104,8 @@ pub struct LocalExecutions {
 }
 
 impl LocalExecutions {
-    pub(crate) fn new(state_machine_arn: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
+    /// The runs of the state machine `state_machine_arn`, their dates on `clock`.
+    pub fn new(state_machine_arn: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
         Arc::new(LocalExecutions {
             state_machine_arn: state_machine_arn.to_owned(),
             clock,

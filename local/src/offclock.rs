@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shared::ports::{Counted, Notifier, RunsAfter, RunsPage, Store};
+use shared::ports::{Archive, Counted, Notifier, RunsAfter, RunsPage, Store};
 use shared::records::{Action, ActionOutcome, Alert, Goal, RunEnd, Task, WorkflowExecution};
 use shared::{DomainError, ErrorCode, StoreError};
 use tokio::runtime::Handle;
@@ -188,5 +188,55 @@ impl Notifier for OffClockNotifier {
                 format!("the publish failed: {e}"),
             ))
         })
+    }
+}
+
+/// An archive whose calls run on a runtime of real time, under `spawn_blocking`.
+pub struct OffClockArchive {
+    inner: Arc<dyn Archive>,
+    io: Handle,
+}
+
+impl OffClockArchive {
+    pub fn new(inner: Arc<dyn Archive>, io: Handle) -> Self {
+        Self { inner, io }
+    }
+
+    async fn call<T, F>(
+        &self,
+        f: impl FnOnce(Arc<dyn Archive>) -> F + Send + 'static,
+    ) -> Result<T, DomainError>
+    where
+        F: Future<Output = Result<T, DomainError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (archive, io) = (self.inner.clone(), self.io.clone());
+        tokio::task::spawn_blocking(move || io.block_on(f(archive)))
+            .await
+            .unwrap_or_else(|e| {
+                Err(DomainError::transient(
+                    ErrorCode::Unavailable,
+                    format!("the archive call failed: {e}"),
+                ))
+            })
+    }
+}
+
+#[async_trait]
+impl Archive for OffClockArchive {
+    async fn exists(&self, key: &str) -> Result<bool, DomainError> {
+        let key = key.to_owned();
+        self.call(move |a| async move { a.exists(&key).await })
+            .await
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), DomainError> {
+        let (key, content_type) = (key.to_owned(), content_type.to_owned());
+        self.call(move |a| async move { a.put(&key, body, &content_type).await })
+            .await
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.inner.location(key)
     }
 }

@@ -16,7 +16,7 @@ use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
 use shared::metrics::{MetricSink, NoMetrics};
 use shared::naming;
 use shared::offline::OfflineGenerator;
-use shared::ports::{ExecutionControl, Notifier, Store, TaskGenerator};
+use shared::ports::{Archive, ExecutionControl, Notifier, Store, TaskGenerator};
 use shared::records::{ExecutionStatus as RecordStatus, GoalStatus};
 use shared::DomainError;
 
@@ -115,22 +115,28 @@ pub struct StatusChangeRule {
 }
 
 /// A function of a deployed stack: its name, the binary its code is, and the ports its deployed
-/// environment names.
+/// environment names. Its runs are started, described and stopped through `control`, which ends
+/// at the deployment's [`LocalExecutions`] (seen through a recorder, say).
 pub struct DeployedFunction {
     pub name: String,
     pub binary: String,
     pub store: Arc<dyn Store>,
     pub notifier: Arc<dyn Notifier>,
+    pub generator: Arc<dyn TaskGenerator>,
+    pub control: Arc<dyn ExecutionControl>,
+    pub archive: Arc<dyn Archive>,
     /// Its reserved concurrency, when it has one.
     pub reserved_concurrency: Option<u32>,
 }
 
-/// A deployed stack, read back: what [`LocalStack::deployed`] runs.
+/// A deployed stack, read back: what [`LocalStack::deployed`] runs. `executions` are its state
+/// machine's runs, which [`LocalStack::execute`] executes.
 pub struct Deployment {
     pub state_machine_arn: String,
     pub definition: Definition,
     pub functions: Vec<DeployedFunction>,
     pub status_change_rule: StatusChangeRule,
+    pub executions: Arc<LocalExecutions>,
 }
 
 /// The embedded product: store, handlers, executor.
@@ -290,13 +296,10 @@ impl LocalStack {
     pub fn deployed(
         deployment: Deployment,
         store: Arc<dyn Store>,
-        generator: Arc<dyn TaskGenerator>,
         clock: Arc<dyn Clock>,
         latency: Option<Latency>,
         metrics: Arc<dyn MetricSink>,
     ) -> Self {
-        let executions = LocalExecutions::new(&deployment.state_machine_arn, clock.clone());
-        let archive: Arc<dyn shared::ports::Archive> = Arc::new(InMemoryArchive::default());
         let reserved = ReservedConcurrency(
             deployment
                 .functions
@@ -318,10 +321,10 @@ impl LocalStack {
             .map(|f| {
                 let ports = Ports {
                     store: f.store,
-                    generator: generator.clone(),
+                    generator: f.generator,
                     notifier: f.notifier,
-                    control: executions.clone(),
-                    archive: archive.clone(),
+                    control: f.control,
+                    archive: f.archive,
                     clock: Arc::new(HandlerClock(clock.clone())),
                     metrics: metrics.clone(),
                     quota,
@@ -333,7 +336,7 @@ impl LocalStack {
             store,
             Arc::new(RecordingNotifier::default()),
             Handlers::Deployed(functions),
-            executions,
+            deployment.executions,
             deployment.definition,
             deployment.status_change_rule,
             clock,

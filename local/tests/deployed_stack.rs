@@ -6,6 +6,7 @@
 //! `python3 scripts/deploy-local.py --verify` runs these; they are ignored otherwise.
 
 mod mid_run;
+mod port_calls;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +15,11 @@ use std::time::Duration;
 use asl_interpreter::{Definition, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use port_calls::{PortCalls, RecordingControl, RecordingGenerator};
 use serde_json::{json, Value};
+use sfn_local::in_process::LocalExecutions;
 use sfn_local::latency::Latency;
-use sfn_local::offclock::{OffClockNotifier, OffClockStore};
+use sfn_local::offclock::{OffClockArchive, OffClockNotifier, OffClockStore};
 use sfn_local::stack::{
     event_pattern_matches, DeployedFunction, Deployment, LocalStack, StatusChangeRule,
 };
@@ -24,12 +27,15 @@ use shared::aws::dynamodb::{
     ALERT_PENDING, EXECUTIONS_BY_GOAL, EXECUTIONS_BY_PENDING_ALERT, EXECUTIONS_BY_STATUS,
     TASKS_BY_EXECUTION,
 };
-use shared::aws::{DynamoStore, SnsNotifier, TableNames};
+use shared::aws::{DynamoStore, S3Archive, SnsNotifier, TableNames};
 use shared::examples::{example_goal, mark, seed};
+use shared::memory::InMemoryArchive;
 use shared::metrics::NoMetrics;
+use shared::naming;
 use shared::offline::OfflineGenerator;
-use shared::ports::{Notifier, Store};
-use shared::records::{Alert, ExecutionStatus as RecordStatus, GoalStatus};
+use shared::operations::{archive_key, ARCHIVE_AFTER_DAYS};
+use shared::ports::{Archive, Notifier, Store};
+use shared::records::{Alert, ExecutionStatus as RecordStatus, GoalStatus, WorkflowExecution};
 use shared::{DomainError, ErrorCode};
 
 /// The variables [`TableNames::from_env`] reads the tables' names from.
@@ -348,32 +354,50 @@ impl Notifier for NoTopic {
     }
 }
 
-/// The deployed dev stack, its SDK configuration and the runtime of real time its calls run on.
+/// The deployed dev stack, the SDK configuration of the harness's own calls, each function's (its
+/// requests signed with an access key named for it, which the server records) and the runtime of
+/// real time their calls run on.
 struct Deployed {
     stack: Value,
     config: SdkConfig,
+    function_configs: HashMap<String, SdkConfig>,
+    port_calls: Arc<PortCalls>,
     io: tokio::runtime::Runtime,
+}
+
+/// An SDK configuration for the deployed stack's endpoint, signing with `access_key`.
+fn sdk_config(io: &tokio::runtime::Runtime, stack: &Value, access_key: &str) -> SdkConfig {
+    let endpoint = stack["endpoint"].as_str().expect("endpoint").to_owned();
+    let region = stack["region"].as_str().expect("region").to_owned();
+    io.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                access_key, "testing", None, None, "moto",
+            ))
+            .load(),
+    )
 }
 
 impl Deployed {
     fn dev() -> Self {
         let stack = stacks().remove("dev").expect("the dev stack");
         let io = tokio::runtime::Runtime::new().expect("runtime");
-        let endpoint = stack["endpoint"].as_str().expect("endpoint").to_owned();
-        let region = stack["region"].as_str().expect("region").to_owned();
-        let config = io.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(region))
-                .endpoint_url(endpoint)
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "testing", "testing", None, None, "moto",
-                ))
-                .load(),
-        );
-        Deployed { stack, config, io }
+        let config = sdk_config(&io, &stack, "testing");
+        let function_configs = functions(&stack)
+            .map(|(logical, _)| (logical.clone(), sdk_config(&io, &stack, logical)))
+            .collect();
+        Deployed {
+            stack,
+            config,
+            function_configs,
+            port_calls: PortCalls::from_env(),
+            io,
+        }
     }
 
-    fn store_of(&self, environment: &Value) -> Arc<dyn Store> {
+    fn store_of(&self, environment: &Value, config: &SdkConfig) -> Arc<dyn Store> {
         let name = |variable: &str| {
             let table = table(&self.stack, environment, variable);
             table["name"].as_str().expect("name").to_owned()
@@ -384,55 +408,86 @@ impl Deployed {
             tasks: name("TASKS_TABLE"),
             executions: name("EXECUTIONS_TABLE"),
         };
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.config), tables);
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(config), tables);
         Arc::new(OffClockStore::new(
             Arc::new(store),
             self.io.handle().clone(),
         ))
     }
 
+    /// The function `logical` over the ports its deployed environment names, its calls made with
+    /// its own configuration.
+    fn function(&self, logical: &str, executions: &Arc<LocalExecutions>) -> DeployedFunction {
+        let f = &self.stack["functions"][logical];
+        let env = &f["environment"];
+        let config = &self.function_configs[logical];
+        let io = self.io.handle().clone();
+        let notifier: Arc<dyn Notifier> = match env["ALERTS_TOPIC_ARN"].as_str() {
+            Some(topic) => Arc::new(OffClockNotifier::new(
+                Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(config), topic)),
+                io.clone(),
+            )),
+            None => Arc::new(NoTopic(logical.to_owned())),
+        };
+        let archive: Arc<dyn Archive> = match env["ARCHIVE_BUCKET"].as_str() {
+            Some(bucket) => {
+                let s3 = aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(true)
+                    .build();
+                Arc::new(OffClockArchive::new(
+                    Arc::new(S3Archive::new(aws_sdk_s3::Client::from_conf(s3), bucket)),
+                    io,
+                ))
+            }
+            None => Arc::new(InMemoryArchive::default()),
+        };
+        let region = self.stack["region"].as_str().expect("region");
+        DeployedFunction {
+            name: f["name"].as_str().expect("name").to_owned(),
+            binary: f["binary"].as_str().expect("binary").to_owned(),
+            store: self.store_of(env, config),
+            notifier,
+            generator: Arc::new(RecordingGenerator {
+                principal: logical.to_owned(),
+                model_arn: env["BEDROCK_MODEL_ID"]
+                    .as_str()
+                    .map(|model| format!("arn:aws:bedrock:{region}::foundation-model/{model}")),
+                inner: Arc::new(OfflineGenerator::new()),
+                calls: self.port_calls.clone(),
+            }),
+            control: Arc::new(RecordingControl {
+                principal: logical.to_owned(),
+                state_machine_arn: env["STATE_MACHINE_ARN"].as_str().map(str::to_owned),
+                inner: executions.clone(),
+                calls: self.port_calls.clone(),
+            }),
+            archive,
+            reserved_concurrency: f["reservedConcurrency"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok()),
+        }
+    }
+
     /// The stack's definition and functions, each over what its deployed environment names.
     fn stack(&self, latency: Option<Latency>) -> LocalStack {
         let (state_machine_arn, definition) = state_machine(&self.stack);
+        let clock = Arc::new(VirtualClock::default());
+        let executions = LocalExecutions::new(&state_machine_arn, clock.clone());
         let functions = functions(&self.stack)
-            .map(|(logical, f)| {
-                let env = &f["environment"];
-                let notifier: Arc<dyn Notifier> = match env["ALERTS_TOPIC_ARN"].as_str() {
-                    Some(topic) => Arc::new(OffClockNotifier::new(
-                        Arc::new(SnsNotifier::new(
-                            aws_sdk_sns::Client::new(&self.config),
-                            topic,
-                        )),
-                        self.io.handle().clone(),
-                    )),
-                    None => Arc::new(NoTopic(logical.clone())),
-                };
-                DeployedFunction {
-                    name: f["name"].as_str().expect("name").to_owned(),
-                    binary: f["binary"].as_str().expect("binary").to_owned(),
-                    store: self.store_of(env),
-                    notifier,
-                    reserved_concurrency: f["reservedConcurrency"]
-                        .as_u64()
-                        .and_then(|n| u32::try_from(n).ok()),
-                }
-            })
+            .map(|(logical, _)| self.function(logical, &executions))
             .collect();
         let deployment = Deployment {
             state_machine_arn,
             definition: Definition::parse(&definition).expect("the deployed definition"),
             functions,
             status_change_rule: status_change_rule(&self.stack),
+            executions,
         };
-        let store = self.store_of(&function(&self.stack, "get-status")["environment"]);
-        LocalStack::deployed(
-            deployment,
-            store,
-            Arc::new(OfflineGenerator::new()),
-            Arc::new(VirtualClock::default()),
-            latency,
-            Arc::new(NoMetrics),
-        )
+        let store = self.store_of(
+            &function(&self.stack, "get-status")["environment"],
+            &self.config,
+        );
+        LocalStack::deployed(deployment, store, clock, latency, Arc::new(NoMetrics))
     }
 
     /// An SQS queue subscribed to the alerts topic, as on-call tooling would subscribe.
@@ -580,6 +635,39 @@ fn the_deployed_dev_stack_runs_end_to_end() {
         assert!(!tasks.is_empty());
         let goal = stack.store.get_goal("goal-deployed").await.expect("goal");
         assert_eq!(goal.map(|g| g.status), Some(GoalStatus::Partial));
+
+        // The two failed actions retried through the API: a run of those two only.
+        let retry = stack
+            .api("retry-failed", "u", &[("executionArn", &arn)], None)
+            .await;
+        assert_eq!(retry["statusCode"], 202, "{retry}");
+        let retry_arn = retry["body"]["executionArn"]
+            .as_str()
+            .expect("the retry's arn");
+        let result = stack.execute(retry_arn).await.expect("the retry executes");
+        assert_eq!(
+            result.status,
+            ExecutionStatus::Succeeded,
+            "{:?}",
+            result.cause
+        );
+        let record = stack.store.get_execution(retry_arn).await.expect("get");
+        let record = record.expect("the retry's record");
+        assert_eq!((record.total_actions, record.failed_count), (2, 2));
+
+        // The goal and its history, as the page reads them.
+        let goal = stack
+            .api("get-goal", "u", &[("goalId", "goal-deployed")], None)
+            .await;
+        assert_eq!(goal["statusCode"], 200, "{goal}");
+        let history = stack
+            .api("list-executions", "u", &[("goalId", "goal-deployed")], None)
+            .await;
+        assert_eq!(history["statusCode"], 200, "{history}");
+        assert_eq!(
+            history["body"]["executions"].as_array().map(Vec::len),
+            Some(2)
+        );
         arn
     });
     assert!(
@@ -633,6 +721,96 @@ fn the_deployed_dev_stack_runs_end_to_end() {
         let goal = stack.store.get_goal("goal-timed-out").await.expect("goal");
         assert_eq!(goal.map(|g| g.status), Some(GoalStatus::Failed));
         arn
+    });
+
+    // A goal run a second time: each action's new tasks replace the first run's.
+    let stack = deployed.stack(None);
+    runtime.block_on(async {
+        let (goal, actions) = example_goal("goal-run-twice", "u", 3, chrono::Utc::now());
+        seed(stack.store.as_ref(), &goal, &actions)
+            .await
+            .expect("seed");
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let arn = stack.start("u", "goal-run-twice").await.expect("start");
+            let result = stack.execute(&arn).await.expect("the run executes");
+            assert_eq!(
+                result.status,
+                ExecutionStatus::Succeeded,
+                "{:?}",
+                result.cause
+            );
+            runs.push(arn);
+        }
+        let first = stack
+            .store
+            .list_execution_tasks(&runs[0])
+            .await
+            .expect("tasks");
+        assert!(
+            first.is_empty(),
+            "the first run's tasks are replaced: {first:?}"
+        );
+        let second = stack
+            .store
+            .list_execution_tasks(&runs[1])
+            .await
+            .expect("tasks");
+        assert!(!second.is_empty());
+    });
+
+    // A run whose goal another run took over before it began fails its first step; HandleError
+    // ends it and the finaliser sees it FAILED.
+    let stack = deployed.stack(None);
+    runtime.block_on(async {
+        let (goal, actions) = example_goal("goal-taken-over", "u", 4, chrono::Utc::now());
+        seed(stack.store.as_ref(), &goal, &actions)
+            .await
+            .expect("seed");
+        let arn = stack.start("u", "goal-taken-over").await.expect("start");
+        let mut goal = stack
+            .store
+            .get_goal("goal-taken-over")
+            .await
+            .expect("get")
+            .expect("the goal");
+        goal.current_execution_arn = Some(format!("{arn}-other"));
+        stack.store.put_goal(&goal).await.expect("put");
+        let result = stack.execute(&arn).await.expect("the run executes");
+        assert_eq!(result.status, ExecutionStatus::Failed);
+        let record = stack.store.get_execution(&arn).await.expect("get");
+        assert_eq!(record.map(|r| r.status), Some(RecordStatus::Failed));
+    });
+
+    // The daily job: a run still RUNNING long after the run limit, started 89 days ago, is
+    // ended, and its day, past the archive's cutoff, is archived to the deployed bucket; the
+    // next pass finds the day archived.
+    let stack = deployed.stack(None);
+    runtime.block_on(async {
+        let (machine_arn, _) = state_machine(&deployed.stack);
+        let started = chrono::Utc::now() - chrono::Duration::days(ARCHIVE_AFTER_DAYS + 1);
+        let (goal, actions) = example_goal("goal-overdue", "u", 2, started);
+        seed(stack.store.as_ref(), &goal, &actions)
+            .await
+            .expect("seed");
+        let name = naming::execution_name("goal-overdue", "overdue");
+        let arn = naming::execution_arn(&machine_arn, &name);
+        let run = WorkflowExecution::started(arn.clone(), name, &goal, "overdue".into(), started);
+        stack.store.begin_run(&run).await.expect("begin");
+        let report = stack
+            .invoke("maintenance", json!({}))
+            .await
+            .expect("maintenance");
+        assert_eq!(report["sweep"]["finalised"], 1, "{report}");
+        let key = archive_key(started.date_naive());
+        assert_eq!(report["archive"]["written"], json!([key]), "{report}");
+        let record = stack.store.get_execution(&arn).await.expect("get");
+        assert_eq!(record.map(|r| r.status), Some(RecordStatus::Failed));
+        let again = stack
+            .invoke("maintenance", json!({}))
+            .await
+            .expect("maintenance");
+        assert_eq!(again["archive"]["alreadyArchived"], 1, "{again}");
     });
 
     // The timed-out run's alert reached the queue subscribed to the deployed topic.

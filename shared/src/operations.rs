@@ -244,7 +244,6 @@ pub async fn sweep_overdue_runs(
             }
         }
     }
-    drop(swept);
     if report.failed > 0 {
         metrics.emit(
             &[Metric::count(MetricName::SweepFailures, report.failed)],
@@ -328,9 +327,23 @@ async fn sweep_run(
     )
 }
 
-/// A day's runs are archived once the whole day is this old: two days before DynamoDB's TTL
-/// starts deleting them, so a day is archived complete even if one daily run is missed.
-pub const ARCHIVE_AFTER_DAYS: i64 = crate::records::EXECUTION_RETENTION_DAYS - 2;
+/// DynamoDB may delete a run any time after its `expiresAt`: a day's archive object is written at
+/// least this long before the first of its runs expires.
+pub const ARCHIVE_MARGIN_DAYS: i64 = 2;
+
+/// The daily passes that may write a day once it is due: the pass of the day it becomes due, and
+/// the next day's if that one is missed.
+const PASSES_TO_ARCHIVE_A_DAY: i64 = 2;
+
+/// A day's runs are archived once the whole day is this old. The day's first runs expire
+/// [`EXECUTION_RETENTION_DAYS`] days after it begins; it becomes due at the start of the day
+/// `ARCHIVE_AFTER_DAYS + 1` days after it begins, and one of the next [`PASSES_TO_ARCHIVE_A_DAY`]
+/// daily passes, whatever their time of day, writes it at least [`ARCHIVE_MARGIN_DAYS`] before
+/// its first runs expire.
+///
+/// [`EXECUTION_RETENTION_DAYS`]: crate::records::EXECUTION_RETENTION_DAYS
+pub const ARCHIVE_AFTER_DAYS: i64 =
+    crate::records::EXECUTION_RETENTION_DAYS - ARCHIVE_MARGIN_DAYS - PASSES_TO_ARCHIVE_A_DAY - 1;
 
 /// What one archive pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,7 +388,8 @@ pub fn kept_since(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Copies the history of every whole day older than [`ARCHIVE_AFTER_DAYS`] to the archive as JSON
 /// Lines, one object per start date. An object is written once, while all of its day's records
-/// still exist, and never rewritten (the TTL removes records afterwards), so passes can repeat.
+/// still exist, and never rewritten (the TTL removes records afterwards), so passes can repeat
+/// and a missed one is made up by the next.
 pub async fn archive_history(
     store: &dyn Store,
     archive: &dyn Archive,
@@ -847,6 +861,9 @@ mod sweep_tests {
 
 #[cfg(test)]
 mod archive_tests {
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
     use super::*;
     use crate::examples::started_run;
     use crate::memory::{InMemoryArchive, InMemoryStore};
@@ -870,13 +887,21 @@ mod archive_tests {
             .await
             .unwrap();
         started_run(&store, "g3", "u", 1, day(95, 1)).await.unwrap();
-        started_run(&store, "g4", "u", 1, day(88, 1)).await.unwrap();
-        started_run(&store, "g5", "u", 1, day(3, 1)).await.unwrap();
+        started_run(&store, "g4", "u", 1, day(86, 23))
+            .await
+            .unwrap();
+        started_run(&store, "g5", "u", 1, day(85, 0)).await.unwrap();
+        started_run(&store, "g6", "u", 1, day(3, 1)).await.unwrap();
         let archive = InMemoryArchive::default();
         let clock = ManualClock::new(now);
 
         let report = archive_history(&store, &archive, &clock).await.unwrap();
-        assert_eq!((report.records, report.written.len()), (3, 2));
+        assert_eq!((report.records, report.written.len()), (4, 3));
+        assert_eq!(
+            report.written,
+            [95, 89, 86].map(|days_ago| archive_key(day(days_ago, 0).date_naive())),
+            "the day 85 days ago is not over 85 days old yet"
+        );
         let objects = archive.objects();
         let lines: Vec<WorkflowExecution> = objects[&archive_key(day(89, 0).date_naive())]
             .split(|b| *b == b'\n')
@@ -887,7 +912,123 @@ mod archive_tests {
         assert_eq!(goals, ["g1", "g2"]);
 
         let again = archive_history(&store, &archive, &clock).await.unwrap();
-        assert_eq!((again.records, again.already_archived), (0, 2));
+        assert_eq!((again.records, again.already_archived), (0, 3));
         assert_eq!(archive.objects(), objects);
+    }
+
+    fn midnight(date: NaiveDate) -> DateTime<Utc> {
+        date.and_time(NaiveTime::MIN).and_utc()
+    }
+
+    fn lines(object: &[u8]) -> Vec<WorkflowExecution> {
+        object
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    }
+
+    /// Daily passes simulated from a run's start day to past its expiry.
+    const PASS_DAYS: usize = crate::records::EXECUTION_RETENTION_DAYS as usize + 2;
+    const DAY_MS: i64 = 86_400_000;
+
+    /// Which daily pass is missed: none, any, or one in the days before the runs expire.
+    fn missed_pass() -> impl Strategy<Value = Option<usize>> {
+        let last_days = PASS_DAYS - 12..PASS_DAYS;
+        prop_oneof![
+            Just(None),
+            (0..PASS_DAYS).prop_map(Some),
+            last_days.prop_map(Some),
+        ]
+    }
+
+    proptest! {
+        /// A run started at any time of day is archived with all of its day's runs (the day's
+        /// first and last instants included), by a pass at least two days before the first of
+        /// them expires, whatever time of day each daily pass runs at and whichever one pass is
+        /// missed; the object is never rewritten afterwards.
+        #[test]
+        fn each_day_is_archived_two_days_before_it_expires_though_a_pass_is_missed(
+            day in 0..20_000i64,
+            started_ms in 0..DAY_MS,
+            pass_ms in proptest::collection::vec(0..DAY_MS, PASS_DAYS),
+            missed in missed_pass(),
+        ) {
+            let date = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + Duration::days(day);
+            let start = midnight(date);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let store = InMemoryStore::new();
+            // The runs around the day, each begun when it starts: the day before's last, the
+            // day's first, the generated one, the day's last, and the next day's first.
+            let mut starts = vec![
+                start - Duration::milliseconds(1),
+                start,
+                start + Duration::milliseconds(started_ms),
+                start + Duration::milliseconds(DAY_MS - 1),
+                start + Duration::days(1),
+            ]
+            .into_iter()
+            .enumerate()
+            .peekable();
+            let mut day_runs = Vec::new();
+            let archive = InMemoryArchive::default();
+            let clock = ManualClock::new(start);
+            let key = archive_key(date);
+            let mut written: Option<(DateTime<Utc>, Vec<u8>)> = None;
+            for (days_after, ms) in pass_ms.into_iter().enumerate() {
+                let at = start + Duration::days(days_after as i64) + Duration::milliseconds(ms);
+                while let Some((i, t)) = starts.next_if(|&(_, t)| t <= at) {
+                    let (run, _) =
+                        runtime.block_on(started_run(&store, &format!("g{i}"), "u", 1, t)).unwrap();
+                    if t.date_naive() == date {
+                        day_runs.push(run);
+                    }
+                }
+                if missed == Some(days_after) {
+                    continue;
+                }
+                clock.set(at);
+                runtime.block_on(archive_history(&store, &archive, &clock)).unwrap();
+                let object = archive.objects().get(&key).cloned();
+                match (&written, object) {
+                    (None, Some(object)) => written = Some((at, object)),
+                    (Some((_, first)), object) => {
+                        prop_assert_eq!(object.as_ref(), Some(first), "rewritten at {}", at)
+                    }
+                    (None, None) => {}
+                }
+            }
+            let Some((at, object)) = written else {
+                return Err(TestCaseError::fail("never archived"));
+            };
+            let first_expiry = day_runs.iter().map(|r| r.expires_at).min().unwrap();
+            prop_assert!(
+                at.timestamp() + ARCHIVE_MARGIN_DAYS * 86_400 <= first_expiry,
+                "written at {at}, the first run expires at {first_expiry}"
+            );
+            prop_assert_eq!(lines(&object), day_runs, "written at {}", at);
+        }
+    }
+
+    #[test]
+    fn the_maintenance_schedule_runs_once_a_day() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+        let template: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let schedule = template["Parameters"]["MaintenanceSchedule"]["Default"]
+            .as_str()
+            .unwrap();
+        let fields: Vec<&str> = schedule
+            .strip_prefix("cron(")
+            .and_then(|s| s.strip_suffix(')'))
+            .unwrap()
+            .split(' ')
+            .collect();
+        let [minute, hour, rest @ ..] = fields.as_slice() else {
+            panic!("{schedule}");
+        };
+        assert!(minute.parse::<u8>().is_ok_and(|m| m < 60), "{schedule}");
+        assert!(hour.parse::<u8>().is_ok_and(|h| h < 24), "{schedule}");
+        assert_eq!(rest, ["*", "*", "?", "*"], "{schedule}");
     }
 }

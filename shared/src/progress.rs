@@ -167,67 +167,59 @@ impl Lognormal {
     /// `running_for` (right-censored): a coarse grid search, then a fine one around its best.
     fn fit(durations: &[f64], running_for: &[f64]) -> Self {
         let logs: Vec<f64> = durations.iter().map(|d| d.max(1e-3).ln()).collect();
-        let censored: Vec<f64> = running_for
-            .iter()
-            .filter(|&&a| a > 1e-3)
-            .map(|a| a.ln())
-            .collect();
         let centre = logs.iter().sum::<f64>() / logs.len().max(1) as f64;
-        let likelihood = |mu: f64, sigma: f64| {
-            let z = Normal::standard();
+        let likelihood = |candidate: &Self| {
+            let Self { mu, sigma } = *candidate;
             let done: f64 = logs
                 .iter()
                 .map(|x| -sigma.ln() - ((x - mu) / sigma).powi(2) / 2.0)
                 .sum();
-            let running: f64 = censored
+            let running: f64 = running_for
                 .iter()
-                .map(|a| z.sf((a - mu) / sigma).max(f64::MIN_POSITIVE).ln())
+                .map(|&age| candidate.survival(age).max(f64::MIN_POSITIVE).ln())
                 .sum();
             done + running
         };
         let best = |mus: Vec<f64>, sigmas: Vec<f64>| {
-            let mut best = (
-                f64::NEG_INFINITY,
-                Self {
-                    mu: centre,
-                    sigma: 0.5,
-                },
-            );
-            for &sigma in &sigmas {
-                for &mu in &mus {
-                    let l = likelihood(mu, sigma);
-                    if l > best.0 {
-                        best = (l, Self { mu, sigma });
-                    }
-                }
-            }
-            best.1
+            sigmas
+                .iter()
+                .flat_map(|&sigma| mus.iter().map(move |&mu| Self { mu, sigma }))
+                .map(|candidate| (likelihood(&candidate), candidate))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or(
+                    Self {
+                        mu: centre,
+                        sigma: 0.5,
+                    },
+                    |(_, best)| best,
+                )
         };
         let steps = |from: f64, step: f64, n: usize| (0..=n).map(move |i| from + step * i as f64);
+        // Finished calls alone are likeliest at `centre` whatever the spread, and running calls
+        // are likelier the longer calls last: no mu below `centre` can be the likeliest.
         let coarse = best(
-            steps(centre - 1.0, 0.1, 35).collect(),
+            steps(centre, 0.1, 25).collect(),
             steps(0.1, 0.1, 14).collect(),
         );
         best(
             steps(coarse.mu - 0.1, 0.02, 10).collect(),
-            steps(coarse.sigma - 0.1, 0.02, 10)
-                .filter(|s| *s > 0.0)
-                .collect(),
+            // Around the coarse best, the spread kept above 0.
+            steps((coarse.sigma - 0.1).max(0.02), 0.02, 10).collect(),
         )
+    }
+
+    /// The chance that a call lasts longer than `age` seconds: 1 for a call not started (the
+    /// logarithm of 0 is -infinity).
+    fn survival(&self, age: f64) -> f64 {
+        Normal::standard().sf((age.max(0.0).ln() - self.mu) / self.sigma)
     }
 
     /// Seconds left of a call that has run for `age` seconds (0 for one not started), at most
     /// until its state's timeout.
     fn draw_left(&self, age: f64, rng: &mut StdRng) -> f64 {
-        let z = Normal::standard();
-        let past = if age > 0.0 {
-            z.sf((age.ln() - self.mu) / self.sigma)
-        } else {
-            1.0
-        };
         // Uniform over the latencies longer than `age`: a quantile above its own.
-        let tail = (past * (1.0 - rng.random::<f64>())).clamp(f64::MIN_POSITIVE, 1.0);
-        let latency = (self.mu - self.sigma * z.inverse_cdf(tail)).exp();
+        let tail = (self.survival(age) * (1.0 - rng.random::<f64>())).clamp(f64::MIN_POSITIVE, 1.0);
+        let latency = (self.mu - self.sigma * Normal::standard().inverse_cdf(tail)).exp();
         (latency.min(AI_CALL_LIMIT_SECONDS as f64) - age).max(0.0)
     }
 }
@@ -250,6 +242,8 @@ fn median_weighted_by_inverse(mut draws: Vec<f64>) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -401,5 +395,248 @@ mod tests {
             layout_error < pace_error * 0.8,
             "layout {layout_error:.1}, pace {pace_error:.1} (sums over 120 readings)"
         );
+    }
+
+    /// A latency with next to no spread: every call takes `seconds`.
+    fn fixed(seconds: f64) -> Lognormal {
+        Lognormal {
+            mu: seconds.ln(),
+            sigma: 1e-9,
+        }
+    }
+
+    fn assert_close(actual: f64, expected: f64) {
+        assert!((actual - expected).abs() < 1e-6, "{actual} != {expected}");
+    }
+
+    #[test]
+    fn a_batch_ends_with_its_last_call_each_waiting_one_taking_the_first_free_slot() {
+        let latency = fixed(10.0);
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut end = |running_for: &[f64], waiting| {
+            let left = BatchLeft {
+                running_for: running_for.to_vec(),
+                waiting,
+            };
+            left.draw_end(&latency, &mut rng)
+        };
+        // Slots free in 5 s and 2 s: the first waiting call runs 2..12, the second 5..15.
+        assert_close(end(&[5.0, 8.0], 2), 15.0);
+        // One slot: 5, then 5..15, then 15..25.
+        assert_close(end(&[5.0], 2), 25.0);
+        assert_close(end(&[5.0, 8.0, 1.0], 0), 9.0);
+        // A call past its latency ends now; one past the state's timeout too.
+        assert_close(end(&[30.0, 130.0], 0), 0.0);
+        assert_eq!(end(&[], 0), 0.0);
+    }
+
+    #[test]
+    fn a_batch_s_later_calls_start_as_its_earlier_ones_finish() {
+        // 8 calls, 3 at once, all 10 s but the second (12 s): calls 1-3 start at 0, call 4 at
+        // 10 (as call 1 ends), call 5 at 12 (call 2), call 6 at 20 (call 4).
+        let finished = [(10.0, 20.0), (0.0, 10.0), (0.0, 12.0)];
+        let mut left = BatchLeft::at(8, 3, &finished, 22.0);
+        left.running_for.sort_by(f64::total_cmp);
+        // Running: call 6 (since 20), call 5 (since 12), call 3 (since 0); calls 7 and 8 wait.
+        assert_eq!(
+            left,
+            BatchLeft {
+                running_for: vec![2.0, 10.0, 22.0],
+                waiting: 2
+            }
+        );
+        // A batch of 2 runs both at once; more counted than it holds leaves nothing.
+        let over = BatchLeft::at(2, 3, &[(0.0, 4.0), (0.0, 5.0), (0.0, 6.0)], 9.0);
+        assert_eq!(
+            over,
+            BatchLeft {
+                running_for: vec![],
+                waiting: 0
+            }
+        );
+        let none = BatchLeft::at(5, 3, &[], 4.0);
+        assert_eq!(
+            none,
+            BatchLeft {
+                running_for: vec![4.0; 3],
+                waiting: 2
+            }
+        );
+    }
+
+    #[test]
+    fn the_weighted_median_weighs_each_draw_by_its_inverse() {
+        // Weights 1, 1/2, 1/4 (sum 7/4): 1 alone carries half.
+        assert_eq!(median_weighted_by_inverse(vec![4.0, 1.0, 2.0]), 1.0);
+        // Weights 1, 1/2, 1/2, 4 x 1/5 (sum 2.8): 1 + 1/2 passes 1.4 at 2, where the plain
+        // median is 5.
+        let draws = vec![5.0, 2.0, 5.0, 1.0, 5.0, 2.0, 5.0];
+        assert_eq!(median_weighted_by_inverse(draws), 2.0);
+        // Weights 1/2, 1/2, 1/4, 1/4 (sum 1.5): half is reached exactly at the second 2.
+        assert_eq!(median_weighted_by_inverse(vec![4.0, 2.0, 4.0, 2.0]), 2.0);
+        assert_eq!(median_weighted_by_inverse(vec![7.0]), 7.0);
+        assert_eq!(median_weighted_by_inverse(vec![]), 0.0);
+    }
+
+    /// The relative error of guessing `m` when the time left is one of `draws`, summed.
+    fn relative_error(m: f64, draws: &[f64]) -> f64 {
+        draws.iter().map(|d| (m - d).abs() / d).sum()
+    }
+
+    proptest! {
+        #[test]
+        fn the_weighted_median_minimises_the_relative_error(
+            draws in proptest::collection::vec(0.01..1000.0f64, 1..40),
+            other in 0.01..1000.0f64,
+        ) {
+            let m = median_weighted_by_inverse(draws.clone());
+            prop_assert!(draws.contains(&m));
+            let best = relative_error(m, &draws);
+            for x in draws.iter().copied().chain([other]) {
+                prop_assert!(best <= relative_error(x, &draws) * (1.0 + 1e-12), "{m} vs {x}");
+            }
+        }
+    }
+
+    /// A latency of `mu` and `sigma` drawn by its quantile function.
+    fn sample(mu: f64, sigma: f64, rng: &mut StdRng) -> f64 {
+        let u: f64 = rng.random();
+        (mu + sigma * Normal::standard().inverse_cdf(u.max(f64::MIN_POSITIVE))).exp()
+    }
+
+    /// The median of `draws`, an odd number of them.
+    fn median(mut draws: Vec<f64>) -> f64 {
+        draws.sort_by(f64::total_cmp);
+        draws[draws.len() / 2]
+    }
+
+    #[test]
+    fn a_running_call_s_time_left_is_drawn_from_the_latencies_longer_than_its_age() {
+        let latency = Lognormal {
+            mu: 10f64.ln(),
+            sigma: 0.5,
+        };
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut draws = |age: f64| -> Vec<f64> {
+            (0..4001)
+                .map(|_| age + latency.draw_left(age, &mut rng))
+                .collect()
+        };
+        // Not started: the median latency, e^mu.
+        let fresh = median(draws(0.0));
+        assert!((fresh / 10.0 - 1.0).abs() < 0.03, "{fresh}");
+        // Running for 12 s: the median of the latencies over 12 s, where half of P(> 12) is left.
+        let z = Normal::standard();
+        let over = z.sf((12f64.ln() - latency.mu) / latency.sigma);
+        let expected = (latency.mu + latency.sigma * z.inverse_cdf(1.0 - over / 2.0)).exp();
+        let old = median(draws(12.0));
+        assert!((old / expected - 1.0).abs() < 0.03, "{old} vs {expected}");
+        // No call outlasts its state's timeout.
+        let late = draws(100.0);
+        assert!(
+            late.iter().all(|&d| d <= AI_CALL_LIMIT_SECONDS as f64),
+            "{late:?}"
+        );
+    }
+
+    #[test]
+    fn the_latency_fit_of_finished_calls_is_their_log_mean_and_deviation() {
+        // ln: 1.5 and 2.5, mean 2, deviation 0.5.
+        let fitted = Lognormal::fit(&[1.5f64.exp(), 2.5f64.exp()], &[]);
+        assert!((fitted.mu - 2.0).abs() < 1e-9, "{fitted:?}");
+        assert!((fitted.sigma - 0.5).abs() < 1e-9, "{fitted:?}");
+        // Equal latencies: the narrowest spread the grid holds.
+        let fitted = Lognormal::fit(&[10.0; 5], &[]);
+        assert!((fitted.mu - 10f64.ln()).abs() < 1e-9, "{fitted:?}");
+        assert!((fitted.sigma - 0.02).abs() < 1e-9, "{fitted:?}");
+    }
+
+    proptest! {
+        /// For finished calls alone the most likely parameters are the mean and the (population)
+        /// deviation of their logarithms; the grid finds the mean exactly and the deviation to
+        /// within one fine step.
+        #[test]
+        fn the_latency_fit_of_finished_calls_is_their_maximum_likelihood(
+            logs in proptest::collection::vec(0.0..4.5f64, 3..40),
+        ) {
+            let n = logs.len() as f64;
+            let mean = logs.iter().sum::<f64>() / n;
+            let deviation = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+            prop_assume!((0.15..1.45).contains(&deviation));
+            let durations: Vec<f64> = logs.iter().map(|x| x.exp()).collect();
+            let fitted = Lognormal::fit(&durations, &[]);
+            prop_assert!((fitted.mu - mean).abs() < 1e-6, "{fitted:?} {mean}");
+            prop_assert!((fitted.sigma - deviation).abs() <= 0.02, "{fitted:?} {deviation}");
+        }
+    }
+
+    #[test]
+    fn the_latency_fit_counts_running_calls_as_lasting_at_least_their_age() {
+        // Calls of a known latency, observed 12 s in: those that would take longer are running.
+        let (mu, sigma) = (10f64.ln(), 0.5);
+        let mut rng = StdRng::seed_from_u64(3);
+        let latencies: Vec<f64> = (0..2000).map(|_| sample(mu, sigma, &mut rng)).collect();
+        let (finished, running): (Vec<f64>, Vec<f64>) = latencies.iter().partition(|&&l| l <= 12.0);
+        let running_for = vec![12.0; running.len()];
+        assert!(running.len() > 500, "{}", running.len());
+        let fitted = Lognormal::fit(&finished, &running_for);
+        assert!((fitted.mu - mu).abs() < 0.05, "{fitted:?}");
+        assert!((fitted.sigma - sigma).abs() < 0.05, "{fitted:?}");
+        // Left out, the running calls would make the model far too quick.
+        let biased = Lognormal::fit(&finished, &[]);
+        assert!(biased.mu < mu - 0.2, "{biased:?}");
+        // A call that has only just started says nothing.
+        assert_eq!(Lognormal::fit(&finished, &[0.0]), biased);
+    }
+
+    #[test]
+    fn with_equal_latencies_the_layout_estimate_is_the_time_the_layout_leaves() {
+        // 64 actions: 8 batches of 8, 3 calls at once each, every call 10 s. At 15 s each batch
+        // has 3 calls done, 3 running since 10 s and 2 waiting: 5 + 10 s left.
+        let calls: Vec<CallTiming> = (0..8)
+            .flat_map(|b| (0..3).map(move |_| call(b, 0.0, 10.0)))
+            .collect();
+        let left = layout_eta_seconds(64, &calls, at(15.0));
+        assert!(left.is_some_and(|s| (15..=16).contains(&s)), "{left:?}");
+        // At 25 s, 3 more have run 10..20 in each batch and the last 2 run since 20: 5 s left.
+        let more: Vec<CallTiming> = (0..8)
+            .flat_map(|b| (0..3).map(move |_| call(b, 10.0, 20.0)))
+            .chain(calls)
+            .collect();
+        let left = layout_eta_seconds(64, &more, at(25.0));
+        assert!(left.is_some_and(|s| (5..=6).contains(&s)), "{left:?}");
+        // Three calls suffice; with nothing left to run the estimate is its floor of 1 s.
+        let three = [call(0, 0.0, 4.0), call(0, 0.0, 5.0), call(0, 0.0, 6.0)];
+        assert_eq!(layout_eta_seconds(3, &three, at(7.0)), Some(1));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// When every call takes the same time, the estimate is the time left of the run the
+        /// layout makes, to within the spread the fit cannot rule out (2 % a call) and a second.
+        #[test]
+        fn with_equal_latencies_the_layout_estimate_follows_the_layout(
+            actions in 1u32..=64,
+            latency in 2.0..60.0f64,
+            moment in 0.0..1.0f64,
+        ) {
+            let sizes: Vec<usize> = batch_sizes(actions as usize).collect();
+            let at_once = actions_at_once(sizes.len());
+            let mut rng = StdRng::seed_from_u64(0);
+            let calls = simulated_run(&sizes, at_once, &fixed(latency), &mut rng);
+            let end = (calls[calls.len() - 1].finished_at - at(0.0)).num_milliseconds() as f64;
+            let now = at(moment * end / 1000.0);
+            let finished: Vec<CallTiming> =
+                calls.iter().filter(|c| c.finished_at <= now).cloned().collect();
+            prop_assume!(finished.len() >= MIN_FINISHED_CALLS);
+            let left = (calls[calls.len() - 1].finished_at - now).num_milliseconds() as f64 / 1000.0;
+            let estimate = layout_eta_seconds(actions, &finished, now);
+            let bound = 0.1 * (left + latency) + 1.0;
+            prop_assert!(
+                estimate.is_some_and(|s| (s as f64 - left.max(1.0)).abs() <= bound),
+                "{estimate:?} for {left} s left"
+            );
+        }
     }
 }

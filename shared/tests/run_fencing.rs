@@ -331,15 +331,19 @@ async fn a_save_one_atomic_write_cannot_hold_is_refused_before_it_is_sent(store:
     assert_eq!(summary.failed_actions[0].error, "PAYLOAD_TOO_LARGE");
 }
 
+async fn every_fence_holds(store: &dyn Store) {
+    a_run_the_workflow_ended_first_keeps_its_tasks(store).await;
+    for order in ORDERS {
+        a_cancelled_run_keeps_no_tasks_in_any_order(store, order).await;
+    }
+    an_ended_runs_counts_and_progress_are_not_written(store).await;
+    a_save_one_atomic_write_cannot_hold_is_refused_before_it_is_sent(store).await;
+}
+
 #[tokio::test]
 async fn in_memory() {
     let store = InMemoryStore::new();
-    a_run_the_workflow_ended_first_keeps_its_tasks(&store).await;
-    for order in ORDERS {
-        a_cancelled_run_keeps_no_tasks_in_any_order(&store, order).await;
-    }
-    an_ended_runs_counts_and_progress_are_not_written(&store).await;
-    a_save_one_atomic_write_cannot_hold_is_refused_before_it_is_sent(&store).await;
+    every_fence_holds(&store).await;
 }
 
 #[tokio::test]
@@ -348,12 +352,7 @@ async fn on_dynamodb() {
     let config = moto.sdk_config().await;
     let tables = support::create_tables(&config, "fencing").await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables);
-    a_run_the_workflow_ended_first_keeps_its_tasks(&store).await;
-    for order in ORDERS {
-        a_cancelled_run_keeps_no_tasks_in_any_order(&store, order).await;
-    }
-    an_ended_runs_counts_and_progress_are_not_written(&store).await;
-    a_save_one_atomic_write_cannot_hold_is_refused_before_it_is_sent(&store).await;
+    every_fence_holds(&store).await;
 }
 
 /// A backlog of overdue runs on DynamoDB: every run is ended with what the service reports, one
