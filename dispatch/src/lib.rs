@@ -97,9 +97,9 @@ impl Ports {
             }
             "get-status" => to_value(get_status::handle(store, clock, payload).await),
             "cancel" => to_value(cancel::handle(store, control, clock, payload).await),
-            "retry-failed" => {
-                to_value(retry_failed::handle(store, control, clock, metrics, payload).await)
-            }
+            "retry-failed" => to_value(
+                retry_failed::handle(store, control, clock, metrics, *quota, payload).await,
+            ),
             "get-goal" => to_value(get_goal::handle(store, clock, payload).await),
             "list-executions" => {
                 let archive = self.archive.as_ref();

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use function_dispatch::Ports;
 use serde::Serialize;
 use serde_json::{json, Value};
-use shared::capacity::ModelQuota;
+use shared::capacity::{ModelQuota, MODEL_CONCURRENCY_ENV};
 use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::http_api::RequestEvent;
 use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
@@ -603,14 +603,22 @@ impl LocalStack {
     }
 }
 
-/// The product's template's reserved concurrency; a template that cannot be read is an unusable
-/// definition of the stack.
+/// The product's template's reserved concurrency, generate-tasks' set by `MODEL_CONCURRENCY`
+/// when it is (the template's `ModelConcurrency` parameter, as the deployed functions read it); a
+/// template that cannot be read is an unusable definition of the stack.
 fn product_reservations() -> Result<ReservedConcurrency, DefinitionError> {
-    ReservedConcurrency::of_product().map_err(|e| DefinitionError::Field {
+    let mut reserved = ReservedConcurrency::of_product().map_err(|e| DefinitionError::Field {
         path: "template.yaml".into(),
         field: "ReservedConcurrentExecutions".into(),
         message: e.to_string(),
-    })
+    })?;
+    if std::env::var_os(MODEL_CONCURRENCY_ENV).is_some() {
+        let quota = ModelQuota::from_env();
+        reserved
+            .0
+            .insert("generate-tasks".to_owned(), quota.concurrent_calls);
+    }
+    Ok(reserved)
 }
 
 /// The model quota start admits runs against: generate-tasks' reserved concurrency.

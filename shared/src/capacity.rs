@@ -1,16 +1,23 @@
-//! The model quota every run shares: generate-tasks' reserved concurrency. Lambda throttles a
-//! call over it and the state machine retries the call (the throttle retrier below); start admits
-//! a run only while the runs in flight leave the quota room to start all its calls in time.
+//! The model quota every run shares: generate-tasks' reserved concurrency. A run is admitted
+//! with a share of it, the model calls it makes at once ([`RunShare`]), reserved when the run
+//! begins and given back when it ends, in the same atomic writes as the run's record. A start the
+//! quota has no room for is refused, saying when room is expected ([`retry_after_seconds`]), so
+//! runs never compete for calls they were promised.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
+use crate::batching::{actions_at_once, batch_sizes};
 use crate::deadlines::{AI_CALL_LIMIT_SECONDS, BATCH_BUDGET_SECONDS, RUN_LIMIT_SECONDS};
 use crate::records::{ExecutionStatus, WorkflowExecution};
 use crate::workflow::MAX_ACTIONS_PER_RUN;
 
 /// The model calls at once when the deployment says nothing (the template's `ModelConcurrency`
-/// default): what one run makes at once, 8 batches × 3 actions.
+/// default): what one whole run makes at once, 8 batches × 3 actions.
 pub const DEFAULT_MODEL_CONCURRENCY: u32 = 24;
+
+/// The smallest quota a deployment may set: one call for each batch of a whole run.
+pub const MIN_MODEL_CONCURRENCY: u32 = 8;
 
 /// The environment variable that carries `ModelConcurrency` to the functions that admit runs.
 pub const MODEL_CONCURRENCY_ENV: &str = "MODEL_CONCURRENCY";
@@ -23,15 +30,10 @@ pub const PLANNED_AI_CALL_SECONDS: f64 = 12.0;
 /// within the batch's budget): 300 - 120 = 180 s.
 pub const CALL_START_WINDOW_SECONDS: i64 = BATCH_BUDGET_SECONDS - AI_CALL_LIMIT_SECONDS;
 
-/// The share of the quota's work over the call-start window that admitted runs may plan to use.
-/// Throttled calls take freed slots in no particular order, so some batches fall behind; with
-/// three fifths planned, every batch of the admitted runs still starts its last call in time
-/// (measured: `bench`'s overlapping runs, BENCHMARKS.md).
-pub const PLANNED_UTILISATION: f64 = 0.6;
-
-/// GenerateTasks' retrier for `Lambda.TooManyRequestsException`: every wait drawn at random below
-/// 4 s (full jitter), without growth, so the throttled calls of every run poll the quota spread
-/// out and equally often (a growing wait would favour the calls that were throttled last).
+/// GenerateTasks' retrier for `Lambda.TooManyRequestsException`, for calls over the quota that
+/// admission did not foresee (a deployment lowering `ModelConcurrency` under runs in flight):
+/// every wait drawn at random below 4 s (full jitter), without growth, so throttled calls poll
+/// the quota spread out and equally often.
 pub const THROTTLE_RETRY_INTERVAL_SECONDS: u64 = 4;
 pub const THROTTLE_RETRY_BACKOFF_RATE: f64 = 1.0;
 pub const THROTTLE_RETRY_MAX_DELAY_SECONDS: u64 = 4;
@@ -68,155 +70,260 @@ impl Default for ModelQuota {
 }
 
 impl ModelQuota {
-    /// `MODEL_CONCURRENCY` when set to a positive count, else the default.
+    /// `MODEL_CONCURRENCY` when set to a count, at least [`MIN_MODEL_CONCURRENCY`]; else the
+    /// default.
     pub fn from_env() -> Self {
         std::env::var(MODEL_CONCURRENCY_ENV)
             .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|&n| n > 0)
-            .map_or_else(ModelQuota::default, |concurrent_calls| ModelQuota {
-                concurrent_calls,
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .map_or_else(ModelQuota::default, |n| ModelQuota {
+                concurrent_calls: n.max(MIN_MODEL_CONCURRENCY),
             })
     }
+}
 
-    /// The actions whose calls admitted runs may have left to make at once.
-    pub fn planned_actions(self) -> f64 {
-        f64::from(self.concurrent_calls) * CALL_START_WINDOW_SECONDS as f64 * PLANNED_UTILISATION
-            / PLANNED_AI_CALL_SECONDS
+/// The part of the quota a run is admitted with: each of its batches runs `actions_at_once` of
+/// its actions at a time, every batch at once, so the run makes at most `calls` model calls at
+/// once (fewer than batches × `actions_at_once` when a batch is smaller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunShare {
+    pub actions_at_once: u32,
+    pub calls: u32,
+}
+
+impl RunShare {
+    /// The share of a run of `actions` actions whose batches each run `at_once` at a time (no
+    /// more than its largest batch holds).
+    pub fn of(actions: usize, at_once: usize) -> Self {
+        let largest = batch_sizes(actions).max().unwrap_or_default();
+        RunShare {
+            actions_at_once: at_once.min(largest) as u32,
+            calls: batch_sizes(actions)
+                .map(|size| size.min(at_once))
+                .sum::<usize>() as u32,
+        }
     }
 
-    /// Actions the quota works off per second.
-    fn actions_per_second(self) -> f64 {
-        f64::from(self.concurrent_calls) / PLANNED_AI_CALL_SECONDS
+    /// What a run of `actions` actions makes at once when it has the quota to itself.
+    pub fn whole(actions: usize) -> Self {
+        Self::of(actions, actions_at_once(batch_sizes(actions).count()))
+    }
+
+    /// The largest share of a run of `actions` actions that `free` calls can hold, if any: each
+    /// batch at least one action at a time.
+    pub fn within(actions: usize, free: u32) -> Option<Self> {
+        let most = Self::whole(actions).actions_at_once as usize;
+        (1..=most)
+            .rev()
+            .map(|at_once| Self::of(actions, at_once))
+            .find(|share| share.calls <= free)
+    }
+
+    /// Seconds the run is planned to take: its largest batch in rounds of `actions_at_once`
+    /// calls of [`PLANNED_AI_CALL_SECONDS`].
+    fn planned_seconds(self, actions: usize) -> f64 {
+        let largest = batch_sizes(actions).max().unwrap_or_default();
+        largest.div_ceil(self.actions_at_once.max(1) as usize) as f64 * PLANNED_AI_CALL_SECONDS
     }
 }
 
-/// Whether start may begin a run now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    Admit,
-    /// The quota is spoken for; this many seconds from now it will have worked off enough.
-    RetryAfter(u32),
-}
-
-/// The actions the runs in `runs` still have to process at `now`: each RUNNING run younger than
-/// the run limit (an older one is over, whatever its record says), counted as a whole goal until
-/// GetActions has recorded its number.
-pub fn pending_actions(runs: &[WorkflowExecution], now: DateTime<Utc>) -> u32 {
-    let oldest = now - Duration::seconds(RUN_LIMIT_SECONDS);
-    runs.iter()
-        .filter(|r| r.status == ExecutionStatus::Running && r.started_at > oldest)
-        .map(|r| {
-            if r.total_actions == 0 {
-                MAX_ACTIONS_PER_RUN as u32
-            } else {
-                r.total_actions.saturating_sub(r.processed_actions)
-            }
+/// The seconds after which the calls the runs in `runs` hold will, as expected, have come back
+/// enough for `free + returned >= wanted`: each RUNNING run gives its share back at the end its
+/// progress estimates (or its plan, before the first estimate). At least 1; at most the run limit,
+/// by when every run has ended.
+pub fn retry_after_seconds(
+    runs: &[WorkflowExecution],
+    now: DateTime<Utc>,
+    free: u32,
+    wanted: u32,
+) -> u32 {
+    if free >= wanted {
+        return 1;
+    }
+    let mut ends: Vec<(f64, u32)> = runs
+        .iter()
+        .filter(|r| r.status == ExecutionStatus::Running && r.model_calls > 0)
+        .map(|r| (seconds_left(r, now), r.model_calls))
+        .collect();
+    ends.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut room = free;
+    let seconds = ends
+        .into_iter()
+        .find(|&(_, calls)| {
+            room = room.saturating_add(calls);
+            room >= wanted
         })
-        .sum()
+        .map_or(RUN_LIMIT_SECONDS as f64, |(left, _)| left);
+    (seconds.ceil() as u32).clamp(1, RUN_LIMIT_SECONDS as u32)
 }
 
-/// Whether a run of `actions` actions may start beside runs with `pending` actions left: yes while
-/// together they stay within what the quota plans to carry ([`ModelQuota::planned_actions`]), and
-/// always when nothing else is in flight (waiting would not make room); else the seconds until
-/// the quota has worked off the excess.
-pub fn admit_run(quota: ModelQuota, pending: u32, actions: u32) -> Admission {
-    let demand = f64::from(pending) + f64::from(actions);
-    let excess = demand - quota.planned_actions();
-    if pending == 0 || excess <= 0.0 {
-        return Admission::Admit;
+/// When a running run is expected to end, in seconds from `now`: what its status reports
+/// ([`WorkflowExecution::seconds_remaining`]) once its calls say enough, else its plan.
+fn seconds_left(run: &WorkflowExecution, now: DateTime<Utc>) -> f64 {
+    if let Some(left) = run.seconds_remaining(now) {
+        return left as f64;
     }
-    // Rounding error must not cost a whole second more than the excess needs.
-    let seconds = (excess / quota.actions_per_second() - 1e-9).ceil();
-    Admission::RetryAfter(seconds.clamp(1.0, RUN_LIMIT_SECONDS as f64) as u32)
+    let share = RunShare {
+        actions_at_once: run.actions_at_once,
+        calls: run.model_calls,
+    };
+    // Before GetActions records the number, plan for a whole goal.
+    let actions = match run.total_actions {
+        0 => MAX_ACTIONS_PER_RUN,
+        n => n as usize,
+    };
+    let since_start = (now - run.started_at).num_milliseconds() as f64 / 1000.0;
+    (share.planned_seconds(actions) - since_start).max(0.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::Goal;
+    use crate::records::{Goal, GoalStatus};
     use proptest::prelude::*;
 
-    const RUN: u32 = MAX_ACTIONS_PER_RUN as u32;
+    const RUN: usize = MAX_ACTIONS_PER_RUN;
 
-    #[test]
-    fn the_default_quota_carries_three_whole_runs_at_once() {
-        let quota = ModelQuota::default();
-        assert_eq!(admit_run(quota, 0, RUN), Admission::Admit);
-        assert_eq!(admit_run(quota, RUN, RUN), Admission::Admit);
-        assert_eq!(admit_run(quota, 2 * RUN, RUN), Admission::Admit);
-        // 256 actions against 216 planned: 40 actions at 2 a second.
-        assert_eq!(admit_run(quota, 3 * RUN, RUN), Admission::RetryAfter(20));
-        // A smaller goal fits where a whole one does not.
-        assert_eq!(admit_run(quota, 3 * RUN, 8), Admission::Admit);
+    fn share(actions_at_once: u32, calls: u32) -> RunShare {
+        RunShare {
+            actions_at_once,
+            calls,
+        }
     }
 
     #[test]
-    fn a_run_alone_is_always_admitted() {
-        let tiny = ModelQuota {
-            concurrent_calls: 1,
-        };
-        assert_eq!(admit_run(tiny, 0, RUN), Admission::Admit);
-        assert!(matches!(admit_run(tiny, 1, RUN), Admission::RetryAfter(_)));
+    fn a_run_alone_makes_the_calls_its_batches_allow() {
+        assert_eq!(RunShare::whole(RUN), share(3, 24));
+        // A batch of 8 and one of 1: 8 at a time in each, 9 calls at once.
+        assert_eq!(RunShare::whole(9), share(8, 9));
+        assert_eq!(RunShare::whole(1), share(1, 1));
+        assert_eq!(RunShare::whole(20), share(8, 20));
+    }
+
+    #[test]
+    fn a_run_gets_the_largest_share_the_free_calls_hold() {
+        assert_eq!(RunShare::within(RUN, 100), Some(share(3, 24)));
+        assert_eq!(RunShare::within(RUN, 24), Some(share(3, 24)));
+        assert_eq!(RunShare::within(RUN, 23), Some(share(2, 16)));
+        assert_eq!(RunShare::within(RUN, 8), Some(share(1, 8)));
+        assert_eq!(RunShare::within(RUN, 7), None);
+        assert_eq!(RunShare::within(9, 5), Some(share(4, 5)));
+        assert_eq!(RunShare::within(3, 2), Some(share(2, 2)));
+        assert_eq!(RunShare::within(3, 3), Some(share(3, 3)));
+        assert_eq!(RunShare::within(RUN, 0), None);
+    }
+
+    #[test]
+    fn the_smallest_quota_admits_a_whole_run() {
+        assert!(RunShare::within(RUN, MIN_MODEL_CONCURRENCY).is_some());
+        assert!(RunShare::within(RUN, MIN_MODEL_CONCURRENCY - 1).is_none());
     }
 
     proptest! {
         #[test]
-        fn waiting_as_told_makes_room_and_no_sooner(calls in 1u32..500, pending in 1u32..2000, actions in 1u32..=RUN) {
-            let quota = ModelQuota { concurrent_calls: calls };
-            let fits = |left: f64| left + f64::from(actions) <= quota.planned_actions() + 1e-9;
-            match admit_run(quota, pending, actions) {
-                Admission::Admit => prop_assert!(fits(f64::from(pending))),
-                Admission::RetryAfter(seconds) => {
-                    prop_assert!(!fits(f64::from(pending)));
-                    let left_after = |s: f64| f64::from(pending) - s * quota.actions_per_second();
-                    prop_assert!(seconds == RUN_LIMIT_SECONDS as u32 || fits(left_after(f64::from(seconds))));
-                    prop_assert!(seconds == 1 || !fits(left_after(f64::from(seconds - 1))));
+        fn a_share_fits_and_no_larger_one_would(actions in 1..=RUN, free in 0u32..64) {
+            let whole = RunShare::whole(actions);
+            match RunShare::within(actions, free) {
+                Some(s) => {
+                    prop_assert!(s.calls <= free && s.calls <= whole.calls);
+                    prop_assert!(s.actions_at_once >= 1);
+                    prop_assert_eq!(s, RunShare::of(actions, s.actions_at_once as usize));
+                    if s.actions_at_once < whole.actions_at_once {
+                        let larger = RunShare::of(actions, s.actions_at_once as usize + 1);
+                        prop_assert!(larger.calls > free);
+                    }
                 }
-            }
-        }
-
-        #[test]
-        fn more_in_flight_never_admits_what_less_refused(calls in 1u32..500, pending in 0u32..2000, more in 0u32..500, actions in 1u32..=RUN) {
-            let quota = ModelQuota { concurrent_calls: calls };
-            if admit_run(quota, pending, actions) != Admission::Admit {
-                prop_assert_ne!(admit_run(quota, pending + more, actions), Admission::Admit);
+                None => prop_assert!(RunShare::of(actions, 1).calls > free),
             }
         }
     }
 
-    #[test]
-    fn pending_actions_count_what_running_runs_have_left() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap_or_default()
+    }
+
+    /// A RUNNING run begun at `started` holding `held`, with `total` actions (0: not yet known)
+    /// of which `processed` have finished.
+    fn running(started: i64, held: RunShare, total: u32, processed: u32) -> WorkflowExecution {
         let goal = Goal {
             goal_id: "g".into(),
             user_id: "u".into(),
             title: "t".into(),
-            status: crate::records::GoalStatus::Processing,
+            status: GoalStatus::Processing,
             current_execution_arn: None,
-            updated_at: now,
+            updated_at: at(started),
             completed_at: None,
         };
-        let run = |started: i64, total: u32, processed: u32, status: ExecutionStatus| {
-            let mut r = WorkflowExecution::started(
-                format!("arn:{started}"),
-                "n".into(),
-                &goal,
-                "k".into(),
-                now - Duration::seconds(started),
-            );
-            r.total_actions = total;
-            r.processed_actions = processed;
-            r.status = status;
-            r
-        };
+        let mut run = WorkflowExecution::started(
+            format!("arn:{started}"),
+            "n".into(),
+            &goal,
+            "k".into(),
+            at(started),
+        );
+        run.model_calls = held.calls;
+        run.actions_at_once = held.actions_at_once;
+        run.total_actions = total;
+        run.processed_actions = processed;
+        run
+    }
+
+    #[test]
+    fn room_is_expected_when_enough_runs_have_ended() {
+        let now = at(100);
         let runs = [
-            run(10, 64, 40, ExecutionStatus::Running),
-            run(5, 0, 0, ExecutionStatus::Running),
-            run(10, 64, 10, ExecutionStatus::Succeeded),
-            run(RUN_LIMIT_SECONDS + 1, 64, 0, ExecutionStatus::Running),
+            // Half done in 20 s and in 60 s: 20 s and 60 s left at their pace.
+            running(80, share(1, 8), 64, 32),
+            running(40, share(2, 16), 64, 32),
         ];
-        assert_eq!(pending_actions(&runs, now), 24 + RUN);
+        assert_eq!(retry_after_seconds(&runs, now, 0, 8), 20);
+        assert_eq!(retry_after_seconds(&runs, now, 0, 24), 60);
+        assert_eq!(retry_after_seconds(&runs, now, 16, 24), 20);
+        assert_eq!(retry_after_seconds(&runs, now, 24, 24), 1);
+        // More than every run gives back: by the run limit they have all ended.
+        assert_eq!(
+            retry_after_seconds(&runs, now, 0, 25),
+            RUN_LIMIT_SECONDS as u32
+        );
+    }
+
+    #[test]
+    fn before_its_first_estimate_a_run_is_expected_to_end_as_planned() {
+        let now = at(100);
+        // 64 actions at 3 at a time: three rounds of 12 s from 90, so 26 s left; before GetActions
+        // has counted them, a whole goal is planned for.
+        assert_eq!(
+            retry_after_seconds(&[running(90, share(3, 24), 64, 0)], now, 0, 24),
+            26
+        );
+        assert_eq!(
+            retry_after_seconds(&[running(90, share(3, 24), 0, 0)], now, 0, 24),
+            26
+        );
+        // 8 actions at 1 at a time: eight rounds, 96 s.
+        assert_eq!(
+            retry_after_seconds(&[running(100, share(1, 1), 8, 0)], now, 0, 1),
+            96
+        );
+        // Past its plan, it is expected any moment.
+        assert_eq!(
+            retry_after_seconds(&[running(0, share(3, 24), 64, 0)], now, 0, 24),
+            1
+        );
+    }
+
+    #[test]
+    fn only_running_runs_holding_calls_give_calls_back() {
+        let now = at(100);
+        let mut ended = running(90, share(3, 24), 64, 63);
+        ended.status = ExecutionStatus::Succeeded;
+        let unshared = running(90, share(0, 0), 64, 63);
+        let holding = running(50, share(3, 24), 64, 32);
+        assert_eq!(
+            retry_after_seconds(&[ended, unshared, holding], now, 0, 24),
+            50
+        );
     }
 
     #[test]

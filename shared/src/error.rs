@@ -201,6 +201,9 @@ pub enum StoreError {
     /// A conditional write found the item in another state than it required.
     #[error("condition failed: {0}")]
     ConditionFailed(String),
+    /// A reservation the quota it draws on has no room for now.
+    #[error("quota full: {0}")]
+    QuotaFull(String),
     /// Throttling, timeouts, service unavailable: worth retrying.
     #[error("storage temporarily unavailable: {0}")]
     Unavailable(String),
@@ -216,6 +219,7 @@ impl From<StoreError> for DomainError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::ConditionFailed(m) => DomainError::conflict(m),
+            StoreError::QuotaFull(m) => DomainError::transient(ErrorCode::Throttled, m),
             StoreError::Unavailable(m) => DomainError::transient(ErrorCode::Unavailable, m),
             StoreError::TooLarge(m) => DomainError::permanent(ErrorCode::PayloadTooLarge, m),
             StoreError::Other(m) => DomainError::permanent(ErrorCode::Internal, m),
@@ -259,5 +263,7 @@ mod tests {
         assert!(e.is_retryable());
         let e: DomainError = StoreError::ConditionFailed("x".into()).into();
         assert_eq!(e.code, ErrorCode::Conflict);
+        let e: DomainError = StoreError::QuotaFull("x".into()).into();
+        assert_eq!((e.code, e.is_retryable()), (ErrorCode::Throttled, true));
     }
 }

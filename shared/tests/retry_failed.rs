@@ -163,6 +163,7 @@ impl World {
             &self.control,
             &self.clock,
             &NoMetrics,
+            ModelQuota::default(),
             "u1",
             execution_arn,
         )

@@ -426,6 +426,7 @@ fn a_goal_of_the_longest_actions_fits_the_payload_limit_until_the_batches_are_re
         run: run(),
         goal_title: widest(Goal::MAX_TITLE_CHARS),
         actions,
+        actions_at_once: Some(1),
     };
     let size = serde_json::to_string(&loaded).map_or(usize::MAX, |s| s.len());
     assert!(size < PAYLOAD_LIMIT, "GetActions' result: {size} bytes");

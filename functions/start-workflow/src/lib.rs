@@ -191,32 +191,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_start_the_model_quota_cannot_carry_is_429_with_retry_after() {
+    async fn a_start_the_model_quota_has_no_room_for_is_429_with_retry_after() {
         let w = world().await;
-        // Three other users' 64-action runs are in progress, just begun.
-        for i in 2..=4 {
-            let (goal, actions) = shared::examples::example_goal(
-                &format!("g{i}"),
-                &format!("u{i}"),
-                64,
-                w.clock.now(),
-            );
-            shared::examples::seed(&w.store, &goal, &actions)
-                .await
-                .unwrap();
-            let run = shared::records::WorkflowExecution::started(
-                format!("arn:run:{i}"),
-                format!("run-{i}"),
-                &goal,
-                "k".into(),
-                w.clock.now(),
-            );
-            w.store.begin_run(&run).await.unwrap();
-            w.store
-                .set_total_actions(&run.execution_arn, 64)
-                .await
-                .unwrap();
-        }
+        // Another user's 64-action run holds the whole quota; it began 10 s ago.
+        let (goal, actions) = shared::examples::example_goal("g2", "u2", 64, w.clock.now());
+        shared::examples::seed(&w.store, &goal, &actions)
+            .await
+            .unwrap();
+        let mut other = shared::records::WorkflowExecution::started(
+            "arn:run:2".into(),
+            "run-2".into(),
+            &goal,
+            "k".into(),
+            w.clock.now() - chrono::Duration::seconds(10),
+        );
+        other.model_calls = 24;
+        other.actions_at_once = 3;
+        other.total_actions = 64;
+        w.store
+            .begin_run(&other, ModelQuota::default())
+            .await
+            .unwrap();
+
         let r = handle(
             &w.store,
             &w.control,
@@ -228,9 +224,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(r.status_code, 429);
+        // Planned: three rounds of 12 s from 10 s ago.
         assert_eq!(
             r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
-            Some("20")
+            Some("26")
         );
         assert_eq!(response_json(&r)["error"]["code"], "THROTTLED");
         assert!(w.control.recorded().is_empty(), "no execution started");
@@ -239,21 +236,27 @@ mod tests {
             GoalStatus::Draft
         );
 
-        // Once the runs have worked off enough of their actions, the same request starts.
-        for i in 2..=4 {
-            for a in 0..14 {
-                let outcome = shared::records::ActionOutcome {
-                    action_id: format!("g{i}-a{a}"),
-                    failure: None,
-                    call: None,
-                };
-                w.store
-                    .record_action_outcome(&format!("arn:run:{i}"), &outcome, w.clock.now())
-                    .await
-                    .unwrap();
-            }
-        }
-        let (status, _) = call(&w, event(Some("u1"), "g1", None, Some("k1"))).await;
+        // Once the other run has ended, the same request starts, its 4 actions all at once.
+        let end = shared::records::RunEnd {
+            status: shared::records::ExecutionStatus::Succeeded,
+            goal_status: GoalStatus::Active,
+            at: w.clock.now(),
+            error: None,
+            cause: None,
+            alert: None,
+        };
+        assert!(w.store.finish_run("arn:run:2", &end).await.unwrap());
+        let (status, body) = call(&w, event(Some("u1"), "g1", None, Some("k1"))).await;
         assert_eq!(status, 202);
+        let run = w
+            .store
+            .get_execution(body["executionArn"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((run.model_calls, run.actions_at_once), (4, 4));
+        let input: shared::steps::ExecutionInput =
+            serde_json::from_str(&w.control.recorded()[0].input).unwrap();
+        assert_eq!(input.actions_at_once, Some(4));
     }
 }
