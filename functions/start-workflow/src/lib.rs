@@ -78,8 +78,8 @@ mod tests {
         event.user(user).into_value()
     }
 
-    async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {
-        let r = handle(
+    async fn respond(w: &ApiWorld, event: Value) -> ApiGatewayV2httpResponse {
+        handle(
             &w.store,
             &w.control,
             &w.clock,
@@ -88,7 +88,11 @@ mod tests {
             event,
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {
+        let r = respond(w, event).await;
         (r.status_code, response_json(&r))
     }
 
@@ -213,16 +217,7 @@ mod tests {
             .await
             .unwrap();
 
-        let r = handle(
-            &w.store,
-            &w.control,
-            &w.clock,
-            &w.metrics,
-            ModelQuota::default(),
-            event(Some("u1"), "g1", None, Some("k1")),
-        )
-        .await
-        .unwrap();
+        let r = respond(&w, event(Some("u1"), "g1", None, Some("k1"))).await;
         assert_eq!(r.status_code, 429);
         // Planned: three rounds of 12 s from 10 s ago.
         assert_eq!(

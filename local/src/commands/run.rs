@@ -80,12 +80,7 @@ pub fn main(args: Args) -> Result<(), String> {
     .map_err(|e| format!("unusable definition: {e}"))?;
     let runtime = asl_interpreter::clock::runtime(clock.as_ref())
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let goal = example::ExampleGoal {
-        actions: args.actions as usize,
-        failing: args.fail as usize,
-        flaky: args.flaky as usize,
-        flaky_failures: 1,
-    };
+    let goal = example_goal(&args);
     let wall = Instant::now();
     let requests = stores.as_ref().map(|s| &s.requests);
     let report = runtime.block_on(async {
@@ -111,6 +106,16 @@ pub fn main(args: Args) -> Result<(), String> {
     }
 }
 
+/// The goal `--actions`, `--fail` and `--flaky` describe.
+fn example_goal(args: &Args) -> example::ExampleGoal {
+    example::ExampleGoal {
+        actions: args.actions as usize,
+        failing: args.fail as usize,
+        flaky: args.flaky as usize,
+        flaky_failures: 1,
+    }
+}
+
 /// `--concurrent-runs`: `n` copies of the goal started at once, in memory.
 fn run_overlapping(
     args: &Args,
@@ -124,12 +129,7 @@ fn run_overlapping(
     );
     let runtime = asl_interpreter::clock::runtime(clock.as_ref())
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let goal = example::ExampleGoal {
-        actions: args.actions as usize,
-        failing: args.fail as usize,
-        flaky: args.flaky as usize,
-        flaky_failures: 1,
-    };
+    let goal = example_goal(args);
     let wall = Instant::now();
     let runs = runtime.block_on(overlap::run_overlapping(stack, clock.clone(), &goal, n))?;
     if args.json {
