@@ -325,6 +325,55 @@ pub struct SpeedFigures {
     pub transitions_per_second: f64,
 }
 
+/// Overlapping runs under the shared model quota: `n` users start a 64-action goal at the same
+/// moment ([`crate::overlap::run_overlapping`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverlapFigures {
+    pub runs: usize,
+    pub seed: u64,
+    pub makespan_seconds: f64,
+    pub throttled_invocations: u64,
+    pub state_transitions: u64,
+    pub actions_succeeded: u32,
+    pub actions: u32,
+    pub starts_refused: u32,
+    /// The longest a user waited for their run to start.
+    pub longest_wait_seconds: f64,
+}
+
+/// `n` overlapping 64-action runs at lognormal latency (`median`, `sigma`), on the virtual clock.
+pub fn overlapping(n: usize, median: f64, sigma: f64, seed: u64) -> Result<OverlapFigures, String> {
+    let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
+    let stack = Arc::new(
+        LocalStack::new(clock.clone(), Some(lognormal_latency(median, sigma, seed)))
+            .map_err(|e| format!("unusable definition: {e}"))?,
+    );
+    let rt = runtime(clock.as_ref()).map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let goal = ExampleGoal::all_succeed(64);
+    let runs = rt.block_on(crate::overlap::run_overlapping(
+        stack,
+        clock.clone(),
+        &goal,
+        n,
+    ))?;
+    Ok(OverlapFigures {
+        runs: n,
+        seed,
+        makespan_seconds: runs.makespan_seconds,
+        throttled_invocations: runs.throttled_invocations,
+        state_transitions: runs.state_transitions,
+        actions_succeeded: runs.runs.iter().map(|r| r.actions_succeeded).sum(),
+        actions: (n * goal.actions) as u32,
+        starts_refused: runs.runs.iter().map(|r| r.starts_refused).sum(),
+        longest_wait_seconds: runs
+            .runs
+            .iter()
+            .map(|r| r.waited_seconds)
+            .fold(0.0, f64::max),
+    })
+}
+
 /// Wall time of the 64-action run on the virtual clock, and throughput on a Map-heavy definition.
 pub fn speed(repeats: usize) -> Result<SpeedFigures, String> {
     let mut walls = Vec::with_capacity(repeats);

@@ -5,6 +5,7 @@
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
+use shared::capacity::ModelQuota;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,8 +127,15 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError> {
         self.inner.list_actions(goal_id).await
     }
-    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
-        self.inner.begin_run(record).await
+    async fn begin_run(
+        &self,
+        record: &WorkflowExecution,
+        quota: ModelQuota,
+    ) -> Result<(), StoreError> {
+        self.inner.begin_run(record, quota).await
+    }
+    async fn reserved_model_calls(&self) -> Result<u32, StoreError> {
+        self.inner.reserved_model_calls().await
     }
     async fn get_execution(&self, arn: &str) -> Result<Option<WorkflowExecution>, StoreError> {
         self.inner.get_execution(arn).await
