@@ -4,6 +4,7 @@
 mod support;
 
 use chrono::{DateTime, Utc};
+use shared::aws::dynamodb::MODEL_QUOTA_KEY;
 use shared::aws::DynamoStore;
 use shared::capacity::ModelQuota;
 use shared::error::StoreError;
@@ -49,6 +50,11 @@ fn end(status: ExecutionStatus) -> RunEnd {
 }
 
 async fn reserved(store: &dyn Store) -> u32 {
+    // Whatever holds the count, no run is read from it.
+    assert_eq!(
+        store.get_execution(MODEL_QUOTA_KEY).await.expect("get"),
+        None
+    );
     store.reserved_model_calls().await.expect("reserved")
 }
 
