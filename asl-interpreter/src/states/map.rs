@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 
 use super::setting::{plain, Setting, Source};
 use crate::error::{ErrorName, EvalError, StatesError};
-use crate::executor::{execute_machine, Frame, Outcome, StateCtx};
+use crate::pipeline::{Outcome, StateCtx};
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let vars = ctx.jsonata_vars(&input, &[]);
@@ -117,17 +117,13 @@ fn start_iterations(
     let mut set = JoinSet::new();
     for (i, (item_input, map_item)) in inputs.into_iter().enumerate() {
         let execution = ctx.execution.clone();
-        let machine = processor.clone();
+        let iteration = ctx.run_branch(processor.clone(), item_input, Some(map_item));
         let semaphore = semaphore.clone();
         let name = ctx.state.name.clone();
-        let frame = Frame {
-            vars: ctx.frame.vars.clone(),
-            map_item: Some(map_item),
-        };
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
             execution.event("MapIterationStarted", json!({"index": i, "name": name}));
-            let result = execute_machine(execution.clone(), machine, item_input, frame).await;
+            let result = iteration.await;
             let kind = if result.is_ok() {
                 "MapIterationSucceeded"
             } else {

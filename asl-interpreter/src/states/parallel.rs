@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use crate::error::{ErrorName, StatesError};
-use crate::executor::{execute_machine, Frame, Outcome, StateCtx};
+use crate::pipeline::{Outcome, StateCtx};
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
@@ -25,17 +25,8 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     ctx.execution.event("ParallelStateStarted", json!({}));
     let mut set = JoinSet::new();
     for (i, branch) in state.children.iter().enumerate() {
-        let frame = Frame {
-            vars: ctx.frame.vars.clone(),
-            map_item: None,
-        };
-        let fut = execute_machine(
-            ctx.execution.clone(),
-            branch.clone(),
-            branch_input.clone(),
-            frame,
-        );
-        set.spawn(async move { (i, fut.await) });
+        let branch = ctx.run_branch(branch.clone(), branch_input.clone(), None);
+        set.spawn(async move { (i, branch.await) });
     }
     let mut outputs = vec![Value::Null; state.children.len()];
     while let Some(joined) = set.join_next().await {

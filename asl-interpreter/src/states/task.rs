@@ -7,43 +7,13 @@ use serde_json::{json, Map, Value};
 
 use super::setting::Setting;
 use crate::error::{ErrorName, EvalError, StatesError};
-use crate::executor::{Outcome, StateCtx};
 use crate::invoker::{ActivityProgress, FunctionError, Invocation};
+use crate::limits::check_payload;
+use crate::pipeline::{Outcome, StateCtx};
+use crate::resource::{integration, Integration, CALLBACK};
 
 /// AWS's default task timeout, in seconds.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 99_999_999;
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Integration {
-    /// The function's output is the task result.
-    Direct(String),
-    /// The result is the Invoke API envelope.
-    Invoke,
-}
-
-pub(crate) fn integration(resource: &str) -> Option<Integration> {
-    if resource.starts_with("arn:aws:lambda:") && resource.contains(":function:") {
-        return Some(Integration::Direct(resource.to_string()));
-    }
-    if resource.starts_with("arn:") && resource.ends_with(":states:::lambda:invoke")
-        || resource == "arn:aws:states:::lambda:invoke"
-    {
-        return Some(Integration::Invoke);
-    }
-    None
-}
-
-const CALLBACK: &str = ".waitForTaskToken";
-
-/// Whether the state is a Task that waits for a task token: the callback pattern
-/// (`...lambda:invoke.waitForTaskToken`) or an activity.
-pub(crate) fn is_callback(state: &crate::definition::State) -> bool {
-    matches!(state.kind, crate::definition::StateType::Task)
-        && state
-            .field("Resource")
-            .and_then(Value::as_str)
-            .is_some_and(|r| r.ends_with(CALLBACK) || crate::invoker::is_activity(r))
-}
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
@@ -115,7 +85,7 @@ fn host_answer(
         );
         err
     })?;
-    crate::executor::check_payload(&result, &ctx.state.name)?;
+    check_payload(&result, &ctx.state.name)?;
     ctx.execution.event(
         &format!("{prefix}Succeeded"),
         json!({"resource": resource, "output": result}),
@@ -154,7 +124,7 @@ async fn callback(
     let outcome = answer_within(timeout, wait).await;
     match outcome {
         Ok(output) => {
-            crate::executor::check_payload(&output, &ctx.state.name)?;
+            check_payload(&output, &ctx.state.name)?;
             ctx.execution.event(
                 "TaskSucceeded",
                 json!({"resource": resource, "output": output}),
@@ -238,7 +208,7 @@ async fn activity(
     let outcome = answer_within(timeout, run).await;
     match outcome {
         Ok(output) => {
-            crate::executor::check_payload(&output, &ctx.state.name)?;
+            check_payload(&output, &ctx.state.name)?;
             ctx.execution
                 .event("ActivitySucceeded", json!({"output": output}));
             Ok(output)
@@ -402,7 +372,7 @@ async fn invoke_as(
             Integration::Invoke => envelope(invocation, ctx.execution.clock.now()),
         },
     };
-    crate::executor::check_payload(&result, &ctx.state.name)?;
+    check_payload(&result, &ctx.state.name)?;
     ctx.execution.event(
         &format!("{prefix}{answered}"),
         json!({"resource": shown, "output": result}),
@@ -532,21 +502,6 @@ mod tests {
     use super::super::test_support::execute;
     use super::*;
     use crate::executor::ExecutionStatus;
-
-    #[test]
-    fn recognises_integrations() {
-        assert_eq!(
-            integration("arn:aws:lambda:us-east-1:1:function:f"),
-            Some(Integration::Direct(
-                "arn:aws:lambda:us-east-1:1:function:f".into()
-            ))
-        );
-        assert_eq!(
-            integration("arn:aws:states:::lambda:invoke"),
-            Some(Integration::Invoke)
-        );
-        assert_eq!(integration("arn:aws:states:::sqs:sendMessage"), None);
-    }
 
     /// Answers `sqs:*` tasks itself: `Q` with its parameters, `Bad` with an error.
     struct Host;
