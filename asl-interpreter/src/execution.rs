@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::clock::Clock;
 use crate::definition::StateMachine;
 use crate::error::StatesError;
+use crate::events::EventDetails;
 use crate::history::History;
 use crate::invoker::LambdaInvoker;
 use crate::query;
@@ -31,12 +32,15 @@ pub(crate) struct Execution {
     pub expressions: Arc<query::Expressions>,
     /// `Execution` and `StateMachine` of the context object.
     pub context_base: Map<String, Value>,
+    /// The region of the state machine, where its tasks are scheduled.
+    pub region: String,
     pub run_machine: RunMachine,
 }
 
 impl Execution {
-    pub fn event(&self, event_type: &str, details: Value) -> u64 {
-        self.history.push(event_type, self.clock.now(), details)
+    /// Records an event now; its id.
+    pub fn event(&self, details: EventDetails) -> u64 {
+        self.history.push(details, self.clock.now())
     }
 
     /// Runs `machine` as a branch of this execution (a Parallel branch, a Map iteration).

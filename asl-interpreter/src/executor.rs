@@ -13,11 +13,15 @@ use serde_json::{json, Map, Value};
 use crate::clock::{iso, Clock};
 use crate::definition::Definition;
 use crate::error::{ErrorName, StatesError};
+use crate::events::{
+    ErrorEventDetails, EventDetails, ExecutionStartedEventDetails, OutputEventDetails,
+};
 use crate::execution::{Execution, Frame};
 use crate::history::{History, HistoryEvent};
 use crate::invoker::LambdaInvoker;
 pub use crate::limits::{Limits, MAX_EXECUTION_SECONDS, MAX_PAYLOAD_BYTES};
 use crate::run::run_machine;
+use crate::test_state::{self, StateTest};
 
 const REGION_ACCOUNT: &str = "us-east-1:111111111111";
 
@@ -94,19 +98,20 @@ impl End {
         Option<String>,
         Option<String>,
     ) {
-        let last = |event_type: &str, details: Value| {
-            execution
-                .history
-                .push_last(event_type, execution.clock.now(), details)
-        };
+        let last = |details| execution.history.push_last(details, execution.clock.now());
         match self {
             End::Done(Ok(out)) => {
-                last("ExecutionSucceeded", json!({"output": out}));
+                last(EventDetails::ExecutionSucceeded(OutputEventDetails {
+                    output: out.clone(),
+                }));
                 (ExecutionStatus::Succeeded, Some(out), None, None)
             }
             End::TimedOut => {
                 let error = ErrorName::Timeout.as_str();
-                last("ExecutionTimedOut", json!({ "error": error }));
+                last(EventDetails::ExecutionTimedOut(ErrorEventDetails {
+                    error: Some(error.to_owned()),
+                    cause: None,
+                }));
                 (
                     ExecutionStatus::TimedOut,
                     None,
@@ -115,14 +120,11 @@ impl End {
                 )
             }
             End::Aborted => {
-                last("ExecutionAborted", json!({}));
+                last(EventDetails::ExecutionAborted);
                 (ExecutionStatus::Aborted, None, None, None)
             }
             End::Done(Err(e)) => {
-                last(
-                    "ExecutionFailed",
-                    json!({"error": e.error, "cause": e.cause}),
-                );
+                last(EventDetails::ExecutionFailed((&e).into()));
                 let error = (!e.error.is_empty()).then_some(e.error);
                 (ExecutionStatus::Failed, None, error, e.cause)
             }
@@ -205,16 +207,7 @@ impl Executor {
     ) -> ExecutionResult {
         let started_at = self.clock.now();
         history.limit_to(self.limits.history_events);
-        let execution = Arc::new(Execution {
-            invoker: self.invoker.clone(),
-            clock: self.clock.clone(),
-            history,
-            transitions: AtomicU64::new(0),
-            expressions: self.definition.expressions.clone(),
-            context_base: self.context_base(name, &input, started_at),
-            run_machine,
-        });
-        execution.event("ExecutionStarted", json!({"input": input}));
+        let execution = self.start(name, &input, started_at, history);
         let end = self.end(&execution, input, stop).await;
         let (status, output, error, cause) = end.record(&execution);
         ExecutionResult {
@@ -227,6 +220,56 @@ impl Executor {
             started_at,
             stopped_at: self.clock.now(),
         }
+    }
+
+    /// Runs the state `state` of the definition's top level once, on its own, as TestState does:
+    /// with `input` and the variables `variables`, its error caught by its catchers or, when one of
+    /// its retriers would retry it, reported RETRIABLE without a retry; its pipeline's steps
+    /// inspected. With a virtual clock this must run on a paused runtime.
+    pub async fn test_state(
+        &self,
+        state: &str,
+        input: Value,
+        variables: Map<String, Value>,
+    ) -> StateTest {
+        let name = uuid::Uuid::new_v4().to_string();
+        let execution = self.start(&name, &input, self.clock.now(), Arc::default());
+        let Some(state) = self.definition.root.states.get(state).cloned() else {
+            return StateTest::missing(state);
+        };
+        test_state::test_state(execution, state, input, variables).await
+    }
+
+    /// An execution named `name` of `input`, started at `started_at`: its ExecutionStarted event
+    /// recorded in `history`.
+    fn start(
+        &self,
+        name: &str,
+        input: &Value,
+        started_at: DateTime<Utc>,
+        history: Arc<History>,
+    ) -> Arc<Execution> {
+        let execution = Arc::new(Execution {
+            invoker: self.invoker.clone(),
+            clock: self.clock.clone(),
+            history,
+            transitions: AtomicU64::new(0),
+            expressions: self.definition.expressions.clone(),
+            context_base: self.context_base(name, input, started_at),
+            region: self
+                .state_machine_arn
+                .split(':')
+                .nth(3)
+                .unwrap_or_default()
+                .to_owned(),
+            run_machine,
+        });
+        execution.event(EventDetails::ExecutionStarted(
+            ExecutionStartedEventDetails {
+                input: input.clone(),
+            },
+        ));
+        execution
     }
 
     /// The context object's `Execution` and `StateMachine`, the same for every state.
@@ -383,7 +426,7 @@ mod tests {
         assert!(r
             .history
             .iter()
-            .any(|e| e.event_type == "LambdaFunctionTimedOut"));
+            .any(|e| matches!(e.details, EventDetails::LambdaFunctionTimedOut(_))));
     }
 
     #[test]
@@ -395,8 +438,8 @@ mod tests {
         assert_eq!(r.status, ExecutionStatus::TimedOut);
         assert_eq!((r.stopped_at - r.started_at).num_seconds(), 5);
         assert_eq!(
-            r.history.last().map(|e| e.event_type.as_str()),
-            Some("ExecutionTimedOut")
+            r.history.last().map(|e| e.event_type()),
+            Some("ExecutionTimedOut".into())
         );
     }
 
@@ -487,7 +530,7 @@ mod tests {
         let r = executor(def, 0)
             .execute_blocking(json!({}))
             .unwrap_or_else(|e| panic!("{e}"));
-        let kinds: Vec<&str> = r.history.iter().map(|e| e.event_type.as_str()).collect();
+        let kinds: Vec<_> = r.history.iter().map(|e| e.event_type()).collect();
         assert_eq!(
             kinds,
             [
@@ -513,8 +556,8 @@ mod tests {
         let cause = crate::history::full_cause(crate::history::MAX_EVENTS);
         assert_eq!(r.cause.as_deref(), Some(cause.as_str()));
         assert_eq!(r.history.len(), crate::history::MAX_EVENTS);
-        let last = r.history.last().map(|e| (e.id, e.event_type.as_str()));
-        assert_eq!(last, Some((25_000, "ExecutionFailed")));
+        let last = r.history.last().map(|e| (e.id, e.event_type()));
+        assert_eq!(last, Some((25_000, "ExecutionFailed".into())));
     }
 
     #[test]

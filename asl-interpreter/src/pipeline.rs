@@ -2,7 +2,7 @@
 //! through: InputPath, the Parameters and Assign templates, JSONata's `$states`, ResultSelector,
 //! ResultPath and OutputPath, ending in the state's [`Outcome`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
@@ -39,6 +39,24 @@ impl Outcome {
     }
 }
 
+/// What a state's data looked like on its way through the pipeline, as TestState shows it at its
+/// DEBUG and TRACE inspection levels; a step the state did not take is `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inspection {
+    /// The state's raw input.
+    pub input: Value,
+    /// The input after InputPath (JSONPath states).
+    pub after_input_path: Option<Value>,
+    /// A Task's parameters after Parameters (JSONPath) or Arguments (JSONata), as it was called.
+    pub after_parameters: Option<Value>,
+    /// A Task's result.
+    pub result: Option<Value>,
+    /// The result of a Task, Parallel or Map after ResultSelector (JSONPath states).
+    pub after_result_selector: Option<Value>,
+    /// The input with the selected result at ResultPath (JSONPath states).
+    pub after_result_path: Option<Value>,
+}
+
 /// Everything a state implementation needs while it runs.
 pub(crate) struct StateCtx {
     pub execution: Arc<Execution>,
@@ -46,6 +64,8 @@ pub(crate) struct StateCtx {
     pub entered_id: u64,
     pub context: Value,
     pub frame: Frame,
+    /// Where the pipeline records its steps when the state is inspected (TestState).
+    pub inspection: Option<Mutex<Inspection>>,
 }
 
 impl StateCtx {
@@ -58,6 +78,13 @@ impl StateCtx {
                 self.state.name, self.entered_id, e.message
             ),
         )
+    }
+
+    /// Records a step of the pipeline when the state is inspected; `step` runs only then.
+    pub fn inspect(&self, step: impl FnOnce(&mut Inspection)) {
+        if let Some(inspection) = &self.inspection {
+            step(&mut inspection.lock().unwrap_or_else(|p| p.into_inner()));
+        }
     }
 
     /// Runs `machine` on `input` as a branch of this state (a Parallel branch, or a Map iteration
@@ -165,8 +192,14 @@ impl StateCtx {
             _ => result,
         };
         let assign = self.assign(state.field("Assign"), &selected, None)?;
+        if state.kind.does_work() {
+            self.inspect(|i| i.after_result_selector = Some(selected.clone()));
+        }
         let merged = paths::merge_result(state.field("ResultPath"), input, selected)
             .map_err(|e| self.fail(e))?;
+        if state.kind.does_work() {
+            self.inspect(|i| i.after_result_path = Some(merged.clone()));
+        }
         let output = self.output_path(&merged)?;
         Ok(Outcome::follow(state, output, assign))
     }

@@ -11,8 +11,8 @@ use crate::catch;
 use crate::clock::iso;
 use crate::definition::{State, StateMachine, StateType};
 use crate::error::{ErrorName, StatesError};
+use crate::events::{EventDetails, StateEnteredEventDetails, StateExitedEventDetails};
 use crate::execution::{BoxFuture, Execution, Frame};
-use crate::history::state_prefix;
 use crate::limits::check_payload;
 use crate::pipeline::{Next, Outcome, StateCtx};
 use crate::retry::RetryState;
@@ -43,24 +43,25 @@ pub(crate) fn run_machine(
             let outcome = outcome?;
             check_payload(&outcome.output, &state.name)?;
             frame.vars.extend(outcome.assign);
+            let exited = |output: &Value| {
+                execution.event(EventDetails::StateExited(
+                    state.kind,
+                    StateExitedEventDetails {
+                        name: state.name.clone(),
+                        output: output.clone(),
+                    },
+                ))
+            };
             match outcome.next {
                 Next::State(next) => {
                     if !matches!(state.kind, StateType::Fail) {
-                        let prefix = state_prefix(state.kind);
-                        execution.event(
-                            &format!("{prefix}StateExited"),
-                            json!({"name": state.name, "output": outcome.output}),
-                        );
+                        exited(&outcome.output);
                     }
                     current = next;
                     input = outcome.output;
                 }
                 Next::End => {
-                    let prefix = state_prefix(state.kind);
-                    execution.event(
-                        &format!("{prefix}StateExited"),
-                        json!({"name": state.name, "output": outcome.output}),
-                    );
+                    exited(&outcome.output);
                     return Ok(outcome.output);
                 }
             }
@@ -68,8 +69,19 @@ pub(crate) fn run_machine(
     })
 }
 
+/// The event of entering `state` with `input`.
+pub(crate) fn entered(state: &State, input: &Value) -> EventDetails {
+    EventDetails::StateEntered(
+        state.kind,
+        StateEnteredEventDetails {
+            name: state.name.clone(),
+            input: input.clone(),
+        },
+    )
+}
+
 /// The context object a state sees on its attempt after `retry_count` retries.
-fn context_for(
+pub(crate) fn context_for(
     execution: &Execution,
     frame: &Frame,
     state: &State,
@@ -102,11 +114,7 @@ async fn run_state(
     input: Value,
     frame: Frame,
 ) -> (Result<Outcome, StatesError>, Frame) {
-    let prefix = state_prefix(state.kind);
-    let entered_id = execution.event(
-        &format!("{prefix}StateEntered"),
-        json!({"name": state.name, "input": input}),
-    );
+    let entered_id = execution.event(entered(&state, &input));
     execution.transitions.fetch_add(1, Ordering::SeqCst);
     let entered = execution.clock.now();
     let mut retries = RetryState::from_field(state.field("Retry"));
@@ -117,6 +125,7 @@ async fn run_state(
         state: state.clone(),
         entered_id,
         frame,
+        inspection: None,
     };
     loop {
         let result = states::execute(&ctx, input.clone()).await;

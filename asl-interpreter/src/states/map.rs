@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use super::setting::{plain, Setting, Source};
 use crate::error::{ErrorName, EvalError, StatesError};
+use crate::events::{EventDetails, MapIterationEventDetails, MapStateStartedEventDetails};
 use crate::pipeline::{Outcome, StateCtx};
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
@@ -34,19 +35,18 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     };
     let inputs = item_inputs(ctx, &vars, &effective, &items)?;
     ctx.execution
-        .event("MapStateStarted", json!({"length": inputs.len()}));
+        .event(EventDetails::MapStateStarted(MapStateStartedEventDetails {
+            length: inputs.len(),
+        }));
     let total = inputs.len();
     let iterations = start_iterations(ctx, inputs, max_concurrency)?;
     match collect(iterations, total, &tolerance).await {
         Ok(outputs) => {
-            ctx.execution.event("MapStateSucceeded", json!({}));
+            ctx.execution.event(EventDetails::MapStateSucceeded);
             ctx.finish(input, Some(Value::Array(outputs)))
         }
         Err(err) => {
-            ctx.execution.event(
-                "MapStateFailed",
-                json!({"error": err.error, "cause": err.cause}),
-            );
+            ctx.execution.event(EventDetails::MapStateFailed);
             Err(err)
         }
     }
@@ -122,14 +122,14 @@ fn start_iterations(
         let name = ctx.state.name.clone();
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            execution.event("MapIterationStarted", json!({"index": i, "name": name}));
+            let details = MapIterationEventDetails { name, index: i };
+            execution.event(EventDetails::MapIterationStarted(details.clone()));
             let result = iteration.await;
-            let kind = if result.is_ok() {
-                "MapIterationSucceeded"
+            execution.event(if result.is_ok() {
+                EventDetails::MapIterationSucceeded(details)
             } else {
-                "MapIterationFailed"
-            };
-            execution.event(kind, json!({"index": i, "name": name}));
+                EventDetails::MapIterationFailed(details)
+            });
             (i, result)
         });
     }
