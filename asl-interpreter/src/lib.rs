@@ -46,24 +46,26 @@
 //! Task states call a [`LambdaInvoker`]: [`HttpInvoker`] speaks the Lambda Invoke API to an
 //! endpoint, and a host may implement the trait to run its handlers in process.
 
-pub mod catch;
-pub mod choice;
+#![forbid(unsafe_code)]
+
+mod catch;
+mod choice;
 pub mod clock;
 pub mod definition;
-pub mod error;
+mod error;
 pub mod events;
 mod execution;
 pub mod executor;
 pub mod history;
-pub mod intrinsics;
+mod intrinsics;
 pub mod invoker;
 mod limits;
-pub mod paths;
+mod paths;
 mod pipeline;
-pub mod query;
+mod query;
 mod query_functions;
 mod resource;
-pub mod retry;
+mod retry;
 mod run;
 mod states;
 mod test_state;
