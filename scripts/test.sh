@@ -38,6 +38,9 @@ python tests/browser/status_page.py target/debug/sfn-local
 step "the Step Functions API of sfn-local serve through boto3 and the AWS CLI"
 python tests/sfn_api/clients.py target/debug/sfn-local
 
+step "147 real-world definitions (tests/asl-corpus) through sfn-local serve's Step Functions API"
+python tests/asl-corpus/check.py target/debug/sfn-local --data plain
+
 step "OpenAPI document"
 openapi-spec-validator docs/openapi.yaml
 

@@ -20,6 +20,9 @@ pub struct Scope<'a> {
 impl Scope<'_> {
     /// Resolves a path for a `.$` field; `field` names the field in the error AWS reports.
     pub fn resolve(&self, path: &JsonPath, field: &str) -> Result<Value, EvalError> {
+        if let Some(error) = path.evaluation_error() {
+            return Err(EvalError::runtime(error));
+        }
         let (root, what) = match &path.root {
             Root::Input => (self.input, "input"),
             Root::Context => (self.context, "context object"),
@@ -92,6 +95,9 @@ pub fn select(path: Option<&Value>, value: &Value, scope_vars: &Scope) -> Result
         Some(Value::Null) => Ok(Value::Object(Map::new())),
         Some(Value::String(text)) => {
             let path = JsonPath::parse(text).map_err(EvalError::runtime)?;
+            if let Some(error) = path.evaluation_error() {
+                return Err(EvalError::runtime(error));
+            }
             let root = match &path.root {
                 Root::Input => value,
                 Root::Context => scope_vars.context,
