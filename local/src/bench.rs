@@ -18,7 +18,7 @@ use asl_interpreter::clock::{runtime, Clock, VirtualClock};
 use asl_interpreter::definition::Definition;
 use asl_interpreter::executor::ExecutionResult;
 use asl_interpreter::invoker::HttpInvoker;
-use asl_interpreter::Executor;
+use asl_interpreter::{EventDetails, Executor};
 
 /// Concurrent AI calls the definition allows: 8 batches of 3 actions at a time.
 pub const CONCURRENT_CALLS: usize = 24;
@@ -147,12 +147,11 @@ fn action_ends(result: &ExecutionResult) -> Vec<DateTime<Utc>> {
     let mut ends: Vec<_> = result
         .history
         .iter()
-        .filter(|e| {
-            e.event_type.ends_with("StateExited")
-                && matches!(
-                    e.details["name"].as_str(),
-                    Some("GenerateTasks" | "RecordActionFailure")
-                )
+        .filter(|e| match &e.details {
+            EventDetails::StateExited(_, d) => {
+                matches!(d.name.as_str(), "GenerateTasks" | "RecordActionFailure")
+            }
+            _ => false,
         })
         .map(|e| e.timestamp)
         .collect();
