@@ -100,6 +100,14 @@ pub trait LambdaInvoker: Send + Sync {
         None
     }
 
+    /// Tells the host that the task token `token` of a task using the callback pattern is
+    /// issued, before the task's submission runs: an answer returned to it from then on (by the
+    /// function the task invokes, say, before that returns) is kept for
+    /// [`Self::wait_for_task_token`]. The default keeps nothing.
+    fn expect_task_token(&self, token: &str) {
+        let _ = token;
+    }
+
     /// Waits until the task token `token` of a task using the callback pattern
     /// (`.waitForTaskToken`) is returned: its output (SendTaskSuccess) or its error and cause
     /// (SendTaskFailure). With `heartbeat`, the host fails the wait with

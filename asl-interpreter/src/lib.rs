@@ -72,7 +72,7 @@ mod test_state;
 mod validate;
 
 pub use async_trait::async_trait;
-pub use clock::{Clock, RealClock, VirtualClock};
+pub use clock::{Clock, RealClock, ScaledClock, VirtualClock};
 pub use definition::{Definition, DefinitionError};
 pub use error::{ErrorName, StatesError};
 pub use events::EventDetails;

@@ -98,11 +98,13 @@ async fn callback(
 ) -> Result<Value, StatesError> {
     let base = resource.trim_end_matches(CALLBACK);
     let events = TaskEvents::of(resource);
-    invoke_as(ctx, base, &events, parameters, timeout, heartbeat, true).await?;
     let token = ctx.context["Task"]["Token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    // The token can be returned as soon as the task is scheduled, even while its submission runs.
+    ctx.execution.invoker.expect_task_token(&token);
+    invoke_as(ctx, base, &events, parameters, timeout, heartbeat, true).await?;
     let wait = ctx
         .execution
         .invoker
