@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use asl_interpreter::{
-    Clock, Definition, Executor, HttpInvoker, LambdaInvoker, RealClock, VirtualClock,
+    Clock, Definition, Executor, HttpInvoker, LambdaInvoker, RealClock, ScaledClock, VirtualClock,
 };
 
-use super::ClockKind;
+use super::{scaled_waits, wait_time_scale, ClockKind};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,6 +21,11 @@ pub struct Args {
     lambda_endpoint: String,
     #[arg(long, value_enum, default_value_t = ClockKind::Virtual)]
     clock: ClockKind,
+    /// Scales the waits (Wait states, retry intervals) on the real clock: 0 does not wait, 0.5
+    /// waits half as long (default: WAIT_TIME_SCALE, else 1). The virtual clock's waits take no
+    /// time anyway.
+    #[arg(long, value_parser = wait_time_scale)]
+    wait_time_scale: Option<ScaledClock>,
     /// `${KEY}` definition substitutions, as KEY=VALUE.
     #[arg(long = "substitution", value_parser = parse_substitution)]
     substitutions: Vec<(String, String)>,
@@ -46,9 +51,11 @@ pub fn main(args: Args) -> Result<(), String> {
         }
         None => serde_json::json!({}),
     };
-    let clock: Arc<dyn Clock> = match args.clock {
-        ClockKind::Virtual => Arc::new(VirtualClock::default()),
-        ClockKind::Real => Arc::new(RealClock),
+    let scaled = scaled_waits(args.wait_time_scale)?;
+    let clock: Arc<dyn Clock> = match (args.clock, scaled) {
+        (ClockKind::Virtual, _) => Arc::new(VirtualClock::default()),
+        (ClockKind::Real, Some(scaled)) => Arc::new(scaled),
+        (ClockKind::Real, None) => Arc::new(RealClock),
     };
     let invoker: Arc<dyn LambdaInvoker> = Arc::new(HttpInvoker::new(args.lambda_endpoint));
     let executor = Executor::new(definition, invoker, clock);

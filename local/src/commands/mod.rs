@@ -10,6 +10,7 @@ pub mod serve;
 pub mod stores;
 pub mod token;
 
+use asl_interpreter::ScaledClock;
 use clap::ValueEnum;
 
 /// Where `serve` and `token` keep the development signing key.
@@ -43,4 +44,26 @@ pub fn latency_seconds(s: &str) -> Result<f64, String> {
 
 pub fn latency_sigma(s: &str) -> Result<f64, String> {
     bounded(s, 0.0..=3.0)
+}
+
+/// The environment variable Step Functions Local reads its wait-time scale from.
+pub const WAIT_TIME_SCALE: &str = "WAIT_TIME_SCALE";
+
+/// A wait-time scale on the command line: a number of at least 0.
+pub fn wait_time_scale(s: &str) -> Result<ScaledClock, String> {
+    ScaledClock::parse(s).map_err(|e| e.to_string())
+}
+
+/// The real clock's wait-time scale: `flag` (`--wait-time-scale`), else `WAIT_TIME_SCALE`, as in
+/// Step Functions Local; none when neither is given.
+pub fn scaled_waits(flag: Option<ScaledClock>) -> Result<Option<ScaledClock>, String> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match std::env::var(WAIT_TIME_SCALE) {
+        Ok(text) if !text.trim().is_empty() => wait_time_scale(&text)
+            .map(Some)
+            .map_err(|e| format!("{WAIT_TIME_SCALE}: {e}")),
+        _ => Ok(None),
+    }
 }

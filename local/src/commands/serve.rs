@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use asl_interpreter::RealClock;
+use asl_interpreter::{RealClock, ScaledClock};
 use sfn_local::in_process::ProductFunctions;
 use sfn_local::{latency, serve, sfn_api, stack};
 
 use super::stores::{aws_store, step_functions};
-use super::{latency_seconds, ClockKind, DEV_KEY_FILE};
+use super::{latency_seconds, scaled_waits, wait_time_scale, ClockKind, DEV_KEY_FILE};
 
 /// The role the product's state machine is created with (the API does not assume it).
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/StartActivityStateMachineRole";
@@ -45,6 +45,10 @@ pub struct Args {
     /// own, where waits and retry intervals take no time.
     #[arg(long, value_enum, default_value_t = ClockKind::Real)]
     api_clock: ClockKind,
+    /// Scales the waits (Wait states, retry intervals) of the Step Functions API's executions on
+    /// the real clock: 0 does not wait, 0.5 waits half as long (default: WAIT_TIME_SCALE, else 1).
+    #[arg(long, value_parser = wait_time_scale)]
+    wait_time_scale: Option<ScaledClock>,
 }
 
 pub fn main(args: Args) -> Result<(), String> {
@@ -59,6 +63,7 @@ pub fn main(args: Args) -> Result<(), String> {
             )
             .exit();
     }
+    let wait_time_scale = scaled_waits(args.wait_time_scale)?;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
@@ -81,6 +86,7 @@ pub fn main(args: Args) -> Result<(), String> {
             lambda_endpoint: args.lambda_endpoint.clone(),
             mock_config: args.mock_config.clone(),
             virtual_clock: matches!(args.api_clock, ClockKind::Virtual),
+            wait_time_scale,
             account: None,
         })?;
         let (stack, api) = match &args.aws_endpoint {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, Code};
+use asl_interpreter::clock::hold;
 use asl_interpreter::invoker::{ActivityProgress, FunctionError, LambdaInvoker};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +180,9 @@ pub struct ExecutionInvoker {
     activities: Arc<super::activities::Activities>,
     case: Option<Arc<TestCase>>,
     invocations: Mutex<HashMap<String, usize>>,
+    /// The task tokens issued and not yet waited on, each kept until its wait starts (or the
+    /// execution ends).
+    issued: Mutex<HashMap<String, super::tokens::Expected>>,
 }
 
 impl ExecutionInvoker {
@@ -194,6 +198,7 @@ impl ExecutionInvoker {
             activities,
             case,
             invocations: Mutex::default(),
+            issued: Mutex::default(),
         }
     }
 
@@ -233,12 +238,26 @@ impl LambdaInvoker for ExecutionInvoker {
             .await
     }
 
+    fn expect_task_token(&self, token: &str) {
+        let expected = self.tokens.expect(token);
+        self.issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.to_owned(), expected);
+    }
+
     async fn wait_for_task_token(
         &self,
         token: &str,
         heartbeat: Option<std::time::Duration>,
     ) -> Result<Value, FunctionError> {
-        self.tokens.wait(token, heartbeat).await
+        let issued = self
+            .issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
+        let expected = issued.unwrap_or_else(|| self.tokens.expect(token));
+        expected.wait(heartbeat).await
     }
 
     async fn run_activity(
@@ -261,8 +280,12 @@ impl LambdaInvoker for ExecutionInvoker {
                 service_cause: Some(e.message),
             })?;
         progress(ActivityProgress::Scheduled);
+        // A worker already polling takes the task before a virtual clock moves on.
+        let held = self.tokens.patience().map(hold);
         // The sender lives until a worker takes the task or the activity is deleted.
-        let Ok(worker) = taken.await else {
+        let taken = taken.await;
+        drop(held);
+        let Ok(worker) = taken else {
             return std::future::pending().await;
         };
         progress(ActivityProgress::Started(&worker));

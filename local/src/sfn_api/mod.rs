@@ -1,6 +1,7 @@
 //! The Step Functions API (AWS JSON 1.0, `X-Amz-Target: AWSStepFunctions.<Operation>`) on
 //! `sfn-local serve`'s port, beside the app's routes: state machines and executions kept in
-//! memory, executions run in the background by the interpreter on the real clock.
+//! memory, executions run in the background by the interpreter on the real clock (its waits
+//! scaled by `WAIT_TIME_SCALE`) or each on a virtual clock of its own.
 
 pub mod activities;
 pub mod aliases;
@@ -32,7 +33,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use activities::Activities;
-use asl_interpreter::clock::{Clock, RealClock};
+use asl_interpreter::clock::{Clock, RealClock, ScaledClock};
 use asl_interpreter::executor::Executor;
 use asl_interpreter::invoker::{FunctionError, HttpInvoker, LambdaInvoker};
 use error::{ApiError, Code};
@@ -49,6 +50,10 @@ const TARGET_PREFIX: &str = "AWSStepFunctions.";
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// How much of a larger body is read (and dropped) to answer it rather than reset the connection.
 const MAX_DRAINED_BYTES: usize = 64 * 1024 * 1024;
+/// How long, in real time, an execution on a virtual clock waits for an answer from outside (a
+/// worker taking an activity task, a task token returned, a heartbeat) before its clock moves on
+/// to the task's deadline.
+pub const CALLBACK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What the API is started with.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +66,9 @@ pub struct Options {
     pub mock_config: Option<PathBuf>,
     /// Runs each execution on a virtual clock of its own instead of the real one.
     pub virtual_clock: bool,
+    /// Scales the real clock's waits (Wait states, retry intervals) as Step Functions Local's
+    /// `WAIT_TIME_SCALE` does: 0 does not wait, 0.5 waits half as long. None: full waits.
+    pub wait_time_scale: Option<ScaledClock>,
     /// The account of the ARNs (else the one `AWS_ACCOUNT_ID` names, else 123456789012).
     pub account: Option<String>,
 }
@@ -104,7 +112,15 @@ struct StartRequest {
 
 impl Api {
     pub fn new(options: Options) -> Result<Api, String> {
-        let clock: Arc<dyn Clock> = Arc::new(RealClock);
+        let clock: Arc<dyn Clock> = match options.wait_time_scale {
+            Some(scaled) => Arc::new(scaled),
+            None => Arc::new(RealClock),
+        };
+        let tokens = if options.virtual_clock {
+            Tokens::with_patience(CALLBACK_PATIENCE)
+        } else {
+            Tokens::default()
+        };
         let invoker: Arc<dyn LambdaInvoker> = match options.lambda_endpoint {
             Some(url) => Arc::new(HttpInvoker::new(url)),
             None => Arc::new(Unreachable),
@@ -129,7 +145,7 @@ impl Api {
             clock,
             invoker,
             mocks,
-            tokens: Arc::default(),
+            tokens: Arc::new(tokens),
         })
     }
 

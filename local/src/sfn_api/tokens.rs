@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
 use super::error::{ApiError, Code};
+use asl_interpreter::clock::hold;
 use asl_interpreter::invoker::FunctionError;
 
 type Answer = Result<Value, FunctionError>;
@@ -23,29 +24,33 @@ struct Waiter {
 #[derive(Default)]
 pub struct Tokens {
     waiting: Mutex<HashMap<String, Waiter>>,
+    patience: Option<Duration>,
 }
 
 /// A token a task waits on, registered so that an answer sent before the task starts waiting
 /// is kept; forgotten when the task stops waiting, however it stops (answered, timed out, or its
 /// execution stopped).
-pub struct Expected<'a> {
-    tokens: &'a Tokens,
+pub struct Expected {
+    tokens: Arc<Tokens>,
+    patience: Option<Duration>,
     token: String,
     answered: oneshot::Receiver<Answer>,
     beats: Arc<Notify>,
 }
 
-impl Drop for Expected<'_> {
+impl Drop for Expected {
     fn drop(&mut self) {
         self.tokens.lock().remove(&self.token);
     }
 }
 
-impl Expected<'_> {
+impl Expected {
     /// Waits for the answer; with `heartbeat`, fails with States.HeartbeatTimeout when that long
     /// passes without SendTaskHeartbeat.
     pub async fn wait(mut self, heartbeat: Option<Duration>) -> Answer {
         loop {
+            // Renewed by each heartbeat: a worker that beats keeps a virtual clock still.
+            let _held = self.patience.map(hold);
             let beat = self.beats.notified();
             let quiet = async {
                 match heartbeat {
@@ -95,12 +100,27 @@ fn heartbeat_timeout() -> FunctionError {
 }
 
 impl Tokens {
+    /// Tokens whose waits, on a virtual clock, hold it still for `patience` of real time when
+    /// they start and after each heartbeat (see [`hold`]): answers and heartbeats that come from
+    /// outside within it are in time, and then the clock goes on to the task's deadline.
+    pub fn with_patience(patience: Duration) -> Self {
+        Tokens {
+            patience: Some(patience),
+            ..Tokens::default()
+        }
+    }
+
+    /// How long a wait holds a virtual clock still for an answer from outside, if it does.
+    pub fn patience(&self) -> Option<Duration> {
+        self.patience
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Waiter>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers `token`, for a task about to wait on it.
-    pub fn expect(&self, token: &str) -> Expected<'_> {
+    pub fn expect(self: &Arc<Self>, token: &str) -> Expected {
         let (answer, answered) = oneshot::channel();
         let beats = Arc::new(Notify::new());
         self.lock().insert(
@@ -111,7 +131,8 @@ impl Tokens {
             },
         );
         Expected {
-            tokens: self,
+            tokens: self.clone(),
+            patience: self.patience,
             token: token.to_owned(),
             answered,
             beats,
@@ -119,7 +140,7 @@ impl Tokens {
     }
 
     /// Waits for `token` to be returned, as [`Expected::wait`] does.
-    pub async fn wait(&self, token: &str, heartbeat: Option<Duration>) -> Answer {
+    pub async fn wait(self: &Arc<Self>, token: &str, heartbeat: Option<Duration>) -> Answer {
         self.expect(token).wait(heartbeat).await
     }
 
