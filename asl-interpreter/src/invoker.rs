@@ -108,6 +108,14 @@ pub trait LambdaInvoker: Send + Sync {
         let _ = token;
     }
 
+    /// Tells the host that the task of `token` no longer waits on it (its wait ended, its
+    /// submission failed, or the task was cancelled): an answer kept for it since
+    /// [`Self::expect_task_token`] is dropped, and the token is no longer returned. The default
+    /// keeps nothing.
+    fn forget_task_token(&self, token: &str) {
+        let _ = token;
+    }
+
     /// Waits until the task token `token` of a task using the callback pattern
     /// (`.waitForTaskToken`) is returned: its output (SendTaskSuccess) or its error and cause
     /// (SendTaskFailure). With `heartbeat`, the host fails the wait with

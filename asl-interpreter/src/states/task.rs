@@ -11,7 +11,7 @@ use crate::events::{
     ActivityScheduledEventDetails, ActivityStartedEventDetails, ErrorEventDetails, EventDetails,
     OutputEventDetails, TaskEvents,
 };
-use crate::invoker::{ActivityProgress, FunctionError, Invocation};
+use crate::invoker::{ActivityProgress, FunctionError, Invocation, LambdaInvoker};
 use crate::limits::check_payload;
 use crate::pipeline::{Outcome, StateCtx};
 use crate::resource::{integration, Integration, CALLBACK};
@@ -103,7 +103,7 @@ async fn callback(
         .unwrap_or_default()
         .to_owned();
     // The token can be returned as soon as the task is scheduled, even while its submission runs.
-    ctx.execution.invoker.expect_task_token(&token);
+    let _issued = Issued::new(ctx.execution.invoker.as_ref(), &token);
     invoke_as(ctx, base, &events, parameters, timeout, heartbeat, true).await?;
     let wait = ctx
         .execution
@@ -123,6 +123,25 @@ async fn callback(
             ctx.execution.event(events.failed(&err, timed_out(&err)));
             Err(err)
         }
+    }
+}
+
+/// A task token issued to the host, forgotten when the task stops waiting on it, however it stops.
+struct Issued<'a> {
+    invoker: &'a dyn LambdaInvoker,
+    token: &'a str,
+}
+
+impl<'a> Issued<'a> {
+    fn new(invoker: &'a dyn LambdaInvoker, token: &'a str) -> Self {
+        invoker.expect_task_token(token);
+        Issued { invoker, token }
+    }
+}
+
+impl Drop for Issued<'_> {
+    fn drop(&mut self) {
+        self.invoker.forget_task_token(self.token);
     }
 }
 
@@ -503,6 +522,85 @@ mod tests {
         let kinds: Vec<_> = r.history.iter().map(|e| e.event_type()).collect();
         assert!(kinds.contains(&"TaskFailed".into()));
         assert!(kinds.contains(&"LambdaFunctionSucceeded".into()));
+    }
+
+    /// Keeps answers to the tokens it was told of: a function named `answer` returns its token
+    /// (`$.token`) while it runs, `broken` fails.
+    #[derive(Default)]
+    struct Callbacks {
+        kept: std::sync::Mutex<std::collections::HashMap<String, Option<Value>>>,
+        forgotten: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::invoker::LambdaInvoker for Callbacks {
+        async fn invoke(&self, name: &str, payload: Value) -> Result<Value, FunctionError> {
+            if name == "broken" {
+                return Err(FunctionError::unhandled("Broken", "no"));
+            }
+            let token = payload["token"].as_str().unwrap_or_default();
+            if let Some(kept) = self.kept.lock().expect("a lock").get_mut(token) {
+                *kept = Some(json!({"answered": true}));
+            }
+            Ok(json!({}))
+        }
+
+        fn expect_task_token(&self, token: &str) {
+            self.kept
+                .lock()
+                .expect("a lock")
+                .insert(token.to_owned(), None);
+        }
+
+        fn forget_task_token(&self, token: &str) {
+            self.kept.lock().expect("a lock").remove(token);
+            self.forgotten
+                .lock()
+                .expect("a lock")
+                .push(token.to_owned());
+        }
+
+        async fn wait_for_task_token(
+            &self,
+            token: &str,
+            _heartbeat: Option<Duration>,
+        ) -> Result<Value, FunctionError> {
+            let kept = self.kept.lock().expect("a lock").get(token).cloned();
+            match kept.flatten() {
+                Some(answer) => Ok(answer),
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_is_issued_before_the_submission_and_forgotten_after_the_task() {
+        let run = |function: &str| {
+            let text = format!(
+                r#"{{"StartAt":"T","States":{{"T":{{"Type":"Task",
+                "Resource":"arn:aws:states:::lambda:invoke.waitForTaskToken","TimeoutSeconds":3600,
+                "Parameters":{{"FunctionName":"{function}","Payload":{{"token.$":"$$.Task.Token"}}}},"End":true}}}}}}"#
+            );
+            let host = std::sync::Arc::new(Callbacks::default());
+            let executor = crate::Executor::new(
+                crate::Definition::parse_any_resource(&text).expect("a definition"),
+                host.clone(),
+                std::sync::Arc::new(crate::VirtualClock::default()),
+            );
+            let r = executor.execute_blocking(json!({})).expect("a runtime");
+            (r, host)
+        };
+        // The function answers before it returns, which only a token issued beforehand allows.
+        let (r, host) = run("answer");
+        assert_eq!(r.status, ExecutionStatus::Succeeded, "{:?}", r.error);
+        assert_eq!(r.output, Some(json!({"answered": true})));
+        assert_eq!(host.forgotten.lock().expect("a lock").len(), 1);
+        assert!(host.kept.lock().expect("a lock").is_empty());
+        // A failed submission forgets the token too.
+        let (r, host) = run("broken");
+        assert_eq!(r.error.as_deref(), Some("Broken"));
+        assert_eq!(host.forgotten.lock().expect("a lock").len(), 1);
+        assert!(host.kept.lock().expect("a lock").is_empty());
     }
 
     #[test]

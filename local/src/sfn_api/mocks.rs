@@ -180,8 +180,8 @@ pub struct ExecutionInvoker {
     activities: Arc<super::activities::Activities>,
     case: Option<Arc<TestCase>>,
     invocations: Mutex<HashMap<String, usize>>,
-    /// The task tokens issued and not yet waited on, each kept until its wait starts (or the
-    /// execution ends).
+    /// The task tokens issued and not yet waited on, each kept until its wait starts or its task
+    /// stops waiting.
     issued: Mutex<HashMap<String, super::tokens::Expected>>,
 }
 
@@ -244,6 +244,13 @@ impl LambdaInvoker for ExecutionInvoker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(token.to_owned(), expected);
+    }
+
+    fn forget_task_token(&self, token: &str) {
+        self.issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
     }
 
     async fn wait_for_task_token(
