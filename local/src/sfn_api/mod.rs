@@ -362,11 +362,13 @@ async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
 }
 
 async fn answer(api: &Api, target: &HeaderValue, request: Request) -> Result<Value, ApiError> {
+    // Read first, whatever the answer: a body left unread closes the connection under the
+    // client's next request.
+    let bytes = read_body(request.into_body()).await?;
     let target = target.to_str().unwrap_or_default();
     let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
         return Err(unknown_operation(target));
     };
-    let bytes = read_body(request.into_body()).await?;
     let body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(Code::SerializationException, e.to_string()))?;
     if !body.is_object() {
