@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
+use super::configuration::Encryption;
 use super::error::{ApiError, Code};
 use super::names::{check_name, epoch, REGION};
 use super::pages::Page;
@@ -25,6 +26,7 @@ pub struct CreateRequest {
     name: String,
     #[serde(default)]
     tags: Vec<Tag>,
+    encryption_configuration: Option<Encryption>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +53,7 @@ struct Activity {
     arn: String,
     name: String,
     created: DateTime<Utc>,
+    encryption: Encryption,
     tasks: Mutex<VecDeque<Scheduled>>,
     scheduled: Notify,
     /// Set once the activity is deleted: no task can come to its workers any more.
@@ -59,7 +62,12 @@ struct Activity {
 
 impl Activity {
     fn describe(&self) -> Value {
-        json!({"activityArn": self.arn, "name": self.name, "creationDate": epoch(self.created)})
+        json!({
+            "activityArn": self.arn,
+            "name": self.name,
+            "creationDate": epoch(self.created),
+            "encryptionConfiguration": self.encryption.describe(),
+        })
     }
 
     /// The oldest task whose execution still waits for it.
@@ -126,6 +134,7 @@ impl Activities {
     pub fn create(&self, request: CreateRequest) -> Result<Value, ApiError> {
         check_name(&request.name)?;
         tags::check(&request.tags)?;
+        let encryption = Encryption::checked(request.encryption_configuration)?;
         let arn = format!(
             "arn:aws:states:{REGION}:{}:activity:{}",
             self.account, request.name
@@ -138,6 +147,7 @@ impl Activities {
                     arn,
                     name: request.name,
                     created: Utc::now(),
+                    encryption,
                     tasks: Mutex::default(),
                     scheduled: Notify::new(),
                     deleted: AtomicBool::new(false),
@@ -155,7 +165,14 @@ impl Activities {
     }
 
     pub fn list(&self, page: Page) -> Result<Value, ApiError> {
-        let items: Vec<Value> = self.lock().iter().map(|a| a.describe()).collect();
+        // List items have no encryption configuration.
+        let items: Vec<Value> = self
+            .lock()
+            .iter()
+            .map(
+                |a| json!({"activityArn": a.arn, "name": a.name, "creationDate": epoch(a.created)}),
+            )
+            .collect();
         page.answer("activities", items)
     }
 
@@ -229,6 +246,7 @@ mod tests {
             .create(CreateRequest {
                 name: "a".into(),
                 tags: Vec::new(),
+                encryption_configuration: None,
             })
             .map(|v| v["activityArn"].as_str().unwrap_or_default().to_owned())
             .unwrap_or_default();
@@ -271,6 +289,7 @@ mod tests {
             .create(CreateRequest {
                 name: "a".into(),
                 tags: Vec::new(),
+                encryption_configuration: None,
             })
             .map(|v| v["activityArn"].as_str().unwrap_or_default().to_owned())
             .unwrap_or_default();

@@ -4,6 +4,8 @@
 
 pub mod activities;
 pub mod aliases;
+pub mod configuration;
+pub mod constraints;
 pub mod error;
 pub mod events;
 pub mod executions;
@@ -175,8 +177,9 @@ impl Api {
             .layer(axum::middleware::from_fn_with_state(self, intercept))
     }
 
-    /// Runs one operation on its JSON request.
+    /// Runs one operation on its JSON request, once its members satisfy the model's constraints.
     pub async fn operate(&self, operation: &str, body: Value) -> Result<Value, ApiError> {
+        constraints::check(operation, &body)?;
         match operation {
             "CreateStateMachine" => self.machines.create(typed(body)?),
             "UpdateStateMachine" => self.machines.update(typed(body)?),
