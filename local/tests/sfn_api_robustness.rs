@@ -598,11 +598,16 @@ fn request(fixture: &Fixture, operation: &str, pick: usize) -> Value {
     let page = json!({"maxResults": pick % 4});
     let mut body = match operation {
         "CreateActivity" => {
-            json!({"name": format!("a{}", pick % 2), "tags": [{"key": "k", "value": "v"}]})
+            json!({"name": format!("a{}", pick % 2), "tags": [{"key": "k", "value": "v"}],
+            "encryptionConfiguration": {"type": "CUSTOMER_MANAGED_KMS_KEY", "kmsKeyId": "alias/k",
+                "kmsDataKeyReusePeriodSeconds": 300}})
         }
         "CreateStateMachine" => json!({
             "name": machine_name, "definition": definition, "roleArn": ROLE, "type": kind,
-            "publish": pick % 2 == 0, "tags": [{"key": "team", "value": "a"}]}),
+            "publish": pick % 2 == 0, "tags": [{"key": "team", "value": "a"}],
+            "loggingConfiguration": {"level": "ERROR", "includeExecutionData": true, "destinations": [
+                {"cloudWatchLogsLogGroup": {"logGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g:*"}}]},
+            "encryptionConfiguration": {"type": "AWS_OWNED_KEY"}}),
         "CreateStateMachineAlias" => json!({"name": "live", "routingConfiguration": [
             {"stateMachineVersionArn": version, "weight": 100}]}),
         "DeleteActivity" | "DescribeActivity" => json!({"activityArn": activity}),

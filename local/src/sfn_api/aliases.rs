@@ -348,7 +348,8 @@ mod tests {
             state_machine_version_arn: format!("{MACHINE}-other:1"),
             weight: 100,
         };
-        let refused = check_routing(MACHINE, std::slice::from_ref(&other), |_| true).map_err(|e| e.code);
+        let refused =
+            check_routing(MACHINE, std::slice::from_ref(&other), |_| true).map_err(|e| e.code);
         assert_eq!(refused, Err(Code::ResourceNotFound));
         let two_machines = [
             route("1", 50),
