@@ -8,47 +8,26 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::choice::operators::timestamp;
+pub use crate::error::DefinitionError;
 use crate::query::Expressions;
+pub use crate::query::QueryLanguage;
 use crate::validate::{self, field_error};
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum DefinitionError {
-    #[error("the definition is not valid JSON: {0}")]
-    Json(String),
-    #[error("the definition must be a JSON object")]
-    NotAnObject,
-    #[error("{path}: field '{field}': {message}")]
-    Field {
-        path: String,
-        field: String,
-        message: String,
-    },
-    #[error("{path}: is not reachable from StartAt")]
-    Unreachable { path: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueryLanguage {
-    JsonPath,
-    Jsonata,
-}
-
-impl QueryLanguage {
-    fn parse(
-        v: Option<&Value>,
-        default: QueryLanguage,
-        path: &str,
-    ) -> Result<QueryLanguage, DefinitionError> {
-        match v.and_then(Value::as_str) {
-            None => Ok(default),
-            Some("JSONPath") => Ok(QueryLanguage::JsonPath),
-            Some("JSONata") => Ok(QueryLanguage::Jsonata),
-            Some(other) => Err(field_error(
-                path,
-                "QueryLanguage",
-                format!("unknown query language '{other}'"),
-            )),
-        }
+/// The `QueryLanguage` field at `path`, or `default` (the enclosing machine's) without one.
+fn query_language(
+    v: Option<&Value>,
+    default: QueryLanguage,
+    path: &str,
+) -> Result<QueryLanguage, DefinitionError> {
+    match v.and_then(Value::as_str) {
+        None => Ok(default),
+        Some("JSONPath") => Ok(QueryLanguage::JsonPath),
+        Some("JSONata") => Ok(QueryLanguage::Jsonata),
+        Some(other) => Err(field_error(
+            path,
+            "QueryLanguage",
+            format!("unknown query language '{other}'"),
+        )),
     }
 }
 
@@ -148,7 +127,7 @@ impl Definition {
         let Value::Object(obj) = value else {
             return Err(DefinitionError::NotAnObject);
         };
-        let ql = QueryLanguage::parse(
+        let ql = query_language(
             obj.get("QueryLanguage"),
             QueryLanguage::JsonPath,
             "definition",
@@ -314,7 +293,7 @@ fn parse_state(
         .ok_or_else(|| field_error(path, "Type", "the state must be an object"))?
         .clone();
     let kind = state_type(&fields, path)?;
-    let ql = QueryLanguage::parse(fields.get("QueryLanguage"), machine_ql, path)?;
+    let ql = query_language(fields.get("QueryLanguage"), machine_ql, path)?;
     refuse_foreign_fields(&fields, ql, path)?;
     let (next, end) = transition(&fields, kind, path)?;
     match kind {

@@ -129,6 +129,23 @@ pub fn error_matches(pattern: &str, error: &str) -> bool {
     false
 }
 
+/// A definition Step Functions would refuse when the state machine is created.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DefinitionError {
+    #[error("the definition is not valid JSON: {0}")]
+    Json(String),
+    #[error("the definition must be a JSON object")]
+    NotAnObject,
+    #[error("{path}: field '{field}': {message}")]
+    Field {
+        path: String,
+        field: String,
+        message: String,
+    },
+    #[error("{path}: is not reachable from StartAt")]
+    Unreachable { path: String },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-//! Runs a definition: the state loop, Retry and Catch around each state, the context object, the
-//! execution timeout and the result with its history.
+//! The executor: runs a definition's executions, each under its timeout, the history quota and a
+//! stop, and gives each one's result with its history.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,82 +10,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::catch;
 use crate::clock::{iso, Clock};
-use crate::definition::{Definition, State, StateMachine, StateType};
-use crate::error::{ErrorName, EvalError, StatesError};
-use crate::history::{state_prefix, History, HistoryEvent};
+use crate::definition::Definition;
+use crate::error::{ErrorName, StatesError};
+use crate::events::{
+    ErrorEventDetails, EventDetails, ExecutionStartedEventDetails, OutputEventDetails,
+};
+use crate::execution::{Execution, Frame};
+use crate::history::{History, HistoryEvent};
 use crate::invoker::LambdaInvoker;
-use crate::paths::{self, Scope};
-use crate::query;
-use crate::retry::RetryState;
-use crate::states;
-
-/// Step Functions' payload limit for inputs, outputs and results.
-pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
-
-/// The deepest nesting of arrays and objects a state's result may have. A loop through a Parallel
-/// or Map state nests its output one level deeper each time round; past this depth the JSON is no
-/// longer what a JSON parser (AWS's caps nesting at 1000) reads.
-pub const MAX_DEPTH: usize = 1000;
-
-/// Checks a state's result or output against the payload limits: its nesting depth, then its size.
-pub(crate) fn check_payload(value: &Value, state: &str) -> Result<(), StatesError> {
-    if depth(value) > MAX_DEPTH {
-        return Err(StatesError::named(
-            ErrorName::Runtime,
-            format!(
-                "The state/task '{state}' returned a result nested deeper than {MAX_DEPTH} levels."
-            ),
-        ));
-    }
-    if value.to_string().len() > MAX_PAYLOAD_BYTES {
-        return Err(StatesError::named(
-            ErrorName::DataLimitExceeded,
-            format!("The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."),
-        ));
-    }
-    Ok(())
-}
-
-/// How deeply arrays and objects nest in `value`, measured without recursion.
-fn depth(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut pending = vec![(value, 0usize)];
-    while let Some((v, level)) = pending.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        deepest = deepest.max(level + 1);
-        pending.extend(children.map(|c| (c, level + 1)));
-    }
-    deepest
-}
-
-/// A Standard workflow's longest run: one year, after which it ends with States.Timeout.
-pub const MAX_EXECUTION_SECONDS: u64 = 365 * 24 * 3600;
-
-/// The quotas an execution runs under; [`Limits::default`] is AWS's for a Standard workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Events in the execution's history, its last included; the event that reaches the quota
-    /// fails the execution with `States.Runtime`, as AWS fails it (AWS: 25,000).
-    pub history_events: usize,
-    /// The longest an execution runs when its definition sets no shorter `TimeoutSeconds`; it then
-    /// ends TIMED_OUT (AWS: one year).
-    pub execution_seconds: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            history_events: crate::history::MAX_EVENTS,
-            execution_seconds: MAX_EXECUTION_SECONDS,
-        }
-    }
-}
+pub use crate::limits::{Limits, MAX_EXECUTION_SECONDS, MAX_PAYLOAD_BYTES};
+use crate::run::run_machine;
+use crate::test_state::{self, StateTest};
 
 const REGION_ACCOUNT: &str = "us-east-1:111111111111";
 
@@ -162,19 +98,20 @@ impl End {
         Option<String>,
         Option<String>,
     ) {
-        let last = |event_type: &str, details: Value| {
-            execution
-                .history
-                .push_last(event_type, execution.clock.now(), details)
-        };
+        let last = |details| execution.history.push_last(details, execution.clock.now());
         match self {
             End::Done(Ok(out)) => {
-                last("ExecutionSucceeded", json!({"output": out}));
+                last(EventDetails::ExecutionSucceeded(OutputEventDetails {
+                    output: out.clone(),
+                }));
                 (ExecutionStatus::Succeeded, Some(out), None, None)
             }
             End::TimedOut => {
                 let error = ErrorName::Timeout.as_str();
-                last("ExecutionTimedOut", json!({ "error": error }));
+                last(EventDetails::ExecutionTimedOut(ErrorEventDetails {
+                    error: Some(error.to_owned()),
+                    cause: None,
+                }));
                 (
                     ExecutionStatus::TimedOut,
                     None,
@@ -183,14 +120,11 @@ impl End {
                 )
             }
             End::Aborted => {
-                last("ExecutionAborted", json!({}));
+                last(EventDetails::ExecutionAborted);
                 (ExecutionStatus::Aborted, None, None, None)
             }
             End::Done(Err(e)) => {
-                last(
-                    "ExecutionFailed",
-                    json!({"error": e.error, "cause": e.cause}),
-                );
+                last(EventDetails::ExecutionFailed((&e).into()));
                 let error = (!e.error.is_empty()).then_some(e.error);
                 (ExecutionStatus::Failed, None, error, e.cause)
             }
@@ -205,191 +139,6 @@ fn history_full(events: usize) -> End {
         crate::history::full_cause(events),
     )))
 }
-
-/// What one execution shares across its branches.
-pub(crate) struct Execution {
-    pub invoker: Arc<dyn LambdaInvoker>,
-    pub clock: Arc<dyn Clock>,
-    pub history: Arc<History>,
-    pub transitions: AtomicU64,
-    pub expressions: Arc<query::Expressions>,
-    /// `Execution` and `StateMachine` of the context object.
-    pub context_base: Map<String, Value>,
-}
-
-impl Execution {
-    pub fn event(&self, event_type: &str, details: Value) -> u64 {
-        self.history.push(event_type, self.clock.now(), details)
-    }
-}
-
-/// What a branch (the top level, a Parallel branch, a Map iteration) carries from state to state.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Frame {
-    pub vars: Map<String, Value>,
-    /// `$$.Map.Item` inside a Map iteration.
-    pub map_item: Option<Value>,
-}
-
-pub(crate) enum Next {
-    State(String),
-    End,
-}
-
-/// A state's successful outcome: its output, where to go, and the variables it assigns.
-pub(crate) struct Outcome {
-    pub output: Value,
-    pub next: Next,
-    pub assign: Map<String, Value>,
-}
-
-impl Outcome {
-    pub fn follow(state: &State, output: Value, assign: Map<String, Value>) -> Outcome {
-        let next = match &state.next {
-            Some(n) if !state.end => Next::State(n.clone()),
-            _ => Next::End,
-        };
-        Outcome {
-            output,
-            next,
-            assign,
-        }
-    }
-}
-
-/// Everything a state implementation needs while it runs.
-pub(crate) struct StateCtx {
-    pub execution: Arc<Execution>,
-    pub state: Arc<State>,
-    pub entered_id: u64,
-    pub context: Value,
-    pub frame: Frame,
-}
-
-impl StateCtx {
-    /// Gives an evaluation error AWS's cause prefix naming the state and its entered event.
-    pub fn fail(&self, e: EvalError) -> StatesError {
-        StatesError::new(
-            e.name.as_str(),
-            format!(
-                "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
-                self.state.name, self.entered_id, e.message
-            ),
-        )
-    }
-
-    pub fn scope<'a>(&'a self, input: &'a Value) -> Scope<'a> {
-        Scope {
-            input,
-            context: &self.context,
-            vars: &self.frame.vars,
-        }
-    }
-
-    /// Variables for JSONata evaluation: the frame's variables plus `$states`.
-    pub fn jsonata_vars(&self, input: &Value, extra: &[(&str, &Value)]) -> Map<String, Value> {
-        let mut states = Map::new();
-        states.insert("input".into(), input.clone());
-        states.insert("context".into(), self.context.clone());
-        for (k, v) in extra {
-            states.insert((*k).to_string(), (*v).clone());
-        }
-        let mut vars = self.frame.vars.clone();
-        vars.insert("states".into(), Value::Object(states));
-        vars.insert(
-            crate::query::NOW_MILLIS.into(),
-            Value::from(self.execution.clock.now().timestamp_millis()),
-        );
-        vars
-    }
-
-    pub fn jsonata(
-        &self,
-        template: &Value,
-        vars: &Map<String, Value>,
-        field: &str,
-    ) -> Result<Value, StatesError> {
-        query::evaluate(&self.execution.expressions, template, vars, field)
-            .map_err(|e| self.fail(e))
-    }
-
-    /// The variables of an `Assign` field, JSONPath (`$` = `input`) or JSONata flavour.
-    pub fn assign(
-        &self,
-        assign: Option<&Value>,
-        input: &Value,
-        jsonata_vars: Option<&Map<String, Value>>,
-    ) -> Result<Map<String, Value>, StatesError> {
-        let Some(assign) = assign else {
-            return Ok(Map::new());
-        };
-        let value = match jsonata_vars {
-            Some(vars) => self.jsonata(assign, vars, "Assign")?,
-            None => self
-                .scope(input)
-                .template(assign)
-                .map_err(|e| self.fail(e))?,
-        };
-        match value {
-            Value::Object(m) => Ok(m),
-            _ => Err(self.fail(EvalError::runtime("The Assign field must be an object"))),
-        }
-    }
-
-    /// Ends a state that goes on to its Next (or ends its branch), from its input and, for states
-    /// with one, its result. A JSONata state gives its Output (else the result, else the input) and
-    /// its Assign, both seeing the result as `$states.result`. A JSONPath state applies
-    /// ResultSelector to the result of a Task, Parallel or Map, evaluates Assign over the selected
-    /// result, puts it at ResultPath in the input and applies OutputPath; without a result, Assign
-    /// and OutputPath apply to the effective input.
-    pub fn finish(&self, input: Value, result: Option<Value>) -> Result<Outcome, StatesError> {
-        let state = &self.state;
-        if state.is_jsonata() {
-            let with_result: Vec<(&str, &Value)> = result.iter().map(|r| ("result", r)).collect();
-            let vars = self.jsonata_vars(&input, &with_result);
-            let output = match state.field("Output") {
-                Some(template) => self.jsonata(template, &vars, "Output")?,
-                None => result.unwrap_or_else(|| input.clone()),
-            };
-            let assign = self.assign(state.field("Assign"), &input, Some(&vars))?;
-            return Ok(Outcome::follow(state, output, assign));
-        }
-        let Some(result) = result else {
-            let effective = self.input_path(&input)?;
-            let assign = self.assign(state.field("Assign"), &effective, None)?;
-            let output = self.output_path(&effective)?;
-            return Ok(Outcome::follow(state, output, assign));
-        };
-        let selected = match state.field("ResultSelector") {
-            Some(selector) if state.kind.does_work() => self
-                .scope(&result)
-                .template(selector)
-                .map_err(|e| self.fail(e))?,
-            _ => result,
-        };
-        let assign = self.assign(state.field("Assign"), &selected, None)?;
-        let merged = paths::merge_result(state.field("ResultPath"), input, selected)
-            .map_err(|e| self.fail(e))?;
-        let output = self.output_path(&merged)?;
-        Ok(Outcome::follow(state, output, assign))
-    }
-
-    pub fn input_path(&self, raw_input: &Value) -> Result<Value, StatesError> {
-        paths::select(
-            self.state.field("InputPath"),
-            raw_input,
-            &self.scope(raw_input),
-        )
-        .map_err(|e| self.fail(e))
-    }
-
-    pub fn output_path(&self, value: &Value) -> Result<Value, StatesError> {
-        paths::select(self.state.field("OutputPath"), value, &self.scope(value))
-            .map_err(|e| self.fail(e))
-    }
-}
-
-pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl Executor {
     pub fn new(
@@ -458,15 +207,7 @@ impl Executor {
     ) -> ExecutionResult {
         let started_at = self.clock.now();
         history.limit_to(self.limits.history_events);
-        let execution = Arc::new(Execution {
-            invoker: self.invoker.clone(),
-            clock: self.clock.clone(),
-            history,
-            transitions: AtomicU64::new(0),
-            expressions: self.definition.expressions.clone(),
-            context_base: self.context_base(name, &input, started_at),
-        });
-        execution.event("ExecutionStarted", json!({"input": input}));
+        let execution = self.start(name, &input, started_at, history);
         let end = self.end(&execution, input, stop).await;
         let (status, output, error, cause) = end.record(&execution);
         ExecutionResult {
@@ -479,6 +220,56 @@ impl Executor {
             started_at,
             stopped_at: self.clock.now(),
         }
+    }
+
+    /// Runs the state `state` of the definition's top level once, on its own, as TestState does:
+    /// with `input` and the variables `variables`, its error caught by its catchers or, when one of
+    /// its retriers would retry it, reported RETRIABLE without a retry; its pipeline's steps
+    /// inspected. With a virtual clock this must run on a paused runtime.
+    pub async fn test_state(
+        &self,
+        state: &str,
+        input: Value,
+        variables: Map<String, Value>,
+    ) -> StateTest {
+        let name = uuid::Uuid::new_v4().to_string();
+        let execution = self.start(&name, &input, self.clock.now(), Arc::default());
+        let Some(state) = self.definition.root.states.get(state).cloned() else {
+            return StateTest::missing(state);
+        };
+        test_state::test_state(execution, state, input, variables).await
+    }
+
+    /// An execution named `name` of `input`, started at `started_at`: its ExecutionStarted event
+    /// recorded in `history`.
+    fn start(
+        &self,
+        name: &str,
+        input: &Value,
+        started_at: DateTime<Utc>,
+        history: Arc<History>,
+    ) -> Arc<Execution> {
+        let execution = Arc::new(Execution {
+            invoker: self.invoker.clone(),
+            clock: self.clock.clone(),
+            history,
+            transitions: AtomicU64::new(0),
+            expressions: self.definition.expressions.clone(),
+            context_base: self.context_base(name, input, started_at),
+            region: self
+                .state_machine_arn
+                .split(':')
+                .nth(3)
+                .unwrap_or_default()
+                .to_owned(),
+            run_machine,
+        });
+        execution.event(EventDetails::ExecutionStarted(
+            ExecutionStartedEventDetails {
+                input: input.clone(),
+            },
+        ));
+        execution
     }
 
     /// The context object's `Execution` and `StateMachine`, the same for every state.
@@ -519,7 +310,7 @@ impl Executor {
                 "The execution input exceeds the maximum size",
             )));
         }
-        let body = execute_machine(
+        let body = run_machine(
             execution.clone(),
             self.definition.root.clone(),
             input,
@@ -543,185 +334,6 @@ impl Executor {
             end
         }
     }
-}
-
-/// Runs a state machine (top level or nested) from StartAt to an end, returning its output.
-pub(crate) fn execute_machine(
-    execution: Arc<Execution>,
-    machine: Arc<StateMachine>,
-    input: Value,
-    mut frame: Frame,
-) -> BoxFuture<Result<Value, StatesError>> {
-    Box::pin(async move {
-        let mut current = machine.start_at.clone();
-        let mut input = input;
-        loop {
-            // Synchronous states never wait, so a loop of them would never let the execution's
-            // timeout, a stop or the history quota end it; yielding between states does.
-            tokio::task::yield_now().await;
-            let Some(state) = machine.states.get(&current).cloned() else {
-                return Err(StatesError::named(
-                    ErrorName::Runtime,
-                    format!("State '{current}' does not exist"),
-                ));
-            };
-            let (outcome, vars) =
-                execute_state(execution.clone(), state.clone(), input, frame).await;
-            frame = vars;
-            let outcome = outcome?;
-            check_payload(&outcome.output, &state.name)?;
-            frame.vars.extend(outcome.assign);
-            match outcome.next {
-                Next::State(next) => {
-                    if !matches!(state.kind, StateType::Fail) {
-                        let prefix = state_prefix(state.kind);
-                        execution.event(
-                            &format!("{prefix}StateExited"),
-                            json!({"name": state.name, "output": outcome.output}),
-                        );
-                    }
-                    current = next;
-                    input = outcome.output;
-                }
-                Next::End => {
-                    let prefix = state_prefix(state.kind);
-                    execution.event(
-                        &format!("{prefix}StateExited"),
-                        json!({"name": state.name, "output": outcome.output}),
-                    );
-                    return Ok(outcome.output);
-                }
-            }
-        }
-    })
-}
-
-fn context_for(
-    execution: &Execution,
-    frame: &Frame,
-    state: &State,
-    entered: DateTime<Utc>,
-    retry_count: u64,
-) -> Value {
-    let mut ctx = execution.context_base.clone();
-    let mut st = Map::new();
-    st.insert("EnteredTime".into(), Value::String(iso(entered)));
-    st.insert("Name".into(), Value::String(state.name.clone()));
-    if state.kind.does_work() {
-        st.insert("RetryCount".into(), Value::from(retry_count));
-    }
-    ctx.insert("State".into(), Value::Object(st));
-    if crate::states::is_callback(state) {
-        let token = uuid::Uuid::new_v4().to_string();
-        ctx.insert("Task".into(), json!({"Token": token}));
-    }
-    if let Some(item) = &frame.map_item {
-        ctx.insert("Map".into(), json!({"Item": item}));
-    }
-    Value::Object(ctx)
-}
-
-/// Enters a state and runs it with its Retry and Catch; returns the outcome and the frame back.
-async fn execute_state(
-    execution: Arc<Execution>,
-    state: Arc<State>,
-    input: Value,
-    frame: Frame,
-) -> (Result<Outcome, StatesError>, Frame) {
-    let prefix = state_prefix(state.kind);
-    let entered_id = execution.event(
-        &format!("{prefix}StateEntered"),
-        json!({"name": state.name, "input": input}),
-    );
-    execution.transitions.fetch_add(1, Ordering::SeqCst);
-    let entered = execution.clock.now();
-    let mut retries = RetryState::from_field(state.field("Retry"));
-    let mut retry_count = 0u64;
-    let mut ctx = StateCtx {
-        context: context_for(&execution, &frame, &state, entered, 0),
-        execution: execution.clone(),
-        state: state.clone(),
-        entered_id,
-        frame,
-    };
-    loop {
-        let result = states::execute(&ctx, input.clone()).await;
-        let err = match result {
-            Ok(outcome) => return (Ok(outcome), ctx.frame),
-            Err(e) => e,
-        };
-        if !state.kind.does_work() {
-            return (Err(err), ctx.frame);
-        }
-        let jitter = jitter(&execution, ctx.entered_id, retry_count);
-        if let Some(delay) = retries.next_delay(&err.error, jitter) {
-            execution.clock.sleep(delay).await;
-            tokio::task::yield_now().await;
-            retry_count += 1;
-            execution.transitions.fetch_add(1, Ordering::SeqCst);
-            ctx.context = context_for(&execution, &ctx.frame, &state, entered, retry_count);
-            continue;
-        }
-        let Some(catcher) = catch::find(state.field("Catch"), &err.error) else {
-            return (Err(err), ctx.frame);
-        };
-        let outcome = catch_outcome(&ctx, &input, &err, catcher);
-        return (outcome, ctx.frame);
-    }
-}
-
-fn catch_outcome(
-    ctx: &StateCtx,
-    raw_input: &Value,
-    err: &StatesError,
-    catcher: catch::Catcher<'_>,
-) -> Result<Outcome, StatesError> {
-    let error_output = err.to_output();
-    let (output, assign) = if ctx.state.is_jsonata() {
-        let vars = ctx.jsonata_vars(raw_input, &[("errorOutput", &error_output)]);
-        let output = match catcher.spec.get("Output") {
-            Some(t) => ctx.jsonata(t, &vars, "Output")?,
-            None => error_output.clone(),
-        };
-        (
-            output,
-            ctx.assign(catcher.spec.get("Assign"), &error_output, Some(&vars))?,
-        )
-    } else {
-        let assign = ctx.assign(catcher.spec.get("Assign"), &error_output, None)?;
-        let output = paths::merge_result(
-            catcher.spec.get("ResultPath"),
-            raw_input.clone(),
-            error_output,
-        )
-        .map_err(|e| ctx.fail(e))?;
-        (output, assign)
-    };
-    Ok(Outcome {
-        output,
-        next: Next::State(catcher.next.to_string()),
-        assign,
-    })
-}
-
-/// A factor in [0, 1) for full jitter, spread over executions, states and attempts but the same
-/// each time one execution is replayed, so runs on the virtual clock are reproducible.
-fn jitter(execution: &Execution, entered_id: u64, retry_count: u64) -> f64 {
-    use sha2::{Digest, Sha256};
-    let id = execution
-        .context_base
-        .get("Execution")
-        .and_then(|e| e.get("Id"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let digest = Sha256::new()
-        .chain_update(id)
-        .chain_update(entered_id.to_be_bytes())
-        .chain_update(retry_count.to_be_bytes())
-        .finalize();
-    let mut bits = [0u8; 8];
-    bits.copy_from_slice(&digest[..8]);
-    (u64::from_be_bytes(bits) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -814,7 +426,7 @@ mod tests {
         assert!(r
             .history
             .iter()
-            .any(|e| e.event_type == "LambdaFunctionTimedOut"));
+            .any(|e| matches!(e.details, EventDetails::LambdaFunctionTimedOut(_))));
     }
 
     #[test]
@@ -826,8 +438,8 @@ mod tests {
         assert_eq!(r.status, ExecutionStatus::TimedOut);
         assert_eq!((r.stopped_at - r.started_at).num_seconds(), 5);
         assert_eq!(
-            r.history.last().map(|e| e.event_type.as_str()),
-            Some("ExecutionTimedOut")
+            r.history.last().map(|e| e.event_type()),
+            Some("ExecutionTimedOut".into())
         );
     }
 
@@ -918,7 +530,7 @@ mod tests {
         let r = executor(def, 0)
             .execute_blocking(json!({}))
             .unwrap_or_else(|e| panic!("{e}"));
-        let kinds: Vec<&str> = r.history.iter().map(|e| e.event_type.as_str()).collect();
+        let kinds: Vec<_> = r.history.iter().map(|e| e.event_type()).collect();
         assert_eq!(
             kinds,
             [
@@ -944,8 +556,8 @@ mod tests {
         let cause = crate::history::full_cause(crate::history::MAX_EVENTS);
         assert_eq!(r.cause.as_deref(), Some(cause.as_str()));
         assert_eq!(r.history.len(), crate::history::MAX_EVENTS);
-        let last = r.history.last().map(|e| (e.id, e.event_type.as_str()));
-        assert_eq!(last, Some((25_000, "ExecutionFailed")));
+        let last = r.history.last().map(|e| (e.id, e.event_type()));
+        assert_eq!(last, Some((25_000, "ExecutionFailed".into())));
     }
 
     #[test]

@@ -5,17 +5,26 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+
+use crate::events::EventDetails;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEvent {
     pub id: u64,
     pub previous_event_id: u64,
     pub timestamp: DateTime<Utc>,
+    /// The event's type and its details.
+    pub details: EventDetails,
+}
+
+impl HistoryEvent {
     /// AWS's event type, e.g. `TaskStateEntered`, `MapIterationStarted`, `ExecutionSucceeded`.
-    pub event_type: String,
-    pub details: Value,
+    pub fn event_type(&self) -> Cow<'static, str> {
+        self.details.event_type()
+    }
 }
 
 /// AWS's quota of events in one execution's history; the event that reaches it is the execution's
@@ -57,12 +66,7 @@ impl History {
     /// Appends an event and returns its id. The last place is kept for the execution's own end:
     /// once the history holds all other events, further ones are dropped and [`History::filled`]
     /// resolves.
-    pub fn push(
-        &self,
-        event_type: impl Into<String>,
-        timestamp: DateTime<Utc>,
-        details: Value,
-    ) -> u64 {
+    pub fn push(&self, details: EventDetails, timestamp: DateTime<Utc>) -> u64 {
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
         if events.len() + 1 >= self.capacity.load(Ordering::SeqCst) {
             if !self.full.swap(true, Ordering::SeqCst) {
@@ -70,19 +74,14 @@ impl History {
             }
             return events.len() as u64 + 1;
         }
-        Self::append(&mut events, event_type.into(), timestamp, details)
+        Self::append(&mut events, details, timestamp)
     }
 
     /// Appends the execution's last event (ExecutionSucceeded, ExecutionFailed, ...), which always
     /// has a place.
-    pub fn push_last(
-        &self,
-        event_type: impl Into<String>,
-        timestamp: DateTime<Utc>,
-        details: Value,
-    ) -> u64 {
+    pub fn push_last(&self, details: EventDetails, timestamp: DateTime<Utc>) -> u64 {
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        Self::append(&mut events, event_type.into(), timestamp, details)
+        Self::append(&mut events, details, timestamp)
     }
 
     /// Whether an event was refused because the history was full.
@@ -99,16 +98,14 @@ impl History {
 
     fn append(
         events: &mut Vec<HistoryEvent>,
-        event_type: String,
+        details: EventDetails,
         timestamp: DateTime<Utc>,
-        details: Value,
     ) -> u64 {
         let id = events.len() as u64 + 1;
         events.push(HistoryEvent {
             id,
             previous_event_id: id - 1,
             timestamp,
-            event_type,
             details,
         });
         id
@@ -119,20 +116,5 @@ impl History {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-}
-
-/// The prefix of a state's events: `Task` for `TaskStateEntered`, and so on.
-pub fn state_prefix(kind: crate::definition::StateType) -> &'static str {
-    use crate::definition::StateType::*;
-    match kind {
-        Pass => "Pass",
-        Task => "Task",
-        Choice => "Choice",
-        Wait => "Wait",
-        Succeed => "Succeed",
-        Fail => "Fail",
-        Parallel => "Parallel",
-        Map => "Map",
     }
 }

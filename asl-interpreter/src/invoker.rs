@@ -37,6 +37,28 @@ impl FunctionError {
     }
 }
 
+impl FunctionError {
+    /// Lambda's own refusal of an invocation (HTTP `status`, error code `error_code`, e.g.
+    /// `TooManyRequestsException`), as Step Functions reports it: `Lambda.<error_code>`, the cause
+    /// worded as the AWS SDK words it.
+    pub fn lambda_service(
+        status: u16,
+        error_code: &str,
+        message: impl Into<String>,
+        request_id: &str,
+    ) -> Self {
+        let message = message.into();
+        FunctionError {
+            error_type: format!("Lambda.{error_code}"),
+            service_cause: Some(format!(
+                "{message} (Service: AWSLambda; Status Code: {status}; Error Code: {error_code}; Request ID: {request_id}; Proxy: null)"
+            )),
+            error_message: message,
+            raw_body: None,
+        }
+    }
+}
+
 /// Whether `resource` is an activity's ARN (`arn:aws:states:REGION:ACCOUNT:activity:NAME`).
 pub fn is_activity(resource: &str) -> bool {
     let parts: Vec<&str> = resource.split(':').collect();
@@ -265,14 +287,7 @@ fn service_error(function_name: &str, code: u16, response: ureq::Response) -> Fu
             })
             .unwrap_or(text)
     };
-    FunctionError {
-        error_type: format!("Lambda.{error_code}"),
-        service_cause: Some(format!(
-            "{message} (Service: AWSLambda; Status Code: {code}; Error Code: {error_code}; Request ID: {request_id}; Proxy: null)"
-        )),
-        error_message: message,
-        raw_body: None,
-    }
+    FunctionError::lambda_service(code, &error_code, message, &request_id)
 }
 
 /// A function's own error (`X-Amz-Function-Error`), from its `errorType` and `errorMessage`.

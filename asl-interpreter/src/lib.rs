@@ -46,26 +46,37 @@
 //! Task states call a [`LambdaInvoker`]: [`HttpInvoker`] speaks the Lambda Invoke API to an
 //! endpoint, and a host may implement the trait to run its handlers in process.
 
-pub mod catch;
-pub mod choice;
+#![forbid(unsafe_code)]
+
+mod catch;
+mod choice;
 pub mod clock;
 pub mod definition;
-pub mod error;
+mod error;
+pub mod events;
+mod execution;
 pub mod executor;
 pub mod history;
-pub mod intrinsics;
+mod intrinsics;
 pub mod invoker;
-pub mod paths;
-pub mod query;
+mod limits;
+mod paths;
+mod pipeline;
+mod query;
 mod query_functions;
-pub mod retry;
+mod resource;
+mod retry;
+mod run;
 mod states;
+mod test_state;
 mod validate;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, RealClock, VirtualClock};
 pub use definition::{Definition, DefinitionError};
 pub use error::{ErrorName, StatesError};
+pub use events::EventDetails;
 pub use executor::{ExecutionResult, ExecutionStatus, Executor, Limits, StopSignal};
 pub use history::HistoryEvent;
 pub use invoker::{FunctionError, HttpInvoker, LambdaInvoker, LatencyInvoker};
+pub use test_state::{Inspection, StateTest, TestStatus};

@@ -11,6 +11,13 @@ use serde_json::{Map, Value};
 use crate::error::EvalError;
 use crate::query_functions::AWS_FUNCTIONS;
 
+/// The language of a state's paths and templates: JSONPath (the default) or JSONata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryLanguage {
+    JsonPath,
+    Jsonata,
+}
+
 /// The variable holding the evaluation's current instant (milliseconds since the epoch) that
 /// `$now()` and `$millis()` answer, set from the executor's clock so they follow a virtual clock.
 /// No variable of a definition can have this name.

@@ -4,9 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::definition::{DefinitionError, QueryLanguage};
+use crate::error::DefinitionError;
 use crate::paths::json_path::JsonPath;
-use crate::query::Expressions;
+use crate::query::{Expressions, QueryLanguage};
 use crate::retry::Retrier;
 
 /// The largest Seconds, TimeoutSeconds and HeartbeatSeconds AWS accepts.
@@ -70,7 +70,7 @@ pub(crate) fn task_resource(resource: &str, path: &str) -> Result<(), Definition
     if resource.contains(":activity:") {
         return refuse("an activity");
     }
-    if crate::states::integration(resource).is_none() {
+    if crate::resource::integration(resource).is_none() {
         return refuse(&format!("the resource '{resource}'"));
     }
     Ok(())

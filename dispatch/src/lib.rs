@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use shared::capacity::ModelQuota;
 use shared::metrics::MetricSink;
 use shared::ports::{Archive, Clock, ExecutionControl, Notifier, Store, TaskGenerator};
 use shared::{DomainError, ErrorCode};
@@ -19,6 +20,8 @@ pub struct Ports {
     pub archive: Arc<dyn Archive>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<dyn MetricSink>,
+    /// The model quota start admits runs against.
+    pub quota: ModelQuota,
 }
 
 /// The functions the state machine's Task states, the API and the EventBridge rules call, by the
@@ -73,10 +76,11 @@ impl Ports {
             self.notifier.as_ref(),
             self.control.as_ref(),
         );
+        let quota = &self.quota;
         match function_name(function) {
-            "start-workflow" => {
-                to_value(start_workflow::handle(store, control, clock, metrics, payload).await)
-            }
+            "start-workflow" => to_value(
+                start_workflow::handle(store, control, clock, metrics, *quota, payload).await,
+            ),
             "validate-input" => to_value(validate_input::handle(store, payload).await),
             "get-actions" => to_value(get_actions::handle(store, payload).await),
             "create-batches" => to_value(create_batches::handle(payload)),
@@ -93,9 +97,9 @@ impl Ports {
             }
             "get-status" => to_value(get_status::handle(store, clock, payload).await),
             "cancel" => to_value(cancel::handle(store, control, clock, payload).await),
-            "retry-failed" => {
-                to_value(retry_failed::handle(store, control, clock, metrics, payload).await)
-            }
+            "retry-failed" => to_value(
+                retry_failed::handle(store, control, clock, metrics, *quota, payload).await,
+            ),
             "get-goal" => to_value(get_goal::handle(store, clock, payload).await),
             "list-executions" => {
                 let archive = self.archive.as_ref();

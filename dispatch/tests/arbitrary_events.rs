@@ -92,6 +92,7 @@ async fn ports() -> Ports {
         metrics: Arc::new(NoMetrics),
         archive: Arc::new(InMemoryArchive::default()),
         clock: Arc::new(ManualClock::new(Utc::now())),
+        quota: shared::capacity::ModelQuota::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! with the payloads the code reads. A function's sample is `<function>.json`; further cases of
 //! the same function are `<function>-<case>.json`.
 
+use shared::capacity::ModelQuota;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -48,7 +49,10 @@ async fn world() -> Ports {
         "k".into(),
         start,
     );
-    store.begin_run(&partial).await.expect("run");
+    store
+        .begin_run(&partial, ModelQuota::default())
+        .await
+        .expect("run");
     store
         .set_total_actions(PARTIAL_RUN_ARN, 3)
         .await
@@ -85,6 +89,7 @@ async fn world() -> Ports {
         metrics: Arc::new(NoMetrics),
         archive: Arc::new(InMemoryArchive::default()),
         clock: Arc::new(ManualClock::new(at("2026-11-24T10:00:30Z"))),
+        quota: shared::capacity::ModelQuota::default(),
     }
 }
 

@@ -18,7 +18,7 @@ use asl_interpreter::clock::{runtime, Clock, VirtualClock};
 use asl_interpreter::definition::Definition;
 use asl_interpreter::executor::ExecutionResult;
 use asl_interpreter::invoker::HttpInvoker;
-use asl_interpreter::Executor;
+use asl_interpreter::{EventDetails, Executor};
 
 /// Concurrent AI calls the definition allows: 8 batches of 3 actions at a time.
 pub const CONCURRENT_CALLS: usize = 24;
@@ -147,12 +147,11 @@ fn action_ends(result: &ExecutionResult) -> Vec<DateTime<Utc>> {
     let mut ends: Vec<_> = result
         .history
         .iter()
-        .filter(|e| {
-            e.event_type.ends_with("StateExited")
-                && matches!(
-                    e.details["name"].as_str(),
-                    Some("GenerateTasks" | "RecordActionFailure")
-                )
+        .filter(|e| match &e.details {
+            EventDetails::StateExited(_, d) => {
+                matches!(d.name.as_str(), "GenerateTasks" | "RecordActionFailure")
+            }
+            _ => false,
         })
         .map(|e| e.timestamp)
         .collect();
@@ -323,6 +322,55 @@ pub struct SpeedFigures {
     pub map_heavy_transitions: u64,
     pub map_heavy_wall_seconds: f64,
     pub transitions_per_second: f64,
+}
+
+/// Overlapping runs under the shared model quota: `n` users start a 64-action goal at the same
+/// moment ([`crate::overlap::run_overlapping`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverlapFigures {
+    pub runs: usize,
+    pub seed: u64,
+    pub makespan_seconds: f64,
+    pub throttled_invocations: u64,
+    pub state_transitions: u64,
+    pub actions_succeeded: u32,
+    pub actions: u32,
+    pub starts_refused: u32,
+    /// The longest a user waited for their run to start.
+    pub longest_wait_seconds: f64,
+}
+
+/// `n` overlapping 64-action runs at lognormal latency (`median`, `sigma`), on the virtual clock.
+pub fn overlapping(n: usize, median: f64, sigma: f64, seed: u64) -> Result<OverlapFigures, String> {
+    let clock: Arc<dyn Clock> = Arc::new(VirtualClock::default());
+    let stack = Arc::new(
+        LocalStack::new(clock.clone(), Some(lognormal_latency(median, sigma, seed)))
+            .map_err(|e| format!("unusable definition: {e}"))?,
+    );
+    let rt = runtime(clock.as_ref()).map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let goal = ExampleGoal::all_succeed(64);
+    let runs = rt.block_on(crate::overlap::run_overlapping(
+        stack,
+        clock.clone(),
+        &goal,
+        n,
+    ))?;
+    Ok(OverlapFigures {
+        runs: n,
+        seed,
+        makespan_seconds: runs.makespan_seconds,
+        throttled_invocations: runs.throttled_invocations,
+        state_transitions: runs.state_transitions,
+        actions_succeeded: runs.runs.iter().map(|r| r.actions_succeeded).sum(),
+        actions: (n * goal.actions) as u32,
+        starts_refused: runs.runs.iter().map(|r| r.starts_refused).sum(),
+        longest_wait_seconds: runs
+            .runs
+            .iter()
+            .map(|r| r.waited_seconds)
+            .fold(0.0, f64::max),
+    })
 }
 
 /// Wall time of the 64-action run on the virtual clock, and throughput on a Map-heavy definition.

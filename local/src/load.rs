@@ -3,6 +3,8 @@
 //! what the API answered (latency of starts and status reads, polls per second, server errors),
 //! checks every run's counts, and reads the server's peak memory.
 
+use shared::capacity::{RunShare, MODEL_CONCURRENCY_ENV};
+use shared::workflow::MAX_ACTIONS_PER_RUN;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -230,6 +232,15 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
     values.get(rank - 1).copied().unwrap_or(0.0)
 }
 
+/// The model calls at once that let every run of `plan` hold a whole goal's share.
+fn quota_for_every_run(plan: &LoadPlan) -> u32 {
+    let whole = RunShare::whole(MAX_ACTIONS_PER_RUN).calls;
+    u32::try_from(plan.users * plan.goals_per_user)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(whole)
+        .max(whole)
+}
+
 /// `sfn-local serve` as a child process.
 struct Server {
     child: Child,
@@ -247,7 +258,10 @@ impl Server {
             .args(["--ai-latency", &plan.ai_latency.to_string()])
             .args(["--load-goals", &plan.goals_per_user.to_string()])
             .arg("--key-file")
-            .arg(key_dir.join("key"));
+            .arg(key_dir.join("key"))
+            // A model quota that admits every run at once: the load is on the server, not on the
+            // quota (which `run --concurrent-runs` and `bench` study).
+            .env(MODEL_CONCURRENCY_ENV, quota_for_every_run(plan).to_string());
         for i in 0..plan.users {
             command.args(["--user", &user_name(i)]);
         }

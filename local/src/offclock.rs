@@ -3,6 +3,7 @@
 //! run each call on a runtime of real time, under `spawn_blocking`, during which the paused clock
 //! stands still. Only the run's own waits, retry intervals and timeouts elapse virtually.
 
+use shared::capacity::ModelQuota;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -66,9 +67,17 @@ impl Store for OffClockStore {
         self.call(move |s| async move { s.list_actions(&id).await })
             .await
     }
-    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
+    async fn begin_run(
+        &self,
+        record: &WorkflowExecution,
+        quota: ModelQuota,
+    ) -> Result<(), StoreError> {
         let record = record.clone();
-        self.call(move |s| async move { s.begin_run(&record).await })
+        self.call(move |s| async move { s.begin_run(&record, quota).await })
+            .await
+    }
+    async fn reserved_model_calls(&self) -> Result<u32, StoreError> {
+        self.call(|s| async move { s.reserved_model_calls().await })
             .await
     }
     async fn get_execution(&self, arn: &str) -> Result<Option<WorkflowExecution>, StoreError> {

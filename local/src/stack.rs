@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use function_dispatch::Ports;
 use serde::Serialize;
 use serde_json::{json, Value};
+use shared::capacity::{ModelQuota, MODEL_CONCURRENCY_ENV};
 use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::http_api::RequestEvent;
 use shared::memory::{InMemoryArchive, InMemoryStore, RecordingNotifier};
@@ -24,6 +25,7 @@ use asl_interpreter::definition::{Definition, DefinitionError};
 use asl_interpreter::executor::{ExecutionResult, Executor};
 use asl_interpreter::invoker::{LambdaInvoker, LatencyInvoker};
 
+use crate::concurrency::{ReservedConcurrency, ReservedConcurrencyInvoker};
 use crate::example::{ExampleGoal, EXAMPLE_GOAL_ID, EXAMPLE_USER_ID};
 use crate::in_process::{HandlerClock, Handlers, InProcessInvoker, LocalExecutions};
 use crate::latency::Latency;
@@ -123,6 +125,8 @@ pub struct DeployedFunction {
     pub generator: Arc<dyn TaskGenerator>,
     pub control: Arc<dyn ExecutionControl>,
     pub archive: Arc<dyn Archive>,
+    /// Its reserved concurrency, when it has one.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// A deployed stack, read back: what [`LocalStack::deployed`] runs. `executions` are its state
@@ -143,8 +147,9 @@ pub struct LocalStack {
     handlers: Arc<Handlers>,
     executions: Arc<LocalExecutions>,
     invoker: Arc<InProcessInvoker>,
-    /// The functions as the executor calls them: with the simulated latency, if any.
-    lambda: Arc<dyn LambdaInvoker>,
+    /// The functions as the executor calls them: with the simulated latency, if any, and their
+    /// reserved concurrency.
+    lambda: Arc<ReservedConcurrencyInvoker>,
     executor: Executor,
     status_change_rule: StatusChangeRule,
     /// Whether the runs the handlers start wait for [`LocalStack::execute`] (`LocalExecutions`)
@@ -197,6 +202,7 @@ impl LocalStack {
             definition,
             clock,
             latency,
+            product_reservations()?,
         );
         Ok(stack)
     }
@@ -251,6 +257,7 @@ impl LocalStack {
     ) -> Result<Self, DefinitionError> {
         let notifier = Arc::new(RecordingNotifier::default());
         let runs_in_process = control.is_none();
+        let reserved = product_reservations()?;
         let ports = Ports {
             store: store.clone(),
             generator,
@@ -259,6 +266,7 @@ impl LocalStack {
             archive: Arc::new(InMemoryArchive::default()),
             clock: Arc::new(HandlerClock(clock.clone())),
             metrics,
+            quota: model_quota(&reserved),
         };
         let rule = StatusChangeRule {
             pattern: json!({
@@ -277,6 +285,7 @@ impl LocalStack {
             rule,
             clock,
             latency,
+            reserved,
         );
         stack.runs_in_process = runs_in_process;
         Ok(stack)
@@ -291,6 +300,21 @@ impl LocalStack {
         latency: Option<Latency>,
         metrics: Arc<dyn MetricSink>,
     ) -> Self {
+        let reserved = ReservedConcurrency(
+            deployment
+                .functions
+                .iter()
+                .filter_map(|f| Some((f.name.clone(), f.reserved_concurrency?)))
+                .collect(),
+        );
+        let quota = deployment
+            .functions
+            .iter()
+            .find(|f| f.binary == "generate-tasks")
+            .and_then(|f| f.reserved_concurrency)
+            .map_or_else(ModelQuota::default, |concurrent_calls| ModelQuota {
+                concurrent_calls,
+            });
         let functions = deployment
             .functions
             .into_iter()
@@ -303,6 +327,7 @@ impl LocalStack {
                     archive: f.archive,
                     clock: Arc::new(HandlerClock(clock.clone())),
                     metrics: metrics.clone(),
+                    quota,
                 };
                 (f.name, (f.binary, ports))
             })
@@ -316,6 +341,7 @@ impl LocalStack {
             deployment.status_change_rule,
             clock,
             latency,
+            reserved,
         )
     }
 
@@ -329,13 +355,15 @@ impl LocalStack {
         status_change_rule: StatusChangeRule,
         clock: Arc<dyn Clock>,
         latency: Option<Latency>,
+        reserved: ReservedConcurrency,
     ) -> Self {
         let handlers = Arc::new(handlers);
         let invoker = Arc::new(InProcessInvoker {
             handlers: handlers.clone(),
             invocations: Mutex::new(0),
         });
-        let (executor, lambda) = executor_over(&invoker, &executions, definition, clock, latency);
+        let (executor, lambda) =
+            executor_over(&invoker, &executions, definition, clock, latency, reserved);
         Self {
             store,
             notifier,
@@ -353,6 +381,11 @@ impl LocalStack {
     /// what another host's Lambda tasks can call in process.
     pub fn lambda(&self) -> Arc<dyn LambdaInvoker> {
         self.lambda.clone()
+    }
+
+    /// Invocations refused so far because the function's reserved concurrency was all in use.
+    pub fn throttled_invocations(&self) -> u64 {
+        self.lambda.throttled()
     }
 
     /// Whether the runs its handlers start are executed by [`LocalStack::execute`].
@@ -405,7 +438,7 @@ impl LocalStack {
             .as_str()
             .and_then(|b| serde_json::from_str(b).ok())
             .unwrap_or(Value::Null);
-        json!({"statusCode": response["statusCode"], "body": body})
+        json!({"statusCode": response["statusCode"], "headers": response["headers"], "body": body})
     }
 
     /// Seeds the shipped example goal with `goal`'s injected failures and starts its run.
@@ -414,8 +447,20 @@ impl LocalStack {
         goal: &ExampleGoal,
         now: DateTime<Utc>,
     ) -> Result<String, String> {
-        let (record, mut actions) =
-            example_goal(EXAMPLE_GOAL_ID, EXAMPLE_USER_ID, goal.actions, now);
+        self.seed_example(goal, EXAMPLE_USER_ID, EXAMPLE_GOAL_ID, now)
+            .await?;
+        self.start(EXAMPLE_USER_ID, EXAMPLE_GOAL_ID).await
+    }
+
+    /// Seeds the shipped example goal as `goal_id` of `user`, with `goal`'s injected failures.
+    pub async fn seed_example(
+        &self,
+        goal: &ExampleGoal,
+        user: &str,
+        goal_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let (record, mut actions) = example_goal(goal_id, user, goal.actions, now);
         let n = actions.len();
         // Spread the injected failures over the goal, failing ones first.
         let step = |k: usize| n.checked_div(k).map_or(n, |s| s.max(1));
@@ -431,8 +476,7 @@ impl LocalStack {
         );
         seed(self.store.as_ref(), &record, &actions)
             .await
-            .map_err(|e| e.to_string())?;
-        self.start(EXAMPLE_USER_ID, EXAMPLE_GOAL_ID).await
+            .map_err(|e| e.to_string())
     }
 
     /// Starts a goal through the start-workflow handler; the execution waits in the queue.
@@ -559,16 +603,44 @@ impl LocalStack {
     }
 }
 
-/// The executor of `definition` over the in-process functions, with the simulated latency, and
-/// the functions as it calls them.
+/// The product's template's reserved concurrency, generate-tasks' set by `MODEL_CONCURRENCY`
+/// when it is (the template's `ModelConcurrency` parameter, as the deployed functions read it); a
+/// template that cannot be read is an unusable definition of the stack.
+fn product_reservations() -> Result<ReservedConcurrency, DefinitionError> {
+    let mut reserved = ReservedConcurrency::of_product().map_err(|e| DefinitionError::Field {
+        path: "template.yaml".into(),
+        field: "ReservedConcurrentExecutions".into(),
+        message: e.to_string(),
+    })?;
+    if std::env::var_os(MODEL_CONCURRENCY_ENV).is_some() {
+        let quota = ModelQuota::from_env();
+        reserved
+            .0
+            .insert("generate-tasks".to_owned(), quota.concurrent_calls);
+    }
+    Ok(reserved)
+}
+
+/// The model quota start admits runs against: generate-tasks' reserved concurrency.
+fn model_quota(reserved: &ReservedConcurrency) -> ModelQuota {
+    reserved
+        .of("generate-tasks")
+        .map_or_else(ModelQuota::default, |concurrent_calls| ModelQuota {
+            concurrent_calls,
+        })
+}
+
+/// The executor of `definition` over the in-process functions, with the simulated latency and
+/// the template's reserved concurrency, and the functions as it calls them.
 fn executor_over(
     invoker: &Arc<InProcessInvoker>,
     executions: &LocalExecutions,
     definition: Definition,
     clock: Arc<dyn Clock>,
     latency: Option<Latency>,
-) -> (Executor, Arc<dyn LambdaInvoker>) {
-    let dispatch: Arc<dyn LambdaInvoker> = match latency {
+    reserved: ReservedConcurrency,
+) -> (Executor, Arc<ReservedConcurrencyInvoker>) {
+    let timed: Arc<dyn LambdaInvoker> = match latency {
         Some(latency) => Arc::new(LatencyInvoker {
             inner: invoker.clone(),
             clock: clock.clone(),
@@ -576,6 +648,8 @@ fn executor_over(
         }),
         None => invoker.clone(),
     };
+    // A reserved execution stays busy for the whole invocation, its latency included.
+    let dispatch = Arc::new(ReservedConcurrencyInvoker::new(timed, reserved));
     let executor = Executor::new(definition, dispatch.clone(), clock)
         .with_state_machine_arn(&executions.state_machine_arn);
     (executor, dispatch)

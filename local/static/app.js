@@ -75,19 +75,30 @@ async function listRuns(more) {
   runsCursor = page.nextCursor;
   $("more").hidden = !runsCursor;
   const before = new Date(page.olderRuns.startedBefore).toISOString().slice(0, 10);
-  $("older").textContent = `Runs started before ${before} are in the archive: ${page.olderRuns.location}`;
+  // Where the archive lies is for operators; the page only says that older runs are kept there.
+  $("older").textContent = `Runs started before ${before} are kept in the archive.`;
   $("history").hidden = false;
+}
+
+// What a run's status means to its user: one that ended SUCCEEDED with failed actions is a
+// partial run, not a success.
+function outcome(run) {
+  if (run.status === "SUCCEEDED" && (run.failedCount || 0) > 0) return { label: "PARTIAL", tone: "partial" };
+  if (run.status === "SUCCEEDED") return { label: "SUCCEEDED", tone: "succeeded" };
+  if (run.status === "ABORTED") return { label: "ABORTED", tone: "aborted" };
+  if (FINAL.includes(run.status)) return { label: run.status, tone: "failed" };
+  return { label: run.status, tone: "running" };
 }
 
 function runRow(run) {
   const notes = [
     run.retryOf ? "retry" : "",
     run.canRetry ? "can be retried" : "",
-    run.archived ? `archived at ${run.archiveLocation}` : "",
+    run.archived ? "archived" : "",
   ];
   const cells = [
     new Date(run.startedAt).toLocaleString(),
-    run.status,
+    outcome(run).label,
     `${run.processedActions}/${run.totalActions}`,
     String(run.failedCount),
     notes.filter(Boolean).join(", "),
@@ -110,10 +121,15 @@ function show(view) {
   $("fill").style.width = `${percent}%`;
   $("percent").textContent = `${percent} %`;
   document.querySelector(".bar").setAttribute("aria-valuenow", percent);
-  $("status").textContent = view.status;
+  const { label, tone } = outcome(view);
+  $("status").textContent = label;
+  $("run").dataset.tone = tone;
   const failedCount = view.failedCount || 0;
   $("counts").textContent = `${done}/${total} actions` + (failedCount ? `, ${failedCount} failed` : "");
   const finished = FINAL.includes(view.status);
+  $("outcome").textContent = tone !== "partial" ? ""
+    : `${failedCount} of ${total} actions failed and have no tasks. `
+      + (view.canRetry ? "Retry them below; the others keep their tasks." : "Start the goal again to process them.");
   const eta = view.estimatedSecondsRemaining;
   $("eta").textContent = finished ? "done" : eta == null ? "estimating…" : `about ${eta} s left`;
   $("cancel").disabled = finished;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::{json, Value};
 use shared::aws::{DynamoStore, StepFunctionsControl};
+use shared::capacity::ModelQuota;
 use shared::examples::{example_goal, seed};
 use shared::memory::RecordingNotifier;
 use shared::metrics::NoMetrics;
@@ -90,9 +91,16 @@ async fn start(s: &Stack, user: &str, goal: &str, key: &str) -> (i64, Value) {
         json!({"goalId": goal}),
         Some(&json!({"idempotencyKey": key}).to_string()),
     );
-    let r = start_workflow::handle(&s.store, &s.control, &SystemClock, &NoMetrics, event)
-        .await
-        .expect("response");
+    let r = start_workflow::handle(
+        &s.store,
+        &s.control,
+        &SystemClock,
+        &NoMetrics,
+        ModelQuota::default(),
+        event,
+    )
+    .await
+    .expect("response");
     (r.status_code, body(&r))
 }
 
@@ -129,9 +137,16 @@ async fn retry(s: &Stack, user: Option<&str>, arn: &str) -> (i64, Value) {
         json!({"executionArn": arn}),
         None,
     );
-    let r = retry_failed::handle(&s.store, &s.control, &SystemClock, &NoMetrics, event)
-        .await
-        .expect("response");
+    let r = retry_failed::handle(
+        &s.store,
+        &s.control,
+        &SystemClock,
+        &NoMetrics,
+        ModelQuota::default(),
+        event,
+    )
+    .await
+    .expect("response");
     (r.status_code, body(&r))
 }
 
@@ -418,11 +433,13 @@ async fn start_watch_and_cancel_a_run(backend: Backend) {
     assert_eq!(cancel(&s, "u1", &second).await.0, 409);
 }
 
+/// Twenty one-action goals started at the same moment: each run is its goal's, and together they
+/// fit the model quota (24 calls), each reserving its one.
 async fn twenty_goals_started_at_once_do_not_cross(backend: Backend) {
     let s = Arc::new(stack("many", backend).await);
     for i in 0..20 {
         let (goal, actions) =
-            example_goal(&format!("goal-{i}"), &format!("user-{i}"), 2, Utc::now());
+            example_goal(&format!("goal-{i}"), &format!("user-{i}"), 1, Utc::now());
         seed(&s.store, &goal, &actions).await.expect("seed");
     }
     let starts: Vec<_> = (0..20)
@@ -461,6 +478,7 @@ async fn twenty_goals_started_at_once_do_not_cross(backend: Backend) {
         arns.insert(arn);
     }
     assert_eq!(arns.len(), 20);
+    assert_eq!(s.store.reserved_model_calls().await.expect("reserved"), 20);
 }
 
 /// Rule 1 after the run has closed: Step Functions keeps the name taken (a new StartExecution would

@@ -8,6 +8,7 @@
 mod mid_run;
 mod port_calls;
 
+use shared::capacity::ModelQuota;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -462,6 +463,9 @@ impl Deployed {
                 calls: self.port_calls.clone(),
             }),
             archive,
+            reserved_concurrency: f["reservedConcurrency"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok()),
         }
     }
 
@@ -793,7 +797,11 @@ fn the_deployed_dev_stack_runs_end_to_end() {
         let name = naming::execution_name("goal-overdue", "overdue");
         let arn = naming::execution_arn(&machine_arn, &name);
         let run = WorkflowExecution::started(arn.clone(), name, &goal, "overdue".into(), started);
-        stack.store.begin_run(&run).await.expect("begin");
+        stack
+            .store
+            .begin_run(&run, ModelQuota::default())
+            .await
+            .expect("begin");
         let report = stack
             .invoke("maintenance", json!({}))
             .await

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asl_interpreter::{Clock, ExecutionResult, ExecutionStatus, VirtualClock};
+use asl_interpreter::definition::StateType;
+use asl_interpreter::{Clock, EventDetails, ExecutionResult, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
@@ -173,9 +174,13 @@ impl Run {
         self.result
             .history
             .iter()
-            .filter(|e| e.event_type == "TaskStateEntered" && e.details["name"] == "GenerateTasks")
-            .map(|e| {
-                let input = &e.details["input"];
+            .filter_map(|e| match &e.details {
+                EventDetails::StateEntered(StateType::Task, d) if d.name == "GenerateTasks" => {
+                    Some(&d.input)
+                }
+                _ => None,
+            })
+            .map(|input| {
                 let started = input["batchStartedAt"]
                     .as_str()
                     .and_then(|s| DateTime::parse_from_rfc3339(s).ok())

@@ -231,21 +231,30 @@ async fn a_run_over_fifteen_minutes_times_out_and_is_finalised() {
 async fn concurrent_runs_for_different_goals_stay_apart() {
     let s = stack(Some(ai_latency(4)));
     let mut arns = Vec::new();
-    for i in 0..4 {
+    // 8, 16 and 24 actions at once hold 8 + 16 = 24 model calls and then 24 more: the quota
+    // (24) has room for the first two; the third is told when to come back.
+    for i in 0..3 {
         seeded(
             &s,
             &format!("g{i}"),
             &format!("u{i}"),
             8 + i * 8,
-            if i == 2 { &[1] } else { &[] },
+            if i == 1 { &[1] } else { &[] },
         )
         .await;
+    }
+    for i in 0..2 {
         arns.push(
             s.start(&format!("u{i}"), &format!("g{i}"))
                 .await
                 .expect("start"),
         );
     }
+    let refused = s
+        .api("start-workflow", "u2", &[("goalId", "g2")], None)
+        .await;
+    assert_eq!(refused["statusCode"], 429, "{refused}");
+    assert!(refused["headers"]["retry-after"].as_str().is_some());
     // All runs progress together on the one runtime.
     let names: Vec<String> = (0..arns.len())
         .map(|i| format!("concurrent g{i}"))
@@ -258,10 +267,8 @@ async fn concurrent_runs_for_different_goals_stay_apart() {
     .await;
     for (i, (arn, result)) in arns.iter().zip(results).enumerate() {
         assert_eq!(result.status, ExecutionStatus::Succeeded);
-        // Run i has i + 1 batches, all at once, sharing 24 calls: all 8 actions of each at once
-        // for up to 3 batches, 6 for 4 (two rounds of 4 s).
-        let rounds = 8_u64.div_ceil((24 / (i as u64 + 1)).min(8)) as i64;
-        assert_eq!(simulated_ms(&result), rounds * 4_000, "run g{i}");
+        // Run i has i + 1 batches, all at once, all 8 actions of each at once: one round of 4 s.
+        assert_eq!(simulated_ms(&result), 4_000, "run g{i}");
         let record = s
             .store
             .get_execution(arn)
@@ -274,7 +281,7 @@ async fn concurrent_runs_for_different_goals_stay_apart() {
         );
         let tasks = s.store.list_execution_tasks(arn).await.expect("tasks");
         assert!(tasks.iter().all(|t| t.goal_id == format!("g{i}")));
-        let expected = if i == 2 {
+        let expected = if i == 1 {
             GoalStatus::Partial
         } else {
             GoalStatus::Active
@@ -288,6 +295,11 @@ async fn concurrent_runs_for_different_goals_stay_apart() {
             Some(expected)
         );
     }
+    // Their ends gave the quota back: the refused goal starts, its 3 batches all 8 at a time.
+    let arn = s.start("u2", "g2").await.expect("start after the others");
+    let result = timed_run(&s, "concurrent g2", &arn).await;
+    assert_eq!(result.status, ExecutionStatus::Succeeded);
+    assert_eq!(simulated_ms(&result), 4_000);
 }
 
 #[tokio::test(start_paused = true)]

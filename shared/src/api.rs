@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{retry_after_seconds, ModelQuota, RunShare};
 use crate::error::{DomainError, ErrorCode, StoreError};
 use crate::metrics::{Metric, MetricName, MetricSink};
 use crate::naming::execution_name;
@@ -38,7 +39,10 @@ impl StartResponse {
 
 /// Starts processing a goal's actions. Repeating the same request (same goal, same idempotency
 /// key) returns the run the first one started and never starts a second. Without a key, the
-/// goal's last change stands in for it, so a double click does not start two runs either.
+/// goal's last change stands in for it, so a double click does not start two runs either. While
+/// the runs in progress fill the model quota, a new run is refused (429 with Retry-After) rather
+/// than started to fail for capacity.
+#[allow(clippy::too_many_arguments)]
 pub async fn start_activity(
     store: &dyn Store,
     control: &dyn ExecutionControl,
@@ -47,6 +51,7 @@ pub async fn start_activity(
     user_id: &str,
     goal_id: &str,
     idempotency_key: Option<&str>,
+    quota: ModelQuota,
 ) -> Result<StartResponse, DomainError> {
     let goal = owned_goal(store, user_id, goal_id).await?;
     let key = match idempotency_key {
@@ -65,10 +70,15 @@ pub async fn start_activity(
             goal.current_execution_arn.as_deref(),
         ));
     }
-    check_runnable(store, &goal, None).await?;
+    let actions = check_runnable(store, &goal, None).await?;
 
     let record = WorkflowExecution::started(execution_arn, name, &goal, key, clock.now());
-    launch(store, control, clock, metrics, &goal, record, None).await
+    let run = Launch {
+        record,
+        action_ids: None,
+        actions,
+    };
+    launch(store, control, clock, metrics, quota, &goal, run).await
 }
 
 /// The idempotency key of a retry of `source_name`'s failed actions: one retry per finished run.
@@ -84,12 +94,13 @@ pub fn retry_key(source_name: &str) -> String {
 /// Refused (409) while the run is going, when it ended before processing all its actions (an
 /// uncaught error, a timeout, an abort: its failed list is incomplete), when none of its actions
 /// failed, while another run of the goal is processing, and when a newer run of the goal has
-/// replaced it.
+/// replaced it; refused (429) as a start is while the model quota has no room.
 pub async fn retry_failed(
     store: &dyn Store,
     control: &dyn ExecutionControl,
     clock: &dyn Clock,
     metrics: &dyn MetricSink,
+    quota: ModelQuota,
     user_id: &str,
     execution_arn: &str,
 ) -> Result<StartResponse, DomainError> {
@@ -106,20 +117,16 @@ pub async fn retry_failed(
     if let Some(refusal) = goal_refuses_retry(&goal, &source) {
         return Err(refusal);
     }
-    check_runnable(store, &goal, Some(&action_ids)).await?;
+    let actions = check_runnable(store, &goal, Some(&action_ids)).await?;
 
     let record =
         WorkflowExecution::started(retry_arn, name, &goal, key, clock.now()).retrying(&source);
-    launch(
-        store,
-        control,
-        clock,
-        metrics,
-        &goal,
+    let run = Launch {
         record,
-        Some(action_ids),
-    )
-    .await
+        action_ids: Some(action_ids),
+        actions,
+    };
+    launch(store, control, clock, metrics, quota, &goal, run).await
 }
 
 /// Why `goal` refuses a retry of its run `run` now, if it does: another run of it is processing,
@@ -172,22 +179,51 @@ fn actions_to_retry(run: &WorkflowExecution) -> Result<Vec<String>, DomainError>
     Ok(ids)
 }
 
-/// Begins the run `record` describes for `goal` (record written, goal processing) and starts its
-/// execution over `action_ids` (all of the goal's when `None`). When the start is refused, the
-/// record ends FAILED and the goal gets its status back, so it can be started again.
+/// A run to begin: its record, the actions it processes (all of the goal's when `action_ids` is
+/// `None`) and how many they are.
+struct Launch {
+    record: WorkflowExecution,
+    action_ids: Option<Vec<String>>,
+    actions: usize,
+}
+
+/// Begins the run for `goal` (record written, goal processing, its share of the model `quota`
+/// reserved) and starts its execution. Refused (429, with when to try again) while the runs in
+/// progress leave the quota no room for the run's smallest share. When the execution's start is
+/// refused, the record ends FAILED and the goal gets its status back, so it can be started again.
 async fn launch(
     store: &dyn Store,
     control: &dyn ExecutionControl,
     clock: &dyn Clock,
     metrics: &dyn MetricSink,
+    quota: ModelQuota,
     goal: &Goal,
-    record: WorkflowExecution,
-    action_ids: Option<Vec<String>>,
+    run: Launch,
 ) -> Result<StartResponse, DomainError> {
+    let Launch {
+        mut record,
+        action_ids,
+        actions,
+    } = run;
     let goal_id = goal.goal_id.as_str();
     let execution_arn = record.execution_arn.clone();
-    match store.begin_run(&record).await {
+    let free = quota
+        .concurrent_calls
+        .saturating_sub(store.reserved_model_calls().await?);
+    let Some(share) = RunShare::within(actions, free) else {
+        return Err(no_room(store, clock, free, actions).await);
+    };
+    record.model_calls = share.calls;
+    record.actions_at_once = share.actions_at_once;
+    match store.begin_run(&record, quota).await {
         Ok(()) => {}
+        Err(StoreError::QuotaFull(_)) => {
+            // Another start took the room meanwhile.
+            let free = quota
+                .concurrent_calls
+                .saturating_sub(store.reserved_model_calls().await?);
+            return Err(no_room(store, clock, free, actions).await);
+        }
         Err(StoreError::ConditionFailed(_)) => {
             // Lost a race: another request started a run (maybe this very one) meanwhile.
             if let Some(existing) = store.get_execution(&execution_arn).await? {
@@ -207,6 +243,7 @@ async fn launch(
         user_id: record.user_id.clone(),
         idempotency_key: record.idempotency_key.clone(),
         action_ids,
+        actions_at_once: Some(share.actions_at_once),
     };
     let input = serde_json::to_string(&input)
         .map_err(|e| DomainError::permanent(ErrorCode::Internal, e.to_string()))?;
@@ -253,12 +290,23 @@ async fn check_runnable(
     store: &dyn Store,
     goal: &Goal,
     action_ids: Option<&[String]>,
-) -> Result<(), DomainError> {
+) -> Result<usize, DomainError> {
     if let Some(refusal) = goal.refusal() {
         return Err(DomainError::bad_request(refusal));
     }
     let actions = store.list_actions(&goal.goal_id).await?;
-    actions_to_process(&goal.goal_id, actions, action_ids).map(drop)
+    actions_to_process(&goal.goal_id, actions, action_ids).map(|a| a.len())
+}
+
+/// The refusal of a run of `actions` actions that `free` calls of the model quota cannot hold:
+/// when the runs in progress are expected to have given back enough for its smallest share.
+async fn no_room(store: &dyn Store, clock: &dyn Clock, free: u32, actions: usize) -> DomainError {
+    let now = clock.now();
+    let wanted = RunShare::of(actions, 1).calls;
+    match store.list_running_started_before(now).await {
+        Ok(running) => DomainError::at_capacity(retry_after_seconds(&running, now, free, wanted)),
+        Err(e) => e.into(),
+    }
 }
 
 fn check_idempotency_key(key: &str) -> Result<&str, DomainError> {
@@ -438,7 +486,16 @@ mod tests {
     }
 
     async fn retry(w: &ApiWorld, user: &str, arn: &str) -> Result<StartResponse, DomainError> {
-        retry_failed(&w.store, &w.control, &w.clock, &NoMetrics, user, arn).await
+        retry_failed(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &NoMetrics,
+            ModelQuota::default(),
+            user,
+            arn,
+        )
+        .await
     }
 
     /// Plays a run to its end as the workflow does: every listed action processed, those at

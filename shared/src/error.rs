@@ -69,6 +69,8 @@ pub struct DomainError {
     pub kind: ErrorKind,
     pub code: ErrorCode,
     pub message: String,
+    /// When the caller may try again, in seconds (an API answer's `Retry-After`).
+    pub retry_after_seconds: Option<u32>,
 }
 
 /// Why a request or step failed, finer than the kind; API responses carry it as `error.code`.
@@ -135,6 +137,20 @@ impl DomainError {
             kind,
             code,
             message: message.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    /// The model quota cannot take another run now; `retry_after_seconds` from now it can.
+    pub fn at_capacity(retry_after_seconds: u32) -> Self {
+        Self {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..Self::transient(
+                ErrorCode::Throttled,
+                format!(
+                    "the runs in progress use the model quota; retry in {retry_after_seconds} s"
+                ),
+            )
         }
     }
 
@@ -185,6 +201,9 @@ pub enum StoreError {
     /// A conditional write found the item in another state than it required.
     #[error("condition failed: {0}")]
     ConditionFailed(String),
+    /// A reservation the quota it draws on has no room for now.
+    #[error("quota full: {0}")]
+    QuotaFull(String),
     /// Throttling, timeouts, service unavailable: worth retrying.
     #[error("storage temporarily unavailable: {0}")]
     Unavailable(String),
@@ -200,6 +219,7 @@ impl From<StoreError> for DomainError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::ConditionFailed(m) => DomainError::conflict(m),
+            StoreError::QuotaFull(m) => DomainError::transient(ErrorCode::Throttled, m),
             StoreError::Unavailable(m) => DomainError::transient(ErrorCode::Unavailable, m),
             StoreError::TooLarge(m) => DomainError::permanent(ErrorCode::PayloadTooLarge, m),
             StoreError::Other(m) => DomainError::permanent(ErrorCode::Internal, m),
@@ -243,5 +263,7 @@ mod tests {
         assert!(e.is_retryable());
         let e: DomainError = StoreError::ConditionFailed("x".into()).into();
         assert_eq!(e.code, ErrorCode::Conflict);
+        let e: DomainError = StoreError::QuotaFull("x".into()).into();
+        assert_eq!((e.code, e.is_retryable()), (ErrorCode::Throttled, true));
     }
 }

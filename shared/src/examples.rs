@@ -1,6 +1,7 @@
 //! Example goals: the shipped 64-action goal the local run processes by default, and smaller ones
 //! for tests and the local API.
 
+use crate::capacity::ModelQuota;
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use aws_lambda_events::encodings::Body;
 use chrono::{DateTime, Utc};
@@ -210,7 +211,7 @@ pub async fn started_run(
     let name = crate::naming::execution_name(goal_id, "test");
     let arn = crate::naming::execution_arn(EXAMPLE_STATE_MACHINE_ARN, &name);
     let run = WorkflowExecution::started(arn, name, &goal, "test".to_owned(), now);
-    store.begin_run(&run).await?;
+    store.begin_run(&run, ModelQuota::default()).await?;
     Ok((run, actions))
 }
 
@@ -233,7 +234,7 @@ pub async fn begin_retry_after(
     let arn = crate::naming::execution_arn(EXAMPLE_STATE_MACHINE_ARN, &name);
     let retry =
         WorkflowExecution::started(arn, name, &goal, key, source.started_at).retrying(source);
-    store.begin_run(&retry).await
+    store.begin_run(&retry, ModelQuota::default()).await
 }
 
 /// The run the sample events in `events/` are about.
@@ -253,7 +254,7 @@ pub async fn sample_run(store: &dyn Store) -> Result<WorkflowExecution, StoreErr
         "9b2f6c1e-start-1".into(),
         start,
     );
-    store.begin_run(&run).await?;
+    store.begin_run(&run, ModelQuota::default()).await?;
     Ok(run)
 }
 
@@ -318,6 +319,7 @@ impl ApiWorld {
             "u1",
             "g1",
             Some(key),
+            crate::capacity::ModelQuota::default(),
         )
         .await
     }

@@ -256,6 +256,7 @@ pub async fn goal_executions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capacity::ModelQuota;
     use crate::examples::{example_goal, seed};
     use crate::memory::{InMemoryArchive, InMemoryStore};
     use crate::ports::ManualClock;
@@ -284,7 +285,7 @@ mod tests {
                 format!("k{day}"),
                 at,
             );
-            store.begin_run(&run).await.unwrap();
+            store.begin_run(&run, ModelQuota::default()).await.unwrap();
             store
                 .set_total_actions(&run.execution_arn, 2)
                 .await
@@ -313,7 +314,7 @@ mod tests {
         seed(&store, &other, &other_actions).await.unwrap();
         let run =
             WorkflowExecution::started("arn:other".into(), "o".into(), &other, "k".into(), t0());
-        store.begin_run(&run).await.unwrap();
+        store.begin_run(&run, ModelQuota::default()).await.unwrap();
         store
     }
 
@@ -447,7 +448,7 @@ mod tests {
         assert_eq!(ids, expected);
 
         let run = WorkflowExecution::started("arn:1".into(), "1".into(), &goal, "k".into(), t0());
-        store.begin_run(&run).await.unwrap();
+        store.begin_run(&run, ModelQuota::default()).await.unwrap();
         // Two tasks for the first action, three for the third.
         for (action, n) in [(&actions[0], 2), (&actions[2], 3)] {
             let tasks: Vec<crate::records::Task> = (0..n)

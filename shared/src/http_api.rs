@@ -4,7 +4,7 @@
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use base64::prelude::{Engine, BASE64_STANDARD};
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -157,7 +157,13 @@ pub fn error_response(error: &DomainError, request_id: &str) -> ApiGatewayV2http
             "requestId": request_id,
         }})
     };
-    json_response(error.code.http_status(), &body)
+    let mut response = json_response(error.code.http_status(), &body);
+    if let Some(seconds) = error.retry_after_seconds {
+        response
+            .headers
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// `status` with the value, or the error's status and body (see [`error_response`]).

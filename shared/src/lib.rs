@@ -6,6 +6,7 @@ pub mod api;
 pub mod aws;
 pub mod batching;
 pub mod boot;
+pub mod capacity;
 pub mod deadlines;
 pub mod error;
 pub mod examples;

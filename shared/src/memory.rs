@@ -9,10 +9,11 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::capacity::ModelQuota;
 use crate::error::{DomainError, StoreError};
 use crate::naming;
 use crate::ports::{
-    no_longer_running, refuse_oversized_save, repeated_save, Alert, Archive, Counted,
+    no_longer_running, quota_full, refuse_oversized_save, repeated_save, Alert, Archive, Counted,
     ExecutionControl, ExecutionDescription, Notifier, RunsAfter, RunsPage, StartOutcome, Store,
 };
 use crate::records::{
@@ -28,6 +29,8 @@ struct Tables {
     /// (goalId, actionId) -> the run whose tasks the action holds, and their ids.
     generations: HashMap<(String, String), (String, Vec<String>)>,
     executions: HashMap<String, WorkflowExecution>,
+    /// The model calls the runs in progress hold ([`Store::reserved_model_calls`]).
+    reserved_model_calls: u32,
 }
 
 /// A [`Store`] in one process's memory. Every method takes the lock once, so each call is atomic
@@ -104,7 +107,11 @@ impl Store for InMemoryStore {
         Ok(actions)
     }
 
-    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
+    async fn begin_run(
+        &self,
+        record: &WorkflowExecution,
+        quota: ModelQuota,
+    ) -> Result<(), StoreError> {
         let mut t = self.tables()?;
         if t.executions.contains_key(&record.execution_arn) {
             return Err(StoreError::ConditionFailed(format!(
@@ -114,7 +121,7 @@ impl Store for InMemoryStore {
         }
         let goal = t
             .goals
-            .get_mut(&record.goal_id)
+            .get(&record.goal_id)
             .ok_or_else(|| StoreError::ConditionFailed(format!("no goal {}", record.goal_id)))?;
         if goal.status == GoalStatus::Processing {
             return Err(StoreError::ConditionFailed(format!(
@@ -130,10 +137,19 @@ impl Store for InMemoryStore {
                 )));
             }
         }
+        let reserved = t.reserved_model_calls.saturating_add(record.model_calls);
+        if record.model_calls > 0 && reserved > quota.concurrent_calls {
+            return Err(quota_full(record));
+        }
+        let goal = t
+            .goals
+            .get_mut(&record.goal_id)
+            .ok_or_else(|| StoreError::ConditionFailed(format!("no goal {}", record.goal_id)))?;
         goal.status = GoalStatus::Processing;
         goal.current_execution_arn = Some(record.execution_arn.clone());
         goal.updated_at = record.started_at;
         goal.completed_at = None;
+        t.reserved_model_calls = reserved;
         t.executions
             .insert(record.execution_arn.clone(), record.clone());
         Ok(())
@@ -280,7 +296,7 @@ impl Store for InMemoryStore {
         if end.status == ExecutionStatus::Succeeded {
             run.eta_seconds = Some(0);
         }
-        let goal_id = run.goal_id.clone();
+        let (goal_id, held) = (run.goal_id.clone(), run.model_calls);
         if let Some(goal) = t.goals.get_mut(&goal_id) {
             if goal.current_execution_arn.as_deref() == Some(execution_arn) {
                 goal.status = end.goal_status;
@@ -288,7 +304,12 @@ impl Store for InMemoryStore {
                 goal.completed_at = Some(end.at);
             }
         }
+        t.reserved_model_calls = t.reserved_model_calls.saturating_sub(held);
         Ok(true)
+    }
+
+    async fn reserved_model_calls(&self) -> Result<u32, StoreError> {
+        Ok(self.tables()?.reserved_model_calls)
     }
 
     async fn clear_pending_alert(&self, execution_arn: &str) -> Result<(), StoreError> {

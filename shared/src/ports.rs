@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::ModelQuota;
 use crate::error::{DomainError, StoreError};
 use crate::records::{
     Action, ActionOutcome, ExecutionStatus, Goal, RunEnd, Task, WorkflowExecution,
@@ -24,11 +25,20 @@ pub trait Store: Send + Sync {
     /// A goal's actions in position order.
     async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError>;
 
-    /// In one atomic step: writes `record` (which must not exist yet) and moves its goal to
+    /// In one atomic step: writes `record` (which must not exist yet), moves its goal to
     /// `processing` owned by the record's execution (the goal must exist and not be processing;
-    /// for a retry, its latest run must still be the one retried). `ConditionFailed` when any
-    /// requirement does not hold; nothing is written then.
-    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError>;
+    /// for a retry, its latest run must still be the one retried) and reserves the record's
+    /// `model_calls` from `quota`. `ConditionFailed` when a requirement on the record or the goal
+    /// does not hold, `QuotaFull` when the runs in progress leave the quota too little room;
+    /// nothing is written then.
+    async fn begin_run(
+        &self,
+        record: &WorkflowExecution,
+        quota: ModelQuota,
+    ) -> Result<(), StoreError>;
+    /// The model calls the runs in progress hold: what [`Store::begin_run`] reserved and
+    /// [`Store::finish_run`] has not yet given back.
+    async fn reserved_model_calls(&self) -> Result<u32, StoreError>;
     async fn get_execution(
         &self,
         execution_arn: &str,
@@ -74,8 +84,9 @@ pub trait Store: Send + Sync {
         eta_seconds: Option<u64>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Ends a RUNNING run and moves its goal (if the goal is still owned by this run) in one step.
-    /// Returns false, changing nothing, when the run had already ended.
+    /// Ends a RUNNING run, gives back its model calls and moves its goal (if the goal is still
+    /// owned by this run) in one step. Returns false, changing nothing, when the run had already
+    /// ended.
     async fn finish_run(&self, execution_arn: &str, end: &RunEnd) -> Result<bool, StoreError>;
     /// Forgets the run's pending alert, once it has been published.
     async fn clear_pending_alert(&self, execution_arn: &str) -> Result<(), StoreError>;
@@ -100,6 +111,14 @@ pub trait Store: Send + Sync {
     /// How many tasks each of a goal's actions holds (one run's set, see
     /// [`Store::save_action_tasks`]), by action id; an action that holds none is absent.
     async fn count_action_tasks(&self, goal_id: &str) -> Result<BTreeMap<String, u32>, StoreError>;
+}
+
+/// The refusal of a run the model quota has no room for.
+pub fn quota_full(record: &WorkflowExecution) -> StoreError {
+    StoreError::QuotaFull(format!(
+        "no room in the model quota for {} more calls at once (run {})",
+        record.model_calls, record.execution_arn
+    ))
 }
 
 /// The most items one atomic write holds (DynamoDB's TransactWriteItems limit).

@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::batching::{actions_at_once, batch_sizes};
+use crate::batching::batch_sizes;
 use crate::deadlines::AI_CALL_LIMIT_SECONDS;
 use crate::records::CallTiming;
 
@@ -48,7 +48,7 @@ const DRAWS: usize = 200;
 const SEED: u64 = 0x5eed;
 
 /// Seconds left, from the run's layout and the model calls that have finished: the batches of
-/// [`batch_sizes`] each run [`actions_at_once`] calls at a time, and the run ends with its last
+/// [`batch_sizes`] each run `at_once` calls at a time, and the run ends with its last
 /// call. The calls' latency is taken as lognormal, fitted to the finished calls and those still
 /// running (which have lasted at least as long as they have run); the rest of the run is then
 /// drawn [`DRAWS`] times, each running call ending after its age, each waiting one taking the
@@ -60,6 +60,7 @@ const SEED: u64 = 0x5eed;
 /// later one as an earlier one of its batch finishes.
 pub fn layout_eta_seconds(
     total_actions: u32,
+    at_once: usize,
     calls: &[CallTiming],
     now: DateTime<Utc>,
 ) -> Option<u64> {
@@ -71,7 +72,6 @@ pub fn layout_eta_seconds(
     let seconds = |t: DateTime<Utc>| (t - origin).num_milliseconds().max(0) as f64 / 1000.0;
     let now = seconds(now);
     let sizes: Vec<usize> = batch_sizes(total_actions as usize).collect();
-    let at_once = actions_at_once(sizes.len());
     let batches: Vec<BatchLeft> = sizes
         .iter()
         .enumerate()
@@ -245,6 +245,12 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::batching::actions_at_once;
+
+    /// Each batch's actions at once when a run of `total` actions has the quota to itself.
+    fn whole(total: u32) -> usize {
+        actions_at_once(batch_sizes(total as usize).count())
+    }
 
     #[test]
     fn percent_is_floored_and_bounded() {
@@ -306,20 +312,20 @@ mod tests {
     #[test]
     fn the_layout_estimate_needs_a_few_finished_calls() {
         let calls = [call(0, 0.0, 10.0), call(1, 0.0, 11.0)];
-        assert_eq!(layout_eta_seconds(64, &calls, at(12.0)), None);
+        assert_eq!(layout_eta_seconds(64, whole(64), &calls, at(12.0)), None);
     }
 
     #[test]
     fn actions_counted_with_their_batch_end_it_without_timing_the_model() {
         let untimed = |batch, t| CallTiming::untimed(batch, at(t));
         let few = [call(0, 0.0, 10.0), call(1, 0.0, 11.0), untimed(0, 12.0)];
-        assert_eq!(layout_eta_seconds(16, &few, at(12.0)), None);
+        assert_eq!(layout_eta_seconds(16, whole(16), &few, at(12.0)), None);
         // Batch 0 ended with 3 failures; batch 1 has 1 call left, started at 0.
         let mut calls: Vec<CallTiming> = (0..5).map(|i| call(0, 0.0, 4.0 + f64::from(i))).collect();
         calls.extend((0..7).map(|i| call(1, 0.0, 5.0 + f64::from(i))));
-        let without_failures = layout_eta_seconds(16, &calls, at(14.0));
+        let without_failures = layout_eta_seconds(16, whole(16), &calls, at(14.0));
         calls.extend((0..3).map(|_| untimed(0, 13.0)));
-        let with_failures = layout_eta_seconds(16, &calls, at(14.0));
+        let with_failures = layout_eta_seconds(16, whole(16), &calls, at(14.0));
         assert!(
             with_failures < without_failures,
             "{with_failures:?} {without_failures:?}"
@@ -329,9 +335,9 @@ mod tests {
     #[test]
     fn the_layout_estimate_is_the_same_for_the_same_record() {
         let calls: Vec<CallTiming> = (0..8).map(|b| call(b, 0.0, 8.0 + f64::from(b))).collect();
-        let first = layout_eta_seconds(64, &calls, at(16.0));
+        let first = layout_eta_seconds(64, whole(64), &calls, at(16.0));
         assert!(first.is_some_and(|s| s >= 1));
-        assert_eq!(layout_eta_seconds(64, &calls, at(16.0)), first);
+        assert_eq!(layout_eta_seconds(64, whole(64), &calls, at(16.0)), first);
     }
 
     #[test]
@@ -386,7 +392,8 @@ mod tests {
                 let left = (end - now).num_milliseconds() as f64 / 1000.0;
                 let elapsed = (now - at(0.0)).num_seconds() as u64;
                 let pace = eta_seconds(elapsed, done as u32, 64).unwrap_or_default() as f64;
-                let layout = layout_eta_seconds(64, &calls[..done], now).unwrap_or_default() as f64;
+                let layout = layout_eta_seconds(64, whole(64), &calls[..done], now)
+                    .unwrap_or_default() as f64;
                 pace_error += (pace - left).abs() / left;
                 layout_error += (layout - left).abs() / left;
             }
@@ -596,33 +603,34 @@ mod tests {
         let calls: Vec<CallTiming> = (0..8)
             .flat_map(|b| (0..3).map(move |_| call(b, 0.0, 10.0)))
             .collect();
-        let left = layout_eta_seconds(64, &calls, at(15.0));
+        let left = layout_eta_seconds(64, whole(64), &calls, at(15.0));
         assert!(left.is_some_and(|s| (15..=16).contains(&s)), "{left:?}");
         // At 25 s, 3 more have run 10..20 in each batch and the last 2 run since 20: 5 s left.
         let more: Vec<CallTiming> = (0..8)
             .flat_map(|b| (0..3).map(move |_| call(b, 10.0, 20.0)))
             .chain(calls)
             .collect();
-        let left = layout_eta_seconds(64, &more, at(25.0));
+        let left = layout_eta_seconds(64, whole(64), &more, at(25.0));
         assert!(left.is_some_and(|s| (5..=6).contains(&s)), "{left:?}");
         // Three calls suffice; with nothing left to run the estimate is its floor of 1 s.
         let three = [call(0, 0.0, 4.0), call(0, 0.0, 5.0), call(0, 0.0, 6.0)];
-        assert_eq!(layout_eta_seconds(3, &three, at(7.0)), Some(1));
+        assert_eq!(layout_eta_seconds(3, whole(3), &three, at(7.0)), Some(1));
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// When every call takes the same time, the estimate is the time left of the run the
-        /// layout makes, to within the spread the fit cannot rule out (2 % a call) and a second.
+        /// layout makes, whatever share of the quota the run has, to within the spread the fit
+        /// cannot rule out (2 % a call) and a second.
         #[test]
         fn with_equal_latencies_the_layout_estimate_follows_the_layout(
             actions in 1u32..=64,
+            at_once in 1usize..=8,
             latency in 2.0..60.0f64,
             moment in 0.0..1.0f64,
         ) {
             let sizes: Vec<usize> = batch_sizes(actions as usize).collect();
-            let at_once = actions_at_once(sizes.len());
             let mut rng = StdRng::seed_from_u64(0);
             let calls = simulated_run(&sizes, at_once, &fixed(latency), &mut rng);
             let end = (calls[calls.len() - 1].finished_at - at(0.0)).num_milliseconds() as f64;
@@ -631,7 +639,7 @@ mod tests {
                 calls.iter().filter(|c| c.finished_at <= now).cloned().collect();
             prop_assume!(finished.len() >= MIN_FINISHED_CALLS);
             let left = (calls[calls.len() - 1].finished_at - now).num_milliseconds() as f64 / 1000.0;
-            let estimate = layout_eta_seconds(actions, &finished, now);
+            let estimate = layout_eta_seconds(actions, at_once, &finished, now);
             let bound = 0.1 * (left + latency) + 1.0;
             prop_assert!(
                 estimate.is_some_and(|s| (s as f64 - left.max(1.0)).abs() <= bound),

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::batching::{actions_at_once, batch_sizes};
 use crate::progress::{eta_seconds, layout_eta_seconds};
 
 /// How long a WorkflowExecution record is kept before DynamoDB's TTL removes it.
@@ -234,6 +235,16 @@ pub struct WorkflowExecution {
     /// for a run over the whole goal. The goal's final status counts them with this run's own.
     #[serde(default)]
     pub actions_done_earlier: u32,
+    /// The model calls the run was admitted to make at once: reserved from the quota when it
+    /// began, given back when it ends ([`crate::capacity::RunShare`]); 0 for a run that reserved
+    /// nothing.
+    #[serde(default)]
+    pub model_calls: u32,
+    /// How many of each batch's actions run at once within `model_calls`; 0 when the run was
+    /// begun without a share (each batch then runs its default,
+    /// [`actions_at_once`](crate::batching::actions_at_once)).
+    #[serde(default)]
+    pub actions_at_once: u32,
     /// The model calls counted so far, for the remaining-time estimate
     /// ([`layout_eta_seconds`](crate::progress::layout_eta_seconds)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -259,7 +270,11 @@ impl WorkflowExecution {
         if self.processed_actions >= self.total_actions {
             return eta_seconds(0, self.processed_actions, self.total_actions);
         }
-        layout_eta_seconds(self.total_actions, &self.finished_calls, now).or_else(|| {
+        let at_once = match self.actions_at_once {
+            0 => actions_at_once(batch_sizes(self.total_actions as usize).count()),
+            n => n as usize,
+        };
+        layout_eta_seconds(self.total_actions, at_once, &self.finished_calls, now).or_else(|| {
             let elapsed = (now - self.started_at).num_seconds().max(0) as u64;
             eta_seconds(elapsed, self.processed_actions, self.total_actions)
         })
@@ -298,6 +313,8 @@ impl WorkflowExecution {
             expires_at: expiry_for(started_at),
             retry_of: None,
             actions_done_earlier: 0,
+            model_calls: 0,
+            actions_at_once: 0,
             finished_calls: Vec::new(),
             pending_alert: None,
         }

@@ -18,6 +18,10 @@ pub struct ExecutionInput {
     /// Process only these actions (a retry of failed actions); all of the goal's when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_ids: Option<Vec<String>>,
+    /// How many of each batch's actions run at once: the run's share of the model quota
+    /// ([`crate::capacity::RunShare`]); the default for its batches when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_at_once: Option<u32>,
 }
 
 /// Who the run is for; every step after ValidateInput carries it.
@@ -50,6 +54,8 @@ pub struct ValidatedRun {
     pub goal_title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_at_once: Option<u32>,
 }
 
 /// GetActions' result, and CreateBatches' payload.
@@ -60,6 +66,8 @@ pub struct RunActions {
     pub run: RunRef,
     pub goal_title: String,
     pub actions: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_at_once: Option<u32>,
 }
 
 /// CreateBatches' result: the outer Map iterates over `batches`.
@@ -70,7 +78,8 @@ pub struct BatchedRun {
     pub run: RunRef,
     pub goal_title: String,
     pub total_actions: u32,
-    /// ProcessActions' `MaxConcurrencyPath`: [`crate::batching::actions_at_once`].
+    /// ProcessActions' `MaxConcurrencyPath`: the run's share, or
+    /// [`crate::batching::actions_at_once`] for a run begun without one.
     pub actions_at_once: u32,
     pub batches: Vec<Batch>,
 }

@@ -43,6 +43,14 @@ pub async fn validate_input(
     if let Some(ids) = &input.action_ids {
         check_action_ids(ids)?;
     }
+    if input
+        .actions_at_once
+        .is_some_and(|n| n == 0 || n as usize > MAX_BATCH_SIZE)
+    {
+        return Err(DomainError::bad_request(format!(
+            "actionsAtOnce must be 1 to {MAX_BATCH_SIZE}"
+        )));
+    }
     let goal = store
         .get_goal(&input.goal_id)
         .await?
@@ -72,6 +80,7 @@ pub async fn validate_input(
         },
         goal_title: goal.title,
         action_ids: input.action_ids,
+        actions_at_once: input.actions_at_once,
     })
 }
 
@@ -102,6 +111,7 @@ pub async fn get_actions(store: &dyn Store, run: ValidatedRun) -> Result<RunActi
         run: run.run,
         goal_title: run.goal_title,
         actions,
+        actions_at_once: run.actions_at_once,
     })
 }
 
@@ -144,12 +154,13 @@ pub fn actions_to_process(
 
 pub fn create_batches(run: RunActions) -> BatchedRun {
     let total_actions = run.actions.len() as u32;
+    let at_once = run.actions_at_once;
     let batches = plan_batches(run.actions);
     BatchedRun {
         run: run.run,
         goal_title: run.goal_title,
         total_actions,
-        actions_at_once: actions_at_once(batches.len()) as u32,
+        actions_at_once: at_once.unwrap_or_else(|| actions_at_once(batches.len()) as u32),
         batches,
     }
 }

@@ -2,6 +2,7 @@
 
 mod support;
 
+use shared::capacity::ModelQuota;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
@@ -45,13 +46,13 @@ async fn goals_actions_and_conditional_run_start() {
 
     // The same record again, and another run while the goal is processing, are both refused.
     assert!(matches!(
-        store.begin_run(&run).await,
+        store.begin_run(&run, ModelQuota::default()).await,
         Err(StoreError::ConditionFailed(_))
     ));
     let mut other = run.clone();
     other.execution_arn.push_str("-2");
     assert!(matches!(
-        store.begin_run(&other).await,
+        store.begin_run(&other, ModelQuota::default()).await,
         Err(StoreError::ConditionFailed(_))
     ));
     assert_eq!(
@@ -64,7 +65,7 @@ async fn goals_actions_and_conditional_run_start() {
     // A missing goal is refused too.
     other.goal_id = "nope".into();
     assert!(matches!(
-        store.begin_run(&other).await,
+        store.begin_run(&other, ModelQuota::default()).await,
         Err(StoreError::ConditionFailed(_))
     ));
 }
@@ -166,7 +167,10 @@ async fn a_later_runs_tasks_replace_an_actions_earlier_ones() {
         "again".into(),
         Utc::now(),
     );
-    store.begin_run(&second).await.expect("second run");
+    store
+        .begin_run(&second, ModelQuota::default())
+        .await
+        .expect("second run");
     let again = tasks_for(&second, a1, 3);
     assert_eq!(store.save_action_tasks(&again).await, Ok(3));
     assert!(store
@@ -380,7 +384,10 @@ async fn runs_are_found_by_goal_newest_first_and_by_status() {
             format!("k{i}"),
             started,
         );
-        store.begin_run(&run).await.expect("begin");
+        store
+            .begin_run(&run, ModelQuota::default())
+            .await
+            .expect("begin");
         if i < 2 {
             let end = RunEnd {
                 status: ExecutionStatus::Succeeded,

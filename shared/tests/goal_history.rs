@@ -4,6 +4,7 @@
 
 mod support;
 
+use shared::capacity::ModelQuota;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
@@ -32,7 +33,10 @@ async fn history(store: &dyn Store) -> Vec<WorkflowExecution> {
             store.put_actions(&actions).await.expect("actions");
             let arn = format!("arn:aws:states:us-east-1:1:execution:M:goal-{goal_id}-{i:02}");
             let run = WorkflowExecution::started(arn.clone(), arn.clone(), &goal, arn.clone(), at);
-            store.begin_run(&run).await.expect("begin");
+            store
+                .begin_run(&run, ModelQuota::default())
+                .await
+                .expect("begin");
             let end = RunEnd {
                 status: ExecutionStatus::Succeeded,
                 goal_status: GoalStatus::Active,
@@ -152,7 +156,10 @@ async fn counts_the_tasks_actions_hold(store: &dyn Store) {
     );
 
     let first = WorkflowExecution::started("arn:1".into(), "1".into(), &goal, "k1".into(), t0());
-    store.begin_run(&first).await.expect("begin");
+    store
+        .begin_run(&first, ModelQuota::default())
+        .await
+        .expect("begin");
     store
         .save_action_tasks(&tasks(&first, &actions[0].action_id, 4))
         .await
@@ -177,7 +184,10 @@ async fn counts_the_tasks_actions_hold(store: &dyn Store) {
 
     let later = t0() + Duration::minutes(1);
     let second = WorkflowExecution::started("arn:2".into(), "2".into(), &goal, "k2".into(), later);
-    store.begin_run(&second).await.expect("begin");
+    store
+        .begin_run(&second, ModelQuota::default())
+        .await
+        .expect("begin");
     store
         .save_action_tasks(&tasks(&second, &actions[1].action_id, 5))
         .await

@@ -19,6 +19,7 @@ use shared::api::{
     cancel_run, get_status, retry_failed, start_activity, StartResponse, StatusView,
 };
 use shared::batching::MAX_BATCH_SIZE;
+use shared::capacity::ModelQuota;
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, BATCH_BUDGET_SECONDS, RUN_LIMIT_SECONDS};
 use shared::examples::{example_goal, mark, seed, EXAMPLE_STATE_MACHINE_ARN};
 use shared::memory::{InMemoryExecutions, InMemoryStore, RecordingNotifier};
@@ -134,6 +135,11 @@ impl World {
             user,
             goal_id,
             Some(key),
+            // These properties start many runs of small goals at made-up times; admission has
+            // its own (shared::capacity), so the quota here never refuses one.
+            ModelQuota {
+                concurrent_calls: u32::MAX / 1024,
+            },
         )
         .await
     }
@@ -587,8 +593,15 @@ impl Store for Interleaved {
     async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError> {
         interleaved!(self, list_actions(goal_id))
     }
-    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
-        interleaved!(self, begin_run(record))
+    async fn begin_run(
+        &self,
+        record: &WorkflowExecution,
+        quota: ModelQuota,
+    ) -> Result<(), StoreError> {
+        interleaved!(self, begin_run(record, quota))
+    }
+    async fn reserved_model_calls(&self) -> Result<u32, StoreError> {
+        interleaved!(self, reserved_model_calls())
     }
     async fn get_execution(&self, arn: &str) -> Result<Option<WorkflowExecution>, StoreError> {
         interleaved!(self, get_execution(arn))
@@ -931,7 +944,10 @@ proptest! {
     /// 2. CreateBatches puts every action in exactly one batch, keeps their order, makes no batch
     /// over 8 and none empty, and no more batches than needed: no two neighbours would fit in one.
     #[test]
-    fn p2_batching(order in (0usize..=140).prop_flat_map(|n| Just((0..n).collect::<Vec<_>>()).prop_shuffle())) {
+    fn p2_batching(
+        order in (0usize..=140).prop_flat_map(|n| Just((0..n).collect::<Vec<_>>()).prop_shuffle()),
+        share in prop::option::of(1u32..=8),
+    ) {
         let actions: Vec<Action> = order.iter().map(|i| Action {
             goal_id: "g".into(),
             action_id: format!("a{i}"),
@@ -941,8 +957,11 @@ proptest! {
             description: String::new(),
         }).collect();
         let run = RunRef { execution_arn: "arn".into(), goal_id: "g".into(), user_id: "u".into() };
-        let planned = workflow::create_batches(RunActions { run: run.clone(), goal_title: "g".into(), actions: actions.clone() });
+        let planned = workflow::create_batches(RunActions { run: run.clone(), goal_title: "g".into(), actions: actions.clone(), actions_at_once: share });
         prop_assert_eq!(&planned.run, &run);
+        // The run's share of the model quota, or the default for its batches.
+        let default = shared::batching::actions_at_once(planned.batches.len()) as u32;
+        prop_assert_eq!(planned.actions_at_once, share.unwrap_or(default));
         prop_assert_eq!(planned.total_actions as usize, actions.len());
         for action in &actions {
             let homes = planned.batches.iter()
@@ -1179,6 +1198,7 @@ proptest! {
     #[test]
     fn eta_from_the_layout_is_bounded(
         total in 1u32..=64,
+        at_once in 1usize..=8,
         calls in prop::collection::vec((0u32..8, 0i64..=300_000, 0i64..=120_000), 0..=64),
         wait in 0i64..=200_000,
     ) {
@@ -1194,7 +1214,7 @@ proptest! {
             })
             .collect();
         let now = calls.iter().map(|c| c.finished_at).max().unwrap_or(t0()) + Duration::milliseconds(wait);
-        let eta = layout_eta_seconds(total, &calls, now);
+        let eta = layout_eta_seconds(total, at_once, &calls, now);
         prop_assert_eq!(eta.is_none(), calls.len() < 3);
         if let Some(eta) = eta {
             let most = MAX_BATCH_SIZE as u64 * AI_CALL_LIMIT_SECONDS as u64;
@@ -1264,7 +1284,7 @@ proptest! {
             }
 
             w.fix("g", "u", n, &still_failing).await;
-            let retry = retry_failed(w.store(), &w.control, w.clock.as_ref(), &NoMetrics, "u", &arn)
+            let retry = retry_failed(w.store(), &w.control, w.clock.as_ref(), &NoMetrics, ModelQuota::default(), "u", &arn)
                 .await.expect("retry").execution_arn;
             let summary = w.run(&retry).await;
             let failed: BTreeSet<String> = summary.failed_actions.iter().map(|f| f.action_id.clone()).collect();

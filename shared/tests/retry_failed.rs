@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use shared::api::{retry_failed, start_activity};
+use shared::capacity::ModelQuota;
 use shared::error::StoreError;
 use shared::examples::{
     begin_retry_after, example_goal, mark, seed, started_run, EXAMPLE_STATE_MACHINE_ARN,
@@ -149,6 +150,7 @@ impl World {
             "u1",
             "g1",
             Some(key),
+            ModelQuota::default(),
         )
         .await
         .expect("start")
@@ -161,6 +163,7 @@ impl World {
             &self.control,
             &self.clock,
             &NoMetrics,
+            ModelQuota::default(),
             "u1",
             execution_arn,
         )

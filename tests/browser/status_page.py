@@ -88,7 +88,12 @@ def start(driver, wait, goal_id):
     return watched(driver)
 
 
-FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+FINAL = ("SUCCEEDED", "PARTIAL", "FAILED", "TIMED_OUT", "ABORTED")
+GREEN = "rgba(47, 158, 110, 1)"
+
+
+def fill_colour(driver):
+    return driver.find_element(By.ID, "fill").value_of_css_property("background-color")
 
 
 def main(binary: str) -> None:
@@ -122,6 +127,8 @@ def main(binary: str) -> None:
             assert text(driver, "percent") == "100 %", text(driver, "percent")
             assert text(driver, "counts") == "64/64 actions", text(driver, "counts")
             assert text(driver, "eta") == "done", text(driver, "eta")
+            assert fill_colour(driver) == GREEN, fill_colour(driver)
+            assert text(driver, "outcome") == "", text(driver, "outcome")
             assert any(0 < int(p.split()[0]) < 100 for p in seen), f"no progress between 0 and 100 %: {seen}"
             # The history lists both runs of the goal, newest first, and the goal holds its tasks.
             wait.until(lambda d: [r[0] for r in runs(d)] == ["SUCCEEDED", "ABORTED"])
@@ -137,6 +144,11 @@ def main(binary: str) -> None:
             failed = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#failed li")]
             assert len(failed) == 4, failed
             assert text(driver, "counts") == "16/16 actions, 4 failed", text(driver, "counts")
+            # Not a green SUCCEEDED bar: the page says how many failed and that they can be retried.
+            assert text(driver, "status") == "PARTIAL", text(driver, "status")
+            assert fill_colour(driver) != GREEN, fill_colour(driver)
+            assert text(driver, "outcome").startswith("4 of 16 actions failed"), text(driver, "outcome")
+            assert "Retry them below" in text(driver, "outcome"), text(driver, "outcome")
             assert driver.find_element(By.ID, "retry").is_displayed()
             driver.save_screenshot(str(SHOTS / "3-partial.png"))
             driver.find_element(By.ID, "retry").click()
@@ -144,9 +156,12 @@ def main(binary: str) -> None:
             assert not driver.find_element(By.ID, "failures").is_displayed()
             wait.until(lambda d: "active)" in Select(d.find_element(By.ID, "goal")).first_selected_option.text)
             wait.until(lambda d: len(runs(d)) == 2 and runs(d)[0][0] == "SUCCEEDED")
-            assert runs(driver) == [["SUCCEEDED", "4/4", "0", "retry"], ["SUCCEEDED", "16/16", "4", ""]], runs(driver)
+            assert runs(driver) == [["SUCCEEDED", "4/4", "0", "retry"], ["PARTIAL", "16/16", "4", ""]], runs(driver)
             assert text(driver, "summary").startswith("active · 16 actions · "), text(driver, "summary")
-            assert "execution-history/" in text(driver, "older"), text(driver, "older")
+            assert "kept in the archive" in text(driver, "older"), text(driver, "older")
+            # No internal address (memory:///, s3://) reaches the user.
+            page = driver.find_element(By.TAG_NAME, "body").text
+            assert "://" not in page, page
             driver.save_screenshot(str(SHOTS / "4-retried.png"))
             print(f"partial run failed {len(failed)} actions; the retry completed them")
         except Exception:

@@ -5,6 +5,10 @@
 use chrono::Utc;
 use serde_json::{json, Value};
 use shared::batching::MAX_BATCH_SIZE;
+use shared::capacity::{
+    THROTTLE_RETRY_BACKOFF_RATE, THROTTLE_RETRY_INTERVAL_SECONDS, THROTTLE_RETRY_MAX_ATTEMPTS,
+    THROTTLE_RETRY_MAX_DELAY_SECONDS,
+};
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, RUN_LIMIT_SECONDS};
 use shared::error::{ErrorKind, LAMBDA_SANDBOX_TIMEOUT, LAMBDA_SERVICE_ERRORS};
 use shared::model_output::{MAX_DESCRIPTION_CHARS, MAX_TASKS, MAX_TITLE_CHARS};
@@ -81,7 +85,7 @@ fn generate_tasks_is_bounded_retried_and_caught_as_a_failed_action() {
     let generate = state(&states, "GenerateTasks");
     assert_eq!(generate["TimeoutSeconds"], json!(AI_CALL_LIMIT_SECONDS));
 
-    let retry = &generate["Retry"][0];
+    let retry = &generate["Retry"][1];
     assert_eq!(retry["IntervalSeconds"], json!(RETRY_INTERVAL_SECONDS));
     assert_eq!(retry["BackoffRate"].as_f64(), Some(RETRY_BACKOFF_RATE));
     assert_eq!(retry["MaxAttempts"], json!(RETRY_MAX_ATTEMPTS));
@@ -221,6 +225,44 @@ fn every_matched_error_is_one_something_can_raise() {
     );
 }
 
+/// Whether `retry` is GenerateTasks' retrier for throttled calls, on the quota's own schedule.
+fn is_throttle_retrier(retry: &Value) -> bool {
+    retry["ErrorEquals"] == json!(["Lambda.TooManyRequestsException"])
+}
+
+#[test]
+fn generate_tasks_waits_for_the_shared_quota_on_the_throttle_schedule() {
+    let states = all_states(&definition()["States"]);
+    let generate = state(&states, "GenerateTasks");
+    // First, so a throttle never uses up the transient retrier's three attempts.
+    let throttle = &generate["Retry"][0];
+    assert!(is_throttle_retrier(throttle));
+    assert_eq!(
+        throttle["IntervalSeconds"],
+        json!(THROTTLE_RETRY_INTERVAL_SECONDS)
+    );
+    assert_eq!(
+        throttle["BackoffRate"].as_f64(),
+        Some(THROTTLE_RETRY_BACKOFF_RATE)
+    );
+    assert_eq!(
+        throttle["MaxDelaySeconds"],
+        json!(THROTTLE_RETRY_MAX_DELAY_SECONDS)
+    );
+    assert_eq!(throttle["JitterStrategy"], "FULL");
+    assert_eq!(throttle["MaxAttempts"], json!(THROTTLE_RETRY_MAX_ATTEMPTS));
+    // No other Task has one: only generate-tasks has a reservation to be throttled by.
+    for (name, state) in &states {
+        let throttles = state["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| is_throttle_retrier(r))
+            .count();
+        assert_eq!(throttles, usize::from(name == "GenerateTasks"), "{name}");
+    }
+}
+
 #[test]
 fn every_retry_follows_the_domains_schedule() {
     let states = all_states(&definition()["States"]);
@@ -230,7 +272,7 @@ fn every_retry_follows_the_domains_schedule() {
         if state["Type"] == "Task" && !retriers.is_empty() {
             tasks_with_retry += 1;
         }
-        for retry in retriers {
+        for retry in retriers.into_iter().filter(|r| !is_throttle_retrier(r)) {
             assert_eq!(
                 retry["IntervalSeconds"],
                 json!(RETRY_INTERVAL_SECONDS),
@@ -384,6 +426,7 @@ fn a_goal_of_the_longest_actions_fits_the_payload_limit_until_the_batches_are_re
         run: run(),
         goal_title: widest(Goal::MAX_TITLE_CHARS),
         actions,
+        actions_at_once: Some(1),
     };
     let size = serde_json::to_string(&loaded).map_or(usize::MAX, |s| s.len());
     assert!(size < PAYLOAD_LIMIT, "GetActions' result: {size} bytes");

@@ -12,6 +12,7 @@ use shared::aws::dynamodb::{
     TASKS_BY_EXECUTION,
 };
 use shared::batching::{actions_at_once, MAX_BATCH_SIZE};
+use shared::capacity::{DEFAULT_MODEL_CONCURRENCY, MODEL_CONCURRENCY_ENV};
 use shared::deadlines::{AI_CALL_LIMIT_SECONDS, AI_CLIENT_TIMEOUT_SECONDS, RUN_LIMIT_SECONDS};
 use shared::records::WorkflowExecution;
 use shared::workflow::MAX_ACTIONS_PER_RUN;
@@ -750,13 +751,28 @@ fn the_dashboards_outcome_rates_read_the_metrics_the_product_emits() {
 }
 
 #[test]
-fn generate_tasks_reserves_the_model_calls_one_run_makes_at_once() {
+fn generate_tasks_reserves_the_model_quota_every_run_shares() {
     let template = template();
-    let reserved = template["Resources"]["GenerateTasksFunction"]["Properties"]
-        ["ReservedConcurrentExecutions"]
+    let reserved = &template["Resources"]["GenerateTasksFunction"]["Properties"]
+        ["ReservedConcurrentExecutions"];
+    let parameter = match reserved {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_owned),
+        _ => None,
+    }
+    .expect("ReservedConcurrentExecutions is !Ref to a parameter");
+    let quota = template["Parameters"][parameter.as_str()]["Default"]
         .as_u64()
-        .expect("GenerateTasksFunction has reserved concurrency");
-    // Every batch at once; each batch's actions as many at a time as create-batches says.
+        .expect("a numeric default") as usize;
+    assert_eq!(quota, DEFAULT_MODEL_CONCURRENCY as usize);
+    // Start admits runs against the same parameter.
+    let start = &template["Resources"]["StartWorkflowFunction"]["Properties"]["Environment"]
+        ["Variables"][MODEL_CONCURRENCY_ENV];
+    assert!(
+        matches!(start, Value::Tagged(t) if t.value.as_str() == Some(parameter.as_str())),
+        "{start:?}"
+    );
+    // By default the quota holds one run's whole fan-out: every batch at once, each batch's
+    // actions as many at a time as create-batches says.
     let machine = definition();
     let batches = &machine["States"]["ProcessBatches"];
     let outer = batches["MaxConcurrency"].as_u64().expect("a bound") as usize;
@@ -765,7 +781,7 @@ fn generate_tasks_reserves_the_model_calls_one_run_makes_at_once() {
     let most = (1..=MAX_ACTIONS_PER_RUN / MAX_BATCH_SIZE)
         .map(|n| n.min(outer) * actions_at_once(n))
         .max();
-    assert_eq!(most, Some(reserved as usize), "outer Map × inner Map");
+    assert_eq!(most, Some(quota), "outer Map × inner Map");
     // Calls beyond the reservation are throttled by Lambda; the state machine retries those.
     let states = all_states(&definition()["States"]);
     let (_, generate) = states

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::error::{ErrorName, EvalError, StatesError};
-use crate::executor::{Next, Outcome, StateCtx};
+use crate::pipeline::{Next, Outcome, StateCtx};
 use crate::query::truthy;
 
 pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {

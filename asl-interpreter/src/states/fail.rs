@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::setting::{plain, Setting, Source};
 use crate::error::StatesError;
-use crate::executor::StateCtx;
+use crate::pipeline::StateCtx;
 
 pub(super) fn execute(ctx: &StateCtx, input: Value) -> StatesError {
     error_and_cause(ctx, &input).unwrap_or_else(|e| e)

@@ -9,7 +9,8 @@ use tokio::task::JoinSet;
 
 use super::setting::{plain, Setting, Source};
 use crate::error::{ErrorName, EvalError, StatesError};
-use crate::executor::{execute_machine, Frame, Outcome, StateCtx};
+use crate::events::{EventDetails, MapIterationEventDetails, MapStateStartedEventDetails};
+use crate::pipeline::{Outcome, StateCtx};
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let vars = ctx.jsonata_vars(&input, &[]);
@@ -34,19 +35,18 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     };
     let inputs = item_inputs(ctx, &vars, &effective, &items)?;
     ctx.execution
-        .event("MapStateStarted", json!({"length": inputs.len()}));
+        .event(EventDetails::MapStateStarted(MapStateStartedEventDetails {
+            length: inputs.len(),
+        }));
     let total = inputs.len();
     let iterations = start_iterations(ctx, inputs, max_concurrency)?;
     match collect(iterations, total, &tolerance).await {
         Ok(outputs) => {
-            ctx.execution.event("MapStateSucceeded", json!({}));
+            ctx.execution.event(EventDetails::MapStateSucceeded);
             ctx.finish(input, Some(Value::Array(outputs)))
         }
         Err(err) => {
-            ctx.execution.event(
-                "MapStateFailed",
-                json!({"error": err.error, "cause": err.cause}),
-            );
+            ctx.execution.event(EventDetails::MapStateFailed);
             Err(err)
         }
     }
@@ -117,23 +117,19 @@ fn start_iterations(
     let mut set = JoinSet::new();
     for (i, (item_input, map_item)) in inputs.into_iter().enumerate() {
         let execution = ctx.execution.clone();
-        let machine = processor.clone();
+        let iteration = ctx.run_branch(processor.clone(), item_input, Some(map_item));
         let semaphore = semaphore.clone();
         let name = ctx.state.name.clone();
-        let frame = Frame {
-            vars: ctx.frame.vars.clone(),
-            map_item: Some(map_item),
-        };
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            execution.event("MapIterationStarted", json!({"index": i, "name": name}));
-            let result = execute_machine(execution.clone(), machine, item_input, frame).await;
-            let kind = if result.is_ok() {
-                "MapIterationSucceeded"
+            let details = MapIterationEventDetails { name, index: i };
+            execution.event(EventDetails::MapIterationStarted(details.clone()));
+            let result = iteration.await;
+            execution.event(if result.is_ok() {
+                EventDetails::MapIterationSucceeded(details)
             } else {
-                "MapIterationFailed"
-            };
-            execution.event(kind, json!({"index": i, "name": name}));
+                EventDetails::MapIterationFailed(details)
+            });
             (i, result)
         });
     }

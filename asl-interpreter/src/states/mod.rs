@@ -12,11 +12,9 @@ mod wait;
 
 use serde_json::Value;
 
-pub(crate) use task::{integration, is_callback};
-
 use crate::definition::StateType;
 use crate::error::StatesError;
-use crate::executor::{Outcome, StateCtx};
+use crate::pipeline::{Outcome, StateCtx};
 
 pub(crate) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     match ctx.state.kind {

@@ -1,11 +1,12 @@
 //! Parallel: runs every branch concurrently on a copy of the input; the output lists the branch outputs in
 //! branch order. The first failing branch fails the state with that branch's error and stops the others.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::error::{ErrorName, StatesError};
-use crate::executor::{execute_machine, Frame, Outcome, StateCtx};
+use crate::events::EventDetails;
+use crate::pipeline::{Outcome, StateCtx};
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
@@ -22,20 +23,11 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
             None => effective,
         }
     };
-    ctx.execution.event("ParallelStateStarted", json!({}));
+    ctx.execution.event(EventDetails::ParallelStateStarted);
     let mut set = JoinSet::new();
     for (i, branch) in state.children.iter().enumerate() {
-        let frame = Frame {
-            vars: ctx.frame.vars.clone(),
-            map_item: None,
-        };
-        let fut = execute_machine(
-            ctx.execution.clone(),
-            branch.clone(),
-            branch_input.clone(),
-            frame,
-        );
-        set.spawn(async move { (i, fut.await) });
+        let branch = ctx.run_branch(branch.clone(), branch_input.clone(), None);
+        set.spawn(async move { (i, branch.await) });
     }
     let mut outputs = vec![Value::Null; state.children.len()];
     while let Some(joined) = set.join_next().await {
@@ -45,15 +37,12 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
             Ok(v) => outputs[i] = v,
             Err(e) => {
                 set.abort_all();
-                ctx.execution.event(
-                    "ParallelStateFailed",
-                    json!({"error": e.error, "cause": e.cause}),
-                );
+                ctx.execution.event(EventDetails::ParallelStateFailed);
                 return Err(e);
             }
         }
     }
-    ctx.execution.event("ParallelStateSucceeded", json!({}));
+    ctx.execution.event(EventDetails::ParallelStateSucceeded);
     ctx.finish(input, Some(Value::Array(outputs)))
 }
 

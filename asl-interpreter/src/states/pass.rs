@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::error::StatesError;
-use crate::executor::{Outcome, StateCtx};
+use crate::pipeline::{Outcome, StateCtx};
 
 pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;

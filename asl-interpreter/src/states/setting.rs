@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::StatesError;
-use crate::executor::StateCtx;
+use crate::pipeline::StateCtx;
 
 /// Where a setting's value came from: AWS words its causes differently for each.
 #[derive(Debug, Clone, PartialEq)]

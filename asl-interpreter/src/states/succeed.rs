@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::error::StatesError;
-use crate::executor::{Next, Outcome, StateCtx};
+use crate::pipeline::{Next, Outcome, StateCtx};
 
 pub(super) fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let output = if ctx.state.is_jsonata() {

@@ -7,43 +7,17 @@ use serde_json::{json, Map, Value};
 
 use super::setting::Setting;
 use crate::error::{ErrorName, EvalError, StatesError};
-use crate::executor::{Outcome, StateCtx};
+use crate::events::{
+    ActivityScheduledEventDetails, ActivityStartedEventDetails, ErrorEventDetails, EventDetails,
+    OutputEventDetails, TaskEvents,
+};
 use crate::invoker::{ActivityProgress, FunctionError, Invocation};
+use crate::limits::check_payload;
+use crate::pipeline::{Outcome, StateCtx};
+use crate::resource::{integration, Integration, CALLBACK};
 
 /// AWS's default task timeout, in seconds.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 99_999_999;
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Integration {
-    /// The function's output is the task result.
-    Direct(String),
-    /// The result is the Invoke API envelope.
-    Invoke,
-}
-
-pub(crate) fn integration(resource: &str) -> Option<Integration> {
-    if resource.starts_with("arn:aws:lambda:") && resource.contains(":function:") {
-        return Some(Integration::Direct(resource.to_string()));
-    }
-    if resource.starts_with("arn:") && resource.ends_with(":states:::lambda:invoke")
-        || resource == "arn:aws:states:::lambda:invoke"
-    {
-        return Some(Integration::Invoke);
-    }
-    None
-}
-
-const CALLBACK: &str = ".waitForTaskToken";
-
-/// Whether the state is a Task that waits for a task token: the callback pattern
-/// (`...lambda:invoke.waitForTaskToken`) or an activity.
-pub(crate) fn is_callback(state: &crate::definition::State) -> bool {
-    matches!(state.kind, crate::definition::StateType::Task)
-        && state
-            .field("Resource")
-            .and_then(Value::as_str)
-            .is_some_and(|r| r.ends_with(CALLBACK) || crate::invoker::is_activity(r))
-}
 
 pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, StatesError> {
     let state = &ctx.state;
@@ -69,6 +43,7 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
     let timeout =
         seconds_field(ctx, &vars, &effective, "TimeoutSeconds")?.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let heartbeat = seconds_field(ctx, &vars, &effective, "HeartbeatSeconds")?;
+    ctx.inspect(|i| i.after_parameters = Some(parameters.clone()));
     let answered = ctx
         .execution
         .invoker
@@ -84,6 +59,7 @@ pub(super) async fn execute(ctx: &StateCtx, input: Value) -> Result<Outcome, Sta
         }
         None => invoke(ctx, resource, parameters, timeout, heartbeat).await?,
     };
+    ctx.inspect(|i| i.result = Some(result.clone()));
     ctx.finish(input, Some(result))
 }
 
@@ -94,32 +70,20 @@ fn host_answer(
     parameters: Value,
     answer: Result<Value, FunctionError>,
 ) -> Result<Value, StatesError> {
-    let prefix = match integration(resource) {
-        Some(Integration::Direct(_)) => "LambdaFunction",
-        _ => "Task",
-    };
-    ctx.execution.event(
-        &format!("{prefix}Scheduled"),
-        json!({"resource": resource, "parameters": parameters}),
-    );
-    ctx.execution
-        .event(&format!("{prefix}Started"), json!({"resource": resource}));
+    let events = TaskEvents::of(resource);
+    let execution = &ctx.execution;
+    execution.event(events.scheduled(parameters, &execution.region, None, None));
+    execution.event(events.started());
     let result = answer.map_err(|e| {
         let err = StatesError::new(
             e.error_type.clone(),
             e.service_cause.clone().unwrap_or(e.error_message.clone()),
         );
-        ctx.execution.event(
-            &format!("{prefix}Failed"),
-            json!({"resource": resource, "error": err.error, "cause": err.cause}),
-        );
+        execution.event(events.failed(&err, false));
         err
     })?;
-    crate::executor::check_payload(&result, &ctx.state.name)?;
-    ctx.execution.event(
-        &format!("{prefix}Succeeded"),
-        json!({"resource": resource, "output": result}),
-    );
+    check_payload(&result, &ctx.state.name)?;
+    execution.event(events.succeeded(result.clone(), false));
     Ok(result)
 }
 
@@ -133,16 +97,8 @@ async fn callback(
     heartbeat: Option<u64>,
 ) -> Result<Value, StatesError> {
     let base = resource.trim_end_matches(CALLBACK);
-    invoke_as(
-        ctx,
-        base,
-        resource,
-        parameters,
-        timeout,
-        heartbeat,
-        "Submitted",
-    )
-    .await?;
+    let events = TaskEvents::of(resource);
+    invoke_as(ctx, base, &events, parameters, timeout, heartbeat, true).await?;
     let token = ctx.context["Task"]["Token"]
         .as_str()
         .unwrap_or_default()
@@ -154,31 +110,23 @@ async fn callback(
     let outcome = answer_within(timeout, wait).await;
     match outcome {
         Ok(output) => {
-            crate::executor::check_payload(&output, &ctx.state.name)?;
-            ctx.execution.event(
-                "TaskSucceeded",
-                json!({"resource": resource, "output": output}),
-            );
+            check_payload(&output, &ctx.state.name)?;
+            ctx.execution.event(events.succeeded(output.clone(), false));
             Ok(output)
         }
         Err(mut err) => {
-            let timed_out = err.error == ErrorName::Timeout.as_str()
-                || err.error == ErrorName::HeartbeatTimeout.as_str();
-            if err.error == ErrorName::Timeout.as_str() {
+            if err.is(ErrorName::Timeout) {
                 err.cause = None;
             }
-            let kind = if timed_out {
-                "TaskTimedOut"
-            } else {
-                "TaskFailed"
-            };
-            ctx.execution.event(
-                kind,
-                json!({"resource": resource, "error": err.error, "cause": err.cause}),
-            );
+            ctx.execution.event(events.failed(&err, timed_out(&err)));
             Err(err)
         }
     }
+}
+
+/// Whether `err` is a task's time-out: States.Timeout or States.HeartbeatTimeout.
+fn timed_out(err: &StatesError) -> bool {
+    err.is(ErrorName::Timeout) || err.is(ErrorName::HeartbeatTimeout)
 }
 
 /// The answer a task waits for, as the task's result or error; States.Timeout when it does not
@@ -214,18 +162,21 @@ async fn activity(
     let progress = |step: ActivityProgress<'_>| match step {
         ActivityProgress::Scheduled => {
             scheduled.store(true, std::sync::atomic::Ordering::Relaxed);
-            ctx.execution.event(
-                "ActivityScheduled",
-                json!({"resource": resource, "input": input, "timeout": timeout, "heartbeat": heartbeat}),
-            );
+            ctx.execution.event(EventDetails::ActivityScheduled(
+                ActivityScheduledEventDetails {
+                    resource: resource.to_owned(),
+                    input: input.clone(),
+                    timeout_in_seconds: Some(timeout),
+                    heartbeat_in_seconds: heartbeat,
+                },
+            ));
         }
         ActivityProgress::Started(worker) => {
-            let details = if worker.is_empty() {
-                json!({})
-            } else {
-                json!({"workerName": worker})
-            };
-            ctx.execution.event("ActivityStarted", details);
+            let worker_name = (!worker.is_empty()).then(|| worker.to_owned());
+            ctx.execution
+                .event(EventDetails::ActivityStarted(ActivityStartedEventDetails {
+                    worker_name,
+                }));
         }
     };
     let run = ctx.execution.invoker.run_activity(
@@ -238,26 +189,27 @@ async fn activity(
     let outcome = answer_within(timeout, run).await;
     match outcome {
         Ok(output) => {
-            crate::executor::check_payload(&output, &ctx.state.name)?;
+            check_payload(&output, &ctx.state.name)?;
             ctx.execution
-                .event("ActivitySucceeded", json!({"output": output}));
+                .event(EventDetails::ActivitySucceeded(OutputEventDetails {
+                    output: output.clone(),
+                }));
             Ok(output)
         }
         Err(mut err) => {
-            let timed_out = err.error == ErrorName::Timeout.as_str()
-                || err.error == ErrorName::HeartbeatTimeout.as_str();
+            let timed_out = timed_out(&err);
             if timed_out {
                 err.cause = None;
             }
-            let kind = if !scheduled.load(std::sync::atomic::Ordering::Relaxed) {
-                "ActivityScheduleFailed"
-            } else if timed_out {
-                "ActivityTimedOut"
-            } else {
-                "ActivityFailed"
-            };
+            let details = ErrorEventDetails::from(&err);
             ctx.execution
-                .event(kind, json!({"error": err.error, "cause": err.cause}));
+                .event(if !scheduled.load(std::sync::atomic::Ordering::Relaxed) {
+                    EventDetails::ActivityScheduleFailed(details)
+                } else if timed_out {
+                    EventDetails::ActivityTimedOut(details)
+                } else {
+                    EventDetails::ActivityFailed(details)
+                });
             Err(err)
         }
     }
@@ -301,50 +253,23 @@ async fn invoke(
     timeout: u64,
     heartbeat: Option<u64>,
 ) -> Result<Value, StatesError> {
+    let events = TaskEvents::of(resource);
     invoke_as(
-        ctx,
-        resource,
-        resource,
-        parameters,
-        timeout,
-        heartbeat,
-        "Succeeded",
+        ctx, resource, &events, parameters, timeout, heartbeat, false,
     )
     .await
 }
 
-/// The task's `{prefix}Scheduled` event, with the time-out and heartbeat it was given, and
-/// `{prefix}Started`.
-fn scheduled_events(
-    ctx: &StateCtx,
-    prefix: &str,
-    shown: &str,
-    parameters: Value,
-    timeout: u64,
-    heartbeat: Option<u64>,
-) {
-    let mut details = json!({"resource": shown, "parameters": parameters});
-    if timeout != DEFAULT_TIMEOUT_SECONDS {
-        details["timeout"] = json!(timeout);
-    }
-    if let Some(heartbeat) = heartbeat {
-        details["heartbeat"] = json!(heartbeat);
-    }
-    ctx.execution.event(&format!("{prefix}Scheduled"), details);
-    ctx.execution
-        .event(&format!("{prefix}Started"), json!({"resource": shown}));
-}
-
-/// Invokes `resource` for the task whose events name `shown`; `answered` names the event of a
-/// successful invocation (`Succeeded`, or `Submitted` for the callback pattern).
+/// Invokes `resource` for the task whose events are `events`; a successful invocation is the
+/// task's submission when `submits` (the callback pattern), else its success.
 async fn invoke_as(
     ctx: &StateCtx,
     resource: &str,
-    shown: &str,
+    events: &TaskEvents,
     parameters: Value,
     timeout: u64,
     heartbeat: Option<u64>,
-    answered: &str,
+    submits: bool,
 ) -> Result<Value, StatesError> {
     let Some(kind) = integration(resource) else {
         return Err(ctx.fail(EvalError::runtime(format!(
@@ -356,12 +281,10 @@ async fn invoke_as(
         matches!(kind, Integration::Invoke) && parameters.get("LogType") == Some(&json!("Tail"));
     let scheduled = parameters.clone();
     let (function, payload) = lambda_call(ctx, &kind, parameters)?;
-    let prefix = if matches!(kind, Integration::Direct(_)) {
-        "LambdaFunction"
-    } else {
-        "Task"
-    };
-    scheduled_events(ctx, prefix, shown, scheduled, timeout, heartbeat);
+    let execution = &ctx.execution;
+    let shown_timeout = (timeout != DEFAULT_TIMEOUT_SECONDS).then_some(timeout);
+    execution.event(events.scheduled(scheduled, &execution.region, shown_timeout, heartbeat));
+    execution.event(events.started());
 
     // Heartbeats concern activities and callback or .sync integrations; a request-response Lambda
     // invocation sends none, so only TimeoutSeconds bounds it. The field is still evaluated and checked.
@@ -379,22 +302,16 @@ async fn invoke_as(
     .await;
     let result = match invoked {
         Err(_) => {
-            let error = ErrorName::Timeout.as_str();
-            ctx.execution.event(
-                &format!("{prefix}TimedOut"),
-                json!({"resource": shown, "error": error}),
-            );
-            return Err(StatesError {
-                error: error.to_string(),
+            let err = StatesError {
+                error: ErrorName::Timeout.as_str().to_string(),
                 cause: None,
-            });
+            };
+            execution.event(events.failed(&err, true));
+            return Err(err);
         }
         Ok(Err(e)) => {
             let err = function_failure(&e, &kind);
-            ctx.execution.event(
-                &format!("{prefix}Failed"),
-                json!({"resource": shown, "error": err.error, "cause": err.cause}),
-            );
+            execution.event(events.failed(&err, false));
             return Err(err);
         }
         Ok(Ok(invocation)) => match kind {
@@ -402,11 +319,8 @@ async fn invoke_as(
             Integration::Invoke => envelope(invocation, ctx.execution.clock.now()),
         },
     };
-    crate::executor::check_payload(&result, &ctx.state.name)?;
-    ctx.execution.event(
-        &format!("{prefix}{answered}"),
-        json!({"resource": shown, "output": result}),
-    );
+    check_payload(&result, &ctx.state.name)?;
+    execution.event(events.succeeded(result.clone(), submits));
     Ok(result)
 }
 
@@ -531,22 +445,8 @@ fn python_string(s: &str) -> String {
 mod tests {
     use super::super::test_support::execute;
     use super::*;
+    use crate::definition::StateType;
     use crate::executor::ExecutionStatus;
-
-    #[test]
-    fn recognises_integrations() {
-        assert_eq!(
-            integration("arn:aws:lambda:us-east-1:1:function:f"),
-            Some(Integration::Direct(
-                "arn:aws:lambda:us-east-1:1:function:f".into()
-            ))
-        );
-        assert_eq!(
-            integration("arn:aws:states:::lambda:invoke"),
-            Some(Integration::Invoke)
-        );
-        assert_eq!(integration("arn:aws:states:::sqs:sendMessage"), None);
-    }
 
     /// Answers `sqs:*` tasks itself: `Q` with its parameters, `Bad` with an error.
     struct Host;
@@ -592,12 +492,15 @@ mod tests {
         let exited: Vec<&Value> = r
             .history
             .iter()
-            .filter(|e| e.event_type == "TaskStateExited")
-            .map(|e| &e.details["output"])
+            .filter_map(|e| match &e.details {
+                EventDetails::StateExited(StateType::Task, d) => Some(&d.output),
+                _ => None,
+            })
             .collect();
         assert_eq!(exited, [&json!({"m": 1, "q": {"sent": {"m": 1}}}); 2]);
-        let kinds: Vec<&str> = r.history.iter().map(|e| e.event_type.as_str()).collect();
-        assert!(kinds.contains(&"TaskFailed") && kinds.contains(&"LambdaFunctionSucceeded"));
+        let kinds: Vec<_> = r.history.iter().map(|e| e.event_type()).collect();
+        assert!(kinds.contains(&"TaskFailed".into()));
+        assert!(kinds.contains(&"LambdaFunctionSucceeded".into()));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::setting::{plain, Setting, Source};
 use crate::choice::operators::timestamp;
 use crate::error::{EvalError, StatesError};
-use crate::executor::{Outcome, StateCtx};
+use crate::pipeline::{Outcome, StateCtx};
 
 enum Until {
     Seconds(u64),
@@ -125,7 +125,7 @@ mod tests {
         assert_eq!(r.status, ExecutionStatus::TimedOut);
         assert_eq!(
             (r.stopped_at - r.started_at).num_seconds(),
-            crate::executor::MAX_EXECUTION_SECONDS as i64
+            crate::limits::MAX_EXECUTION_SECONDS as i64
         );
     }
 

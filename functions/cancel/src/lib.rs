@@ -52,9 +52,18 @@ mod tests {
         seed(&store, &goal, &actions).await.unwrap();
         let control = InMemoryExecutions::new(EXAMPLE_STATE_MACHINE_ARN, Utc::now);
         let clock = ManualClock::new(Utc::now());
-        let started = start_activity(&store, &control, &clock, &NoMetrics, "u1", "g1", Some("k"))
-            .await
-            .unwrap();
+        let started = start_activity(
+            &store,
+            &control,
+            &clock,
+            &NoMetrics,
+            "u1",
+            "g1",
+            Some("k"),
+            shared::capacity::ModelQuota::default(),
+        )
+        .await
+        .unwrap();
         let run = RunRef {
             execution_arn: started.execution_arn.clone(),
             goal_id: "g1".into(),

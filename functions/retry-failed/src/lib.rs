@@ -3,6 +3,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use serde_json::Value;
+use shared::capacity::ModelQuota;
 use shared::http_api::{caller, parse_event, path_param, respond};
 use shared::metrics::MetricSink;
 use shared::ports::{Clock, ExecutionControl, Store};
@@ -13,13 +14,14 @@ pub async fn handle(
     control: &dyn ExecutionControl,
     clock: &dyn Clock,
     metrics: &dyn MetricSink,
+    quota: ModelQuota,
     event: Value,
 ) -> Result<ApiGatewayV2httpResponse, DomainError> {
     let req = parse_event(event)?;
     let result = async {
         let user = caller(&req)?;
         let execution_arn = path_param(&req, "executionArn")?;
-        api::retry_failed(store, control, clock, metrics, &user, &execution_arn).await
+        api::retry_failed(store, control, clock, metrics, quota, &user, &execution_arn).await
     }
     .await;
     Ok(respond(&req, 202, result))
@@ -84,9 +86,16 @@ mod tests {
     }
 
     async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {
-        let r = handle(&w.store, &w.control, &w.clock, &w.metrics, event)
-            .await
-            .unwrap();
+        let r = handle(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &w.metrics,
+            ModelQuota::default(),
+            event,
+        )
+        .await
+        .unwrap();
         (r.status_code, response_json(&r))
     }
 
@@ -166,10 +175,15 @@ mod tests {
     #[tokio::test]
     async fn an_event_that_is_not_an_http_request_is_an_error() {
         let w = world().await;
-        assert!(
-            handle(&w.store, &w.control, &w.clock, &w.metrics, json!(42))
-                .await
-                .is_err()
-        );
+        assert!(handle(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &w.metrics,
+            ModelQuota::default(),
+            json!(42),
+        )
+        .await
+        .is_err());
     }
 }

@@ -4,6 +4,7 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use serde::Deserialize;
 use serde_json::Value;
+use shared::capacity::ModelQuota;
 use shared::http_api::{caller, header, json_body, parse_event, path_param, respond};
 use shared::metrics::MetricSink;
 use shared::ports::{Clock, ExecutionControl, Store};
@@ -20,6 +21,7 @@ pub async fn handle(
     control: &dyn ExecutionControl,
     clock: &dyn Clock,
     metrics: &dyn MetricSink,
+    quota: ModelQuota,
     event: Value,
 ) -> Result<ApiGatewayV2httpResponse, DomainError> {
     let req = parse_event(event)?;
@@ -42,6 +44,7 @@ pub async fn handle(
             &user,
             &goal_id,
             key.as_deref(),
+            quota,
         )
         .await
     }
@@ -75,10 +78,21 @@ mod tests {
         event.user(user).into_value()
     }
 
+    async fn respond(w: &ApiWorld, event: Value) -> ApiGatewayV2httpResponse {
+        handle(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &w.metrics,
+            ModelQuota::default(),
+            event,
+        )
+        .await
+        .unwrap()
+    }
+
     async fn call(w: &ApiWorld, event: Value) -> (i64, Value) {
-        let r = handle(&w.store, &w.control, &w.clock, &w.metrics, event)
-            .await
-            .unwrap();
+        let r = respond(w, event).await;
         (r.status_code, response_json(&r))
     }
 
@@ -168,10 +182,76 @@ mod tests {
     #[tokio::test]
     async fn an_event_that_is_not_an_http_request_is_an_error() {
         let w = world().await;
-        assert!(
-            handle(&w.store, &w.control, &w.clock, &w.metrics, json!(42))
-                .await
-                .is_err()
+        assert!(handle(
+            &w.store,
+            &w.control,
+            &w.clock,
+            &w.metrics,
+            ModelQuota::default(),
+            json!(42),
+        )
+        .await
+        .is_err());
+    }
+
+    #[tokio::test]
+    async fn a_start_the_model_quota_has_no_room_for_is_429_with_retry_after() {
+        let w = world().await;
+        // Another user's 64-action run holds the whole quota; it began 10 s ago.
+        let (goal, actions) = shared::examples::example_goal("g2", "u2", 64, w.clock.now());
+        shared::examples::seed(&w.store, &goal, &actions)
+            .await
+            .unwrap();
+        let mut other = shared::records::WorkflowExecution::started(
+            "arn:run:2".into(),
+            "run-2".into(),
+            &goal,
+            "k".into(),
+            w.clock.now() - chrono::Duration::seconds(10),
         );
+        other.model_calls = 24;
+        other.actions_at_once = 3;
+        other.total_actions = 64;
+        w.store
+            .begin_run(&other, ModelQuota::default())
+            .await
+            .unwrap();
+
+        let r = respond(&w, event(Some("u1"), "g1", None, Some("k1"))).await;
+        assert_eq!(r.status_code, 429);
+        // Planned: three rounds of 12 s from 10 s ago.
+        assert_eq!(
+            r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("26")
+        );
+        assert_eq!(response_json(&r)["error"]["code"], "THROTTLED");
+        assert!(w.control.recorded().is_empty(), "no execution started");
+        assert_eq!(
+            w.store.get_goal("g1").await.unwrap().unwrap().status,
+            GoalStatus::Draft
+        );
+
+        // Once the other run has ended, the same request starts, its 4 actions all at once.
+        let end = shared::records::RunEnd {
+            status: shared::records::ExecutionStatus::Succeeded,
+            goal_status: GoalStatus::Active,
+            at: w.clock.now(),
+            error: None,
+            cause: None,
+            alert: None,
+        };
+        assert!(w.store.finish_run("arn:run:2", &end).await.unwrap());
+        let (status, body) = call(&w, event(Some("u1"), "g1", None, Some("k1"))).await;
+        assert_eq!(status, 202);
+        let run = w
+            .store
+            .get_execution(body["executionArn"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((run.model_calls, run.actions_at_once), (4, 4));
+        let input: shared::steps::ExecutionInput =
+            serde_json::from_str(&w.control.recorded()[0].input).unwrap();
+        assert_eq!(input.actions_at_once, Some(4));
     }
 }

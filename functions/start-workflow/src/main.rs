@@ -1,5 +1,6 @@
 use shared::aws::{load_sdk_config, DynamoStore, StepFunctionsControl};
 use shared::boot;
+use shared::capacity::ModelQuota;
 use shared::metrics::{EmfFormat, EmfStdout};
 use shared::ports::SystemClock;
 
@@ -10,5 +11,9 @@ async fn main() -> Result<(), boot::Error> {
     let store = DynamoStore::from_env(&config)?;
     let control = StepFunctionsControl::from_env(&config)?;
     let metrics = EmfStdout(EmfFormat::from_env());
-    boot::run(|event| start_workflow::handle(&store, &control, &SystemClock, &metrics, event)).await
+    let quota = ModelQuota::from_env();
+    boot::run(|event| {
+        start_workflow::handle(&store, &control, &SystemClock, &metrics, quota, event)
+    })
+    .await
 }

@@ -92,6 +92,12 @@ pub fn main(args: Args) -> Result<(), String> {
             }
         }
     }
+    let mut overlapping = Vec::new();
+    for n in OVERLAPPING_RUNS {
+        for seed in 1..=3 {
+            overlapping.push(bench::overlapping(n, 10.0, 0.6, seed)?);
+        }
+    }
     let speed = bench::speed(args.repeats)?;
     let load = match args.load {
         true => Some(load::load(&load::LoadPlan::default())?),
@@ -105,6 +111,7 @@ pub fn main(args: Args) -> Result<(), String> {
         let figures = serde_json::json!({
             "transitions": transitions,
             "makespan": makespans,
+            "overlapping": overlapping,
             "speed": speed,
             "load": load,
             "definitions": definitions,
@@ -115,6 +122,7 @@ pub fn main(args: Args) -> Result<(), String> {
     }
     print_transitions(&transitions);
     print_makespans(&makespans, args.runs);
+    print_overlapping(&overlapping);
     if let Some(load) = &load {
         println!("\n## Load: sfn-local serve on the real clock\n");
         print_load(load);
@@ -133,6 +141,29 @@ pub fn main(args: Args) -> Result<(), String> {
     };
     print_definitions(&definitions, &peers, args.repeats);
     Ok(())
+}
+
+/// How many users start a goal at the same moment in the overlapping-runs study.
+const OVERLAPPING_RUNS: [usize; 4] = [1, 2, 5, 10];
+
+fn print_overlapping(figures: &[bench::OverlapFigures]) {
+    println!("\n## Overlapping runs under the shared model quota (24 calls), L50 10 s, σ 0.6\n");
+    println!("| N | seed | makespan | throttled invocations | state transitions | actions succeeded | starts refused (429) | longest wait to start |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for f in figures {
+        println!(
+            "| {} | {} | {:.1} s | {} | {} | {}/{} | {} | {:.1} s |",
+            f.runs,
+            f.seed,
+            f.makespan_seconds,
+            f.throttled_invocations,
+            f.state_transitions,
+            f.actions_succeeded,
+            f.actions,
+            f.starts_refused,
+            f.longest_wait_seconds
+        );
+    }
 }
 
 fn print_transitions(transitions: &[bench::TransitionFigures]) {

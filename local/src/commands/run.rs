@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use asl_interpreter::{Clock, ExecutionResult, RealClock, VirtualClock};
 use sfn_local::stack::RunReport;
-use sfn_local::{example, latency, stack};
+use sfn_local::{example, latency, overlap, stack};
 use shared::ports::Store;
 use shared::store_traffic::{RequestCounter, RequestCounts};
 
@@ -38,6 +38,10 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Start this many copies of the goal at the same moment, each for its own user, and run
+    /// them together: they share the functions' reserved concurrency as in the template.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100), conflicts_with = "aws_endpoint")]
+    concurrent_runs: Option<u32>,
     /// Keep the records in DynamoDB at this AWS-API endpoint (e.g. a moto server) instead of in
     /// memory; tables as `scripts/seed_moto.py` creates them (or named by GOALS_TABLE, ...). Runs
     /// on the real clock. Needs the binary built with `--features aws`.
@@ -63,6 +67,9 @@ pub fn main(args: Args) -> Result<(), String> {
         }
     };
     let latency = latency::lognormal_latency(args.ai_latency, args.ai_latency_sigma, args.seed);
+    if let Some(n) = args.concurrent_runs {
+        return run_overlapping(&args, n as usize, clock, latency);
+    }
     let stack = stack::LocalStack::with_store(
         store,
         Arc::new(shared::offline::OfflineGenerator::new()),
@@ -73,12 +80,7 @@ pub fn main(args: Args) -> Result<(), String> {
     .map_err(|e| format!("unusable definition: {e}"))?;
     let runtime = asl_interpreter::clock::runtime(clock.as_ref())
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let goal = example::ExampleGoal {
-        actions: args.actions as usize,
-        failing: args.fail as usize,
-        flaky: args.flaky as usize,
-        flaky_failures: 1,
-    };
+    let goal = example_goal(&args);
     let wall = Instant::now();
     let requests = stores.as_ref().map(|s| &s.requests);
     let report = runtime.block_on(async {
@@ -102,6 +104,64 @@ pub fn main(args: Args) -> Result<(), String> {
         );
         Ok(())
     }
+}
+
+/// The goal `--actions`, `--fail` and `--flaky` describe.
+fn example_goal(args: &Args) -> example::ExampleGoal {
+    example::ExampleGoal {
+        actions: args.actions as usize,
+        failing: args.fail as usize,
+        flaky: args.flaky as usize,
+        flaky_failures: 1,
+    }
+}
+
+/// `--concurrent-runs`: `n` copies of the goal started at once, in memory.
+fn run_overlapping(
+    args: &Args,
+    n: usize,
+    clock: Arc<dyn Clock>,
+    latency: latency::Latency,
+) -> Result<(), String> {
+    let stack = Arc::new(
+        stack::LocalStack::new(clock.clone(), Some(latency))
+            .map_err(|e| format!("unusable definition: {e}"))?,
+    );
+    let runtime = asl_interpreter::clock::runtime(clock.as_ref())
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let goal = example_goal(args);
+    let wall = Instant::now();
+    let runs = runtime.block_on(overlap::run_overlapping(stack, clock.clone(), &goal, n))?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())?;
+        println!("{text}");
+        return Ok(());
+    }
+    for run in &runs.runs {
+        let detail = match &run.run {
+            Some(report) => format!(
+                "{} ok, {} failed of {} in {:.1} s, started after {:.1} s ({} starts refused)",
+                run.actions_succeeded,
+                run.actions_failed,
+                run.total_actions,
+                report.simulated_makespan_seconds,
+                run.waited_seconds,
+                run.starts_refused
+            ),
+            None => format!("start answered {}", run.start_status_code),
+        };
+        println!("{:<16} {:<10} {detail}", run.goal_id, run.status);
+    }
+    println!(
+        "{} of {n} runs started; makespan {:.1} s ({} clock), {} throttled invocations, {} state transitions, wall time {:.3} s",
+        runs.started(),
+        runs.makespan_seconds,
+        if clock.is_virtual() { "virtual" } else { "real" },
+        runs.throttled_invocations,
+        runs.state_transitions,
+        wall.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Executes the run while a progress bar follows its record in `watched`.

@@ -1,10 +1,11 @@
-//! GetExecutionHistory's events: the interpreter's history in AWS's shapes, with each event's
-//! details under the member AWS names for its type.
+//! GetExecutionHistory's events: the interpreter's typed history written as the API answers it,
+//! each event's details under the member AWS names for its type, inputs and outputs as JSON text.
 
 use serde_json::{json, Map, Value};
 
-use super::names::{epoch, REGION};
-use asl_interpreter::history::HistoryEvent;
+use super::names::epoch;
+use asl_interpreter::events::{ErrorEventDetails, EventDetails, MapIterationEventDetails};
+use asl_interpreter::HistoryEvent;
 
 /// How an execution was stopped, for its ExecutionAborted event.
 #[derive(Debug, Clone, Default)]
@@ -14,179 +15,158 @@ pub struct Abort {
 }
 
 /// JSON text, as the API carries inputs and outputs.
-fn text(value: Option<&Value>) -> Value {
-    Value::String(value.unwrap_or(&Value::Null).to_string())
+fn text(value: &Value) -> Value {
+    Value::String(value.to_string())
 }
 
-fn string(details: &Value, key: &str) -> Option<Value> {
-    details.get(key).filter(|v| !v.is_null()).map(|v| match v {
-        Value::String(_) => v.clone(),
-        other => Value::String(other.to_string()),
-    })
+/// An input or output as JSON text, with its details member (`inputDetails`, `outputDetails`).
+fn data(content: &mut Map<String, Value>, key: &str, value: &Value) {
+    content.insert(key.into(), text(value));
+    content.insert(format!("{key}Details"), json!({"truncated": false}));
 }
 
-/// `resourceType` and `resource` of a service integration: `lambda` and `invoke` for
-/// `arn:aws:states:::lambda:invoke`.
-fn resource_parts(resource: &str) -> (String, String) {
-    let parts: Vec<&str> = resource.split(':').collect();
-    match parts.get(5..) {
-        Some([service, rest @ ..]) if !rest.is_empty() => ((*service).to_owned(), rest.join(":")),
-        _ => (String::new(), resource.to_owned()),
-    }
+/// The members of an object, each given only when it is present.
+fn members<const N: usize>(fields: [(&str, Option<Value>); N]) -> Map<String, Value> {
+    fields
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+        .collect()
 }
 
-fn error_cause(details: &Value) -> Map<String, Value> {
-    let mut out = Map::new();
-    for key in ["error", "cause"] {
-        if let Some(v) = string(details, key) {
-            out.insert(key.into(), v);
+fn error_cause(error: &Option<String>, cause: &Option<String>) -> Map<String, Value> {
+    members([
+        ("error", error.clone().map(Value::from)),
+        ("cause", cause.clone().map(Value::from)),
+    ])
+}
+
+fn with_data(mut content: Map<String, Value>, key: &str, value: &Value) -> Value {
+    data(&mut content, key, value);
+    Value::Object(content)
+}
+
+fn output(value: &Value) -> Value {
+    with_data(Map::new(), "output", value)
+}
+
+fn integration(resource_type: &str, resource: &str) -> Map<String, Value> {
+    members([
+        ("resourceType", Some(resource_type.into())),
+        ("resource", Some(resource.into())),
+    ])
+}
+
+fn limits(timeout: Option<u64>, heartbeat: Option<u64>) -> Map<String, Value> {
+    members([
+        ("timeoutInSeconds", timeout.map(Value::from)),
+        ("heartbeatInSeconds", heartbeat.map(Value::from)),
+    ])
+}
+
+/// The details member of an event and its content, or `None` for a type that carries none.
+fn details(event: &EventDetails, abort: &Abort, role_arn: &str) -> Option<(&'static str, Value)> {
+    use EventDetails as E;
+    let errors = |d: &ErrorEventDetails| Value::Object(error_cause(&d.error, &d.cause));
+    let iteration = |d: &MapIterationEventDetails| json!({"name": d.name, "index": d.index});
+    let (member, content) = match event {
+        E::ExecutionStarted(d) => {
+            let role = members([("roleArn", Some(role_arn.into()))]);
+            (
+                "executionStartedEventDetails",
+                with_data(role, "input", &d.input),
+            )
         }
-    }
-    out
-}
-
-/// The details member and its content for one event, or `None` for types that carry none.
-fn details(event: &HistoryEvent, abort: &Abort, role_arn: &str) -> Option<(String, Value)> {
-    let d = &event.details;
-    let kind = event.event_type.as_str();
-    let data_details = json!({"truncated": false});
-    let member = |name: &str, v: Value| Some((name.to_owned(), v));
-    if kind.ends_with("StateEntered") {
-        return member(
-            "stateEnteredEventDetails",
-            json!({"name": d["name"], "input": text(d.get("input")), "inputDetails": data_details}),
-        );
-    }
-    if kind.ends_with("StateExited") {
-        return member(
-            "stateExitedEventDetails",
-            json!({"name": d["name"], "output": text(d.get("output")), "outputDetails": data_details}),
-        );
-    }
-    if let Some(phase) = kind.strip_prefix("Task") {
-        return task_details(phase, d);
-    }
-    if let Some(phase) = kind.strip_prefix("LambdaFunction") {
-        return lambda_details(phase, d);
-    }
-    if let Some(phase) = kind.strip_prefix("Activity") {
-        return activity_details(phase, d);
-    }
-    if kind.starts_with("MapIteration") {
-        let name = format!(
-            "mapIteration{}EventDetails",
-            kind.trim_start_matches("MapIteration")
-        );
-        return member(&name, json!({"name": d["name"], "index": d["index"]}));
-    }
-    match kind {
-        "ExecutionStarted" => member(
-            "executionStartedEventDetails",
-            json!({"input": text(d.get("input")), "inputDetails": data_details, "roleArn": role_arn}),
-        ),
-        "ExecutionSucceeded" => member(
-            "executionSucceededEventDetails",
-            json!({"output": text(d.get("output")), "outputDetails": data_details}),
-        ),
-        "ExecutionFailed" => member("executionFailedEventDetails", Value::Object(error_cause(d))),
-        "ExecutionTimedOut" => member(
-            "executionTimedOutEventDetails",
-            Value::Object(error_cause(d)),
-        ),
-        "ExecutionAborted" => member(
+        E::ExecutionSucceeded(d) => ("executionSucceededEventDetails", output(&d.output)),
+        E::ExecutionFailed(d) => ("executionFailedEventDetails", errors(d)),
+        E::ExecutionTimedOut(d) => ("executionTimedOutEventDetails", errors(d)),
+        E::ExecutionAborted => (
             "executionAbortedEventDetails",
-            Value::Object(error_cause(
-                &json!({"error": abort.error, "cause": abort.cause}),
-            )),
+            Value::Object(error_cause(&abort.error, &abort.cause)),
         ),
-        "MapStateStarted" => member(
-            "mapStateStartedEventDetails",
-            json!({"length": d["length"]}),
+        E::StateEntered(_, d) => {
+            let name = members([("name", Some(d.name.as_str().into()))]);
+            (
+                "stateEnteredEventDetails",
+                with_data(name, "input", &d.input),
+            )
+        }
+        E::StateExited(_, d) => {
+            let name = members([("name", Some(d.name.as_str().into()))]);
+            (
+                "stateExitedEventDetails",
+                with_data(name, "output", &d.output),
+            )
+        }
+        E::MapStateStarted(d) => ("mapStateStartedEventDetails", json!({"length": d.length})),
+        E::MapIterationStarted(d) => ("mapIterationStartedEventDetails", iteration(d)),
+        E::MapIterationSucceeded(d) => ("mapIterationSucceededEventDetails", iteration(d)),
+        E::MapIterationFailed(d) => ("mapIterationFailedEventDetails", iteration(d)),
+        E::TaskScheduled(d) => {
+            let mut content = integration(&d.resource_type, &d.resource);
+            content.insert("region".into(), Value::from(d.region.as_str()));
+            content.insert("parameters".into(), text(&d.parameters));
+            content.extend(limits(d.timeout_in_seconds, d.heartbeat_in_seconds));
+            ("taskScheduledEventDetails", Value::Object(content))
+        }
+        E::TaskStarted(d) => (
+            "taskStartedEventDetails",
+            Value::Object(integration(&d.resource_type, &d.resource)),
         ),
-        _ => None,
-    }
-}
-
-/// A scheduled task's timeout and heartbeat, in seconds, where it has them.
-fn limits(d: &Value) -> impl Iterator<Item = (String, Value)> + '_ {
-    [
-        ("timeout", "timeoutInSeconds"),
-        ("heartbeat", "heartbeatInSeconds"),
-    ]
-    .into_iter()
-    .filter_map(|(from, to)| {
-        d.get(from)
-            .filter(|v| v.is_u64())
-            .map(|n| (to.to_owned(), n.clone()))
-    })
-}
-
-fn task_details(phase: &str, d: &Value) -> Option<(String, Value)> {
-    let (resource_type, resource) = resource_parts(d["resource"].as_str().unwrap_or_default());
-    let mut out = Map::new();
-    out.insert("resourceType".into(), Value::String(resource_type));
-    out.insert("resource".into(), Value::String(resource));
-    match phase {
-        "Scheduled" => {
-            out.insert("region".into(), Value::from(REGION));
-            out.insert("parameters".into(), text(d.get("parameters")));
-            out.extend(limits(d));
+        E::TaskSubmitted(d) | E::TaskSucceeded(d) => {
+            let member = match event {
+                E::TaskSubmitted(_) => "taskSubmittedEventDetails",
+                _ => "taskSucceededEventDetails",
+            };
+            let content = integration(&d.resource_type, &d.resource);
+            (member, with_data(content, "output", &d.output))
         }
-        "Succeeded" | "Submitted" => {
-            out.insert("output".into(), text(d.get("output")));
-            out.insert("outputDetails".into(), json!({"truncated": false}));
+        E::TaskFailed(d) | E::TaskTimedOut(d) => {
+            let member = match event {
+                E::TaskTimedOut(_) => "taskTimedOutEventDetails",
+                _ => "taskFailedEventDetails",
+            };
+            let mut content = integration(&d.resource_type, &d.resource);
+            content.extend(error_cause(&d.error, &d.cause));
+            (member, Value::Object(content))
         }
-        "Failed" | "TimedOut" | "StartFailed" | "SubmitFailed" => out.extend(error_cause(d)),
-        "Started" => {}
-        _ => return None,
-    }
-    let member = format!("task{phase}EventDetails");
-    Some((member, Value::Object(out)))
-}
-
-fn lambda_details(phase: &str, d: &Value) -> Option<(String, Value)> {
-    let content = match phase {
-        "Scheduled" => {
-            let mut scheduled = json!({
-                "resource": d["resource"],
-                "input": text(d.get("parameters")),
-                "inputDetails": {"truncated": false},
-            });
-            if let Some(n) = d.get("timeout").filter(|v| v.is_u64()) {
-                scheduled["timeoutInSeconds"] = n.clone();
-            }
-            scheduled
+        E::LambdaFunctionScheduled(d) => {
+            let mut content = members([("resource", Some(d.resource.as_str().into()))]);
+            content.extend(limits(d.timeout_in_seconds, None));
+            (
+                "lambdaFunctionScheduledEventDetails",
+                with_data(content, "input", &d.input),
+            )
         }
-        "Succeeded" => {
-            json!({"output": text(d.get("output")), "outputDetails": {"truncated": false}})
+        E::LambdaFunctionSucceeded(d) => ("lambdaFunctionSucceededEventDetails", output(&d.output)),
+        E::LambdaFunctionFailed(d) => ("lambdaFunctionFailedEventDetails", errors(d)),
+        E::LambdaFunctionTimedOut(d) => ("lambdaFunctionTimedOutEventDetails", errors(d)),
+        E::ActivityScheduled(d) => {
+            let mut content = members([("resource", Some(d.resource.as_str().into()))]);
+            content.extend(limits(d.timeout_in_seconds, d.heartbeat_in_seconds));
+            (
+                "activityScheduledEventDetails",
+                with_data(content, "input", &d.input),
+            )
         }
-        "Failed" | "TimedOut" | "StartFailed" | "ScheduleFailed" => Value::Object(error_cause(d)),
-        _ => return None,
+        E::ActivityStarted(d) => (
+            "activityStartedEventDetails",
+            Value::Object(members([(
+                "workerName",
+                d.worker_name.clone().map(Value::from),
+            )])),
+        ),
+        E::ActivitySucceeded(d) => ("activitySucceededEventDetails", output(&d.output)),
+        E::ActivityFailed(d) => ("activityFailedEventDetails", errors(d)),
+        E::ActivityTimedOut(d) => ("activityTimedOutEventDetails", errors(d)),
+        E::ActivityScheduleFailed(d) => ("activityScheduleFailedEventDetails", errors(d)),
+        E::MapStateSucceeded
+        | E::MapStateFailed
+        | E::ParallelStateStarted
+        | E::ParallelStateSucceeded
+        | E::ParallelStateFailed
+        | E::LambdaFunctionStarted => return None,
     };
-    Some((format!("lambdaFunction{phase}EventDetails"), content))
-}
-
-fn activity_details(phase: &str, d: &Value) -> Option<(String, Value)> {
-    let content = match phase {
-        "Scheduled" => {
-            let mut scheduled = Map::new();
-            scheduled.insert("resource".into(), d["resource"].clone());
-            scheduled.insert("input".into(), text(d.get("input")));
-            scheduled.insert("inputDetails".into(), json!({"truncated": false}));
-            scheduled.extend(limits(d));
-            Value::Object(scheduled)
-        }
-        "Started" => match d.get("workerName") {
-            Some(worker) => json!({"workerName": worker}),
-            None => json!({}),
-        },
-        "Succeeded" => {
-            json!({"output": text(d.get("output")), "outputDetails": {"truncated": false}})
-        }
-        "Failed" | "TimedOut" | "ScheduleFailed" => Value::Object(error_cause(d)),
-        _ => return None,
-    };
-    Some((format!("activity{phase}EventDetails"), content))
+    Some((member, content))
 }
 
 /// One event as GetExecutionHistory answers it; without `include_data`, inputs and outputs are
@@ -194,20 +174,20 @@ fn activity_details(phase: &str, d: &Value) -> Option<(String, Value)> {
 pub fn aws_event(event: &HistoryEvent, abort: &Abort, role_arn: &str, include_data: bool) -> Value {
     let mut out = Map::new();
     out.insert("timestamp".into(), epoch(event.timestamp));
-    out.insert("type".into(), Value::from(event.event_type.as_str()));
+    out.insert("type".into(), Value::from(event.event_type()));
     out.insert("id".into(), Value::from(event.id));
     out.insert(
         "previousEventId".into(),
         Value::from(event.previous_event_id),
     );
-    if let Some((member, mut content)) = details(event, abort, role_arn) {
+    if let Some((member, mut content)) = details(&event.details, abort, role_arn) {
         if !include_data {
             if let Some(fields) = content.as_object_mut() {
                 fields.remove("input");
                 fields.remove("output");
             }
         }
-        out.insert(member, content);
+        out.insert(member.into(), content);
     }
     Value::Object(out)
 }
@@ -215,46 +195,62 @@ pub fn aws_event(event: &HistoryEvent, abort: &Abort, role_arn: &str, include_da
 #[cfg(test)]
 mod tests {
     use super::*;
+    use asl_interpreter::definition::StateType;
+    use asl_interpreter::events::{
+        OutputEventDetails, StateExitedEventDetails, TaskFailedEventDetails,
+        TaskScheduledEventDetails,
+    };
 
-    fn event(kind: &str, details: Value) -> HistoryEvent {
+    fn event(details: EventDetails) -> HistoryEvent {
         HistoryEvent {
             id: 3,
             previous_event_id: 2,
             timestamp: chrono::Utc::now(),
-            event_type: kind.into(),
             details,
         }
     }
 
     #[test]
     fn task_events_carry_the_integration_and_its_data_as_text() {
-        let scheduled = event(
-            "TaskScheduled",
-            json!({"resource": "arn:aws:states:::lambda:invoke", "parameters": {"a": 1}}),
-        );
+        let scheduled = event(EventDetails::TaskScheduled(TaskScheduledEventDetails {
+            resource_type: "lambda".into(),
+            resource: "invoke".into(),
+            region: "eu-west-1".into(),
+            parameters: json!({"a": 1}),
+            timeout_in_seconds: Some(10),
+            heartbeat_in_seconds: None,
+        }));
         let e = aws_event(&scheduled, &Abort::default(), "r", true);
-        let d = &e["taskScheduledEventDetails"];
-        assert_eq!(d["resourceType"], "lambda");
-        assert_eq!(d["resource"], "invoke");
-        assert_eq!(d["parameters"], r#"{"a":1}"#);
-        let failed = event(
-            "TaskFailed",
-            json!({"resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "error": "E", "cause": "C"}),
+        assert_eq!(e["type"], "TaskScheduled");
+        assert_eq!(
+            e["taskScheduledEventDetails"],
+            json!({"resourceType": "lambda", "resource": "invoke", "region": "eu-west-1",
+                "parameters": r#"{"a":1}"#, "timeoutInSeconds": 10})
         );
+        let failed = event(EventDetails::TaskTimedOut(TaskFailedEventDetails {
+            resource_type: "sqs".into(),
+            resource: "sendMessage.waitForTaskToken".into(),
+            error: Some("States.Timeout".into()),
+            cause: None,
+        }));
         let e = aws_event(&failed, &Abort::default(), "r", true);
         assert_eq!(
-            e["taskFailedEventDetails"],
-            json!({"resourceType": "sqs", "resource": "sendMessage.waitForTaskToken", "error": "E", "cause": "C"})
+            e["taskTimedOutEventDetails"],
+            json!({"resourceType": "sqs", "resource": "sendMessage.waitForTaskToken", "error": "States.Timeout"})
         );
     }
 
     #[test]
     fn states_exits_and_the_execution_data_can_be_left_out() {
-        let exited = event(
-            "PassStateExited",
-            json!({"name": "P", "output": {"x": [1]}}),
-        );
+        let exited = event(EventDetails::StateExited(
+            StateType::Pass,
+            StateExitedEventDetails {
+                name: "P".into(),
+                output: json!({"x": [1]}),
+            },
+        ));
         let with = aws_event(&exited, &Abort::default(), "r", true);
+        assert_eq!(with["type"], "PassStateExited");
         assert_eq!(with["stateExitedEventDetails"]["output"], r#"{"x":[1]}"#);
         assert_eq!(with["previousEventId"], 2);
         let without = aws_event(&exited, &Abort::default(), "r", false);
@@ -266,10 +262,29 @@ mod tests {
             error: Some("Stopped".into()),
             cause: None,
         };
-        let e = aws_event(&event("ExecutionAborted", json!({})), &aborted, "r", true);
+        let e = aws_event(&event(EventDetails::ExecutionAborted), &aborted, "r", true);
         assert_eq!(
             e["executionAbortedEventDetails"],
             json!({"error": "Stopped"})
+        );
+        let succeeded = event(EventDetails::LambdaFunctionSucceeded(OutputEventDetails {
+            output: json!("ok"),
+        }));
+        let e = aws_event(&succeeded, &Abort::default(), "r", true);
+        assert_eq!(
+            e["lambdaFunctionSucceededEventDetails"],
+            json!({"output": r#""ok""#, "outputDetails": {"truncated": false}})
+        );
+        let e = aws_event(
+            &event(EventDetails::ParallelStateStarted),
+            &aborted,
+            "r",
+            true,
+        );
+        assert_eq!(
+            e.as_object().map(|o| o.len()),
+            Some(4),
+            "no details member: {e}"
         );
     }
 }

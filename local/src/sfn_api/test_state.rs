@@ -10,15 +10,10 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, Code};
 use super::machines::parse_definition;
-use asl_interpreter::clock::VirtualClock;
-use asl_interpreter::executor::{ExecutionResult, ExecutionStatus, Executor};
-use asl_interpreter::history::HistoryEvent;
+use asl_interpreter::clock::{runtime, VirtualClock};
+use asl_interpreter::executor::Executor;
 use asl_interpreter::invoker::{FunctionError, Invocation, LambdaInvoker};
-use asl_interpreter::paths;
-use asl_interpreter::retry::RetryState;
-
-/// The state that sets the request's `variables` before the tested state runs.
-const VARIABLES_STATE: &str = "sfn-local.variables";
+use asl_interpreter::{Inspection, StateTest, TestStatus};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -145,192 +140,72 @@ fn tested(request: &TestStateRequest) -> Result<Tested, ApiError> {
     }
 }
 
-/// A state machine of the tested state (without its retriers: TestState answers RETRIABLE
-/// instead), a Succeed state for each state it names, and one setting the variables first.
-fn machine(
-    name: &str,
-    state: &Map<String, Value>,
-    language: Option<Value>,
-    variables: Option<Value>,
-) -> Result<String, ApiError> {
+/// A state machine of the tested state and a Succeed state for each state it names.
+fn machine(name: &str, state: &Map<String, Value>, language: Option<Value>) -> String {
     let mut states = Map::new();
     for target in targets(state) {
         if target != name {
             states.insert(target, json!({"Type": "Succeed"}));
         }
     }
-    let mut tested = state.clone();
-    tested.remove("Retry");
-    states.insert(name.to_owned(), Value::Object(tested));
-    let mut start = name.to_owned();
-    if let Some(variables) = variables {
-        if !variables.is_object() {
-            return Err(ApiError::new(
-                Code::InvalidExecutionInput,
-                "Invalid variables: 'not a JSON object'",
-            ));
-        }
-        states.insert(
-            VARIABLES_STATE.to_owned(),
-            json!({"Type": "Pass", "Assign": variables, "Next": name}),
-        );
-        start = VARIABLES_STATE.to_owned();
-    }
-    let mut machine = json!({"StartAt": start, "States": states});
+    states.insert(name.to_owned(), Value::Object(state.clone()));
+    let mut machine = json!({"StartAt": name, "States": states});
     if let Some(language) = language {
         machine["QueryLanguage"] = language;
     }
-    Ok(machine.to_string())
+    machine.to_string()
 }
 
-fn events_named<'a>(
-    history: &'a [HistoryEvent],
-    suffix: &'a str,
-) -> impl Iterator<Item = &'a HistoryEvent> {
-    history
-        .iter()
-        .filter(move |e| e.event_type.ends_with(suffix))
+/// The request's variables: a JSON object, or none.
+fn variables(text: Option<&str>) -> Result<Map<String, Value>, ApiError> {
+    match json_field(text, "variables")? {
+        None => Ok(Map::new()),
+        Some(Value::Object(variables)) => Ok(variables),
+        Some(_) => Err(ApiError::new(
+            Code::InvalidExecutionInput,
+            "Invalid variables: 'not a JSON object'",
+        )),
+    }
 }
 
-/// The answer from the one-state execution's result and history.
-fn answer(
-    state: &Map<String, Value>,
-    jsonata: bool,
-    result: &ExecutionResult,
-    level: &str,
-) -> Value {
-    let entered: Vec<&HistoryEvent> = events_named(&result.history, "StateEntered")
-        .filter(|e| e.details["name"] != VARIABLES_STATE)
-        .collect();
-    let input = entered.first().map(|e| e.details["input"].clone());
-    let next = entered.get(1).map(|e| e.details["name"].clone());
+/// TestState's answer: at DEBUG and TRACE with what the state's data looked like on the way.
+fn answer(test: StateTest, level: &str) -> Value {
     let mut answer = Map::new();
-    let (status, output) = match (result.status, &next) {
-        (ExecutionStatus::Succeeded, Some(_)) => {
-            let output = entered.get(1).map(|e| e.details["input"].clone());
-            let caught = failed_event(result).is_some();
-            (if caught { "CAUGHT_ERROR" } else { "SUCCEEDED" }, output)
-        }
-        (ExecutionStatus::Succeeded, None) => ("SUCCEEDED", result.output.clone()),
-        _ => {
-            let error = result.error.clone().unwrap_or_default();
-            let retriable = RetryState::from_field(state.get("Retry"))
-                .next_delay(&error, 0.0)
-                .is_some();
-            (if retriable { "RETRIABLE" } else { "FAILED" }, None)
-        }
-    };
-    answer.insert("status".into(), Value::from(status));
-    if let Some(output) = output {
+    answer.insert("status".into(), Value::from(test.status.as_str()));
+    if let Some(output) = &test.output {
         answer.insert("output".into(), Value::from(output.to_string()));
     }
-    if let Some(next) = next.filter(|_| status != "FAILED") {
-        answer.insert("nextState".into(), next);
+    if let Some(next) = test.next_state {
+        answer.insert("nextState".into(), Value::from(next));
     }
-    let failure = failure(result);
-    if status != "SUCCEEDED" {
-        for (key, value) in [("error", failure.0), ("cause", failure.1)] {
+    if test.status != TestStatus::Succeeded {
+        for (key, value) in [("error", test.error), ("cause", test.cause)] {
             if let Some(value) = value {
                 answer.insert(key.into(), Value::from(value));
             }
         }
     }
     if level != "INFO" {
-        answer.insert(
-            "inspectionData".into(),
-            inspection(state, jsonata, result, input),
-        );
+        answer.insert("inspectionData".into(), inspection_data(test.inspection));
     }
     Value::Object(answer)
 }
 
-/// The error and cause of a failed or caught state: the task's, or the execution's.
-fn failure(result: &ExecutionResult) -> (Option<String>, Option<String>) {
-    let failed = failed_event(result);
-    let text = |v: &Value| v.as_str().map(String::from);
-    match failed {
-        Some(e) => (text(&e.details["error"]), text(&e.details["cause"])),
-        None => (result.error.clone(), result.cause.clone()),
-    }
-}
-
-/// The last event of a task, Map or Parallel failing, if one did.
-fn failed_event(result: &ExecutionResult) -> Option<&HistoryEvent> {
-    result
-        .history
-        .iter()
-        .rev()
-        .filter(|e| !e.event_type.starts_with("Execution"))
-        .find(|e| e.event_type.ends_with("Failed") || e.event_type.ends_with("TimedOut"))
-}
-
-/// What DEBUG and TRACE show: the input, the task's parameters and result and, in a JSONPath
-/// state, the input after InputPath and the result after ResultSelector and ResultPath.
-fn inspection(
-    state: &Map<String, Value>,
-    jsonata: bool,
-    result: &ExecutionResult,
-    input: Option<Value>,
-) -> Value {
-    let mut data = Map::new();
-    let mut task_result = None;
-    for event in &result.history {
-        if event.event_type.ends_with("Scheduled") {
-            data.insert(
-                "afterParameters".into(),
-                Value::from(event.details["parameters"].to_string()),
-            );
-        }
-        if event.event_type.ends_with("Succeeded") && event.details.get("resource").is_some() {
-            task_result = Some(event.details["output"].clone());
-        }
-    }
-    if let (Some(input), false) = (&input, jsonata) {
-        for (key, value) in jsonpath_steps(state, input, task_result.as_ref()) {
-            data.insert(key.into(), Value::from(value.to_string()));
-        }
-    }
-    if let Some(input) = input {
-        data.insert("input".into(), Value::from(input.to_string()));
-    }
-    if let Some(task_result) = task_result {
-        data.insert("result".into(), Value::from(task_result.to_string()));
-    }
+/// InspectionData: each step the state took, as JSON text.
+fn inspection_data(inspection: Inspection) -> Value {
+    let steps = [
+        ("input", Some(inspection.input)),
+        ("afterInputPath", inspection.after_input_path),
+        ("afterParameters", inspection.after_parameters),
+        ("result", inspection.result),
+        ("afterResultSelector", inspection.after_result_selector),
+        ("afterResultPath", inspection.after_result_path),
+    ];
+    let data: Map<String, Value> = steps
+        .into_iter()
+        .filter_map(|(key, step)| Some((key.to_owned(), Value::from(step?.to_string()))))
+        .collect();
     Value::Object(data)
-}
-
-/// A JSONPath state's input after InputPath and, given the task's result, the result after
-/// ResultSelector and after ResultPath; a step that cannot be evaluated here is left out.
-fn jsonpath_steps(
-    state: &Map<String, Value>,
-    input: &Value,
-    task_result: Option<&Value>,
-) -> Vec<(&'static str, Value)> {
-    let (context, vars) = (Value::Object(Map::new()), Map::new());
-    let scope = |input| paths::Scope {
-        input,
-        context: &context,
-        vars: &vars,
-    };
-    let mut steps = Vec::new();
-    if let Ok(effective) = paths::select(state.get("InputPath"), input, &scope(input)) {
-        steps.push(("afterInputPath", effective));
-    }
-    let Some(task_result) = task_result else {
-        return steps;
-    };
-    let selected = match state.get("ResultSelector") {
-        Some(selector) => scope(task_result).template(selector),
-        None => Ok(task_result.clone()),
-    };
-    let Ok(selected) = selected else {
-        return steps;
-    };
-    steps.push(("afterResultSelector", selected.clone()));
-    if let Ok(merged) = paths::merge_result(state.get("ResultPath"), input.clone(), selected) {
-        steps.push(("afterResultPath", merged));
-    }
-    steps
 }
 
 /// Runs TestState on the virtual clock, so Wait states and retry intervals take no time.
@@ -349,11 +224,9 @@ pub async fn test_state(
         ));
     }
     let input = json_field(request.input.as_deref(), "input")?.unwrap_or_else(|| json!({}));
-    let variables = json_field(request.variables.as_deref(), "variables")?;
+    let variables = variables(request.variables.as_deref())?;
     let (name, state, language) = tested(&request)?;
-    let jsonata = state.get("QueryLanguage").or(language.as_ref()) == Some(&json!("JSONata"));
-    let text = machine(&name, &state, language, variables)?;
-    let definition = parse_definition(&text)?;
+    let definition = parse_definition(&machine(&name, &state, language))?;
     let mocked = match request.mock {
         Some(Mock {
             result: Some(r), ..
@@ -374,20 +247,19 @@ pub async fn test_state(
         answer: mocked,
         lambda,
     });
-    let executor = Executor::new(definition, invoker, Arc::new(VirtualClock::default()));
-    let result = tokio::task::spawn_blocking(move || executor.execute_blocking(input))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                Code::ValidationException,
-                format!("The state could not run: {e}"),
-            )
-        })?
-        .map_err(|e| {
-            ApiError::new(
-                Code::ValidationException,
-                format!("The state could not run: {e}"),
-            )
-        })?;
-    Ok(answer(&state, jsonata, &result, &level))
+    let clock = Arc::new(VirtualClock::default());
+    let executor = Executor::new(definition, invoker, clock.clone());
+    let could_not_run = |e: &dyn std::fmt::Display| {
+        ApiError::new(
+            Code::ValidationException,
+            format!("The state could not run: {e}"),
+        )
+    };
+    let test = tokio::task::spawn_blocking(move || {
+        runtime(clock.as_ref()).map(|rt| rt.block_on(executor.test_state(&name, input, variables)))
+    })
+    .await
+    .map_err(|e| could_not_run(&e))?
+    .map_err(|e| could_not_run(&e))?;
+    Ok(answer(test, &level))
 }

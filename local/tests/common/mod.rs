@@ -5,11 +5,13 @@
 // Each test binary that includes this module uses only part of it.
 #![allow(dead_code)]
 
+use shared::capacity::ModelQuota;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use asl_interpreter::{ExecutionResult, ExecutionStatus, VirtualClock};
+use asl_interpreter::definition::StateType;
+use asl_interpreter::{EventDetails, ExecutionResult, ExecutionStatus, VirtualClock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sfn_local::stack::LocalStack;
@@ -126,8 +128,15 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn list_actions(&self, goal_id: &str) -> Result<Vec<Action>, StoreError> {
         self.inner.list_actions(goal_id).await
     }
-    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
-        self.inner.begin_run(record).await
+    async fn begin_run(
+        &self,
+        record: &WorkflowExecution,
+        quota: ModelQuota,
+    ) -> Result<(), StoreError> {
+        self.inner.begin_run(record, quota).await
+    }
+    async fn reserved_model_calls(&self) -> Result<u32, StoreError> {
+        self.inner.reserved_model_calls().await
     }
     async fn get_execution(&self, arn: &str) -> Result<Option<WorkflowExecution>, StoreError> {
         self.inner.get_execution(arn).await
@@ -245,13 +254,18 @@ pub async fn run_with(stack: LocalStack, n: usize) -> Outcome {
     assert_consistent(&stack, &result, &arn, &actions).await
 }
 
-/// The batch summaries UpdateProgress was given (`Entered`) or answered (`Exited`).
-fn progress_reports(result: &ExecutionResult, event: &str, field: &str) -> Vec<BatchSummary> {
+/// The batch summaries UpdateProgress was given (`entered`) or answered (its exits).
+fn progress_reports(result: &ExecutionResult, entered: bool) -> Vec<BatchSummary> {
     result
         .history
         .iter()
-        .filter(|e| e.event_type == event && e.details["name"] == "UpdateProgress")
-        .map(|e| serde_json::from_value(e.details[field].clone()).expect("a batch summary"))
+        .filter_map(|e| match &e.details {
+            EventDetails::StateEntered(StateType::Task, d) if entered => Some((&d.name, &d.input)),
+            EventDetails::StateExited(StateType::Task, d) if !entered => Some((&d.name, &d.output)),
+            _ => None,
+        })
+        .filter(|(name, _)| *name == "UpdateProgress")
+        .map(|(_, data)| serde_json::from_value(data.clone()).expect("a batch summary"))
         .collect()
 }
 
@@ -324,7 +338,7 @@ pub async fn assert_consistent(
     // A batch that finished reported each of its actions once: succeeded with its tasks stored,
     // or failed with none.
     let batches = plan_batches(actions.to_vec());
-    let finished = progress_reports(result, "TaskStateExited", "output");
+    let finished = progress_reports(result, false);
     let mut reported = HashSet::new();
     for summary in &finished {
         let batch = &batches[summary.batch_index as usize];
@@ -343,7 +357,7 @@ pub async fn assert_consistent(
         reported.extend(failed_ids(summary));
     }
     // A batch stopped while UpdateProgress ran may have recorded part of its failures.
-    let stopped: HashSet<String> = progress_reports(result, "TaskStateEntered", "input")
+    let stopped: HashSet<String> = progress_reports(result, true)
         .iter()
         .filter(|s| finished.iter().all(|f| f.batch_index != s.batch_index))
         .flat_map(failed_ids)

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, PutRequest, TransactWriteItem, Update,
     WriteRequest,
@@ -17,9 +20,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::ConfigError;
+use crate::capacity::ModelQuota;
 use crate::error::StoreError;
 use crate::ports::{
-    no_longer_running, refuse_oversized_save, repeated_save, Counted, RunsAfter, RunsPage, Store,
+    no_longer_running, quota_full, refuse_oversized_save, repeated_save, Counted, RunsAfter,
+    RunsPage, Store,
 };
 use crate::records::{
     sortable_timestamp, Action, ActionOutcome, ExecutionStatus, Goal, GoalStatus, RunEnd, Task,
@@ -41,6 +46,10 @@ pub const EXECUTIONS_BY_PENDING_ALERT: &str = "byPendingAlert";
 /// The attribute only a record with a pending alert has (always [`PENDING`]).
 pub const ALERT_PENDING: &str = "alertPending";
 const PENDING: &str = "PENDING";
+/// The executions table's item that holds the model calls the runs in progress reserved
+/// ([`Store::reserved_model_calls`]). It has no status, goal or alert, so no index holds it.
+pub const MODEL_QUOTA_KEY: &str = "quota#model-calls";
+const RESERVED_CALLS: &str = "reservedCalls";
 pub const TASKS_BY_EXECUTION: &str = "byExecution";
 /// An action item's record of the tasks it holds: the run that generated them and their ids.
 /// Only the store writes them; they are not part of [`Action`].
@@ -219,6 +228,9 @@ where
 }
 
 /// Why a transaction was cancelled, one code per item ("None" where the item was fine).
+/// A transaction item's cancellation code when its condition did not hold.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
 fn cancellation_codes(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
     match e {
         SdkError::ServiceError(ctx) => match ctx.err() {
@@ -232,6 +244,43 @@ fn cancellation_codes(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<Strin
         },
         _ => None,
     }
+}
+
+/// How often a transaction that conflicted with another one on the same item is sent again.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Sends a transaction, again after a short random wait while it conflicts with another one on
+/// the same item (runs that begin and end at the same moment all update the quota item).
+async fn send_transaction(
+    request: TransactWriteItemsFluentBuilder,
+) -> Result<TransactWriteItemsOutput, SdkError<TransactWriteItemsError>> {
+    let mut attempt = 0;
+    loop {
+        match request.clone().send().await {
+            Err(e)
+                if attempt < CONFLICT_RETRIES
+                    && cancellation_codes(&e)
+                        .is_some_and(|codes| codes.iter().any(|c| c == "TransactionConflict")) =>
+            {
+                attempt += 1;
+                // Spread by the clock's nanoseconds, so the conflicting writers part.
+                let spread = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::from(d.subsec_nanos()));
+                let wait = 10 + spread % (25_u64 << attempt);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// A transaction cancelled for another reason than a condition: worth retrying.
+fn cancelled(e: &SdkError<TransactWriteItemsError>) -> StoreError {
+    StoreError::Unavailable(format!(
+        "transaction cancelled: {}",
+        aws_smithy_types::error::display::DisplayErrorContext(e)
+    ))
 }
 
 fn build_error(e: impl std::fmt::Display) -> StoreError {
@@ -446,6 +495,24 @@ impl DynamoStore {
         }
     }
 
+    /// Adds `calls` (negative: gives them back) to the model calls reserved; with `at_most`, only
+    /// while the reserved calls stay within it.
+    fn reserve_calls(&self, calls: i64, at_most: Option<u32>) -> Result<Update, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(MODEL_QUOTA_KEY))
+            .update_expression("ADD #reserved :calls")
+            .expression_attribute_names("#reserved", RESERVED_CALLS)
+            .expression_attribute_values(":calls", n(calls));
+        if let Some(limit) = at_most {
+            let room = i64::from(limit) - calls;
+            update = update
+                .condition_expression("attribute_not_exists(#reserved) OR #reserved <= :room")
+                .expression_attribute_values(":room", n(room));
+        }
+        update.build().map_err(build_error)
+    }
+
     fn end_record_update(&self, execution_arn: &str, end: &RunEnd) -> Result<Update, StoreError> {
         let at = s(end.at.to_rfc3339());
         let mut set = vec!["#status = :status", "stoppedAt = :at", "updatedAt = :at"];
@@ -544,7 +611,11 @@ impl Store for DynamoStore {
         Ok(actions)
     }
 
-    async fn begin_run(&self, record: &WorkflowExecution) -> Result<(), StoreError> {
+    async fn begin_run(
+        &self,
+        record: &WorkflowExecution,
+        quota: ModelQuota,
+    ) -> Result<(), StoreError> {
         let put = Put::builder()
             .table_name(&self.tables.executions)
             .set_item(Some(to_item(record)?))
@@ -570,26 +641,34 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":source", s(source));
         }
         let goal = goal.build().map_err(build_error)?;
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(goal).build())
-            .send()
-            .await;
-        match result {
+            .transact_items(TransactWriteItem::builder().update(goal).build());
+        if record.model_calls > 0 {
+            let reserve =
+                self.reserve_calls(i64::from(record.model_calls), Some(quota.concurrent_calls))?;
+            request = request.transact_items(TransactWriteItem::builder().update(reserve).build());
+        }
+        match send_transaction(request).await {
             Ok(_) => Ok(()),
-            Err(e) => match cancellation_codes(&e) {
-                Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+            Err(e) => match cancellation_codes(&e).as_deref() {
+                // Only the reservation failed: the record and the goal would have been written.
+                Some([put, goal, reserve])
+                    if reserve == CONDITION_FAILED
+                        && put != CONDITION_FAILED
+                        && goal != CONDITION_FAILED =>
+                {
+                    Err(quota_full(record))
+                }
+                Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => {
                     Err(StoreError::ConditionFailed(format!(
                         "cannot begin {}: the run exists already, or goal {} is missing, processing or (for a retry) has a newer run",
                         record.execution_arn, record.goal_id
                     )))
                 }
-                Some(_) => Err(StoreError::Unavailable(format!(
-                    "transaction cancelled: {}",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e)
-                ))),
+                Some(_) => Err(cancelled(&e)),
                 None => Err(store_error(e)),
             },
         }
@@ -599,6 +678,10 @@ impl Store for DynamoStore {
         &self,
         execution_arn: &str,
     ) -> Result<Option<WorkflowExecution>, StoreError> {
+        // The quota item shares the table; it is no run, whoever asks for it.
+        if execution_arn == MODEL_QUOTA_KEY {
+            return Ok(None);
+        }
         let out = self
             .client
             .get_item()
@@ -609,6 +692,26 @@ impl Store for DynamoStore {
             .await
             .map_err(store_error)?;
         out.item.map(from_item).transpose()
+    }
+
+    async fn reserved_model_calls(&self) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.executions)
+            .key("executionArn", s(MODEL_QUOTA_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let reserved = out
+            .item
+            .as_ref()
+            .and_then(|item| item.get(RESERVED_CALLS))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or_default();
+        Ok(u32::try_from(reserved.max(0)).unwrap_or(u32::MAX))
     }
 
     async fn list_goal_executions(
@@ -846,47 +949,47 @@ impl Store for DynamoStore {
             .expression_attribute_values(":at", s(end.at.to_rfc3339()))
             .build()
             .map_err(build_error)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(self.end_record_update(execution_arn, end)?)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().update(goal).build())
-            .send()
-            .await;
+        // The run's model calls go back with its end, exactly once: the record's condition
+        // (still RUNNING) holds for one writer only.
+        let release = match run.model_calls {
+            0 => None,
+            calls => Some(self.reserve_calls(-i64::from(calls), None)?),
+        };
+        let end_items = |goal: Option<Update>| -> Result<Vec<TransactWriteItem>, StoreError> {
+            let record = self.end_record_update(execution_arn, end)?;
+            Ok([Some(record), goal, release.clone()]
+                .into_iter()
+                .flatten()
+                .map(|update| TransactWriteItem::builder().update(update).build())
+                .collect())
+        };
+        let ended = |e: SdkError<TransactWriteItemsError>| match cancellation_codes(&e).as_deref() {
+            // Another writer ended the run first.
+            Some([record, ..]) if record == CONDITION_FAILED => Ok(false),
+            Some(_) => Err(cancelled(&e)),
+            None => Err(store_error(e)),
+        };
+        let result = send_transaction(
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(end_items(Some(goal))?)),
+        )
+        .await;
         let Err(e) = result else {
             return Ok(true);
         };
         match cancellation_codes(&e).as_deref() {
-            // Another writer ended the run first.
-            Some([record, ..]) if record == "ConditionalCheckFailed" => Ok(false),
             // The goal has moved on to another run: end this run's record alone.
-            Some([_, goal]) if goal == "ConditionalCheckFailed" => {
-                let update = self.end_record_update(execution_arn, end)?;
-                let mut request = self
-                    .client
-                    .update_item()
-                    .table_name(update.table_name())
-                    .set_key(Some(update.key().clone()))
-                    .update_expression(update.update_expression())
-                    .set_condition_expression(update.condition_expression().map(str::to_owned))
-                    .set_expression_attribute_names(update.expression_attribute_names().cloned());
-                request = request
-                    .set_expression_attribute_values(update.expression_attribute_values().cloned());
-                match request.send().await.map_err(store_error) {
-                    Ok(_) => Ok(true),
-                    Err(StoreError::ConditionFailed(_)) => Ok(false),
-                    Err(e) => Err(e),
-                }
+            Some([record, goal, ..]) if record != CONDITION_FAILED && goal == CONDITION_FAILED => {
+                send_transaction(
+                    self.client
+                        .transact_write_items()
+                        .set_transact_items(Some(end_items(None)?)),
+                )
+                .await
+                .map_or_else(ended, |_| Ok(true))
             }
-            Some(_) => Err(StoreError::Unavailable(format!(
-                "transaction cancelled: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            ))),
-            None => Err(store_error(e)),
+            _ => ended(e),
         }
     }
 
@@ -959,14 +1062,10 @@ impl Store for DynamoStore {
             return Ok(tasks.len() as u32);
         };
         match cancellation_codes(&e).as_deref() {
-            Some([run, ..]) if run == "ConditionalCheckFailed" => {
+            Some([run, ..]) if run == CONDITION_FAILED => {
                 Err(no_longer_running(&first.execution_arn))
             }
-            Some(codes)
-                if codes
-                    .iter()
-                    .all(|c| c == "ConditionalCheckFailed" || c == "None") =>
-            {
+            Some(codes) if codes.iter().all(|c| c == CONDITION_FAILED || c == "None") => {
                 // A lost answer to this very save, or another save in between.
                 let now = self.held_tasks(&first.goal_id, &first.action_id).await?;
                 repeated_save(now.as_ref(), first, &ids).unwrap_or_else(|| {
@@ -976,10 +1075,7 @@ impl Store for DynamoStore {
                     )))
                 })
             }
-            Some(_) => Err(StoreError::Unavailable(format!(
-                "transaction cancelled: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            ))),
+            Some(_) => Err(cancelled(&e)),
             None => Err(store_error(e)),
         }
     }
@@ -1034,7 +1130,7 @@ impl Store for DynamoStore {
                 // keeps the new ones.
                 Err(e)
                     if cancellation_codes(&e).is_some_and(|codes| {
-                        codes.last().is_some_and(|c| c == "ConditionalCheckFailed")
+                        codes.last().is_some_and(|c| c == CONDITION_FAILED)
                     }) => {}
                 Err(e) => return Err(store_error(e)),
             }
