@@ -39,19 +39,11 @@ pub const THROTTLE_RETRY_BACKOFF_RATE: f64 = 1.0;
 pub const THROTTLE_RETRY_MAX_DELAY_SECONDS: u64 = 4;
 pub const THROTTLE_RETRY_MAX_ATTEMPTS: u64 = 120;
 
-/// The longest wait before throttle retry `n` (from 1).
-pub fn throttle_retry_cap(n: u64) -> f64 {
-    let exponent = i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX);
-    (THROTTLE_RETRY_INTERVAL_SECONDS as f64 * THROTTLE_RETRY_BACKOFF_RATE.powi(exponent))
-        .min(THROTTLE_RETRY_MAX_DELAY_SECONDS as f64)
-}
-
-/// The throttle retrier's total wait, in seconds, on average (full jitter draws each wait
-/// uniformly below its cap) and at worst.
+/// The throttle retrier's total wait, in seconds, on average and at worst: with its backoff rate
+/// of 1 every wait is drawn below the same cap, uniformly (full jitter).
 pub fn throttle_retry_waits() -> (f64, f64) {
-    let worst: f64 = (1..=THROTTLE_RETRY_MAX_ATTEMPTS)
-        .map(throttle_retry_cap)
-        .sum();
+    let cap = THROTTLE_RETRY_INTERVAL_SECONDS.min(THROTTLE_RETRY_MAX_DELAY_SECONDS);
+    let worst = (THROTTLE_RETRY_MAX_ATTEMPTS * cap) as f64;
     (worst / 2.0, worst)
 }
 
@@ -129,7 +121,7 @@ impl RunShare {
 }
 
 /// The seconds after which the calls the runs in `runs` hold will, as expected, have come back
-/// enough for `free + returned >= wanted`: each RUNNING run gives its share back at the end its
+/// enough for `free + returned >= wanted`: each RUNNING run gives its calls back at the end its
 /// progress estimates (or its plan, before the first estimate). At least 1; at most the run limit,
 /// by when every run has ended.
 pub fn retry_after_seconds(
@@ -143,7 +135,7 @@ pub fn retry_after_seconds(
     }
     let mut ends: Vec<(f64, u32)> = runs
         .iter()
-        .filter(|r| r.status == ExecutionStatus::Running && r.model_calls > 0)
+        .filter(|r| r.status == ExecutionStatus::Running)
         .map(|r| (seconds_left(r, now), r.model_calls))
         .collect();
     ends.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -328,16 +320,37 @@ mod tests {
 
     #[test]
     fn a_throttled_call_keeps_trying_through_its_batchs_window_and_gives_up_within_the_run() {
-        let caps: Vec<f64> = (1..=5).map(throttle_retry_cap).collect();
-        assert_eq!(caps, [4.0; 5]);
+        // Every wait drawn below 4 s: 120 of them take 240 s on average, 480 s at most.
+        assert_eq!(THROTTLE_RETRY_BACKOFF_RATE, 1.0);
+        assert_eq!(throttle_retry_waits(), (240.0, 480.0));
+        // On average it waits past the window in which its batch may still start it (180 s, after
+        // which generate-tasks refuses the call), so a throttled call does not give up while it
+        // could still run; at worst it stops well before the run's limit.
+        assert_eq!(CALL_START_WINDOW_SECONDS, 180);
         let (mean, worst) = throttle_retry_waits();
-        // On average it waits past the window in which its batch may still start it (after which
-        // generate-tasks refuses the call), so a throttled call does not give up while it could
-        // still run; at worst it stops well before the run's limit.
         assert!(mean > CALL_START_WINDOW_SECONDS as f64, "{mean}");
         assert!(
             worst < (RUN_LIMIT_SECONDS - BATCH_BUDGET_SECONDS) as f64,
             "{worst}"
+        );
+    }
+
+    #[test]
+    fn the_quota_comes_from_the_deployment_and_is_never_below_one_call_per_batch() {
+        // The only test of this crate that sets or reads the variable.
+        std::env::set_var(MODEL_CONCURRENCY_ENV, "40");
+        assert_eq!(ModelQuota::from_env().concurrent_calls, 40);
+        std::env::set_var(MODEL_CONCURRENCY_ENV, " 3 ");
+        assert_eq!(
+            ModelQuota::from_env().concurrent_calls,
+            MIN_MODEL_CONCURRENCY
+        );
+        std::env::set_var(MODEL_CONCURRENCY_ENV, "many");
+        assert_eq!(ModelQuota::from_env(), ModelQuota::default());
+        std::env::remove_var(MODEL_CONCURRENCY_ENV);
+        assert_eq!(
+            ModelQuota::from_env().concurrent_calls,
+            DEFAULT_MODEL_CONCURRENCY
         );
     }
 }

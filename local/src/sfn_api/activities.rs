@@ -2,6 +2,7 @@
 //! their workers take with GetActivityTask (and answer with SendTaskSuccess or SendTaskFailure).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 
+use super::configuration::Encryption;
 use super::error::{ApiError, Code};
 use super::names::{check_name, epoch, REGION};
 use super::pages::Page;
@@ -24,6 +26,7 @@ pub struct CreateRequest {
     name: String,
     #[serde(default)]
     tags: Vec<Tag>,
+    encryption_configuration: Option<Encryption>,
 }
 
 #[derive(Deserialize)]
@@ -50,13 +53,21 @@ struct Activity {
     arn: String,
     name: String,
     created: DateTime<Utc>,
+    encryption: Encryption,
     tasks: Mutex<VecDeque<Scheduled>>,
     scheduled: Notify,
+    /// Set once the activity is deleted: no task can come to its workers any more.
+    deleted: AtomicBool,
 }
 
 impl Activity {
     fn describe(&self) -> Value {
-        json!({"activityArn": self.arn, "name": self.name, "creationDate": epoch(self.created)})
+        json!({
+            "activityArn": self.arn,
+            "name": self.name,
+            "creationDate": epoch(self.created),
+            "encryptionConfiguration": self.encryption.describe(),
+        })
     }
 
     /// The oldest task whose execution still waits for it.
@@ -123,6 +134,7 @@ impl Activities {
     pub fn create(&self, request: CreateRequest) -> Result<Value, ApiError> {
         check_name(&request.name)?;
         tags::check(&request.tags)?;
+        let encryption = Encryption::checked(request.encryption_configuration)?;
         let arn = format!(
             "arn:aws:states:{REGION}:{}:activity:{}",
             self.account, request.name
@@ -135,8 +147,10 @@ impl Activities {
                     arn,
                     name: request.name,
                     created: Utc::now(),
+                    encryption,
                     tasks: Mutex::default(),
                     scheduled: Notify::new(),
+                    deleted: AtomicBool::new(false),
                 });
                 self.tags.create(&created.arn, request.tags)?;
                 activities.push(created.clone());
@@ -151,13 +165,28 @@ impl Activities {
     }
 
     pub fn list(&self, page: Page) -> Result<Value, ApiError> {
-        let items: Vec<Value> = self.lock().iter().map(|a| a.describe()).collect();
+        // List items have no encryption configuration.
+        let items: Vec<Value> = self
+            .lock()
+            .iter()
+            .map(
+                |a| json!({"activityArn": a.arn, "name": a.name, "creationDate": epoch(a.created)}),
+            )
+            .collect();
         page.answer("activities", items)
     }
 
-    /// Deletes the activity; deleting one that does not exist succeeds, as in AWS.
+    /// Deletes the activity; deleting one that does not exist succeeds, as in AWS. Its workers
+    /// waiting for a task get none at once: none can come.
     pub fn delete(&self, request: ActivityRequest) -> Value {
-        self.lock().retain(|a| a.arn != request.activity_arn);
+        self.lock().retain(|a| {
+            let deleted = a.arn == request.activity_arn;
+            if deleted {
+                a.deleted.store(true, Ordering::SeqCst);
+                a.scheduled.notify_waiters();
+            }
+            !deleted
+        });
         self.tags.remove(&request.activity_arn);
         json!({})
     }
@@ -186,7 +215,7 @@ impl Activities {
     }
 
     /// GetActivityTask: the oldest scheduled task, waiting up to [`POLL`] for one; `{}` when none
-    /// comes.
+    /// comes, or when the activity is deleted meanwhile.
     pub async fn take(&self, request: TaskRequest) -> Result<Value, ApiError> {
         let activity = self.get(&request.activity_arn)?;
         let worker = request.worker_name.unwrap_or_default();
@@ -195,6 +224,9 @@ impl Activities {
             let scheduled = activity.scheduled.notified();
             if let Some((token, input)) = activity.next_task(&worker) {
                 return Ok(json!({"taskToken": token, "input": input}));
+            }
+            if activity.deleted.load(Ordering::SeqCst) {
+                return Ok(json!({}));
             }
             if tokio::time::timeout_at(deadline, scheduled).await.is_err() {
                 return Ok(json!({}));
@@ -214,6 +246,7 @@ mod tests {
             .create(CreateRequest {
                 name: "a".into(),
                 tags: Vec::new(),
+                encryption_configuration: None,
             })
             .map(|v| v["activityArn"].as_str().unwrap_or_default().to_owned())
             .unwrap_or_default();
@@ -247,5 +280,35 @@ mod tests {
             missing.err().map(|e| e.code),
             Some(Code::ActivityDoesNotExist)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deleting_an_activity_ends_its_workers_polls_at_once() {
+        let activities = Arc::new(Activities::new("123456789012".into(), Arc::default()));
+        let arn = activities
+            .create(CreateRequest {
+                name: "a".into(),
+                tags: Vec::new(),
+                encryption_configuration: None,
+            })
+            .map(|v| v["activityArn"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        let started = tokio::time::Instant::now();
+        let polling = tokio::spawn({
+            let (activities, arn) = (activities.clone(), arn.clone());
+            async move {
+                activities
+                    .take(TaskRequest {
+                        activity_arn: arn,
+                        worker_name: None,
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        activities.delete(ActivityRequest { activity_arn: arn });
+        let answer = polling.await.expect("the poll ends");
+        assert_eq!(answer.ok(), Some(json!({})));
+        assert!(started.elapsed() < POLL, "{:?}", started.elapsed());
     }
 }

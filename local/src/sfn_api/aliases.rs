@@ -93,9 +93,18 @@ pub fn check_routing(
             "Routing configuration must contain distinct state machine version ARNs",
         ));
     }
+    let mut machines = Vec::new();
+    for route in routing {
+        machines.push(parse_version_arn(&route.state_machine_version_arn)?.0);
+    }
+    if machines.windows(2).any(|pair| pair[0] != pair[1]) {
+        return Err(ApiError::new(
+            Code::ValidationException,
+            "Routing configuration must contain state machine version ARNs of the same state machine",
+        ));
+    }
     for route in routing {
         let arn = &route.state_machine_version_arn;
-        parse_version_arn(arn)?;
         if !arn.starts_with(&format!("{machine_arn}:")) || !exists(arn) {
             return Err(ApiError::of_resource(
                 Code::ResourceNotFound,
@@ -339,8 +348,18 @@ mod tests {
             state_machine_version_arn: format!("{MACHINE}-other:1"),
             weight: 100,
         };
-        let refused = check_routing(MACHINE, &[other], |_| true).map_err(|e| e.code);
+        let refused =
+            check_routing(MACHINE, std::slice::from_ref(&other), |_| true).map_err(|e| e.code);
         assert_eq!(refused, Err(Code::ResourceNotFound));
+        let two_machines = [
+            route("1", 50),
+            Route {
+                weight: 50,
+                ..other
+            },
+        ];
+        let refused = check_routing(MACHINE, &two_machines, |_| true).map_err(|e| e.code);
+        assert_eq!(refused, Err(Code::ValidationException));
         assert!(check_alias_name("prod").is_ok());
         assert!(check_alias_name("42").is_err());
     }

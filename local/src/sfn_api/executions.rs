@@ -454,6 +454,10 @@ impl Executions {
         answer.insert("updateDate".into(), epoch(machine.updated));
         answer.insert("loggingConfiguration".into(), machine.logging.clone());
         answer.insert("tracingConfiguration".into(), machine.tracing.clone());
+        answer.insert(
+            "encryptionConfiguration".into(),
+            machine.encryption.describe(),
+        );
         if machine.revision_id != super::machines::INITIAL_REVISION {
             answer.insert(
                 "revisionId".into(),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::aliases::{self, check_alias_name, check_routing, check_weights, Aliases};
+use super::configuration::{check_logging, Encryption};
 use super::error::{ApiError, Code};
 use super::names::{
     check_name, epoch, parse_alias_arn, parse_state_machine_arn, parse_version_arn,
@@ -49,6 +50,7 @@ pub struct Machine {
     pub kind: Kind,
     pub logging: Value,
     pub tracing: Value,
+    pub encryption: Encryption,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     /// Names this revision of the definition and configuration: [`INITIAL_REVISION`] until an
@@ -91,6 +93,7 @@ impl Machine {
             "creationDate": epoch(self.version.as_ref().map_or(self.created, |v| v.created)),
             "loggingConfiguration": self.logging,
             "tracingConfiguration": self.tracing,
+            "encryptionConfiguration": self.encryption.describe(),
         });
         if self.revision_id != INITIAL_REVISION {
             answer["revisionId"] = Value::from(self.revision_id.as_str());
@@ -128,6 +131,7 @@ pub struct CreateRequest {
     kind: Option<Kind>,
     logging_configuration: Option<Value>,
     tracing_configuration: Option<Value>,
+    encryption_configuration: Option<Encryption>,
     #[serde(default)]
     tags: Vec<Tag>,
     #[serde(default)]
@@ -143,6 +147,7 @@ pub struct UpdateRequest {
     role_arn: Option<String>,
     logging_configuration: Option<Value>,
     tracing_configuration: Option<Value>,
+    encryption_configuration: Option<Encryption>,
     #[serde(default)]
     publish: bool,
     version_description: Option<String>,
@@ -263,19 +268,22 @@ impl Machines {
     }
 
     /// Publishes `machine`'s revision as a version, or answers the version already published
-    /// from it.
+    /// from it (with the same description too, when `by_description`: an update that publishes
+    /// with a new version description publishes a new version of the same revision).
     fn publish_revision(
         &self,
         machine: &Machine,
         description: Option<String>,
+        by_description: bool,
     ) -> Result<Arc<Machine>, ApiError> {
         let mut all = self.lock_versions();
         let published = all.entry(machine.name.clone()).or_default();
-        if let Some(existing) = published
-            .versions
-            .iter()
-            .find(|v| v.revision_id == machine.revision_id)
-        {
+        if let Some(existing) = published.versions.iter().rev().find(|v| {
+            v.revision_id == machine.revision_id
+                && (!by_description
+                    || v.version.as_ref().and_then(|v| v.description.as_ref())
+                        == description.as_ref())
+        }) {
             return Ok(existing.clone());
         }
         if published.versions.len() >= MAX_VERSIONS {
@@ -315,7 +323,7 @@ impl Machines {
                 ),
             ));
         }
-        let version = self.publish_revision(&current, request.description)?;
+        let version = self.publish_revision(&current, request.description, false)?;
         Ok(json!({
             "stateMachineVersionArn": version.version_arn(),
             "creationDate": epoch(version.version.as_ref().map_or(version.created, |v| v.created)),
@@ -376,6 +384,10 @@ impl Machines {
         let definition = parse_definition(&request.definition)?;
         let arn = state_machine_arn(&self.account, &request.name);
         tags::check(&request.tags)?;
+        if let Some(logging) = &request.logging_configuration {
+            check_logging(logging)?;
+        }
+        let encryption = Encryption::checked(request.encryption_configuration)?;
         let now = Utc::now();
         let machine = Machine {
             arn,
@@ -390,6 +402,7 @@ impl Machines {
             tracing: request
                 .tracing_configuration
                 .unwrap_or_else(|| json!({"enabled": false})),
+            encryption,
             created: now,
             updated: now,
             revision_id: INITIAL_REVISION.to_owned(),
@@ -430,8 +443,10 @@ impl Machines {
         let mut answer =
             json!({"stateMachineArn": machine.arn, "creationDate": epoch(machine.created)});
         if publish {
-            answer["stateMachineVersionArn"] =
-                Value::from(self.publish_revision(machine, description)?.version_arn());
+            answer["stateMachineVersionArn"] = Value::from(
+                self.publish_revision(machine, description, false)?
+                    .version_arn(),
+            );
         }
         Ok(answer)
     }
@@ -444,12 +459,20 @@ impl Machines {
             && request.role_arn.is_none()
             && request.logging_configuration.is_none()
             && request.tracing_configuration.is_none()
+            && request.encryption_configuration.is_none()
         {
             return Err(ApiError::new(
                 Code::MissingRequiredParameter,
-                "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be specified",
+                "Either the definition, the role ARN, the LoggingConfiguration, the EncryptionConfiguration or the TracingConfiguration must be specified",
             ));
         }
+        if let Some(logging) = &request.logging_configuration {
+            check_logging(logging)?;
+        }
+        let encryption = match request.encryption_configuration {
+            Some(requested) => Encryption::checked(Some(requested))?,
+            None => current.encryption.clone(),
+        };
         let (text, definition) = match request.definition {
             Some(text) => {
                 let definition = parse_definition(&text)?;
@@ -471,6 +494,7 @@ impl Machines {
             tracing: request
                 .tracing_configuration
                 .unwrap_or_else(|| current.tracing.clone()),
+            encryption,
             created: current.created,
             updated: now,
             revision_id: current.revision_id.clone(),
@@ -480,7 +504,8 @@ impl Machines {
         let changed = updated.text != current.text
             || updated.role_arn != current.role_arn
             || updated.logging != current.logging
-            || updated.tracing != current.tracing;
+            || updated.tracing != current.tracing
+            || updated.encryption != current.encryption;
         let updated = Arc::new(Machine {
             revision_id: if changed {
                 uuid::Uuid::new_v4().to_string()
@@ -496,7 +521,7 @@ impl Machines {
         drop(machines);
         let mut answer = json!({"updateDate": epoch(now), "revisionId": updated.revision_id});
         if request.publish {
-            let version = self.publish_revision(&updated, request.version_description)?;
+            let version = self.publish_revision(&updated, request.version_description, true)?;
             answer["stateMachineVersionArn"] = Value::from(version.version_arn());
         }
         Ok(answer)

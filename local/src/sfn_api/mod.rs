@@ -5,6 +5,8 @@
 
 pub mod activities;
 pub mod aliases;
+pub mod configuration;
+pub mod constraints;
 pub mod error;
 pub mod events;
 pub mod executions;
@@ -191,8 +193,9 @@ impl Api {
             .layer(axum::middleware::from_fn_with_state(self, intercept))
     }
 
-    /// Runs one operation on its JSON request.
+    /// Runs one operation on its JSON request, once its members satisfy the model's constraints.
     pub async fn operate(&self, operation: &str, body: Value) -> Result<Value, ApiError> {
+        constraints::check(operation, &body)?;
         match operation {
             "CreateStateMachine" => self.machines.create(typed(body)?),
             "UpdateStateMachine" => self.machines.update(typed(body)?),
@@ -378,11 +381,13 @@ async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
 }
 
 async fn answer(api: &Api, target: &HeaderValue, request: Request) -> Result<Value, ApiError> {
+    // Read first, whatever the answer: a body left unread closes the connection under the
+    // client's next request.
+    let bytes = read_body(request.into_body()).await?;
     let target = target.to_str().unwrap_or_default();
     let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
         return Err(unknown_operation(target));
     };
-    let bytes = read_body(request.into_body()).await?;
     let body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(Code::SerializationException, e.to_string()))?;
     if !body.is_object() {
