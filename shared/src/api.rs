@@ -207,9 +207,7 @@ async fn launch(
     } = run;
     let goal_id = goal.goal_id.as_str();
     let execution_arn = record.execution_arn.clone();
-    let free = quota
-        .concurrent_calls
-        .saturating_sub(store.reserved_model_calls().await?);
+    let free = free_calls(store, quota).await?;
     let Some(share) = RunShare::within(actions, free) else {
         return Err(no_room(store, clock, free, actions).await);
     };
@@ -219,9 +217,7 @@ async fn launch(
         Ok(()) => {}
         Err(StoreError::QuotaFull(_)) => {
             // Another start took the room meanwhile.
-            let free = quota
-                .concurrent_calls
-                .saturating_sub(store.reserved_model_calls().await?);
+            let free = free_calls(store, quota).await?;
             return Err(no_room(store, clock, free, actions).await);
         }
         Err(StoreError::ConditionFailed(_)) => {
@@ -296,6 +292,13 @@ async fn check_runnable(
     }
     let actions = store.list_actions(&goal.goal_id).await?;
     actions_to_process(&goal.goal_id, actions, action_ids).map(|a| a.len())
+}
+
+/// The model calls of `quota` the runs in progress leave free.
+async fn free_calls(store: &dyn Store, quota: ModelQuota) -> Result<u32, DomainError> {
+    Ok(quota
+        .concurrent_calls
+        .saturating_sub(store.reserved_model_calls().await?))
 }
 
 /// The refusal of a run of `actions` actions that `free` calls of the model quota cannot hold:
